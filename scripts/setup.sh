@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Create .venv (if missing) and install hf_audiogen with the given extras. Idempotent; needs only PyPI.
+# Usage: bash scripts/setup.sh [EXTRAS]     e.g. bash scripts/setup.sh dev
+set -euo pipefail
+cd "$(dirname "$0")/.."
+extras="${1:-}"
+if [ ! -x .venv/bin/python ]; then
+  python3 -m venv .venv
+fi
+py=.venv/bin/python
+# torch first, as the exact CPU wheel: a loose requirement would pull a multi-GB CUDA build.
+if ! "$py" -c "import torch" 2>/dev/null; then
+  "$py" -m pip install -q --upgrade pip 2>&1 | grep -v "^WARNING: Location" || true
+  "$py" -m pip install -q torch==2.13.0 2>&1 | grep -v "^WARNING: Location" || true
+fi
+spec="."
+[ -n "$extras" ] && spec=".[${extras}]"
+"$py" -m pip install -q -e "$spec" 2>&1 | grep -v "^WARNING: Location" || true
+"$py" -c "import hf_audiogen" # fail loudly if the install did not work

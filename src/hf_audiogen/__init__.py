@@ -13,10 +13,17 @@ from .registration import register_auto_classes  # noqa: E402
 # --- codec (EnCodec-style, issue #2) ---
 from .codec import CodecConfig, CodecFeatureExtractor, CodecModel  # noqa: E402
 
+# --- AudioGen language model ---
+from .audiogen import AudioGenConfig, AudioGenForConditionalGeneration, AudioGenPipeline, AudioGenProcessor  # noqa: E402
+
 register_auto_classes()
 
 __all__ = [
     "AudioError",
+    "AudioGenConfig",
+    "AudioGenForConditionalGeneration",
+    "AudioGenPipeline",
+    "AudioGenProcessor",
     "CodecConfig",
     "CodecFeatureExtractor",
     "CodecModel",

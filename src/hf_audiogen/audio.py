@@ -14,7 +14,7 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-AudioSource = Union[str, os.PathLike, bytes, io.IOBase]
+AudioSource = Union[str, os.PathLike, bytes, bytearray, memoryview, io.IOBase]
 
 # Anything outside this range is almost certainly a unit mistake (kHz given as Hz, or samples given as a rate).
 MIN_SAMPLE_RATE = 1000
@@ -27,7 +27,7 @@ class AudioError(ValueError):
 
 def check_sample_rate(sampling_rate, name: str = "sampling_rate") -> int:
     """Validate a sample rate and return it as an int."""
-    if isinstance(sampling_rate, bool) or not isinstance(sampling_rate, (int, np.integer, float)):
+    if isinstance(sampling_rate, bool) or not isinstance(sampling_rate, (int, np.integer, float, np.floating)):
         raise AudioError(f"{name} must be a number of samples per second, got {sampling_rate!r}")
     if not MIN_SAMPLE_RATE <= sampling_rate <= MAX_SAMPLE_RATE or int(sampling_rate) != sampling_rate:
         raise AudioError(
@@ -115,12 +115,17 @@ def load_audio(
         >>> audio, sr = load_audio("clip.flac", 16000)  # doctest: +SKIP
     """
     name = str(source) if isinstance(source, (str, os.PathLike)) else "<audio bytes>"
+    if sampling_rate is not None:
+        check_sample_rate(sampling_rate)  # fail before decoding
     if isinstance(source, (str, os.PathLike)) and not os.path.isfile(source):
         raise AudioError(f"audio file not found: {name}")
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        source = io.BytesIO(bytes(source))
     try:
-        data, sr = sf.read(io.BytesIO(source) if isinstance(source, bytes) else source, dtype="float32", always_2d=True)
+        data, sr = sf.read(source, dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, TypeError) as err:
         raise AudioError(f"cannot decode {name}: {err}") from err
+    check_sample_rate(sr, f"sample rate of {name}")  # a corrupt header can claim any rate
     audio = check_audio(data.T, name=name, allow_silent=allow_silent)  # (channels, samples)
     if mono:
         audio = to_mono(audio, mono)
@@ -143,7 +148,10 @@ def write_audio(path: str | os.PathLike, audio, sampling_rate: int, subtype: str
     audio = check_audio(np.asarray(audio), name="audio to write")
     audio = np.clip(audio, -1.0, 1.0)
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    sf.write(path, audio.T if audio.ndim == 2 else audio, sampling_rate, subtype=subtype)
+    try:
+        sf.write(path, audio.T if audio.ndim == 2 else audio, sampling_rate, subtype=subtype)
+    except (TypeError, ValueError) as err:  # soundfile's errors for an unknown extension or subtype
+        raise AudioError(f"cannot write {path}: {err} (use a .wav, .flac or .ogg path)") from err
     return str(path)
 
 

@@ -19,4 +19,27 @@ def register_auto_classes() -> None:
     AutoModel.register(CodecConfig, CodecModel, exist_ok=True)
     AutoFeatureExtractor.register(CodecConfig, CodecFeatureExtractor, exist_ok=True)
 
+    from transformers import AutoModelForTextToWaveform
+
+    from .audiogen import AudioGenConfig, AudioGenDecoderConfig, AudioGenForConditionalGeneration
+
+    AutoConfig.register(AudioGenConfig.model_type, AudioGenConfig, exist_ok=True)
+    AutoConfig.register(AudioGenDecoderConfig.model_type, AudioGenDecoderConfig, exist_ok=True)
+    AutoModel.register(AudioGenConfig, AudioGenForConditionalGeneration, exist_ok=True)
+    AutoModelForTextToWaveform.register(AudioGenConfig, AudioGenForConditionalGeneration, exist_ok=True)
+
+    # AudioGen processor and pipeline: AutoProcessor / pipeline("text-to-audio") load the processor of an AudioGen
+    # directory, and pipeline("audiogen-text-to-audio") builds AudioGenPipeline.
+    from transformers import AutoProcessor
+    from transformers.pipelines import PIPELINE_REGISTRY
+
+    from .audiogen import AudioGenPipeline, AudioGenProcessor
+    from .audiogen.pipeline_audiogen import PIPELINE_TASK
+
+    AutoFeatureExtractor.register(AudioGenConfig, CodecFeatureExtractor, exist_ok=True)
+    AutoProcessor.register(AudioGenConfig, AudioGenProcessor, exist_ok=True)
+    PIPELINE_REGISTRY.register_pipeline(
+        PIPELINE_TASK, pipeline_class=AudioGenPipeline, pt_model=AutoModelForTextToWaveform, type="text"
+    )
+
     _REGISTERED = True

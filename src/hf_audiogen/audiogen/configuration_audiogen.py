@@ -1,0 +1,276 @@
+"""Configuration of the AudioGen language model: a frozen text encoder, a frozen codec and a Transformer decoder over
+the codec's K code streams.
+
+Defaults describe audiocraft's released ``facebook/audiogen-medium`` (T5-large text encoder, 16 kHz EnCodec with
+4 x 2048 codes at 50 Hz, a 1536-wide 48-layer decoder with the delay pattern). ``AudioGenConfig.tiny()`` builds a
+model small enough for unit tests.
+"""
+
+from typing import ClassVar
+
+from transformers import AutoConfig, PreTrainedConfig
+from transformers.configuration_utils import SubConfigSpec
+
+from ..codec.configuration_codec import CodecConfig
+from .codebook_patterns import PATTERN_NAMES
+
+# t5-large's architecture (the text encoder of the released AudioGen), spelled out because nothing can be downloaded.
+T5_LARGE_KWARGS = dict(
+    vocab_size=32128, d_model=1024, d_kv=64, d_ff=4096, num_layers=24, num_decoder_layers=24, num_heads=16,
+    relative_attention_num_buckets=32, relative_attention_max_distance=128, dropout_rate=0.1,
+    layer_norm_epsilon=1e-6, feed_forward_proj="relu", is_encoder_decoder=True, pad_token_id=0, eos_token_id=1,
+    decoder_start_token_id=0,
+)  # fmt: skip
+
+_EMBEDDING_COMBINES = ("sum", "mean")
+
+
+class AudioGenDecoderConfig(PreTrainedConfig):
+    r"""
+    Configuration of the AudioGen Transformer decoder (the "LM" of audiocraft).
+
+    Args:
+        hidden_size (`int`): model width.
+        num_hidden_layers (`int`): number of decoder blocks.
+        num_attention_heads (`int`): attention heads (``hidden_size`` must be divisible by it).
+        ffn_dim (`int`): width of the feed-forward layer.
+        activation_function (`str`): feed-forward activation (``"gelu"`` = exact GELU, as audiocraft).
+        bias_attn (`bool`), bias_ff (`bool`), bias_proj (`bool`): biases of the attention projections, of the
+            feed-forward layers and of the output heads (all ``False`` in audiocraft's AudioGen; LayerNorms keep
+            theirs).
+        num_codebooks (`int`): code streams K (= codec quantizers).
+        codebook_size (`int`): codes per codebook (output vocabulary). Token id ``codebook_size`` is the special token
+            that fills the holes of the interleaving pattern and its initial step.
+        codebook_pattern (`str`): ``"delay"`` (MusicGen/released AudioGen) or ``"parallel"``.
+        codebook_delays (`list[int]`, *optional*): per-codebook delays of the delay pattern (default ``0..K-1``).
+        embedding_combine (`str`): how the K code embeddings of a step are combined: ``"sum"`` (audiocraft) or
+            ``"mean"`` (the AudioGen paper, §3.2).
+        max_position_embeddings (`int`): longest pattern sequence (steps) the decoder accepts. Positions are
+            sinusoidal (no table); this bounds the window that ``AudioGenConfig.max_duration`` may ask for.
+        dropout (`float`): dropout on the residual branches and the embeddings.
+        attention_dropout (`float`): dropout on attention probabilities.
+        layer_norm_eps (`float`): LayerNorm epsilon.
+        cross_attention_mask (`bool`): mask padded text positions in cross-attention. ``True`` (default) makes a
+            padded batch give the same result as one-by-one calls. ``False`` reproduces audiocraft, which attends to
+            padded positions (their states are zero vectors) — use it for exact parity with converted checkpoints.
+        condition_dropout (`float`): probability, in training, of replacing a sample's text condition by the null
+            condition (classifier-free guidance training; 0.1 in the paper and audiocraft).
+        depthwise_init (`bool`): scale the init std of block ``i``'s linear layers by ``1/sqrt(2 (i+1))``
+            (audiocraft's ``depthwise_init: current``).
+
+    Example:
+
+    ```python
+    >>> from hf_audiogen.audiogen import AudioGenDecoderConfig
+    >>> config = AudioGenDecoderConfig(hidden_size=64, num_hidden_layers=2, num_attention_heads=4, ffn_dim=128)
+    >>> config.codebook_delays
+    [0, 1, 2, 3]
+    ```
+    """
+
+    model_type = "hf_audiogen_audiogen_decoder"
+
+    hidden_size: int = 1536
+    num_hidden_layers: int = 48
+    num_attention_heads: int = 24
+    ffn_dim: int = 6144
+    activation_function: str = "gelu"
+    bias_attn: bool = False
+    bias_ff: bool = False
+    bias_proj: bool = False
+    num_codebooks: int = 4
+    codebook_size: int = 2048
+    codebook_pattern: str = "delay"
+    codebook_delays: list[int] | None = None
+    embedding_combine: str = "sum"
+    max_position_embeddings: int = 2048
+    dropout: float = 0.0
+    attention_dropout: float = 0.0
+    layer_norm_eps: float = 1e-5
+    cross_attention_mask: bool = True
+    condition_dropout: float = 0.1
+    depthwise_init: bool = True
+
+    def __post_init__(self, **kwargs):
+        for name in ("hidden_size", "num_hidden_layers", "num_attention_heads", "ffn_dim", "num_codebooks",
+                     "codebook_size", "max_position_embeddings"):  # fmt: skip
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"AudioGenDecoderConfig.{name} must be a positive integer, got {value!r}")
+        if self.hidden_size % 2 or self.hidden_size < 4:
+            raise ValueError(
+                f"AudioGenDecoderConfig.hidden_size must be even and >= 4 (sinusoidal positions use cos|sin halves), "
+                f"got {self.hidden_size}"
+            )
+        if self.hidden_size % self.num_attention_heads != 0:
+            raise ValueError(
+                f"AudioGenDecoderConfig.hidden_size ({self.hidden_size}) must be divisible by num_attention_heads "
+                f"({self.num_attention_heads})"
+            )
+        if self.codebook_pattern not in PATTERN_NAMES:
+            raise ValueError(
+                f"AudioGenDecoderConfig.codebook_pattern must be one of {PATTERN_NAMES}, got {self.codebook_pattern!r}"
+            )
+        if self.codebook_delays is None:
+            default = 1 if self.codebook_pattern == "delay" else 0
+            self.codebook_delays = [q * default for q in range(self.num_codebooks)]
+        self.codebook_delays = [int(d) for d in self.codebook_delays]
+        if len(self.codebook_delays) != self.num_codebooks or any(d < 0 for d in self.codebook_delays):
+            raise ValueError(
+                f"AudioGenDecoderConfig.codebook_delays must hold {self.num_codebooks} non-negative ints, got "
+                f"{self.codebook_delays}"
+            )
+        if self.codebook_pattern == "parallel" and any(self.codebook_delays):
+            raise ValueError(f"the parallel pattern has no delays, got codebook_delays={self.codebook_delays}")
+        if self.embedding_combine not in _EMBEDDING_COMBINES:
+            raise ValueError(
+                f"AudioGenDecoderConfig.embedding_combine must be one of {_EMBEDDING_COMBINES}, got "
+                f"{self.embedding_combine!r}"
+            )
+        for name in ("dropout", "attention_dropout", "condition_dropout"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"AudioGenDecoderConfig.{name} must be in [0, 1], got {value!r}")
+        super().__post_init__(**kwargs)
+
+    @property
+    def special_token_id(self) -> int:
+        """Token that fills pattern holes (the extra, last row of each embedding table)."""
+        return self.codebook_size
+
+
+class AudioGenConfig(PreTrainedConfig):
+    r"""
+    Configuration of [`AudioGenForConditionalGeneration`]: text encoder + codec + decoder.
+
+    Args:
+        text_encoder (`dict` or `PreTrainedConfig`, *optional*): config of any transformers text encoder reachable via
+            ``AutoModelForTextEncoding`` (T5 -> ``T5EncoderModel``, BERT/MiniLM -> ``BertModel``, ...). Its hidden
+            states are projected to the decoder width. Default: t5-large's architecture.
+        codec (`dict` or [`CodecConfig`], *optional*): the neural audio codec. Default: audiocraft's 16 kHz AudioGen
+            EnCodec.
+        decoder (`dict` or [`AudioGenDecoderConfig`], *optional*): the Transformer decoder. Default: audiogen-medium.
+        max_duration (`float`): seconds of audio the decoder was trained on (its context window). ``generate`` goes
+            past it with a sliding window.
+        freeze_text_encoder (`bool`): keep the text encoder frozen (no gradients, always in eval mode), as audiocraft.
+
+    Example:
+
+    ```python
+    >>> from hf_audiogen.audiogen import AudioGenConfig
+    >>> config = AudioGenConfig.tiny()
+    >>> config.frame_rate, config.decoder.num_codebooks
+    (50, 2)
+    ```
+    """
+
+    model_type = "hf_audiogen_audiogen"
+    sub_configs_defaults: ClassVar = {
+        "text_encoder": SubConfigSpec(config_class=AutoConfig, model_type="t5", init_kwargs=T5_LARGE_KWARGS),
+        "codec": CodecConfig,
+        "decoder": AudioGenDecoderConfig,
+    }
+
+    text_encoder: dict | PreTrainedConfig | None = None
+    codec: dict | PreTrainedConfig | None = None
+    decoder: dict | PreTrainedConfig | None = None
+    max_duration: float = 10.0
+    freeze_text_encoder: bool = True
+
+    def __post_init__(self, **kwargs):
+        super().__post_init__(**kwargs)
+        self.is_encoder_decoder = True
+        if self.decoder.num_codebooks != self.codec.num_quantizers:
+            raise ValueError(
+                f"decoder.num_codebooks ({self.decoder.num_codebooks}) must equal codec.num_quantizers "
+                f"({self.codec.num_quantizers})"
+            )
+        if self.decoder.codebook_size != self.codec.codebook_size:
+            raise ValueError(
+                f"decoder.codebook_size ({self.decoder.codebook_size}) must equal codec.codebook_size "
+                f"({self.codec.codebook_size})"
+            )
+        if not self.max_duration > 0:
+            raise ValueError(f"max_duration must be > 0 seconds, got {self.max_duration!r}")
+        window_steps = self.max_frames + 1 + max(self.decoder.codebook_delays)
+        if window_steps > self.decoder.max_position_embeddings:
+            raise ValueError(
+                f"max_duration={self.max_duration}s is {self.max_frames} frames = {window_steps} pattern steps, more "
+                f"than decoder.max_position_embeddings={self.decoder.max_position_embeddings}"
+            )
+
+    # The pipeline and processors read these; properties so that swapping the codec config updates them.
+    @property
+    def sampling_rate(self) -> int:
+        return self.codec.sampling_rate
+
+    @property
+    def frame_rate(self) -> int:
+        return self.codec.frame_rate
+
+    @property
+    def max_frames(self) -> int:
+        """Frames in the trained window (``max_duration`` seconds)."""
+        return int(self.max_duration * self.codec.frame_rate)
+
+    def get_text_config(self, decoder=None, encoder=None) -> PreTrainedConfig:
+        """The text-encoder config for ``encoder=True``, otherwise the decoder config.
+
+        The base implementation finds both ``text_encoder`` and ``decoder`` and raises "ambiguous" when called without
+        arguments, which generic transformers utilities (masks, caches) do; they want the generating stack.
+        """
+        if encoder and not decoder:
+            return self.text_encoder
+        return self.decoder
+
+    # ----------------------------------------------------------------------------------------------------------------
+    # Presets
+    # ----------------------------------------------------------------------------------------------------------------
+    @classmethod
+    def audiocraft_medium(cls, **kwargs) -> "AudioGenConfig":
+        """audiocraft's released ``facebook/audiogen-medium``: t5-large + 16 kHz EnCodec (4 x 2048 @ 50 Hz) + a
+        1536 x 48-layer decoder (24 heads, FFN 6144, no biases, delay pattern [0, 1, 2, 3], summed embeddings),
+        10 s window. ``cross_attention_mask=False`` reproduces audiocraft's unmasked cross-attention exactly."""
+        decoder = dict(
+            hidden_size=1536, num_hidden_layers=48, num_attention_heads=24, ffn_dim=6144, activation_function="gelu",
+            bias_attn=False, bias_ff=False, bias_proj=False, num_codebooks=4, codebook_size=2048,
+            codebook_pattern="delay", codebook_delays=[0, 1, 2, 3], embedding_combine="sum", dropout=0.0,
+            layer_norm_eps=1e-5, cross_attention_mask=False, condition_dropout=0.1,
+        )  # fmt: skip
+        preset = dict(
+            text_encoder=AutoConfig.for_model("t5", **T5_LARGE_KWARGS),
+            codec=CodecConfig.audiocraft_audiogen_16khz(),
+            decoder=AudioGenDecoderConfig(**{**decoder, **kwargs.pop("decoder", {})}),
+            max_duration=10.0,
+        )
+        return cls(**{**preset, **kwargs})
+
+    @classmethod
+    def tiny(cls, num_codebooks: int = 2, codebook_size: int = 32, **kwargs) -> "AudioGenConfig":
+        """A model of a few thousand parameters for tests: a 2-layer T5 (width 16), a 2-filter codec with
+        ``num_codebooks`` x ``codebook_size`` codes at 50 Hz, a 2-layer decoder of width 32 and a 1 s window.
+        Pass ``decoder={...}`` / ``codec={...}`` to override fields of those sub-configs."""
+        text_encoder = AutoConfig.for_model(
+            "t5", vocab_size=64, d_model=16, d_kv=8, d_ff=32, num_layers=2, num_decoder_layers=2, num_heads=2,
+            relative_attention_num_buckets=8, relative_attention_max_distance=16, dropout_rate=0.0,
+            feed_forward_proj="relu", pad_token_id=0, eos_token_id=1, decoder_start_token_id=0,
+        )  # fmt: skip
+        codec = CodecConfig(
+            sampling_rate=16_000, num_filters=2, hidden_size=8, upsampling_ratios=[8, 5, 4, 2], num_lstm_layers=1,
+            codebook_size=codebook_size, num_quantizers=num_codebooks, kmeans_init=False,
+            **kwargs.pop("codec", {}),
+        )  # fmt: skip
+        decoder = dict(
+            hidden_size=32, num_hidden_layers=2, num_attention_heads=2, ffn_dim=64, num_codebooks=num_codebooks,
+            codebook_size=codebook_size, max_position_embeddings=256,
+        )  # fmt: skip
+        preset = dict(
+            text_encoder=text_encoder,
+            codec=codec,
+            decoder=AudioGenDecoderConfig(**{**decoder, **kwargs.pop("decoder", {})}),
+            max_duration=1.0,
+        )
+        return cls(**{**preset, **kwargs})
+
+
+__all__ = ["AudioGenConfig", "AudioGenDecoderConfig"]

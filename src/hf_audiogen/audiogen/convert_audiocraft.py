@@ -1,0 +1,455 @@
+"""Convert an audiocraft AudioGen checkpoint (``state_dict.bin`` + ``compression_state_dict.bin``) to
+``AudioGenForConditionalGeneration``.
+
+audiocraft exports a trained LM as a dict ``{"best_state": state_dict, "xp.cfg": yaml_string, ...}`` (the layout of
+``facebook/audiogen-medium``); the text encoder (T5) is not in it, and the codec is a second package of the same kind.
+The converter
+
+1. reads ``xp.cfg`` (the OmegaConf YAML of the training run) into an [`AudioGenConfig`]: ``transformer_lm.*`` (widths,
+   layers, heads, codebooks, biases), ``codebooks_pattern.*`` (delay / parallel), ``classifier_free_guidance.*``,
+   ``dataset.segment_duration`` (the context window) and ``generate.lm.*`` (sampling defaults), refusing settings the
+   decoder does not implement (post-norm, RoPE, layer scale, ...);
+2. renames every key of ``best_state`` (below), splitting the fused attention projection ``in_proj_weight`` (q|k|v
+   stacked on dim 0) into ``q_proj`` / ``k_proj`` / ``v_proj``, and refuses unknown, missing or mis-shaped keys with
+   one error that lists them all;
+3. checks that the text encoder's hidden size is the input width of the checkpoint's text projection (``output_proj``);
+4. converts the codec with [`~hf_audiogen.codec.convert_audiocraft.convert_audiocraft_compression_checkpoint`].
+
+```
+condition_provider.conditioners.<text>.output_proj.*      -> enc_to_dec_proj.*
+emb.{k}.weight                                             -> decoder.emb.{k}.weight
+transformer.layers.{i}.{self_attn,cross_attention}.in_proj_{weight,bias}
+                                                           -> decoder.layers.{i}.<same>.{q,k,v}_proj.{weight,bias}
+transformer.layers.{i}.{self_attn,cross_attention}.out_proj.*, linear1/2.*, norm1/2.*, norm_cross.*
+                                                           -> decoder.layers.{i}.<same name>
+out_norm.*, linears.{k}.*                                  -> decoder.out_norm.*, decoder.linears.{k}.*
+```
+
+The converted model sets ``cross_attention_mask=False``: audiocraft's decoder attends to padded text positions
+(whose projected states are zero), and the converted model must give the same logits.
+
+Example:
+
+```python
+>>> from hf_audiogen.audiogen.convert_audiocraft import convert_audiocraft_checkpoint
+>>> model = convert_audiocraft_checkpoint(
+...     "audiogen-medium/state_dict.bin", "audiogen-medium/compression_state_dict.bin",
+...     text_encoder="google-t5/t5-large", out_dir="audiogen-medium-hf")  # doctest: +SKIP
+```
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import Any
+
+import torch
+from transformers import AutoModelForTextEncoding, AutoTokenizer, GenerationConfig, PreTrainedModel
+from transformers.initialization import no_init_weights
+
+from ..codec.convert_audiocraft import _cfg_get, _parse_xp_cfg, convert_audiocraft_compression_checkpoint
+from ..codec.feature_extraction_codec import CodecFeatureExtractor
+from ..codec.modeling_codec import CodecModel
+from .configuration_audiogen import AudioGenConfig, AudioGenDecoderConfig
+from .modeling_audiogen import AudioGenForConditionalGeneration
+from .processing_audiogen import AudioGenProcessor
+
+# File names of an audiocraft model directory (the layout of facebook/audiogen-medium on the Hub).
+LM_CHECKPOINT_NAME = "state_dict.bin"
+COMPRESSION_CHECKPOINT_NAME = "compression_state_dict.bin"
+
+# The Hub ids of the T5 models audiocraft's T5Conditioner accepts (the bare "t5-*" names moved to "google-t5/").
+_T5_HUB_IDS = {name: f"google-t5/{name}" for name in ("t5-small", "t5-base", "t5-large", "t5-3b", "t5-11b")}
+
+# transformer_lm fields whose value changes the network in a way AudioGenDecoder does not implement:
+# field -> (audiocraft's default when the field is absent, the values we accept).
+_FIXED_LM_FIELDS = {
+    "norm": ("layer_norm", ("layer_norm",)),
+    "norm_first": (False, (True,)),  # pre-norm with a final LayerNorm
+    "causal": (True, (True,)),
+    "positional_embedding": ("sin", ("sin",)),
+    "max_period": (10_000, (10_000,)),
+    "positional_scale": (1.0, (1.0,)),
+    "xpos": (False, (False,)),
+    "layer_scale": (None, (None,)),
+    "qk_layer_norm": (False, (False,)),
+    "qk_layer_norm_cross": (False, (False,)),
+    "kv_repeat": (1, (1,)),
+    "past_context": (None, (None,)),
+    "activation": ("gelu", ("gelu", "relu")),
+}
+
+_LAYER_KEY = re.compile(r"^transformer\.layers\.(\d+)\.(.+)$")
+_ATTENTIONS = ("self_attn", "cross_attention")
+# Per-layer parameters that keep their name (weight and, with biases, bias).
+_LAYER_MODULES = ("self_attn.out_proj", "cross_attention.out_proj", "linear1", "linear2", "norm1", "norm2", "norm_cross")
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Loading packages
+# ---------------------------------------------------------------------------------------------------------------------
+def is_audiocraft_checkpoint_dir(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is a directory holding an audiocraft model (``state_dict.bin`` + ``compression_state_dict.bin``,
+    no ``config.json``), i.e. something to convert rather than to load with ``from_pretrained``."""
+    path = os.fspath(path)
+    return (
+        os.path.isdir(path)
+        and os.path.isfile(os.path.join(path, LM_CHECKPOINT_NAME))
+        and os.path.isfile(os.path.join(path, COMPRESSION_CHECKPOINT_NAME))
+        and not os.path.isfile(os.path.join(path, "config.json"))
+    )
+
+
+def _load_lm_package(pkg_or_path: dict | str | os.PathLike) -> dict:
+    if isinstance(pkg_or_path, (str, os.PathLike)):
+        if not os.path.isfile(pkg_or_path):
+            raise FileNotFoundError(f"audiocraft LM checkpoint not found: {pkg_or_path}")
+        # An exported package holds only tensors, strings and numbers, so the safe unpickler reads it.
+        pkg_or_path = torch.load(pkg_or_path, map_location="cpu", weights_only=True)
+    if not isinstance(pkg_or_path, dict):
+        raise ValueError(f"an audiocraft LM package is a dict, got {type(pkg_or_path).__name__}")
+    missing = [key for key in ("best_state", "xp.cfg") if key not in pkg_or_path]
+    if missing:
+        raise ValueError(f"the audiocraft LM package lacks {missing}; it has keys {sorted(pkg_or_path)}")
+    state_dict = pkg_or_path["best_state"]
+    # A solver checkpoint (not exported) nests the model state: {"model": state_dict, "optimizer": ..., ...}.
+    if isinstance(state_dict, dict) and isinstance(state_dict.get("model"), dict):
+        state_dict = state_dict["model"]
+    return {"xp.cfg": _parse_xp_cfg(pkg_or_path["xp.cfg"]), "best_state": state_dict}
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# xp.cfg -> AudioGenConfig
+# ---------------------------------------------------------------------------------------------------------------------
+def _text_conditioner(cfg: dict) -> tuple[str, dict]:
+    """Name and config of the one text conditioner the decoder cross-attends to (``description`` for AudioGen)."""
+    fuser = _cfg_get(cfg, "fuser", {}) or {}
+    cross = list(fuser.get("cross") or [])
+    others = {method: list(fuser.get(method) or []) for method in ("sum", "prepend", "input_interpolate")}
+    if len(cross) != 1 or any(others.values()):
+        raise ValueError(
+            f"xp.cfg fuser has cross={cross} and {others}: only one text condition fused by cross-attention (and "
+            "nothing summed, prepended or interpolated) can be converted"
+        )
+    if fuser.get("cross_attention_pos_emb", False):
+        raise ValueError("xp.cfg fuser.cross_attention_pos_emb=true (positions added to the text states) is not supported")
+    name = cross[0]
+    conditioner = _cfg_get(cfg, f"conditioners.{name}", None)
+    if not isinstance(conditioner, dict) or conditioner.get("model") != "t5":
+        model = conditioner.get("model") if isinstance(conditioner, dict) else conditioner
+        raise ValueError(f"xp.cfg conditioners.{name}.model={model!r}: only a 't5' text conditioner can be converted")
+    return name, dict(conditioner.get("t5") or {})
+
+
+def _pattern(cfg: dict, num_codebooks: int) -> tuple[str, list[int]]:
+    modeling = _cfg_get(cfg, "codebooks_pattern.modeling", None)
+    if modeling == "parallel":
+        return "parallel", [0] * num_codebooks
+    if modeling != "delay":
+        raise ValueError(f"xp.cfg codebooks_pattern.modeling={modeling!r}: only 'delay' and 'parallel' are supported")
+    delays = list(_cfg_get(cfg, "codebooks_pattern.delay.delays", list(range(num_codebooks))))
+    for field in ("flatten_first", "empty_initial"):
+        value = _cfg_get(cfg, f"codebooks_pattern.delay.{field}", 0)
+        if value:
+            raise ValueError(f"xp.cfg codebooks_pattern.delay.{field}={value!r}: only 0 is supported")
+    if len(delays) != num_codebooks:
+        raise ValueError(f"xp.cfg codebooks_pattern.delay.delays={delays} must have one delay per codebook (n_q={num_codebooks})")
+    return "delay", [int(d) for d in delays]
+
+
+def audiogen_decoder_config_from_audiocraft_cfg(xp_cfg: str | dict, frame_rate: int = 50) -> AudioGenDecoderConfig:
+    """[`AudioGenDecoderConfig`] from an audiocraft LM ``xp.cfg`` (YAML string or dict); ``frame_rate`` (of the codec)
+    sizes the position range so that the trained window (``dataset.segment_duration``) fits."""
+    cfg = _parse_xp_cfg(xp_cfg)
+    lm_model = _cfg_get(cfg, "lm_model", "transformer_lm")
+    if lm_model != "transformer_lm":
+        raise ValueError(f"xp.cfg lm_model={lm_model!r}: only 'transformer_lm' (AudioGen / MusicGen) can be converted")
+    lm = _cfg_get(cfg, "transformer_lm")
+
+    unsupported = []
+    for field, (default, allowed) in _FIXED_LM_FIELDS.items():
+        value = _cfg_get(cfg, f"transformer_lm.{field}", default)
+        if value not in allowed:
+            unsupported.append(f"{field}={value!r} (supported: {', '.join(repr(a) for a in allowed)})")
+    if unsupported:
+        raise ValueError("xp.cfg transformer_lm has settings AudioGenDecoder does not implement: " + "; ".join(unsupported))
+    _text_conditioner(cfg)  # validates the fuser / conditioner up front
+
+    dim, num_codebooks = int(lm["dim"]), int(lm["n_q"])
+    pattern, delays = _pattern(cfg, num_codebooks)
+    dropout = float(lm.get("dropout", 0.0) or 0.0)
+    attention_dropout = lm.get("attention_dropout")
+    depthwise_init = _cfg_get(cfg, "transformer_lm.depthwise_init", None)
+    frames = int(float(_cfg_get(cfg, "dataset.segment_duration", 10.0)) * frame_rate)
+    return AudioGenDecoderConfig(
+        hidden_size=dim,
+        num_hidden_layers=int(lm["num_layers"]),
+        num_attention_heads=int(lm["num_heads"]),
+        ffn_dim=int(float(lm.get("hidden_scale", 4)) * dim),
+        activation_function=str(_cfg_get(cfg, "transformer_lm.activation", "gelu")),
+        bias_attn=bool(lm.get("bias_attn", True)),
+        bias_ff=bool(lm.get("bias_ff", True)),
+        bias_proj=bool(lm.get("bias_proj", True)),
+        num_codebooks=num_codebooks,
+        codebook_size=int(lm["card"]),
+        codebook_pattern=pattern,
+        codebook_delays=delays,
+        embedding_combine="sum",
+        max_position_embeddings=max(2048, frames + 1 + max(delays)),
+        dropout=dropout,
+        attention_dropout=dropout if attention_dropout is None else float(attention_dropout),
+        layer_norm_eps=1e-5,  # audiocraft's 'layer_norm' is nn.LayerNorm with its default eps
+        cross_attention_mask=False,
+        condition_dropout=float(_cfg_get(cfg, "classifier_free_guidance.training_dropout", 0.0)),
+        depthwise_init=depthwise_init == "current",
+    )
+
+
+def generation_config_from_audiocraft_cfg(xp_cfg: str | dict, frame_rate: int) -> GenerationConfig:
+    """Sampling defaults of audiocraft's ``AudioGen`` API for this run: ``generate.lm.*`` of the config when present
+    (else audiocraft's defaults: sampling with top-k 250), guidance ``classifier_free_guidance.inference_coef``, 5 s of
+    audio (``AudioGen.__init__``) and a long-form stride of a fifth of the window (``extend_stride``: 2 s of the
+    released 10 s)."""
+    cfg = _parse_xp_cfg(xp_cfg)
+    window = float(_cfg_get(cfg, "dataset.segment_duration", 10.0))
+    top_p = float(_cfg_get(cfg, "generate.lm.top_p", 0.0) or 0.0)
+    return GenerationConfig(
+        do_sample=bool(_cfg_get(cfg, "generate.lm.use_sampling", True)),
+        temperature=float(_cfg_get(cfg, "generate.lm.temp", 1.0)),
+        top_k=int(_cfg_get(cfg, "generate.lm.top_k", 250)),
+        top_p=top_p if top_p > 0 else 1.0,  # audiocraft: top_p=0 means "off" (and top_p>0 replaces top-k)
+        guidance_scale=float(_cfg_get(cfg, "classifier_free_guidance.inference_coef", 3.0)),
+        max_new_tokens=int(min(5.0, window) * frame_rate),
+        extend_stride=window / 5,
+    )
+
+
+def default_text_encoder_id(xp_cfg: str | dict) -> str:
+    """The Hub id of the T5 model the run was trained with (``conditioners.<text>.t5.name``)."""
+    _, t5 = _text_conditioner(_parse_xp_cfg(xp_cfg))
+    name = t5.get("name")
+    if not name:
+        raise ValueError("xp.cfg does not name its T5 model (conditioners.<text>.t5.name); pass text_encoder=...")
+    return _T5_HUB_IDS.get(name, name)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# best_state -> our state dict
+# ---------------------------------------------------------------------------------------------------------------------
+def _expected_shapes(config: AudioGenDecoderConfig, text_hidden_size: int) -> dict[str, tuple[int, ...]]:
+    """Every parameter the converted part of the model (text projection + decoder) has, with its shape."""
+    d, f, card = config.hidden_size, config.ffn_dim, config.codebook_size
+    shapes = {"enc_to_dec_proj.weight": (d, text_hidden_size), "enc_to_dec_proj.bias": (d,)}
+    for k in range(config.num_codebooks):
+        shapes[f"decoder.emb.{k}.weight"] = (card + 1, d)
+        shapes[f"decoder.linears.{k}.weight"] = (card, d)
+        if config.bias_proj:
+            shapes[f"decoder.linears.{k}.bias"] = (card,)
+    shapes.update({"decoder.out_norm.weight": (d,), "decoder.out_norm.bias": (d,)})
+    for i in range(config.num_hidden_layers):
+        prefix = f"decoder.layers.{i}."
+        for attention in _ATTENTIONS:
+            for proj in ("q_proj", "k_proj", "v_proj", "out_proj"):
+                shapes[f"{prefix}{attention}.{proj}.weight"] = (d, d)
+                if config.bias_attn:
+                    shapes[f"{prefix}{attention}.{proj}.bias"] = (d,)
+        shapes[f"{prefix}linear1.weight"], shapes[f"{prefix}linear2.weight"] = (f, d), (d, f)
+        if config.bias_ff:
+            shapes[f"{prefix}linear1.bias"], shapes[f"{prefix}linear2.bias"] = (f,), (d,)
+        for norm in ("norm1", "norm2", "norm_cross"):
+            shapes[f"{prefix}{norm}.weight"] = shapes[f"{prefix}{norm}.bias"] = (d,)
+    return shapes
+
+
+def _rename(key: str, text_condition: str) -> list[tuple[str, slice | None]] | None:
+    """Our key(s) for one audiocraft key, with the slice of dim 0 each takes (fused q|k|v); ``None`` if unknown."""
+    if key.startswith(f"condition_provider.conditioners.{text_condition}.output_proj."):
+        return [("enc_to_dec_proj." + key.rsplit(".", 1)[1], None)]
+    if re.fullmatch(r"(emb|linears)\.\d+\.(weight|bias)|out_norm\.(weight|bias)", key):
+        return [("decoder." + key, None)]
+    match = _LAYER_KEY.match(key)
+    if not match:
+        return None
+    layer, rest = match.groups()
+    prefix = f"decoder.layers.{layer}."
+    fused = re.fullmatch(r"(self_attn|cross_attention)\.in_proj_(weight|bias)", rest)
+    if fused:
+        attention, kind = fused.groups()
+        return [(f"{prefix}{attention}.{proj}_proj.{kind}", slice(i, i + 1)) for i, proj in enumerate("qkv")]
+    module, _, kind = rest.rpartition(".")
+    if module in _LAYER_MODULES and kind in ("weight", "bias"):
+        return [(prefix + rest, None)]
+    return None
+
+
+def convert_audiocraft_lm_state_dict(
+    state_dict: dict[str, torch.Tensor], config: AudioGenDecoderConfig, text_hidden_size: int, text_condition: str = "description"
+) -> dict[str, torch.Tensor]:
+    """Rename an audiocraft ``LMModel`` state dict to ``enc_to_dec_proj.*`` + ``decoder.*`` keys of
+    [`AudioGenForConditionalGeneration`].
+
+    Raises one ``ValueError`` listing every unknown key, missing key and shape mismatch. A text projection whose input
+    width is not ``text_hidden_size`` gets its own error naming the text encoder width the checkpoint needs.
+    """
+    expected = _expected_shapes(config, text_hidden_size)
+    proj_key = f"condition_provider.conditioners.{text_condition}.output_proj.weight"
+    if proj_key in state_dict and state_dict[proj_key].dim() == 2 and state_dict[proj_key].shape[1] != text_hidden_size:
+        raise ValueError(
+            f"the text encoder has hidden size {text_hidden_size}, but the checkpoint's text projection {proj_key} "
+            f"{tuple(state_dict[proj_key].shape)} expects {state_dict[proj_key].shape[1]}-dimensional text states: "
+            "use the text encoder the model was trained with (see conditioners.<text>.t5.name in xp.cfg)"
+        )
+
+    converted: dict[str, torch.Tensor] = {}
+    unknown, wrong_shape = [], []
+    for key, value in state_dict.items():
+        targets = _rename(key, text_condition)
+        if targets is None or any(new_key not in expected for new_key, _ in targets):
+            unknown.append(key)
+            continue
+        if len(targets) == 3 and value.shape[0] % 3 != 0:
+            wrong_shape.append(f"{key}: {tuple(value.shape)} is not three stacked q|k|v projections")
+            continue
+        parts = value.chunk(3, dim=0) if len(targets) == 3 else [value]
+        for (new_key, _), part in zip(targets, parts):
+            if tuple(part.shape) != expected[new_key]:
+                wrong_shape.append(f"{key} -> {new_key}: checkpoint {tuple(part.shape)} vs model {expected[new_key]}")
+            converted[new_key] = part.contiguous()
+    missing = sorted(set(expected) - set(converted))
+
+    problems = []
+    if unknown:
+        problems.append(f"{len(unknown)} unknown key(s): {sorted(unknown)}")
+    if missing:
+        problems.append(f"{len(missing)} missing key(s) (our names): {missing}")
+    if wrong_shape:
+        problems.append(f"{len(wrong_shape)} shape mismatch(es): {wrong_shape}")
+    if problems:
+        raise ValueError("the audiocraft LM checkpoint does not match the model built from its xp.cfg: " + "; ".join(problems))
+    return converted
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Whole model
+# ---------------------------------------------------------------------------------------------------------------------
+def _load_text_encoder(text_encoder: Any, tokenizer: Any, xp_cfg: dict):
+    """(text encoder model, tokenizer or None) from a model, a Hub id / directory, or None (the run's T5)."""
+    if text_encoder is None:
+        text_encoder = default_text_encoder_id(xp_cfg)
+    if isinstance(text_encoder, (str, os.PathLike)):
+        source = os.fspath(text_encoder)
+        model = AutoModelForTextEncoding.from_pretrained(source)
+        if tokenizer is None:
+            try:
+                tokenizer = AutoTokenizer.from_pretrained(source)
+            except (OSError, ValueError):  # a directory with weights only: the caller may pass tokenizer=...
+                tokenizer = None
+        return model, tokenizer
+    if not isinstance(text_encoder, PreTrainedModel):
+        raise ValueError(
+            f"text_encoder must be a Hub id, a directory or a transformers PreTrainedModel, got {type(text_encoder).__name__}"
+        )
+    return text_encoder, tokenizer
+
+
+def convert_audiocraft_checkpoint(
+    lm_pkg_or_path: dict | str | os.PathLike,
+    compression_pkg_or_path: dict | str | os.PathLike | CodecModel | None = None,
+    text_encoder: str | os.PathLike | PreTrainedModel | None = None,
+    out_dir: str | os.PathLike | None = None,
+    tokenizer: Any = None,
+) -> AudioGenForConditionalGeneration:
+    """An [`AudioGenForConditionalGeneration`] (eval mode) from an audiocraft AudioGen checkpoint.
+
+    Args:
+        lm_pkg_or_path: the LM package (``state_dict.bin``) as a dict or a path, or an audiocraft model directory
+            holding ``state_dict.bin`` and ``compression_state_dict.bin``.
+        compression_pkg_or_path: the codec package (``compression_state_dict.bin``) as a dict or a path, or an already
+            converted [`CodecModel`]; optional when ``lm_pkg_or_path`` is a directory.
+        text_encoder: the frozen text encoder: a Hub id, a local directory, or a loaded ``PreTrainedModel``. Default:
+            the T5 named in ``xp.cfg`` (``google-t5/t5-large`` for AudioGen), which must be reachable.
+        out_dir: if given, ``save_pretrained`` the model there, with an [`AudioGenProcessor`] when a tokenizer is known
+            (``tokenizer`` or the one next to ``text_encoder``) and the codec's feature extractor otherwise.
+        tokenizer: the text encoder's tokenizer (default: loaded from ``text_encoder`` when that is a path or id).
+
+    Returns:
+        The converted model, with audiocraft's unmasked cross-attention (``cross_attention_mask=False``) and its
+        generation defaults (``generate.lm.*`` / ``classifier_free_guidance.inference_coef`` of ``xp.cfg``).
+    """
+    if isinstance(lm_pkg_or_path, (str, os.PathLike)) and os.path.isdir(lm_pkg_or_path):
+        directory = os.fspath(lm_pkg_or_path)
+        if not is_audiocraft_checkpoint_dir(directory):
+            raise ValueError(
+                f"{directory} is not an audiocraft model directory: it needs {LM_CHECKPOINT_NAME} and "
+                f"{COMPRESSION_CHECKPOINT_NAME} (and no config.json)"
+            )
+        lm_pkg_or_path = os.path.join(directory, LM_CHECKPOINT_NAME)
+        if compression_pkg_or_path is None:
+            compression_pkg_or_path = os.path.join(directory, COMPRESSION_CHECKPOINT_NAME)
+    if compression_pkg_or_path is None:
+        raise ValueError("compression_pkg_or_path is required unless lm_pkg_or_path is an audiocraft model directory")
+
+    package = _load_lm_package(lm_pkg_or_path)
+    xp_cfg, state_dict = package["xp.cfg"], package["best_state"]
+    if isinstance(compression_pkg_or_path, CodecModel):
+        codec = compression_pkg_or_path.eval()
+    else:
+        codec = convert_audiocraft_compression_checkpoint(compression_pkg_or_path)
+    decoder_config = audiogen_decoder_config_from_audiocraft_cfg(xp_cfg, codec.config.frame_rate)
+    text_condition, _ = _text_conditioner(xp_cfg)
+    lm_rate = _cfg_get(xp_cfg, "sample_rate", codec.config.sampling_rate)
+    if int(lm_rate) != codec.config.sampling_rate:
+        raise ValueError(f"the LM was trained at sample_rate={lm_rate} but the codec runs at {codec.config.sampling_rate} Hz")
+    if codec.config.num_quantizers != decoder_config.num_codebooks:
+        raise ValueError(
+            f"the codec has {codec.config.num_quantizers} codebooks but the LM models n_q={decoder_config.num_codebooks}"
+        )
+
+    text_model, tokenizer = _load_text_encoder(text_encoder, tokenizer, xp_cfg)
+    text_hidden_size = text_model.config.hidden_size
+    weights = convert_audiocraft_lm_state_dict(state_dict, decoder_config, text_hidden_size, text_condition)
+
+    # Wrapping the text encoder's config in the composite resets its attention implementation to None (the
+    # composite's setter recurses into sub-configs), and a T5 without one ignores its attention mask: restore it below.
+    text_attn_implementation = text_model.config._attn_implementation
+    config = AudioGenConfig(
+        text_encoder=text_model.config,
+        codec=codec.config,
+        decoder=decoder_config,
+        max_duration=float(_cfg_get(xp_cfg, "dataset.segment_duration", 10.0)),
+    )
+    # Every decoder weight is overwritten below: skip the random init (minutes for the 1.5B-parameter release).
+    with no_init_weights():
+        model = AudioGenForConditionalGeneration(config, text_encoder=text_model, codec=codec)
+    # strict: the decoder and projection must be covered exactly (the sub-models keep their own loaded weights).
+    own_keys = {key for key in model.state_dict() if key.startswith(("decoder.", "enc_to_dec_proj."))}
+    if own_keys != set(weights):
+        raise ValueError(f"converted keys differ from the model's: {sorted(own_keys ^ set(weights))}")
+    if model.text_encoder.config._attn_implementation is None:
+        model.text_encoder.config._attn_implementation = text_attn_implementation or model.config._attn_implementation
+    model.load_state_dict({**model.state_dict(), **weights}, strict=True)
+    model.generation_config = generation_config_from_audiocraft_cfg(xp_cfg, config.frame_rate)
+    model.eval()
+
+    if out_dir is not None:
+        out_dir = os.fspath(out_dir)
+        model.save_pretrained(out_dir)
+        feature_extractor = CodecFeatureExtractor(
+            feature_size=codec.config.audio_channels, sampling_rate=codec.config.sampling_rate
+        )
+        if tokenizer is not None:
+            AudioGenProcessor(feature_extractor=feature_extractor, tokenizer=tokenizer).save_pretrained(out_dir)
+        else:
+            feature_extractor.save_pretrained(out_dir)
+    return model
+
+
+__all__ = [
+    "audiogen_decoder_config_from_audiocraft_cfg",
+    "convert_audiocraft_checkpoint",
+    "convert_audiocraft_lm_state_dict",
+    "default_text_encoder_id",
+    "generation_config_from_audiocraft_cfg",
+    "is_audiocraft_checkpoint_dir",
+]

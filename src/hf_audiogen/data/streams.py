@@ -1,0 +1,368 @@
+"""Audio datasets for every training script: load, decode with soundfile, crop, and collate into padded batches.
+
+``datasets`` handles the storage (a local folder with ``metadata.jsonl``/``metadata.csv``, parquet or WebDataset
+shards, or a Hub dataset id), shuffling and epochs. Its own ``Audio`` decoding needs torchcodec, which does not work
+here, so audio stays as paths or bytes and :func:`load_audio_dataset` decodes it in ``.map`` with soundfile (via
+:func:`hf_audiogen.audio.load_audio`), downmixing and resampling with soxr. Every example then looks like::
+
+    {"audio": float32 array (samples,), "sampling_rate": 16000, "caption": "a cow mooing" or None,
+     "id": "clips/opensfx/37_cow.flac", ...the dataset's other columns}
+
+Example:
+    >>> from torch.utils.data import DataLoader
+    >>> ds = load_audio_dataset("data_cache/sfx_corpus", split="train")  # doctest: +SKIP
+    >>> ds = ds.shuffle(seed=0, buffer_size=256)  # doctest: +SKIP
+    >>> collate = AudioCollator(max_samples=16000, seed=0)  # random 1 s crops  # doctest: +SKIP
+    >>> batch = next(iter(DataLoader(ds, batch_size=8, collate_fn=collate)))  # doctest: +SKIP
+    >>> batch["audio"].shape, batch["padding_mask"].shape  # doctest: +SKIP
+    (torch.Size([8, 16000]), torch.Size([8, 16000]))
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import zlib
+from pathlib import Path
+from typing import Literal, Sequence
+
+import numpy as np
+import torch
+
+from ..audio import AudioError, check_sample_rate, load_audio
+
+logger = logging.getLogger(__name__)
+
+_AUDIO_COLUMNS = ("file", "file_name", "path", "audio")  # tried in this order when audio_column is None
+_AUDIO_EXTENSIONS = ("flac", "wav", "ogg", "mp3", "oga", "opus")
+_METADATA_FILES = ("metadata.jsonl", "metadata.json", "metadata.csv")
+
+
+def load_audio_dataset(
+    source: str | os.PathLike,
+    split: str | None = None,
+    streaming: bool = True,
+    *,
+    sampling_rate: int | None = 16000,
+    mono: bool = True,
+    audio_column: str | None = None,
+    caption_column: str = "caption",
+    on_error: Literal["raise", "skip"] = "raise",
+    skipped: list | None = None,
+    cache_dir: str | os.PathLike | None = None,
+):
+    """Load an audio dataset and decode it to float32 arrays.
+
+    Args:
+        source: one of
+            * a folder (or file) with ``metadata.jsonl`` / ``metadata.csv``: one row per clip, the audio path in
+              ``file`` (or ``file_name``/``path``/``audio``) relative to the metadata file, e.g. the corpus
+              written by ``hf-audiogen data build-sfx-corpus``;
+            * a folder (or file, or glob) of ``*.parquet`` shards with an audio column of ``{"bytes", "path"}``
+              structs, raw bytes or paths;
+            * a folder (or file, or glob) of WebDataset ``*.tar`` shards (audio in ``.flac``/``.wav``/... members,
+              caption in ``.txt`` or in ``.json`` under ``caption``);
+            * a Hugging Face Hub dataset id (needs network access).
+        split: for metadata files, keep rows whose ``split`` column equals it (None keeps all rows); for shards,
+            use the files named after it (``train-00000.parquet``, ``validation/…``) or else filter a ``split``
+            column; for a Hub id, the dataset split (default ``"train"``).
+        streaming: True returns a ``datasets.IterableDataset`` decoded lazily while iterating; False returns a
+            map-style ``datasets.Dataset`` decoded once, in memory (fine for a few hours of audio at 16 kHz).
+        sampling_rate: resample every clip to this rate (None keeps each file's own rate).
+        mono: downmix to ``(samples,)`` by averaging channels; False keeps ``(channels, samples)``.
+        audio_column: column holding the audio (default: the first of ``file``, ``file_name``, ``path``, ``audio``).
+        caption_column: column holding the caption; examples without one get ``caption=None``.
+        on_error: what to do with a clip that cannot be decoded (missing, corrupt, NaN, empty): ``"raise"`` an
+            :class:`~hf_audiogen.audio.AudioError` naming the clip, or ``"skip"`` it, logging a warning that names
+            the clip and the reason. Nothing is dropped silently.
+        skipped: with ``on_error="skip"``, a list that receives ``(id, reason)`` for each skipped clip. It is
+            filled in the process that decodes (not inside DataLoader worker processes; the warning is logged
+            there too).
+        cache_dir: datasets cache folder for the metadata tables.
+
+    Returns:
+        A ``datasets.IterableDataset`` or ``datasets.Dataset`` of examples with ``audio``, ``sampling_rate``,
+        ``caption``, ``id`` and the source's other columns. Shuffle with ``ds.shuffle(seed=..., buffer_size=...)``
+        and call ``ds.set_epoch(epoch)`` for a new order each epoch.
+    """
+    if on_error not in ("raise", "skip"):
+        raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
+    if skipped is not None and on_error != "skip":
+        raise ValueError("skipped= collects skipped clips, so it needs on_error='skip'")
+    if sampling_rate is not None:
+        sampling_rate = check_sample_rate(sampling_rate)
+
+    map_kwargs = {} if streaming else {"keep_in_memory": True}  # map-style: no cache files for decoded audio
+    ds, kind, base_dir, split_column = _load_table(source, split, streaming, cache_dir)
+    columns = _column_names(ds)
+    if audio_column is None:
+        audio_column = next((c for c in _AUDIO_COLUMNS if c in columns), None)
+        if audio_column is None and kind == "webdataset":
+            audio_column = next((c for c in columns if c.rsplit(".", 1)[-1].lower() in _AUDIO_EXTENSIONS), None)
+        if audio_column is None:
+            raise ValueError(f"no audio column in {source}: expected one of {', '.join(_AUDIO_COLUMNS)}"
+                             f"{' or an audio file extension' if kind == 'webdataset' else ''}; columns are "
+                             f"{columns}. Pass audio_column=")
+    elif columns and audio_column not in columns:
+        raise ValueError(f"audio_column={audio_column!r} is not a column of {source}; columns are {columns}")
+    if split_column is not None:
+        ds = ds.filter(lambda value: value == split_column, input_columns="split", **map_kwargs)
+
+    decode = _Decoder(audio_column, caption_column, base_dir, sampling_rate, mono, on_error, skipped)
+    # The raw column becomes "audio" (arrays); when it is a path column ("file") it is kept as well.
+    remove = [audio_column] if audio_column in ("audio",) or kind == "webdataset" else []
+    ds = ds.map(decode, with_indices=True, remove_columns=remove or None, **map_kwargs)
+    if on_error == "skip":
+        ds = ds.filter(lambda error: error is None, input_columns="decode_error", **map_kwargs)
+    ds = ds.remove_columns(["decode_error"])
+    if not streaming:
+        ds = ds.with_format("numpy", columns=["audio"], output_all_columns=True)
+    return ds
+
+
+def _load_table(source, split, streaming, cache_dir):
+    """``(dataset of undecoded rows, kind, folder audio paths are relative to, split value to filter on)``."""
+    import datasets
+
+    kwargs = {"streaming": streaming, "cache_dir": str(cache_dir) if cache_dir is not None else None}
+    path = Path(source)
+    if path.is_dir():
+        metadata = next((path / name for name in _METADATA_FILES if (path / name).is_file()), None)
+        shards = sorted(path.rglob("*.parquet")) or sorted(path.rglob("*.tar"))
+        if metadata is None and not shards:
+            raise ValueError(f"{source} holds no {', '.join(_METADATA_FILES)}, *.parquet or *.tar shards")
+        files = [metadata] if metadata is not None else shards
+    elif path.is_file():
+        files = [path]
+    elif any(ch in str(source) for ch in "*?[") and sorted(Path().glob(str(source))):
+        files = sorted(Path().glob(str(source)))
+    elif not _looks_like_hub_id(str(source)):
+        raise ValueError(f"audio dataset {str(source)!r} not found (no such file or folder)")
+    else:
+        try:
+            ds = datasets.load_dataset(str(source), split=split or "train", **kwargs)
+        except Exception as err:  # offline, unknown id, gated, ...: say both readings of `source` failed
+            raise ValueError(f"audio dataset {str(source)!r} is not a local file or folder and could not be loaded "
+                             f"from the Hub: {err}") from err
+        return _undecoded(ds), ds.info.builder_name if ds.info else "hub", None, None
+
+    suffix = files[0].suffix.lower()
+    builders = {".jsonl": "json", ".json": "json", ".csv": "csv", ".parquet": "parquet", ".tar": "webdataset"}
+    builder = builders.get(suffix)
+    if builder is None:
+        raise ValueError(f"cannot read {files[0]}: expected metadata.jsonl/.csv, *.parquet or *.tar")
+    split_value = None
+    if split is not None and builder in ("parquet", "webdataset"):
+        root = path if path.is_dir() else files[0].parent
+        named = [f for f in files if split in f.relative_to(root).parts[:-1]
+                 or f.name.startswith((f"{split}-", f"{split}_", f"{split}."))]
+        if named:
+            files = named
+        else:
+            split_value = split
+    elif split is not None:
+        split_value = split
+    data_files = {"train": [str(f) for f in files]}
+    if builder == "webdataset":
+        # The webdataset builder types audio members as datasets.Audio, whose encoding needs torchcodec:
+        # read the inferred schema, then load again with the audio members as plain bytes.
+        probe = datasets.load_dataset("webdataset", data_files=data_files, split="train", streaming=True)
+        features = datasets.Features({name: datasets.Value("binary") if isinstance(f, datasets.Audio) else f
+                                      for name, f in probe.features.items()})
+        ds = datasets.load_dataset("webdataset", data_files=data_files, split="train", features=features, **kwargs)
+    else:
+        ds = _undecoded(datasets.load_dataset(builder, data_files=data_files, split="train", **kwargs))
+    if split_value is not None and "split" not in (ds.features or {}):
+        raise ValueError(f"split={split!r} was requested but {source} has no 'split' column and no files named "
+                         f"after the split; use split=None to read every row")
+    return ds, builder, files[0].parent, split_value
+
+
+def _column_names(ds) -> list[str]:
+    if ds.features is not None:
+        return list(ds.features)
+    # streamed csv (and some Hub datasets) declare no features: read the first row's keys
+    first = next(iter(ds.take(1)), None)
+    return list(first) if first is not None else []
+
+
+def _looks_like_hub_id(text: str) -> bool:
+    # "name" or "owner/name"; anything else that does not exist locally is a mistyped path
+    parts = text.split("/")
+    return len(parts) <= 2 and all(parts) and not text.startswith((".", "/", "~")) and "\\" not in text
+
+
+def _undecoded(ds):
+    """Keep ``datasets.Audio`` columns as ``{"bytes", "path"}`` (decoding them would need torchcodec)."""
+    import datasets
+
+    for name, feature in (ds.features or {}).items():
+        if isinstance(feature, datasets.Audio) and feature.decode:
+            ds = ds.cast_column(name, datasets.Audio(decode=False))
+    return ds
+
+
+class _Decoder:
+    """The ``.map`` function: raw audio value -> float32 array at the target rate (a class so it pickles)."""
+
+    def __init__(self, audio_column, caption_column, base_dir, sampling_rate, mono, on_error, skipped):
+        self.audio_column = audio_column
+        self.caption_column = caption_column
+        self.base_dir = Path(base_dir) if base_dir is not None else None
+        self.sampling_rate = sampling_rate
+        self.mono = mono
+        self.on_error = on_error
+        self.skipped = skipped
+
+    def _resolve(self, value):
+        """``(what to decode, id)`` for a path string, raw bytes or an ``{"bytes", "path"}`` struct."""
+        if isinstance(value, dict):
+            data, path = value.get("bytes"), value.get("path")
+            if data is not None:
+                return data, path
+            value = path
+        if isinstance(value, (bytes, bytearray)):
+            return bytes(value), None
+        if isinstance(value, str):
+            full = Path(value).expanduser()
+            if not full.is_absolute() and self.base_dir is not None:
+                full = self.base_dir / full
+            return str(full), value
+        raise AudioError(f"unsupported audio value of type {type(value).__name__} in column {self.audio_column!r}")
+
+    def __call__(self, example, index):
+        raw = example[self.audio_column]
+        clip_id = example.get("__key__") or (raw if isinstance(raw, str) else None)
+        out = {"decode_error": None}
+        try:
+            if raw is None:
+                raise AudioError(f"no audio in column {self.audio_column!r}")
+            data, path = self._resolve(raw)
+            clip_id = clip_id or path or f"row {index}"
+            audio, sr = load_audio(data, self.sampling_rate, mono="mean" if self.mono else False)
+        except AudioError as err:
+            clip_id = clip_id or f"row {index}"
+            if self.on_error == "raise":
+                raise AudioError(f"cannot use clip {clip_id}: {err}") from err
+            logger.warning("skipping clip %s: %s", clip_id, err)
+            if self.skipped is not None:
+                self.skipped.append((clip_id, str(err)))
+            out["decode_error"] = str(err)
+            audio, sr = np.zeros(0, np.float32), self.sampling_rate or 0
+        out.update(audio=audio, sampling_rate=int(sr), caption=_caption(example, self.caption_column), id=clip_id)
+        return out
+
+
+def _caption(example, caption_column):
+    if example.get(caption_column) is not None:
+        return example[caption_column]
+    if isinstance(example.get("json"), dict) and example["json"].get("caption") is not None:
+        return example["json"]["caption"]  # WebDataset: caption inside the .json member
+    if isinstance(example.get("txt"), str):
+        return example["txt"]  # WebDataset: caption as the .txt member
+    return None
+
+
+# ---------------------------------------------------------------------------------------- crops and batches
+def random_crop(audio: np.ndarray, num_samples: int, rng: np.random.Generator) -> np.ndarray:
+    """A random window of ``num_samples`` along the last axis; shorter audio is returned whole (pad it later)."""
+    if num_samples <= 0:
+        raise ValueError(f"num_samples must be positive, got {num_samples}")
+    length = audio.shape[-1]
+    if length <= num_samples:
+        return audio
+    start = int(rng.integers(0, length - num_samples + 1))
+    return audio[..., start:start + num_samples]
+
+
+class RandomSegment:
+    """Crop each example's ``audio`` to at most ``num_samples``: a random window, or the start with ``random=False``.
+
+    The window depends only on ``(seed, epoch, example id)``, so it is the same whatever the order, batch size or
+    number of DataLoader workers; call :meth:`set_epoch` (next to ``dataset.set_epoch``) for new windows each epoch.
+    Use it as ``dataset.map(RandomSegment(...))`` or pass it to :class:`AudioCollator`.
+
+    Example:
+        >>> segment = RandomSegment(4, seed=0)
+        >>> segment({"audio": np.arange(10, dtype=np.float32), "id": "a.flac"})["audio"].shape
+        (4,)
+    """
+
+    def __init__(self, num_samples: int, seed: int = 0, random: bool = True):
+        if not isinstance(num_samples, (int, np.integer)) or isinstance(num_samples, bool) or num_samples <= 0:
+            raise ValueError(f"num_samples must be a positive integer, got {num_samples!r}")
+        self.num_samples = int(num_samples)
+        self.seed = int(seed)
+        self.random = random
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def __call__(self, example: dict) -> dict:
+        audio = np.asarray(example["audio"])
+        if self.random:
+            key = zlib.crc32(str(example.get("id", "")).encode("utf-8"))  # stable across processes, unlike hash()
+            rng = np.random.default_rng([self.seed, self.epoch, key])
+            audio = random_crop(audio, self.num_samples, rng)
+        else:
+            audio = audio[..., :self.num_samples]
+        return {**example, "audio": audio}
+
+
+class AudioCollator:
+    """Collate examples into ``{"audio": (B, [C,] T) float32, "padding_mask": (B, T) long, "lengths", ...}``.
+
+    ``padding_mask`` is 1 on real samples and 0 on padding (the transformers EnCodec convention). Clips are cropped
+    with :class:`RandomSegment` when ``max_samples`` is set, then right-padded with zeros to the longest clip in the
+    batch, or to ``max_samples`` with ``pad_to_max=True`` (fixed-shape batches). Captions and ids are kept as lists.
+    All clips of a batch must share a sampling rate. (transformers' ``SequenceFeatureExtractor.pad`` needs a
+    model's feature extractor; this collator is model-agnostic and also crops.)
+
+    Example:
+        >>> collate = AudioCollator(max_samples=4, seed=0)
+        >>> batch = collate([{"audio": np.ones(6, np.float32), "sampling_rate": 16000, "caption": "x", "id": "a"},
+        ...                  {"audio": np.ones(2, np.float32), "sampling_rate": 16000, "caption": "y", "id": "b"}])
+        >>> batch["audio"].shape, batch["padding_mask"].tolist()
+        (torch.Size([2, 4]), [[1, 1, 1, 1], [1, 1, 0, 0]])
+    """
+
+    def __init__(self, max_samples: int | None = None, seed: int = 0, random_crop: bool = True,
+                 pad_to_max: bool = False):
+        if pad_to_max and max_samples is None:
+            raise ValueError("pad_to_max=True needs max_samples")
+        self.segment = RandomSegment(max_samples, seed, random_crop) if max_samples is not None else None
+        self.max_samples = max_samples
+        self.pad_to_max = pad_to_max
+
+    def set_epoch(self, epoch: int) -> None:
+        if self.segment is not None:
+            self.segment.set_epoch(epoch)
+
+    def __call__(self, examples: Sequence[dict]) -> dict:
+        if not examples:
+            raise ValueError("cannot collate an empty list of examples")
+        if self.segment is not None:
+            examples = [self.segment(example) for example in examples]
+        audios = [np.asarray(example["audio"], dtype=np.float32) for example in examples]
+        rates = {int(example["sampling_rate"]) for example in examples}
+        if len(rates) != 1:
+            raise ValueError(f"a batch mixes sampling rates {sorted(rates)}; load the dataset with sampling_rate=")
+        shapes = {audio.shape[:-1] for audio in audios}
+        if len(shapes) != 1:
+            raise ValueError(f"a batch mixes channel layouts {sorted(shapes)}; load the dataset with mono=True")
+        lengths = [audio.shape[-1] for audio in audios]
+        total = self.max_samples if self.pad_to_max else max(lengths)
+        batch = np.zeros((len(audios), *shapes.pop(), total), dtype=np.float32)
+        mask = np.zeros((len(audios), total), dtype=np.int64)
+        for i, (audio, length) in enumerate(zip(audios, lengths)):
+            batch[i, ..., :length] = audio
+            mask[i, :length] = 1
+        return {
+            "audio": torch.from_numpy(batch),
+            "padding_mask": torch.from_numpy(mask),
+            "lengths": torch.tensor(lengths),
+            "sampling_rate": rates.pop(),
+            "caption": [example.get("caption") for example in examples],
+            "id": [example.get("id") for example in examples],
+        }

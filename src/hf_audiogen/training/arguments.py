@@ -1,0 +1,70 @@
+"""Command-line options every training script shares (names follow diffusers' and transformers' example scripts).
+
+A script builds its parser with :func:`add_common_training_args`, adds its own options, then calls
+:func:`check_common_training_args` so bad values stop the run before any model is built.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from .schedules import LR_SCHEDULES
+
+MIXED_PRECISION_CHOICES = ("no", "fp16", "bf16")
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def add_common_training_args(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """Add run, optimisation, checkpointing and logging options to ``parser`` (returned for chaining)."""
+    run = parser.add_argument_group("run")
+    run.add_argument("--output_dir", required=True, help="where checkpoints, logs, samples and the final model go")
+    run.add_argument("--seed", type=int, default=0, help="seed of model init, data order and crops")
+    run.add_argument("--num_threads", type=_positive_int, default=None,
+                     help="torch CPU threads per process (default: torch's choice)")
+    run.add_argument("--mixed_precision", choices=MIXED_PRECISION_CHOICES, default=None,
+                     help="autocast dtype (default: accelerate's config / 'no'); bf16 also works on CPU")
+
+    optim = parser.add_argument_group("optimisation")
+    optim.add_argument("--max_train_steps", type=_positive_int, required=True, help="optimizer steps to train for")
+    optim.add_argument("--train_batch_size", type=_positive_int, default=8, help="micro-batch size per process")
+    optim.add_argument("--gradient_accumulation_steps", type=_positive_int, default=1,
+                       help="micro-batches per optimizer step")
+    optim.add_argument("--learning_rate", type=float, default=3e-4, help="peak learning rate")
+    optim.add_argument("--lr_scheduler", choices=LR_SCHEDULES, default="constant", help="learning-rate schedule")
+    optim.add_argument("--lr_warmup_steps", type=int, default=0, help="linear warm-up steps of the schedule")
+    optim.add_argument("--max_grad_norm", type=float, default=None,
+                       help="clip the gradient norm to this value (default: no clipping)")
+
+    ckpt = parser.add_argument_group("checkpointing")
+    ckpt.add_argument("--checkpointing_steps", type=_positive_int, default=500,
+                      help="save a resumable checkpoint every N optimizer steps")
+    ckpt.add_argument("--checkpoints_total_limit", type=_positive_int, default=None,
+                      help="keep at most N checkpoints (oldest deleted first; default: keep all)")
+    ckpt.add_argument("--resume_from_checkpoint", default=None,
+                      help="'latest' (newest checkpoint in --output_dir, if any) or a checkpoint directory")
+
+    logs = parser.add_argument_group("evaluation and logging")
+    logs.add_argument("--eval_steps", type=_positive_int, default=500,
+                      help="evaluate on the held-out split every N optimizer steps (and at the end)")
+    logs.add_argument("--logging_steps", type=_positive_int, default=10, help="log averaged metrics every N steps")
+    logs.add_argument("--report_to", default=None,
+                      help="also log to an accelerate tracker ('tensorboard', 'wandb', 'trackio', ...)")
+    return parser
+
+
+def check_common_training_args(args: argparse.Namespace) -> None:
+    """Raise ``ValueError`` on option values argparse cannot check on its own."""
+    if args.learning_rate <= 0:
+        raise ValueError(f"--learning_rate must be positive, got {args.learning_rate}")
+    if args.lr_warmup_steps < 0:
+        raise ValueError(f"--lr_warmup_steps must be >= 0, got {args.lr_warmup_steps}")
+    if args.lr_scheduler == "inverse_sqrt" and args.lr_warmup_steps == 0:
+        raise ValueError("--lr_scheduler inverse_sqrt needs --lr_warmup_steps > 0")
+    if args.max_grad_norm is not None and args.max_grad_norm <= 0:
+        raise ValueError(f"--max_grad_norm must be positive, got {args.max_grad_norm}")

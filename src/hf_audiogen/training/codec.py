@@ -1,0 +1,470 @@
+"""Adversarial training of the codec (AudioGen paper §3.1, audiocraft's EnCodec recipe) with Accelerate.
+
+``training_scripts/train_codec.py`` only parses arguments and calls :func:`train_codec`; everything it does is here so
+that tests can run it. One optimizer step, per micro-batch ``x`` (random crops of real clips):
+
+1. ``out = codec(x)`` (training mode: the RVQ codebooks learn by EMA, k-means initialised on the first batch);
+2. once ``global_step >= adversarial_start_step``: a discriminator step on the hinge loss of ``D(x)`` vs
+   ``D(sg(x̂))``;
+3. a codec step on L1 + multi-scale mel (+ adversarial hinge + relative feature matching), combined by the
+   :class:`~hf_audiogen.codec.losses.GradientBalancer` (or a plain weighted sum), plus the commitment loss.
+
+``adversarial_start_step`` exists for short CPU runs: the multi-scale discriminator costs ~10x the codec per step,
+so a run of minutes spends its budget on reconstruction first.
+
+Periodic evaluation reports SI-SNR and the multi-scale mel distance of full held-out clips (the validation split)
+and writes a few reconstructions to ``OUTPUT_DIR/samples/step-N/``. The final codec is saved with
+``save_pretrained`` together with its ``CodecFeatureExtractor``, the discriminator in ``OUTPUT_DIR/discriminator``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from accelerate import Accelerator
+from accelerate.utils import DataLoaderConfiguration, ProjectConfiguration, set_seed
+from torch.utils.data import DataLoader
+
+from ..audio import write_audio
+from ..codec import CodecConfig, CodecFeatureExtractor, CodecModel
+from ..codec.discriminator import MultiScaleSTFTDiscriminator, MultiScaleSTFTDiscriminatorConfig
+from ..codec.losses import (
+    GradientBalancer,
+    MultiScaleMelLoss,
+    discriminator_hinge_loss,
+    feature_matching_loss,
+    generator_hinge_loss,
+    l1_waveform_loss,
+)
+from ..codec.metrics import si_snr
+from ..data.streams import AudioCollator, load_audio_dataset
+from .arguments import add_common_training_args, check_common_training_args
+from .checkpointing import (
+    TrainingState,
+    load_checkpoint,
+    register_save_pretrained_hooks,
+    resolve_resume_checkpoint,
+    save_checkpoint,
+)
+from .progress import RunningMeans, TrainingProgress
+from .schedules import get_lr_scheduler
+
+logger = logging.getLogger(__name__)
+
+CODEC_PRESETS = {
+    "small": CodecConfig.small,
+    "audiocraft_audiogen_16khz": CodecConfig.audiocraft_audiogen_16khz,
+    "paper_single_stream": CodecConfig.paper_single_stream,
+    "paper_multi_stream": CodecConfig.paper_multi_stream,
+}
+# audiocraft's solver/compression/default.yaml weights (mel there = our multi-scale mel, "msspec").
+DEFAULT_LOSS_WEIGHTS = {"l1": 0.1, "mel": 2.0, "adversarial": 4.0, "feature_matching": 4.0}
+
+
+# ----------------------------------------------------------------------------------------------- configuration
+def load_codec_config(name_or_path: str) -> CodecConfig:
+    """A :class:`CodecConfig` from a preset name (``CODEC_PRESETS``), a ``config.json`` or a directory holding one."""
+    if name_or_path in CODEC_PRESETS:
+        return CODEC_PRESETS[name_or_path]()
+    path = Path(name_or_path)
+    if path.is_dir():
+        path = path / "config.json"
+    if not path.is_file():
+        raise ValueError(
+            f"--config {name_or_path!r} is neither a preset ({', '.join(CODEC_PRESETS)}) nor a config JSON file"
+        )
+    return CodecConfig.from_dict(json.loads(path.read_text()))
+
+
+def build_arg_parser() -> argparse.ArgumentParser:
+    """All options of ``training_scripts/train_codec.py``."""
+    parser = argparse.ArgumentParser(
+        description="Train the neural audio codec (SEANet + RVQ) with reconstruction and adversarial losses.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    add_common_training_args(parser)
+    parser.set_defaults(learning_rate=3e-4, train_batch_size=8)
+
+    model = parser.add_argument_group("model")
+    model.add_argument("--config", default="small",
+                       help=f"codec preset ({', '.join(CODEC_PRESETS)}) or path to a codec config.json")
+    model.add_argument("--discriminator_filters", type=int, default=32, help="channels of the MS-STFT discriminator")
+
+    data = parser.add_argument_group("data")
+    data.add_argument("--dataset", required=True,
+                      help="audio dataset: a local folder with metadata.jsonl/csv, parquet or webdataset shards, "
+                           "or a Hub dataset id")
+    data.add_argument("--train_split", default="train", help="split to train on")
+    data.add_argument("--eval_split", default="validation", help="held-out split for evaluation")
+    data.add_argument("--segment_seconds", type=float, default=1.0, help="length of the random training crops")
+    data.add_argument("--shuffle_buffer_size", type=int, default=1000, help="shuffle buffer of the training stream")
+    data.add_argument("--max_eval_clips", type=int, default=32, help="evaluate on at most this many held-out clips")
+    data.add_argument("--eval_max_seconds", type=float, default=10.0, help="truncate held-out clips to this length")
+    data.add_argument("--num_audio_samples", type=int, default=4,
+                      help="reconstructions written to OUTPUT_DIR/samples at each evaluation")
+
+    losses = parser.add_argument_group("losses")
+    for name, weight in DEFAULT_LOSS_WEIGHTS.items():
+        losses.add_argument(f"--{name}_weight", type=float, default=weight, help=f"weight of the {name} loss")
+    losses.add_argument("--no_balancer", action="store_true",
+                        help="plain weighted loss sum instead of audiocraft's gradient balancer")
+    losses.add_argument("--adversarial_start_step", type=int, default=0,
+                        help="train the discriminator and use the adversarial losses from this step on")
+    losses.add_argument("--adam_beta1", type=float, default=0.5)
+    losses.add_argument("--adam_beta2", type=float, default=0.9)
+    losses.add_argument("--discriminator_learning_rate", type=float, default=None,
+                        help="default: --learning_rate")
+    return parser
+
+
+def check_args(args: argparse.Namespace) -> None:
+    check_common_training_args(args)
+    if args.segment_seconds <= 0:
+        raise ValueError(f"--segment_seconds must be positive, got {args.segment_seconds}")
+    if args.adversarial_start_step < 0:
+        raise ValueError(f"--adversarial_start_step must be >= 0, got {args.adversarial_start_step}")
+    for name in DEFAULT_LOSS_WEIGHTS:
+        if getattr(args, f"{name}_weight") < 0:
+            raise ValueError(f"--{name}_weight must be >= 0, got {getattr(args, f'{name}_weight')}")
+    if args.l1_weight == 0 and args.mel_weight == 0:
+        raise ValueError("--l1_weight and --mel_weight are both 0: the codec needs a reconstruction loss")
+    if args.discriminator_filters < 1:
+        raise ValueError(f"--discriminator_filters must be >= 1, got {args.discriminator_filters}")
+    if args.max_eval_clips < 0 or args.num_audio_samples < 0 or args.eval_max_seconds <= 0:
+        raise ValueError("--max_eval_clips and --num_audio_samples must be >= 0 and --eval_max_seconds > 0")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    args = build_arg_parser().parse_args(argv)
+    check_args(args)
+    return args
+
+
+# ----------------------------------------------------------------------------------------------- evaluation
+@dataclass
+class CodecEvaluation:
+    """Mean metrics over held-out clips (SI-SNR in dB, higher is better; mel distance, lower is better)."""
+
+    si_snr: float
+    mel_distance: float
+    l1: float
+    num_clips: int
+    seconds: float
+
+    def as_dict(self, prefix: str = "") -> dict[str, float]:
+        return {f"{prefix}si_snr": self.si_snr, f"{prefix}mel_distance": self.mel_distance, f"{prefix}l1": self.l1}
+
+
+@torch.no_grad()
+def evaluate_codec(
+    codec: CodecModel,
+    clips: list[torch.Tensor],
+    mel_loss: MultiScaleMelLoss | None = None,
+    num_quantizers: int | None = None,
+) -> CodecEvaluation:
+    """Reconstruct each clip ``(channels, samples)`` in eval mode (all codebooks unless ``num_quantizers``) and
+    average SI-SNR, multi-scale mel distance and L1 over clips. Clips are run one at a time, so no padding enters
+    the metrics."""
+    if not clips:
+        raise ValueError("evaluate_codec needs at least one clip")
+    mel_loss = mel_loss or MultiScaleMelLoss(codec.config.sampling_rate)
+    was_training = codec.training
+    codec.eval()
+    device = next(codec.parameters()).device
+    mel_loss = mel_loss.to(device)
+    totals = {"si_snr": 0.0, "mel": 0.0, "l1": 0.0}
+    samples = 0
+    for clip in clips:
+        audio = clip.to(device)[None]
+        reconstruction = codec(audio, num_quantizers=num_quantizers).audio_values.float()
+        totals["si_snr"] += float(si_snr(reconstruction, audio).mean())
+        totals["mel"] += float(mel_loss(reconstruction, audio))
+        totals["l1"] += float(l1_waveform_loss(reconstruction, audio))
+        samples += clip.shape[-1]
+    codec.train(was_training)
+    n = len(clips)
+    return CodecEvaluation(
+        si_snr=totals["si_snr"] / n, mel_distance=totals["mel"] / n, l1=totals["l1"] / n, num_clips=n,
+        seconds=samples / codec.config.sampling_rate,
+    )
+
+
+@torch.no_grad()
+def write_samples(codec: CodecModel, clips: list[torch.Tensor], folder: Path, step: int) -> None:
+    """``folder/step-<step>/clip_i.wav``: reconstruction of clip i; the originals go to ``folder/reference/`` once."""
+    was_training = codec.training
+    codec.eval()
+    device = next(codec.parameters()).device
+    sampling_rate = codec.config.sampling_rate
+    for i, clip in enumerate(clips):
+        reconstruction = codec(clip.to(device)[None]).audio_values[0].float()
+        write_audio(folder / f"step-{step}" / f"clip_{i}.wav", reconstruction.cpu(), sampling_rate)
+        reference = folder / "reference" / f"clip_{i}.wav"
+        if not reference.exists():
+            write_audio(reference, clip.cpu(), sampling_rate)
+    codec.train(was_training)
+
+
+# ----------------------------------------------------------------------------------------------- training
+@dataclass
+class CodecTrainingResult:
+    output_dir: Path
+    global_step: int
+    evaluation: CodecEvaluation | None
+
+
+def _build_models(args: argparse.Namespace) -> tuple[CodecModel, MultiScaleSTFTDiscriminator]:
+    codec = CodecModel(load_codec_config(args.config))
+    discriminator = MultiScaleSTFTDiscriminator(
+        MultiScaleSTFTDiscriminatorConfig(filters=args.discriminator_filters, audio_channels=codec.config.audio_channels)
+    )
+    segment = round(args.segment_seconds * codec.config.sampling_rate)
+    if segment < discriminator.config.min_input_length:
+        raise ValueError(
+            f"--segment_seconds {args.segment_seconds} gives {segment} samples, fewer than the discriminator's "
+            f"largest FFT ({discriminator.config.min_input_length}); use longer segments"
+        )
+    return codec, discriminator
+
+
+def _loss_weights(args: argparse.Namespace) -> dict[str, float]:
+    return {name: getattr(args, f"{name}_weight") for name in DEFAULT_LOSS_WEIGHTS}
+
+
+def _generator_losses(
+    x: torch.Tensor, y: torch.Tensor, mel_loss: MultiScaleMelLoss, discriminator, adversarial: bool
+) -> dict[str, torch.Tensor]:
+    losses = {"l1": l1_waveform_loss(y, x), "mel": mel_loss(y, x)}
+    if adversarial:
+        fake = discriminator(y)
+        with torch.no_grad():  # real features are targets; recomputed after this step's discriminator update
+            real = discriminator(x)
+        losses["adversarial"] = generator_hinge_loss(fake.logits)
+        losses["feature_matching"] = feature_matching_loss(real.feature_maps, fake.feature_maps)
+    return losses
+
+
+def train_codec(args: argparse.Namespace) -> CodecTrainingResult:
+    """Train a codec as configured by ``args`` (see :func:`build_arg_parser`); returns where it was saved."""
+    check_args(args)
+    if args.num_threads is not None:
+        torch.set_num_threads(args.num_threads)
+    output_dir = Path(args.output_dir)
+    accelerator = Accelerator(
+        mixed_precision=args.mixed_precision,
+        gradient_accumulation_steps=args.gradient_accumulation_steps,
+        log_with=args.report_to,
+        project_config=ProjectConfiguration(project_dir=str(output_dir), logging_dir=str(output_dir / "logs")),
+        # Every process reads its own shard of the stream (prepare() shards a datasets.IterableDataset itself, so
+        # the stream must not also be split with split_dataset_by_node).
+        dataloader_config=DataLoaderConfiguration(dispatch_batches=False),
+    )
+    set_seed(args.seed)
+    if accelerator.is_main_process:
+        output_dir.mkdir(parents=True, exist_ok=True)
+        (output_dir / "train_args.json").write_text(json.dumps(vars(args), indent=2, default=str))
+    if args.report_to:
+        accelerator.init_trackers("train_codec", config={k: v for k, v in vars(args).items() if v is not None})
+
+    codec, discriminator = _build_models(args)
+    sampling_rate = codec.config.sampling_rate
+    train_loader = build_train_dataloader(args, sampling_rate)
+    eval_clips = load_eval_clips(args.dataset, args.eval_split, sampling_rate, args.max_eval_clips,
+                                 args.eval_max_seconds)
+
+    betas = (args.adam_beta1, args.adam_beta2)
+    optimizer_g = torch.optim.Adam(codec.parameters(), lr=args.learning_rate, betas=betas)
+    optimizer_d = torch.optim.Adam(
+        discriminator.parameters(), lr=args.discriminator_learning_rate or args.learning_rate, betas=betas
+    )
+    scheduler_g = get_lr_scheduler(args.lr_scheduler, optimizer_g, args.lr_warmup_steps, args.max_train_steps)
+    scheduler_d = get_lr_scheduler(args.lr_scheduler, optimizer_d, args.lr_warmup_steps, args.max_train_steps)
+    codec, discriminator, optimizer_g, optimizer_d, scheduler_g, scheduler_d, train_loader = accelerator.prepare(
+        codec, discriminator, optimizer_g, optimizer_d, scheduler_g, scheduler_d, train_loader
+    )
+    register_save_pretrained_hooks(accelerator, ["codec", "discriminator"])
+
+    weights = _loss_weights(args)
+    balancer = None
+    if not args.no_balancer:
+        # Averaging the norms over processes keeps every rank's gradient scaling identical.
+        balancer = GradientBalancer(weights, norm_reduce=lambda t: accelerator.reduce(t, reduction="mean"))
+    state = TrainingState()
+    accelerator.register_for_checkpointing(state)
+    if balancer is not None:
+        accelerator.register_for_checkpointing(balancer)
+
+    resume_path = resolve_resume_checkpoint(output_dir, args.resume_from_checkpoint)
+    if resume_path is not None:
+        load_checkpoint(accelerator, resume_path, state)
+
+    mel_loss = MultiScaleMelLoss(sampling_rate).to(accelerator.device)
+    raw_codec = accelerator.unwrap_model(codec)
+    raw_discriminator = accelerator.unwrap_model(discriminator)
+    progress = TrainingProgress(accelerator, output_dir, args.max_train_steps, initial_step=state.global_step,
+                                description="codec")
+    means = RunningMeans()
+    evaluation = None
+    codec.train()
+    discriminator.train()
+
+    while state.global_step < args.max_train_steps:
+        train_loader.set_epoch(state.epoch)  # reaches the stream's shuffle (seed + epoch)
+        train_loader.collate_fn.set_epoch(state.epoch)  # and the crops
+        # Exact resume: replay this epoch's stream (same seed) and skip the micro-batches already trained on.
+        loader = (accelerator.skip_first_batches(train_loader, state.batches_in_epoch)
+                  if state.batches_in_epoch else train_loader)
+        for batch in loader:
+            state.batches_in_epoch += 1
+            adversarial = state.global_step >= args.adversarial_start_step
+            x = batch["input_values"]
+            with accelerator.accumulate(codec, discriminator):
+                with accelerator.autocast():
+                    output = codec(x, padding_mask=batch.get("padding_mask"))
+                y = output.audio_values.float()
+                metrics = {}
+
+                if adversarial:
+                    # One forward over [real; fake]: a single DDP forward per backward, and one pass of convs.
+                    with accelerator.autocast():
+                        scores = discriminator(torch.cat([x, y.detach()])).logits
+                    real_logits, fake_logits = zip(*(s.float().chunk(2) for s in scores))
+                    loss_d = discriminator_hinge_loss(real_logits, fake_logits)
+                    accelerator.backward(loss_d)
+                    if accelerator.sync_gradients and args.max_grad_norm:
+                        accelerator.clip_grad_norm_(discriminator.parameters(), args.max_grad_norm)
+                    optimizer_d.step()
+                    scheduler_d.step()
+                    optimizer_d.zero_grad(set_to_none=True)
+                    metrics["discriminator"] = loss_d.detach()
+
+                # Frozen for the codec's step: its losses backpropagate *through* D into x̂ but must not
+                # accumulate into D's gradients. The unwrapped module bypasses DDP's gradient hooks.
+                raw_discriminator.requires_grad_(False)
+                with accelerator.autocast():
+                    losses = _generator_losses(x, y, mel_loss, raw_discriminator, adversarial)
+                active = {name: loss for name, loss in losses.items() if weights[name] > 0}
+                if balancer is not None:
+                    loss_g = balancer.surrogate_loss(active, y)
+                else:
+                    loss_g = sum(weights[name] * loss for name, loss in active.items())
+                loss_g = loss_g + output.commitment_loss
+                accelerator.backward(loss_g)
+                raw_discriminator.requires_grad_(True)
+                if accelerator.sync_gradients and args.max_grad_norm:
+                    accelerator.clip_grad_norm_(codec.parameters(), args.max_grad_norm)
+                optimizer_g.step()
+                scheduler_g.step()
+                optimizer_g.zero_grad(set_to_none=True)
+                metrics.update({name: loss.detach() for name, loss in losses.items()})
+                metrics["commitment"] = output.commitment_loss.detach()
+                means.update({k: accelerator.reduce(v.float(), reduction="mean").item() for k, v in metrics.items()})
+
+            if not accelerator.sync_gradients:
+                continue
+            state.global_step += 1
+            progress.step()
+            step = state.global_step
+            if step % args.logging_steps == 0 or step == args.max_train_steps:
+                progress.log({**means.pop(), "lr": scheduler_g.get_last_lr()[0]}, step=step)
+            if step % args.checkpointing_steps == 0:
+                save_checkpoint(accelerator, output_dir, step, args.checkpoints_total_limit)
+            if (step % args.eval_steps == 0 or step == args.max_train_steps) and eval_clips:
+                evaluation = _evaluate_and_write_samples(
+                    accelerator, raw_codec, eval_clips, mel_loss, args, output_dir, step, progress
+                )
+            if step >= args.max_train_steps:
+                break
+        else:  # the epoch's stream is exhausted: next epoch (new shuffle seed, new crops)
+            if state.batches_in_epoch == 0:
+                raise ValueError(f"the {args.train_split!r} split of {args.dataset!r} yielded no training batch")
+            state.epoch += 1
+            state.batches_in_epoch = 0
+            continue
+        break  # max_train_steps reached inside the epoch
+
+    progress.close()
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        raw_codec.save_pretrained(output_dir)
+        CodecFeatureExtractor(feature_size=raw_codec.config.audio_channels, sampling_rate=sampling_rate
+                              ).save_pretrained(output_dir)
+        raw_discriminator.save_pretrained(output_dir / "discriminator")
+        if evaluation is not None:
+            (output_dir / "eval_results.json").write_text(json.dumps(
+                {"step": state.global_step, **vars(evaluation)}, indent=2))
+    accelerator.end_training()
+    return CodecTrainingResult(output_dir=output_dir, global_step=state.global_step, evaluation=evaluation)
+
+
+def _evaluate_and_write_samples(accelerator, codec, clips, mel_loss, args, output_dir, step, progress):
+    """Evaluate on the main process (the held-out set is small) and log; other processes wait."""
+    evaluation = None
+    if accelerator.is_main_process:
+        evaluation = evaluate_codec(codec, clips, mel_loss)
+        progress.log(evaluation.as_dict(prefix="eval_"), step=step)
+        progress.write(f"step {step}: eval SI-SNR {evaluation.si_snr:.2f} dB, mel distance "
+                       f"{evaluation.mel_distance:.4f} ({evaluation.num_clips} clips)")
+        if args.num_audio_samples:
+            write_samples(codec, clips[: args.num_audio_samples], output_dir / "samples", step)
+    accelerator.wait_for_everyone()
+    return evaluation
+
+
+# ----------------------------------------------------------------------------------------------- data
+class _TrainBatches:
+    """The training DataLoader's collate function: fixed-length random crops, shaped ``(batch, 1, samples)``.
+
+    Crops depend on (seed, epoch, clip id) only (:class:`~hf_audiogen.data.streams.RandomSegment`), which is what
+    makes resuming exact; :meth:`set_epoch` must follow the stream's epoch.
+    """
+
+    def __init__(self, num_samples: int, seed: int):
+        self.collator = AudioCollator(max_samples=num_samples, seed=seed, pad_to_max=True)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.collator.set_epoch(epoch)
+
+    def __call__(self, examples: list[dict]) -> dict[str, torch.Tensor]:
+        batch = self.collator(examples)
+        audio = batch["audio"]
+        if audio.dim() == 2:  # mono clips come as (batch, samples)
+            audio = audio[:, None, :]
+        return {"input_values": audio, "padding_mask": batch["padding_mask"]}
+
+
+def build_train_dataloader(args: argparse.Namespace, sampling_rate: int) -> DataLoader:
+    """A DataLoader over the shuffled, decoded training stream (not yet prepared by Accelerate)."""
+    stream = load_audio_dataset(args.dataset, split=args.train_split, streaming=True, sampling_rate=sampling_rate)
+    stream = stream.shuffle(seed=args.seed, buffer_size=args.shuffle_buffer_size)
+    collate = _TrainBatches(round(args.segment_seconds * sampling_rate), args.seed)
+    return DataLoader(stream, batch_size=args.train_batch_size, collate_fn=collate, drop_last=True)
+
+
+def load_eval_clips(
+    dataset: str, split: str, sampling_rate: int, max_clips: int, max_seconds: float
+) -> list[torch.Tensor]:
+    """The first ``max_clips`` clips of the held-out split as ``(1, samples)`` tensors, truncated to ``max_seconds``
+    (always the same clips and samples, so evaluations are comparable across runs)."""
+    if max_clips == 0:
+        return []
+    clips = load_audio_dataset(dataset, split=split, streaming=False, sampling_rate=sampling_rate)
+    max_samples = round(max_seconds * sampling_rate)
+    selected = [torch.as_tensor(example["audio"][:max_samples], dtype=torch.float32)[None]
+                for example in clips.select(range(min(max_clips, len(clips))))]
+    if not selected:
+        raise ValueError(f"the {split!r} split of {dataset!r} is empty: nothing to evaluate on")
+    return selected
+
+
+def main(argv: list[str] | None = None) -> CodecTrainingResult:
+    return train_codec(parse_args(argv))
+
+
+__all__ = ["CodecEvaluation", "build_arg_parser", "evaluate_codec", "load_codec_config", "parse_args", "train_codec"]

@@ -47,9 +47,11 @@ fi
 # Shim 2: our xformers stub on the path.
 echo "$root/tests/parity/stubs" > "$site/hf_audiogen_parity_stubs.pth"
 
-# hf_audiogen itself (editable), with its own dependencies.
-if ! "$py" -c "import hf_audiogen" 2>/dev/null; then
+# hf_audiogen itself (editable), with its own dependencies; again whenever pyproject.toml changed.
+stamp="$venv/.hf_audiogen_pyproject.sha256"
+if ! "$py" -c "import hf_audiogen" 2>/dev/null || ! sha256sum --status -c "$stamp" 2>/dev/null; then
   pip_install -e "$root[dev]"
+  sha256sum "$root/pyproject.toml" > "$stamp"
 fi
 
 # Fail loudly if the oracle does not work.

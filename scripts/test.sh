@@ -3,5 +3,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh dev
-export HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
+# One torch thread: tiny models gain nothing from two, and CI shares its two cores with other work.
+export HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
 exec .venv/bin/python -m pytest "$@"

@@ -3,6 +3,7 @@
 Each family appends its own functions below; keep them fast (well under a second on one CPU core).
 """
 
+import pytest
 import torch
 
 
@@ -80,3 +81,68 @@ def tiny_audiogen_model(seed: int = 0, **config_kwargs):
     torch.manual_seed(seed)
     config_kwargs.setdefault("text_encoder", tiny_t5_config())
     return AudioGenForConditionalGeneration(AudioGenConfig.tiny(**config_kwargs)).eval()
+
+
+@pytest.fixture
+def one_torch_thread():
+    """Run a test on one torch thread: on this shared 2-core box, two OpenMP threads competing with other jobs made a
+    2 s training test take 55 s. Use with ``from factories import one_torch_thread`` and
+    ``pytestmark = pytest.mark.usefixtures("one_torch_thread")``."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+# --- AudioGen processor, pipeline and training (hf_audiogen.audiogen / hf_audiogen.training.audiogen) -------------
+def tiny_audiogen_processor(normalize_text: bool = False):
+    """``AudioGenProcessor`` of the tiny models: ``tiny_text_tokenizer`` + a 16 kHz mono ``CodecFeatureExtractor``."""
+    from hf_audiogen.audiogen import AudioGenProcessor
+    from hf_audiogen.codec import CodecFeatureExtractor
+
+    return AudioGenProcessor(CodecFeatureExtractor(sampling_rate=16_000), tiny_text_tokenizer(),
+                             normalize_text=normalize_text)  # fmt: skip
+
+
+def tiny_audiogen_pipeline_dir(path, seed: int = 0, **config_kwargs):
+    """Write a complete tiny AudioGen directory (model, generation config, tokenizer, processor) to ``path`` — what
+    ``AudioGenPipeline.from_pretrained`` and ``pipeline("text-to-audio", model=path)`` load. Returns ``path``.
+
+    The codec gets k-means-initialised codebooks (``tiny_codec_model``) so that encoding audio prompts gives varied
+    codes; ``config_kwargs`` go to ``AudioGenConfig.tiny``."""
+    from hf_audiogen.audiogen import AudioGenConfig, AudioGenForConditionalGeneration
+
+    codec = tiny_codec_model(seed=seed, num_quantizers=config_kwargs.get("num_codebooks", 2))
+    torch.manual_seed(seed)
+    config = AudioGenConfig.tiny(**{"text_encoder": tiny_t5_config(), **config_kwargs})
+    model = AudioGenForConditionalGeneration(config, codec=codec).eval()
+    model.save_pretrained(path)
+    tiny_audiogen_processor().save_pretrained(path)
+    return path
+
+
+def tiny_audiogen_training_pieces(path):
+    """The pieces ``train_audiogen --codec ... --text_encoder ...`` assembles, saved under ``path``: ``codec/`` (a
+    tiny trained-looking codec, 2 x 32 codes at 50 Hz) and ``text_encoder/`` (tiny T5 + tokenizer).
+    Returns ``(codec_dir, text_encoder_dir)``."""
+    from pathlib import Path
+
+    from transformers import T5EncoderModel
+
+    path = Path(path)
+    tiny_codec_model(num_quantizers=2).save_pretrained(path / "codec")
+    torch.manual_seed(0)
+    T5EncoderModel(tiny_t5_config()).save_pretrained(path / "text_encoder")
+    tiny_text_tokenizer().save_pretrained(path / "text_encoder")
+    return path / "codec", path / "text_encoder"
+
+
+# --- GenAU (hf_audiogen.genau) -------------------------------------------------------------------------------------
+def tiny_genau_vae(seed: int = 0, **kwargs):
+    """A tiny ``AutoencoderKL1D`` (64 mel bins -> 8 latent channels, x4 in time, ~60k parameters), eval mode."""
+    from hf_audiogen.genau import AutoencoderKL1D
+
+    torch.manual_seed(seed)
+    defaults = dict(block_out_channels=(16, 16, 32), layers_per_block=1, z_channels=8, latent_channels=8,
+                    norm_num_groups=4)  # fmt: skip
+    return AutoencoderKL1D(**{**defaults, **kwargs}).eval()

@@ -114,6 +114,14 @@ def test_parameter_names_map_one_to_one_to_audiocraft(model):
     assert model.decoder.emb[0].num_embeddings == CARD + 1
 
 
+def test_embedding_combine_sum_or_mean(model):
+    codes = model.pattern.build(random_codes(frames=5), CARD)
+    summed = model.decoder.embed(codes)
+    torch.testing.assert_close(summed, model.decoder.emb[0](codes[:, 0]) + model.decoder.emb[1](codes[:, 1]))
+    model.config.decoder.embedding_combine = "mean"
+    torch.testing.assert_close(model.decoder.embed(codes), summed / 2)
+
+
 def test_frozen_parts(model):
     model.train()
     assert not model.text_encoder.training and not model.codec.training and model.decoder.training

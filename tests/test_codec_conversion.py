@@ -4,7 +4,7 @@ import re
 
 import pytest
 import torch
-from factories import tiny_codec_config, tiny_codec_model
+from factories import tiny_codec_config, tiny_codec_model, one_torch_thread  # noqa: F401
 from transformers import EncodecConfig, EncodecModel
 from transformers.models.encodec.modeling_encodec import EncodecConvTranspose1d
 
@@ -15,6 +15,8 @@ from hf_audiogen.codec.convert_audiocraft import (
     rename_audiocraft_key,
 )
 from hf_audiogen.codec.convert_encodec import codec_from_encodec, encodec_config_to_codec_config
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _audiogen_encodec_config(**kwargs):

@@ -4,7 +4,7 @@ import math
 
 import pytest
 import torch
-from factories import tiny_codec_config, tiny_codec_model
+from factories import tiny_codec_config, tiny_codec_model, one_torch_thread  # noqa: F401
 from transformers import AutoConfig, AutoModel
 
 import hf_audiogen  # noqa: F401  (registers the Auto classes)
@@ -12,6 +12,8 @@ from hf_audiogen.codec import CodecConfig, CodecModel, CodecOutput, ResidualVect
 from hf_audiogen.codec.modeling_codec import ema_inplace, kmeans, laplace_smoothing
 
 HOP = 320
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
@@ -41,6 +43,25 @@ def test_presets_match_the_papers():
     assert (small.frame_rate, small.num_quantizers) == (50, 4)
     num_params = sum(p.numel() for p in CodecModel(small).parameters())
     assert num_params < 3_000_000  # a few MB in float32
+
+
+@pytest.mark.parametrize(
+    "preset", ["audiocraft_audiogen_16khz", "paper_single_stream", "paper_multi_stream", "small"]
+)
+def test_every_preset_architecture_trains_and_codes(preset):
+    """Each preset's layout (norm, padding, shortcut, strides) with tiny widths: a training step, then eval codes."""
+    torch.manual_seed(0)
+    config = getattr(CodecConfig, preset)(num_filters=2, hidden_size=8, codebook_size=16, kmeans_iters=2)
+    model = CodecModel(config)
+    audio = 0.1 * torch.randn(2, 1, 1000)
+    output = model(audio)
+    (output.audio_values.abs().mean() + output.commitment_loss).backward()
+    assert model.encoder.layers[0].conv.bias.grad.abs().sum() > 0
+    model.eval()
+    with torch.no_grad():
+        codes = model.encode(audio[:, :, :100])  # shorter than the reflect padding of the first strided convs
+        assert codes.shape == (2, config.num_quantizers, math.ceil(100 / config.hop_length))
+        assert model.decode(codes).shape[-1] == codes.shape[-1] * config.hop_length
 
 
 @pytest.mark.parametrize(
@@ -214,7 +235,7 @@ def test_codebook_maths():
 
 def test_kmeans_init_on_first_training_batch():
     torch.manual_seed(0)
-    rvq = ResidualVectorQuantizer(CodecConfig(hidden_size=4, codebook_size=8, num_quantizers=2, kmeans_iters=5))
+    rvq = ResidualVectorQuantizer(CodecConfig(hidden_size=4, codebook_size=8, num_quantizers=2, kmeans_iters=30))
     latents = torch.randn(2, 4, 40)
     rvq.eval()
     rvq(latents)
@@ -224,8 +245,13 @@ def test_kmeans_init_on_first_training_batch():
     assert rvq.is_initialized
     first = rvq.layers[0].codebook
     assert first.embed.abs().sum() > 0 and first.cluster_size.sum() > 0
-    # k-means on 80 vectors: every code is near the data (the mean of its cluster)
+    # after k-means and the first EMA update each used code still sits at the mean of its vectors (not shrunk by the
+    # cluster size, which happens if embed_avg stores means instead of sums)
     vectors = latents.transpose(1, 2).reshape(-1, 4)
+    assignment = first.encode(vectors)
+    for code in assignment.unique():
+        if (assignment == code).sum() > first.threshold_ema_dead_code:
+            torch.testing.assert_close(first.embed[code], vectors[assignment == code].mean(0), atol=0.05, rtol=0)
     assert torch.cdist(first.embed, vectors).min(dim=1).values.max() < 2.0
     assert codes.shape == (2, 2, 40) and quantized.shape == latents.shape and torch.isfinite(loss)
 
@@ -308,3 +334,22 @@ def test_padding_frames_do_not_update_the_codebooks():
     model(0.1 * torch.randn(2, 1, 3200), padding_mask=mask)
     decay = model.config.ema_decay
     assert codebook.cluster_size.sum().item() == pytest.approx(decay * before + (1 - decay) * 14, rel=1e-5)
+
+
+def test_codec_learns_to_reconstruct():
+    """End to end: L1 + commitment loss with Adam, through the straight-through estimator and EMA codebooks."""
+    torch.manual_seed(0)
+    model = CodecModel(tiny_codec_config(num_filters=4)).train()
+    t = torch.arange(3200) / 16000
+    audio = torch.stack([0.5 * torch.sin(2 * math.pi * f * t) for f in (220, 440)])[:, None]
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    losses = []
+    for _ in range(80):
+        output = model(audio)
+        reconstruction = (output.audio_values - audio).abs().mean()
+        optimizer.zero_grad()
+        (reconstruction + output.commitment_loss).backward()
+        optimizer.step()
+        losses.append(reconstruction.item())
+    assert all(math.isfinite(loss) for loss in losses)
+    assert sum(losses[-5:]) / 5 < 0.75 * losses[0]

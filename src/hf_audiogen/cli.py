@@ -124,8 +124,137 @@ def _add_push(sub) -> None:
     p.set_defaults(func=_cmd_push)
 
 
+def _cmd_convert_audiocraft(args: argparse.Namespace) -> None:
+    from .audiogen.convert_audiocraft import convert_audiocraft_checkpoint
+
+    model = convert_audiocraft_checkpoint(
+        args.lm_checkpoint, args.compression_checkpoint, text_encoder=args.text_encoder, out_dir=args.out_dir
+    )
+    decoder = model.config.decoder
+    print(f"wrote {args.out_dir}: AudioGen with a {decoder.num_hidden_layers}-layer x {decoder.hidden_size} decoder, "
+          f"{decoder.num_codebooks} x {decoder.codebook_size} codes at {model.config.frame_rate} Hz, "
+          f"{model.num_parameters() / 1e6:.1f} M parameters")  # fmt: skip
+
+
+def _add_convert(sub) -> None:
+    p = sub.add_parser("convert", help="convert checkpoints of other libraries", description="Checkpoint converters.")
+    csub = p.add_subparsers(dest="convert_command", metavar="FORMAT", required=True)
+    a = csub.add_parser(
+        "audiocraft",
+        help="convert an audiocraft AudioGen checkpoint (state_dict.bin + compression_state_dict.bin)",
+        description="Convert an audiocraft AudioGen model (e.g. the files of facebook/audiogen-medium) into a "
+        "save_pretrained directory: the LM package gives the decoder and its config (xp.cfg), the compression "
+        "package the codec, and --text-encoder the frozen text encoder (T5) and its tokenizer.",
+    )
+    a.add_argument("lm_checkpoint", metavar="LM_CKPT", help="audiocraft LM package (state_dict.bin)")
+    a.add_argument("compression_checkpoint", metavar="COMPRESSION_CKPT",
+                   help="audiocraft compression package (compression_state_dict.bin)")  # fmt: skip
+    a.add_argument("out_dir", metavar="OUT_DIR", help="output directory (save_pretrained layout)")
+    a.add_argument("--text-encoder", default=None, metavar="ID_OR_DIR",
+                   help="text encoder Hub id or directory (default: the T5 named in the checkpoint's xp.cfg)")  # fmt: skip
+    a.set_defaults(func=_cmd_convert_audiocraft)
+
+
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg")
+
+
+def _cmd_generate(args: argparse.Namespace) -> None:
+    import random
+    from pathlib import Path
+
+    from .audio import load_audio, write_audio
+    from .audiogen.modeling_audiogen import MAX_GENERATION_SECONDS
+    from .pretrained import load_pipeline
+
+    # Cheap checks first: a typo should not cost a model load.
+    if not 0 < args.duration <= MAX_GENERATION_SECONDS:
+        raise UserError(f"--duration must be more than 0 and at most {MAX_GENERATION_SECONDS:g} seconds, "
+                        f"got {args.duration:g}")  # fmt: skip
+    if args.num < 1:
+        raise UserError(f"--num must be 1 or more, got {args.num}")
+    out = Path(args.out)
+    if out.is_dir():
+        raise UserError(f"--out {out} is a directory; give a file name such as {out / 'audiogen.wav'}")
+    if out.suffix.lower() not in AUDIO_SUFFIXES:
+        raise UserError(f"--out {out} must end in {', '.join(AUDIO_SUFFIXES)}")
+    audio_prompt = load_audio(args.continue_from, mono="mean") if args.continue_from else None
+    # Without --seed, draw one and print it, so that a result the user likes can be generated again.
+    seed = args.seed if args.seed is not None else random.SystemRandom().randrange(2**31)
+
+    pipe = load_pipeline(args.model)
+    outputs = pipe(
+        args.prompt, negative_prompt=args.negative_prompt, duration=args.duration, guidance_scale=args.guidance,
+        top_k=args.top_k, top_p=args.top_p, temperature=args.temperature, seed=seed, num_return_sequences=args.num,
+        audio_prompt=audio_prompt, progress_bar=True,
+    )  # fmt: skip
+    outputs = outputs if isinstance(outputs, list) else [outputs]
+    paths = [out] if len(outputs) == 1 else [out.with_name(f"{out.stem}_{i}{out.suffix}") for i in range(len(outputs))]
+    for path, output in zip(paths, outputs):
+        write_audio(path, output["audio"], output["sampling_rate"])
+        seconds = output["audio"].shape[-1] / output["sampling_rate"]
+        print(f"wrote {path} ({seconds:.2f} s at {output['sampling_rate']} Hz, seed {seed})")
+
+
+def _add_generate(sub) -> None:
+    p = sub.add_parser(
+        "generate",
+        help="generate sound from a text prompt with AudioGen and write it to a WAV file",
+        description="Generate DURATION seconds of audio for PROMPT (and optionally continue an audio clip) with an "
+        "AudioGen model. Default model: the small demo model bundled with the package. Sampling parameters left "
+        "out take the model's defaults (the paper's: guidance 3, top-p 0.25).",
+    )
+    p.add_argument("prompt", help='description of the sound, e.g. "a dog barks in the rain" ("" = unconditional)')
+    p.add_argument("--model", default=None, help="AudioGen directory or Hub id (default: the bundled demo model)")
+    p.add_argument("--duration", type=float, default=5.0, help="seconds of new audio (default: %(default)s)")
+    p.add_argument("--guidance", type=float, default=None, help="classifier-free guidance scale (1 = none)")
+    p.add_argument("--top-k", type=int, default=None, help="sample from the K most likely codes (0 = off)")
+    p.add_argument("--top-p", type=float, default=None, help="nucleus sampling threshold in (0, 1] (1 = off)")
+    p.add_argument("--temperature", type=float, default=None, help="sampling temperature (> 0)")
+    p.add_argument("--seed", type=int, default=None, help="random seed (default: a random one, printed)")
+    p.add_argument("--num", type=int, default=1, help="number of samples; files get _0, _1, ... suffixes")
+    p.add_argument("--negative-prompt", default=None, help="text to steer away from (needs guidance != 1)")
+    p.add_argument("--continue-from", default=None, metavar="AUDIO",
+                   help="audio file to continue (the output starts with it)")  # fmt: skip
+    p.add_argument("--out", default="audiogen.wav", help="output file, .wav/.flac/.ogg (default: %(default)s)")
+    p.set_defaults(func=_cmd_generate)
+
+
+def _cmd_space(args: argparse.Namespace) -> None:
+    try:
+        from .demo import build_demo
+    except ImportError as err:
+        raise UserError(f"the demo needs gradio and matplotlib ({err}): pip install 'hf_audiogen[space]'") from err
+    from .pretrained import load_pipeline
+
+    if not 0 < args.port < 65536:
+        raise UserError(f"--port must be in 1..65535, got {args.port}")
+    if args.concurrency < 1:
+        raise UserError(f"--concurrency must be 1 or more, got {args.concurrency}")
+    pipe = load_pipeline(args.model)  # load now: a bad model fails here, not at the first visitor's request
+    demo = build_demo(pipe, concurrency_limit=args.concurrency)
+    print(f"serving the demo of {pipe.model.name_or_path} at http://{args.host}:{args.port} (Ctrl+C to stop)")
+    try:
+        demo.launch(server_name=args.host, server_port=args.port, ssr_mode=False)
+    except OSError as err:  # port taken, host not an address of this machine
+        raise UserError(f"cannot serve on {args.host}:{args.port}: {str(err).splitlines()[0]}") from err
+
+
+def _add_space(sub) -> None:
+    p = sub.add_parser(
+        "space",
+        help="run the Gradio demo (the Hugging Face Space) locally",
+        description="Serve the demo page: text-to-audio and audio continuation with a spectrogram of every result. "
+        "Default model: the small demo model bundled with the package.",
+    )
+    p.add_argument("--model", default=None, help="AudioGen directory or Hub id (default: the bundled demo model)")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
+    p.add_argument("--port", type=int, default=7860, help="port to listen on (default: %(default)s)")
+    p.add_argument("--concurrency", type=int, default=2, help="generations run in parallel (default: %(default)s)")
+    p.set_defaults(func=_cmd_space)
+
+
 # Families add their subcommands here (one _add_* function each).
-_SUBCOMMANDS = [_add_reconstruct, _add_data, _add_card, _add_push]
+_SUBCOMMANDS = [_add_reconstruct, _add_data, _add_card, _add_push, _add_convert, _add_generate, _add_space]
 
 
 def build_parser() -> argparse.ArgumentParser:

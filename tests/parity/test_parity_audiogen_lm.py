@@ -181,7 +181,8 @@ def test_audiogen_api_audio_matches_saved_and_reloaded_model(delay_models, text_
     from hf_audiogen.audiogen.processing_audiogen import AudioGenProcessor
 
     reference_lm, _, out_dir = delay_models
-    audiogen = AudioGen("tiny-parity", reference_codec[0], reference_lm, max_duration=1.0)
+    # AudioGen.__init__ checks its default 2 s stride against max_duration; 0.4 s of audio is one window either way.
+    audiogen = AudioGen("tiny-parity", reference_codec[0], reference_lm, max_duration=3.0)
     audiogen.set_generation_params(use_sampling=False, duration=0.4, cfg_coef=3.0, extend_stride=0.5)
     prompts = [p for p in PROMPTS if p]  # AudioGen.generate takes real descriptions
     expected = audiogen.generate(prompts, progress=False)

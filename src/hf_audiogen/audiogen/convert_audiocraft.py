@@ -83,7 +83,9 @@ _FIXED_LM_FIELDS = {
 _LAYER_KEY = re.compile(r"^transformer\.layers\.(\d+)\.(.+)$")
 _ATTENTIONS = ("self_attn", "cross_attention")
 # Per-layer parameters that keep their name (weight and, with biases, bias).
-_LAYER_MODULES = ("self_attn.out_proj", "cross_attention.out_proj", "linear1", "linear2", "norm1", "norm2", "norm_cross")
+_LAYER_MODULES = (
+    "self_attn.out_proj", "cross_attention.out_proj", "linear1", "linear2", "norm1", "norm2", "norm_cross",
+)  # fmt: skip
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -133,7 +135,9 @@ def _text_conditioner(cfg: dict) -> tuple[str, dict]:
             "nothing summed, prepended or interpolated) can be converted"
         )
     if fuser.get("cross_attention_pos_emb", False):
-        raise ValueError("xp.cfg fuser.cross_attention_pos_emb=true (positions added to the text states) is not supported")
+        raise ValueError(
+            "xp.cfg fuser.cross_attention_pos_emb=true (positions added to the text states) is not supported"
+        )
     name = cross[0]
     conditioner = _cfg_get(cfg, f"conditioners.{name}", None)
     if not isinstance(conditioner, dict) or conditioner.get("model") != "t5":
@@ -154,7 +158,9 @@ def _pattern(cfg: dict, num_codebooks: int) -> tuple[str, list[int]]:
         if value:
             raise ValueError(f"xp.cfg codebooks_pattern.delay.{field}={value!r}: only 0 is supported")
     if len(delays) != num_codebooks:
-        raise ValueError(f"xp.cfg codebooks_pattern.delay.delays={delays} must have one delay per codebook (n_q={num_codebooks})")
+        raise ValueError(
+            f"xp.cfg codebooks_pattern.delay.delays={delays} must have one delay per codebook (n_q={num_codebooks})"
+        )
     return "delay", [int(d) for d in delays]
 
 
@@ -173,7 +179,9 @@ def audiogen_decoder_config_from_audiocraft_cfg(xp_cfg: str | dict, frame_rate: 
         if value not in allowed:
             unsupported.append(f"{field}={value!r} (supported: {', '.join(repr(a) for a in allowed)})")
     if unsupported:
-        raise ValueError("xp.cfg transformer_lm has settings AudioGenDecoder does not implement: " + "; ".join(unsupported))
+        raise ValueError(
+            "xp.cfg transformer_lm has settings AudioGenDecoder does not implement: " + "; ".join(unsupported)
+        )
     _text_conditioner(cfg)  # validates the fuser / conditioner up front
 
     dim, num_codebooks = int(lm["dim"]), int(lm["n_q"])
@@ -284,7 +292,10 @@ def _rename(key: str, text_condition: str) -> list[tuple[str, slice | None]] | N
 
 
 def convert_audiocraft_lm_state_dict(
-    state_dict: dict[str, torch.Tensor], config: AudioGenDecoderConfig, text_hidden_size: int, text_condition: str = "description"
+    state_dict: dict[str, torch.Tensor],
+    config: AudioGenDecoderConfig,
+    text_hidden_size: int,
+    text_condition: str = "description",
 ) -> dict[str, torch.Tensor]:
     """Rename an audiocraft ``LMModel`` state dict to ``enc_to_dec_proj.*`` + ``decoder.*`` keys of
     [`AudioGenForConditionalGeneration`].
@@ -326,7 +337,9 @@ def convert_audiocraft_lm_state_dict(
     if wrong_shape:
         problems.append(f"{len(wrong_shape)} shape mismatch(es): {wrong_shape}")
     if problems:
-        raise ValueError("the audiocraft LM checkpoint does not match the model built from its xp.cfg: " + "; ".join(problems))
+        raise ValueError(
+            "the audiocraft LM checkpoint does not match the model built from its xp.cfg: " + "; ".join(problems)
+        )
     return converted
 
 
@@ -339,7 +352,15 @@ def _load_text_encoder(text_encoder: Any, tokenizer: Any, xp_cfg: dict):
         text_encoder = default_text_encoder_id(xp_cfg)
     if isinstance(text_encoder, (str, os.PathLike)):
         source = os.fspath(text_encoder)
-        model = AutoModelForTextEncoding.from_pretrained(source)
+        if source.startswith(("/", ".", "~")) and not os.path.isdir(os.path.expanduser(source)):
+            raise ValueError(f"cannot load the text encoder {source!r}: no such directory (and not a Hub id)")
+        try:
+            model = AutoModelForTextEncoding.from_pretrained(source)
+        except OSError as err:  # not a directory and not reachable on the Hub: say which, in one line
+            reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise ValueError(
+                f"cannot load the text encoder {source!r} (a Hub id or a local directory): {reason}"
+            ) from err
         if tokenizer is None:
             try:
                 tokenizer = AutoTokenizer.from_pretrained(source)
@@ -348,7 +369,8 @@ def _load_text_encoder(text_encoder: Any, tokenizer: Any, xp_cfg: dict):
         return model, tokenizer
     if not isinstance(text_encoder, PreTrainedModel):
         raise ValueError(
-            f"text_encoder must be a Hub id, a directory or a transformers PreTrainedModel, got {type(text_encoder).__name__}"
+            "text_encoder must be a Hub id, a directory or a transformers PreTrainedModel, got "
+            f"{type(text_encoder).__name__}"
         )
     return text_encoder, tokenizer
 
@@ -400,10 +422,15 @@ def convert_audiocraft_checkpoint(
     text_condition, _ = _text_conditioner(xp_cfg)
     lm_rate = _cfg_get(xp_cfg, "sample_rate", codec.config.sampling_rate)
     if int(lm_rate) != codec.config.sampling_rate:
-        raise ValueError(f"the LM was trained at sample_rate={lm_rate} but the codec runs at {codec.config.sampling_rate} Hz")
-    if codec.config.num_quantizers != decoder_config.num_codebooks:
         raise ValueError(
-            f"the codec has {codec.config.num_quantizers} codebooks but the LM models n_q={decoder_config.num_codebooks}"
+            f"the LM was trained at sample_rate={lm_rate} but the codec runs at {codec.config.sampling_rate} Hz"
+        )
+    codec_codes = (codec.config.num_quantizers, codec.config.codebook_size)
+    if codec_codes != (decoder_config.num_codebooks, decoder_config.codebook_size):
+        raise ValueError(
+            f"the codec has {codec_codes[0]} x {codec_codes[1]} codes but the LM models "
+            f"n_q={decoder_config.num_codebooks} x card={decoder_config.codebook_size}: pass the compression "
+            "checkpoint the LM was trained with"
         )
 
     text_model, tokenizer = _load_text_encoder(text_encoder, tokenizer, xp_cfg)

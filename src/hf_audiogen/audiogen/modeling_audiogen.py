@@ -669,10 +669,12 @@ class AudioGenForConditionalGeneration(AudioGenPreTrainedModel, GenerationMixin)
         if audio_codes is None and decoder_input_ids is None:
             if labels is None:
                 raise ValueError("pass audio_codes, input_values, decoder_input_ids or labels")
-            audio_codes = labels.masked_fill(labels == -100, decoder_config.special_token_id)
-        frame_inputs = audio_codes is not None
-        if frame_inputs:
+            ignored = labels == -100
+            self._check_codes(labels.masked_fill(ignored, 0), "labels")
+            audio_codes = labels.masked_fill(ignored, decoder_config.special_token_id)
+        elif audio_codes is not None:
             self._check_codes(audio_codes, "audio_codes")
+        frame_inputs = audio_codes is not None
         if labels is not None:
             reference = audio_codes if frame_inputs else decoder_input_ids
             if labels.shape != reference.shape:

@@ -79,9 +79,10 @@ def kmeans(samples: torch.Tensor, num_clusters: int, num_iters: int) -> tuple[to
 class CodecEuclideanCodebook(EncodecEuclideanCodebook):
     """EnCodec's Euclidean codebook (same buffers, same nearest-code search) plus the training updates.
 
-    In training mode ``update_`` (called by the quantizer) initialises the codebook with k-means on the first batch,
-    then moves every code towards the mean of the vectors assigned to it with an exponential moving average, and
-    replaces codes that are rarely used ("dead") by vectors of the current batch.
+    In training mode the quantizer calls ``init_embed_`` (k-means on the first batch) and then ``update_`` on every
+    batch: every code moves towards the mean of the vectors assigned to it (exponential moving averages of the
+    assignment counts ``cluster_size`` and vector sums ``embed_avg``, ``embed = embed_avg / cluster_size``), and codes
+    that are rarely used ("dead") are replaced by vectors of the current batch.
     """
 
     def __init__(self, config: CodecConfig):
@@ -103,7 +104,9 @@ class CodecEuclideanCodebook(EncodecEuclideanCodebook):
             return
         means, bins = kmeans(vectors, self.codebook_size, self.kmeans_iters)
         self.embed.copy_(means)
-        self.embed_avg.copy_(means)
+        # Sums, not means (audiocraft stores the means here): keeps embed == embed_avg / cluster_size from the start,
+        # instead of shrinking every code by its cluster size at the first EMA update.
+        self.embed_avg.copy_(means * bins[:, None])
         self.cluster_size.copy_(bins)
         self.inited.fill_(1.0)
 
@@ -367,7 +370,7 @@ class CodecModel(CodecPreTrainedModel):
     ```python
     >>> import torch
     >>> from hf_audiogen.codec import CodecConfig, CodecModel
-    >>> config = CodecConfig.small(num_filters=4, hidden_size=8, codebook_size=16, kmeans_iters=2)
+    >>> config = CodecConfig.audiocraft_audiogen_16khz(num_filters=4, hidden_size=8, codebook_size=16, kmeans_iters=2)
     >>> model = CodecModel(config)
     >>> audio = torch.randn(2, 1, 16000)
     >>> output = model(audio)                 # training mode: the codebooks are k-means initialised on this batch

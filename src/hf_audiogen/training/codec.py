@@ -444,7 +444,11 @@ def build_train_dataloader(args: argparse.Namespace, sampling_rate: int) -> Data
     stream = load_audio_dataset(args.dataset, split=args.train_split, streaming=True, sampling_rate=sampling_rate)
     stream = stream.shuffle(seed=args.seed, buffer_size=args.shuffle_buffer_size)
     collate = _TrainBatches(round(args.segment_seconds * sampling_rate), args.seed)
-    return DataLoader(stream, batch_size=args.train_batch_size, collate_fn=collate, drop_last=True)
+    # A private generator: every DataLoader iterator draws a base seed from it, which would otherwise come from the
+    # global RNG and shift the codec's random draws (k-means, dead codes, quantizer dropout) after a resume.
+    generator = torch.Generator().manual_seed(args.seed)
+    return DataLoader(stream, batch_size=args.train_batch_size, collate_fn=collate, drop_last=True,
+                      generator=generator)
 
 
 def load_eval_clips(

@@ -1,0 +1,204 @@
+"""Sampling speed of the AudioGen language model: hf_audiogen vs audiocraft's ``LMModel`` vs transformers'
+``MusicgenForCausalLM``, all three with the same weights.
+
+A mid-size decoder (12 layers x 512, 8 heads, 4 codebooks x 2048 codes, delay pattern [0, 1, 2, 3]) is built with
+audiocraft's builders (random weights, a one-layer random T5 as wide as t5-large as its text encoder), converted to
+``AudioGenForConditionalGeneration`` with our audiocraft converter and renamed to ``MusicgenForCausalLM`` (the renames
+of transformers' MusicGen conversion script). Each run samples ``--frames`` frames with top-k 250 and classifier-free
+guidance 3.0 (conditional + null batch), on one CPU thread. Runs of the three implementations are interleaved so they
+see the same machine load; the table gives medians. Before timing, greedy decoding of a few frames checks that the
+three produce identical codes (i.e. that they really run the same network).
+
+Needs audiocraft, so it runs in the oracle venv:
+
+    bash scripts/setup_audiocraft_oracle.sh
+    .venv-audiocraft/bin/python benchmarks/generation_speed.py [--frames 250] [--repeats 3] [--batch-sizes 1 4]
+"""
+
+import argparse
+import os
+import shlex
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+# The tiny-model builders of the parity tests (audiocraft configs with AudioGen's flags, local T5).
+sys.path.insert(0, str(REPO / "tests" / "parity"))
+
+from audiocraft_oracle import (  # noqa: E402
+    build_audiocraft_lm,
+    export_package,
+    import_audiocraft,
+    tiny_audiogen_lm_cfg,
+    tiny_encodec_cfg,
+    tiny_t5_encoder,
+    tiny_t5_tokenizer,
+)
+
+PROMPTS = ["a dog barks while cars pass by", "rain falls on metal roof", "footsteps in the snow", "wind howls"]
+GUIDANCE, TOP_K = 3.0, 250
+
+
+def build(frames: int):
+    """(audiocraft LM, our converted model, transformers MusicgenForCausalLM, tokenizer), same weights."""
+    import_audiocraft()
+    from audiocraft.models import builders
+    from transformers import MusicgenDecoderConfig, MusicgenForCausalLM
+
+    from hf_audiogen.audiogen.convert_audiocraft import convert_audiocraft_checkpoint
+
+    tokenizer = tiny_t5_tokenizer()
+    t5 = tiny_t5_encoder(vocab_size=len(tokenizer))
+    cfg = tiny_audiogen_lm_cfg(dim=512, num_layers=12, num_heads=8, n_q=4, card=2048, delays=(0, 1, 2, 3),
+                               segment_duration=max(10.0, frames / 50))  # fmt: skip
+    reference = build_audiocraft_lm(cfg, tokenizer, t5)
+    torch.manual_seed(0)
+    codec_cfg = tiny_encodec_cfg(n_q=4, bins=2048)
+    codec = builders.get_compression_model(codec_cfg).eval()  # weights are irrelevant for speed
+    with tempfile.TemporaryDirectory() as text_dir:
+        t5.save_pretrained(text_dir)
+        tokenizer.save_pretrained(text_dir)
+        ours = convert_audiocraft_checkpoint(
+            export_package(reference, cfg), export_package(codec, codec_cfg), text_encoder=text_dir
+        ).eval()
+
+    decoder = ours.config.decoder
+    musicgen = MusicgenForCausalLM(
+        MusicgenDecoderConfig(
+            vocab_size=decoder.codebook_size, hidden_size=decoder.hidden_size, num_hidden_layers=decoder.num_hidden_layers,
+            num_attention_heads=decoder.num_attention_heads, ffn_dim=decoder.ffn_dim, num_codebooks=decoder.num_codebooks,
+            max_position_embeddings=4096, activation_function="gelu", dropout=0.0, attention_dropout=0.0,
+            activation_dropout=0.0, layerdrop=0.0, scale_embedding=False, tie_word_embeddings=False,
+            pad_token_id=decoder.codebook_size, bos_token_id=decoder.codebook_size,
+            decoder_start_token_id=decoder.codebook_size,
+        )  # fmt: skip
+    ).eval()
+    renames = (("decoder.emb.", "model.decoder.embed_tokens."), ("decoder.out_norm.", "model.decoder.layer_norm."),
+               ("decoder.linears.", "lm_heads."), ("decoder.layers.", "model.decoder.layers."),
+               (".cross_attention.", ".encoder_attn."), (".linear1.", ".fc1."), (".linear2.", ".fc2."),
+               (".norm1.", ".self_attn_layer_norm."), (".norm_cross.", ".encoder_attn_layer_norm."),
+               (".norm2.", ".final_layer_norm."))  # fmt: skip
+    state = {}
+    for key, value in ours.state_dict().items():
+        if key.startswith("decoder."):
+            for old, new in renames:
+                key = key.replace(old, new)
+            state[key] = value
+    missing, unexpected = musicgen.load_state_dict(state, strict=False)
+    assert not unexpected and set(missing) <= {"model.decoder.embed_positions.weights"}, (missing, unexpected)
+    return reference, ours, musicgen, tokenizer
+
+
+def make_runners(reference, ours, musicgen, tokenizer, batch_size: int, frames: int):
+    """One zero-argument callable per implementation: samples ``frames`` frames for ``batch_size`` prompts and returns
+    the codes (B, K, frames). Each includes its own text encoding."""
+    from audiocraft.modules.conditioners import ConditioningAttributes
+    from transformers.cache_utils import DynamicCache, EncoderDecoderCache
+
+    prompts = (PROMPTS * batch_size)[:batch_size]
+    conditions = [ConditioningAttributes(text={"description": p}) for p in prompts]
+    batch = tokenizer(prompts, return_tensors="pt", padding=True)
+    num_codebooks, special = ours.config.decoder.num_codebooks, ours.config.decoder.special_token_id
+
+    def run_ours(use_cache=True, do_sample=True, num_frames=frames):
+        return ours.generate(
+            **batch, max_new_frames=num_frames, do_sample=do_sample, top_k=TOP_K, top_p=1.0, guidance_scale=GUIDANCE,
+            use_cache=use_cache, seed=0, progress_bar=False, return_dict_in_generate=True,
+        ).audio_codes  # fmt: skip
+
+    def run_audiocraft(do_sample=True, num_frames=frames):
+        return reference.generate(None, conditions, max_gen_len=num_frames, use_sampling=do_sample, top_k=TOP_K,
+                                  cfg_coef=GUIDANCE)  # fmt: skip
+
+    def run_musicgen(do_sample=True, num_frames=frames):
+        # audiogen.md §3.1: an explicit (B, 1) mask (the automatic one masks BOS, which equals pad) and an
+        # EncoderDecoderCache (generate() would make a plain DynamicCache shared by self- and cross-attention).
+        states, _ = ours.encode_text(batch["input_ids"], batch["attention_mask"])
+        return musicgen.generate(
+            input_ids=torch.full((batch_size * num_codebooks, 1), special), attention_mask=torch.ones(batch_size, 1),
+            encoder_hidden_states=torch.cat([states, torch.zeros_like(states)]),
+            past_key_values=EncoderDecoderCache(DynamicCache(), DynamicCache()), do_sample=do_sample,
+            top_k=TOP_K if do_sample else None, guidance_scale=GUIDANCE, num_return_sequences=1,
+            max_new_tokens=num_frames + num_codebooks - 1,
+        )  # fmt: skip
+
+    return run_ours, run_audiocraft, run_musicgen
+
+
+def timed(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--frames", type=int, default=250, help="frames to sample per call (50 frames = 1 s)")
+    parser.add_argument("--repeats", type=int, default=3, help="timed runs per implementation (median reported)")
+    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 4])
+    parser.add_argument("--no-cache-repeats", type=int, default=1,
+                        help="timed runs of our model without key/value cache, at the first batch size (0 = skip)")  # fmt: skip
+    args = parser.parse_args(argv)
+    torch.set_num_threads(1)
+    print("command:", shlex.join([os.path.relpath(sys.executable), *sys.argv]))
+
+    reference, ours, musicgen, tokenizer = build(args.frames)
+    decoder = ours.config.decoder
+    print(f"decoder: {decoder.num_hidden_layers} layers x {decoder.hidden_size}, {decoder.num_attention_heads} heads, "
+          f"{decoder.num_codebooks} x {decoder.codebook_size} codes, delays {decoder.codebook_delays}; "
+          f"{sum(p.numel() for p in ours.decoder.parameters()) / 1e6:.1f} M decoder parameters; "
+          f"{args.frames} frames, top-k {TOP_K}, guidance {GUIDANCE}, torch {torch.__version__}, 1 thread")  # fmt: skip
+
+    with torch.no_grad():
+        run_ours, run_audiocraft, run_musicgen = make_runners(reference, ours, musicgen, tokenizer, 2, args.frames)
+        greedy = [run(do_sample=False, num_frames=20) for run in (run_ours, run_audiocraft, run_musicgen)]
+        print(f"sanity (greedy, 2 prompts x 20 frames): ours == audiocraft: {torch.equal(greedy[0], greedy[1])}, "
+              f"ours == transformers: {torch.equal(greedy[0], greedy[2])}")  # fmt: skip
+
+        rows = []
+        for batch_size in args.batch_sizes:
+            run_ours, run_audiocraft, run_musicgen = make_runners(reference, ours, musicgen, tokenizer, batch_size,
+                                                                  args.frames)  # fmt: skip
+            for run in (run_ours, run_audiocraft, run_musicgen):  # warm-up (allocations, lazy inits)
+                run(num_frames=5)
+            times = {"ours": [], "audiocraft": [], "transformers": []}
+            for _ in range(args.repeats):
+                times["ours"].append(timed(run_ours))
+                times["audiocraft"].append(timed(run_audiocraft))
+                times["transformers"].append(timed(run_musicgen))
+            medians = {name: statistics.median(values) for name, values in times.items()}
+            rows.append((batch_size, medians))
+
+        decode_time = statistics.median(timed(lambda: ours.decode_audio(greedy[0][:1, :, :1].repeat(1, 1, args.frames)))
+                                        for _ in range(3))  # fmt: skip
+        no_cache = None
+        if args.no_cache_repeats > 0:
+            batch_size = args.batch_sizes[0]
+            run_ours = make_runners(reference, ours, musicgen, tokenizer, batch_size, args.frames)[0]
+            no_cache = (batch_size, statistics.median(timed(lambda: run_ours(use_cache=False))
+                                                      for _ in range(args.no_cache_repeats)))  # fmt: skip
+
+    print()
+    print("batch | implementation | s / call (median) | frames / s | speed vs ours")
+    for batch_size, medians in rows:
+        for name, seconds in medians.items():
+            print(f"{batch_size:5d} | {name:14s} | {seconds:17.2f} | {batch_size * args.frames / seconds:10.1f} | "
+                  f"{medians['ours'] / seconds:.2f}x")  # fmt: skip
+    for batch_size, medians in rows:
+        print(f"batch {batch_size}: ours is {medians['audiocraft'] / medians['ours']:.2f}x audiocraft's speed and "
+              f"{medians['transformers'] / medians['ours']:.2f}x transformers' MusicGen speed")  # fmt: skip
+    print(f"(ours includes decoding the codes to audio with the tiny codec: {decode_time:.3f} s for one clip)")
+    if no_cache is not None:
+        batch_size, seconds = no_cache
+        cached = dict(rows)[batch_size]["ours"]
+        print(f"ours without key/value cache, batch {batch_size}: {seconds:.2f} s / call = {seconds / cached:.1f}x the "
+              f"cached time")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,19 @@
+"""Hugging Face Space of hf_audiogen: sound effects from text with AudioGen, and continuation of uploaded clips.
+
+Model: ``$HF_AUDIOGEN_MODEL`` (a Hub id or a directory), else the small demo model bundled with hf_audiogen. It is
+loaded on the first request. Tabs for GenAU and AutoCap captioning appear when the installed hf_audiogen provides them
+and ``$HF_GENAU_MODEL`` / ``$HF_AUTOCAP_MODEL`` name their models. Concurrent jobs: ``$HF_AUDIOGEN_CONCURRENCY``
+(default 2).
+
+The page and its functions live in ``hf_audiogen.demo`` (importable and tested with the package); this file only
+builds the page, so the Space, ``hf-audiogen space`` and the tests run the same code.
+
+Run locally: ``python app.py`` (or ``hf-audiogen space --model DIR``), then open http://127.0.0.1:7860.
+"""
+
+from hf_audiogen.demo import build_demo
+
+demo = build_demo()
+
+if __name__ == "__main__":
+    demo.launch()

@@ -1,0 +1,350 @@
+"""The Gradio demo (hf_audiogen.demo, spaces/app.py, ``hf-audiogen space``): its functions called directly, then the
+running app through gradio_client on 127.0.0.1."""
+
+import importlib.util
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+gr = pytest.importorskip("gradio", reason="the demo needs gradio (pip install 'hf_audiogen[space]')")
+gradio_client = pytest.importorskip("gradio_client", reason="the app tests need gradio_client")
+
+import soundfile as sf  # noqa: E402
+from PIL import Image  # noqa: E402
+from factories import one_torch_thread, tiny_audiogen_pipeline_dir  # noqa: E402,F401
+
+from hf_audiogen import demo as app  # noqa: E402
+from hf_audiogen.pretrained import load_pipeline  # noqa: E402
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+REPO = Path(__file__).resolve().parents[1]
+SR = 16_000
+FAST = dict(duration=0.2, guidance_scale=1.0)  # 10 codec frames, no guidance branch: a fraction of a second
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    return str(tiny_audiogen_pipeline_dir(tmp_path_factory.mktemp("audiogen")))
+
+
+@pytest.fixture(scope="module")
+def pipe(model_dir):
+    return load_pipeline(model_dir)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def tab_labels(demo) -> list[str]:
+    return [block.label for block in demo.blocks.values() if isinstance(block, gr.Tab)]
+
+
+# ------------------------------------------------------------------------------------------- functions, called directly
+def test_text_to_audio_returns_int16_clips_with_spectrograms(pipe):
+    results = app.text_to_audio(pipe, "a dog barks", num_samples=2, seed=3, **FAST)
+    assert len(results) == 2
+    for sampling_rate, audio, image in results:
+        assert sampling_rate == SR
+        assert audio.dtype == np.int16 and audio.shape == (int(0.2 * SR),)
+        assert image.dtype == np.uint8 and image.shape == (*app.SPECTROGRAM_SIZE, 3)
+    assert not np.array_equal(results[0][1], results[1][1])  # two samples, not one copied
+
+
+def test_same_seed_same_audio_and_negative_prompt_changes_it(pipe):
+    first = app.text_to_audio(pipe, "rain falls on a tin roof", seed=11, **FAST)[0][1]
+    again = app.text_to_audio(pipe, "rain falls on a tin roof", seed=11, **FAST)[0][1]
+    other_seed = app.text_to_audio(pipe, "rain falls on a tin roof", seed=12, **FAST)[0][1]
+    steered = app.text_to_audio(pipe, "rain falls on a tin roof", seed=11, duration=0.2, guidance_scale=3.0,
+                                negative_prompt="a dog barks")[0][1]  # fmt: skip
+    unsteered = app.text_to_audio(pipe, "rain falls on a tin roof", seed=11, duration=0.2, guidance_scale=3.0)[0][1]
+    np.testing.assert_array_equal(first, again)
+    assert not np.array_equal(first, other_seed)
+    assert not np.array_equal(steered, unsteered)
+
+
+def test_concurrent_requests_do_not_disturb_each_other(pipe):
+    """Per-request generators: two requests at once give what they give alone (no shared RNG state)."""
+    alone = {seed: app.text_to_audio(pipe, "a door slams", seed=seed, **FAST)[0][1] for seed in (1, 2)}
+    together, errors = {}, []
+
+    def run(seed):
+        try:
+            together[seed] = app.text_to_audio(pipe, "a door slams", seed=seed, **FAST)[0][1]
+        except Exception as err:  # surfaced below
+            errors.append(err)
+
+    threads = [threading.Thread(target=run, args=(seed,)) for seed in (1, 2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
+    for seed in (1, 2):
+        np.testing.assert_array_equal(together[seed], alone[seed])
+
+
+def test_continue_audio_keeps_the_clip_and_marks_its_end(pipe):
+    rng = np.random.default_rng(0)
+    stereo_8k = (rng.standard_normal((2400, 2)) * 3000).astype(np.int16)  # 0.3 s, (samples, channels) like gradio
+    sampling_rate, audio, image = app.continue_audio(pipe, (8000, stereo_8k), "footsteps", seed=0, **FAST)
+    assert sampling_rate == SR
+    assert audio.dtype == np.int16 and audio.shape == (int((0.3 + 0.2) * SR),)
+    assert image.shape == (*app.SPECTROGRAM_SIZE, 3)
+    unmarked = app.spectrogram_image(audio.astype(np.float32) / 32767, SR)
+    changed_columns = np.flatnonzero(np.any(image != unmarked, axis=(0, 2)))
+    # The only difference is the marker line at 0.3 s of 0.5 s, i.e. 60% across the plot area (x 8%..98%).
+    assert changed_columns.size and changed_columns.max() - changed_columns.min() < 10
+    expected_x = (0.08 + 0.9 * 0.3 / 0.5) * app.SPECTROGRAM_SIZE[1]
+    assert abs(changed_columns.mean() - expected_x) < 3
+
+
+def test_long_clip_is_cropped_with_a_warning(pipe, monkeypatch):
+    monkeypatch.setattr(app, "MAX_CLIP_SECONDS", 0.2)
+    clip = (SR, np.zeros(int(0.5 * SR), dtype=np.int16))
+    with pytest.warns(UserWarning, match=r"0\.5 s long: continuing its last 0\.2 s"):
+        _, audio, _ = app.continue_audio(pipe, clip, seed=0, **FAST)
+    assert audio.shape == (int(0.4 * SR),)
+
+
+def test_spectrogram_shows_frequency_on_the_vertical_axis():
+    t = np.arange(SR) / SR
+
+    def brightest_row(freq):
+        image = app.spectrogram_image(0.5 * np.sin(2 * np.pi * freq * t), SR).astype(float)
+        height, width = app.SPECTROGRAM_SIZE
+        plot = image[int(0.08 * height) : int(0.8 * height), int(0.1 * width) : int(0.95 * width)]
+        return int(np.argmax(plot.sum(axis=(1, 2))))
+
+    low, high = brightest_row(500.0), brightest_row(5000.0)
+    assert high < low - 20  # image rows grow downwards: higher pitch = higher on the picture
+
+
+def test_to_int16_scales_and_clips():
+    out = app.to_int16(np.array([0.0, 0.5, 1.0, -1.0, 1.7, -3.0, np.nan], dtype=np.float32))
+    assert out.dtype == np.int16
+    assert out.tolist() == [0, 16384, 32767, -32767, 32767, -32767, 0]
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (dict(prompt="   "), "describe the sound"),
+        (dict(duration=0), "Duration must be more than 0"),
+        (dict(duration=app.MAX_DURATION + 1), "at most"),
+        (dict(duration="3"), "Duration must be a number"),
+        (dict(guidance_scale=-1), "Guidance must be 0 or more"),
+        (dict(top_k=2.5), "Top-k must be a whole number"),
+        (dict(top_k=-1), "Top-k must be a whole number"),
+        (dict(top_p=1.5), "Top-p must be between 0 and 1"),
+        (dict(temperature=0), "Temperature must be more than 0"),
+        (dict(seed=None), "Seed must be a number"),
+        (dict(seed=-1), "Seed must be a whole number"),
+        (dict(seed=1.5), "Seed must be a whole number"),
+        (dict(num_samples=0), "Number of samples must be between 1 and 4"),
+        (dict(num_samples=app.MAX_SAMPLES + 1), "Number of samples must be between"),
+    ],
+)
+def test_text_to_audio_rejects_bad_settings_with_a_message(pipe, overrides, message):
+    kwargs = dict(prompt="a dog barks", seed=0, **FAST)
+    kwargs.update(overrides)
+    with pytest.raises(gr.Error, match=message):
+        app.text_to_audio(pipe, **kwargs)
+
+
+def test_continue_audio_rejects_missing_or_tiny_clips(pipe):
+    with pytest.raises(gr.Error, match="upload"):
+        app.continue_audio(pipe, None, seed=0, **FAST)
+    with pytest.raises(gr.Error, match="empty"):
+        app.continue_audio(pipe, (SR, np.zeros(0, dtype=np.int16)), seed=0, **FAST)
+    # The pipeline's own ValueError (shorter than one codec frame) reaches the user as a message, not a crash.
+    with pytest.raises(gr.Error, match="shorter than one codec frame"):
+        app.continue_audio(pipe, (SR, np.zeros(10, dtype=np.int16)), seed=0, **FAST)
+
+
+def test_pipeline_loader_loads_once_and_reports_failures():
+    calls = []
+
+    def slow_load():
+        calls.append(1)
+        time.sleep(0.2)
+        return object()
+
+    loader = app.PipelineLoader(slow_load, "slow")
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(loader())) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(calls) == 1 and len({id(r) for r in results}) == 1
+
+    missing = app.audiogen_loader("/no/such/audiogen-model")
+    with pytest.raises(gr.Error, match="could not be loaded: model directory '/no/such/audiogen-model' does not exist"):
+        missing()
+
+
+def test_model_comes_from_argument_then_environment(monkeypatch, model_dir):
+    monkeypatch.setenv(app.MODEL_ENV_VAR, model_dir)
+    assert app.audiogen_loader().description == model_dir
+    assert app.audiogen_loader("other/model").description == "other/model"
+    monkeypatch.delenv(app.MODEL_ENV_VAR)
+    assert "bundled" in app.audiogen_loader().description
+
+
+def test_optional_tabs_appear_only_with_pipeline_class_and_model(monkeypatch, model_dir):
+    import hf_audiogen
+
+    monkeypatch.delenv("HF_GENAU_MODEL", raising=False)
+    monkeypatch.delenv("HF_AUTOCAP_MODEL", raising=False)
+    assert tab_labels(app.build_demo(model_dir)) == ["Text to audio", "Continue a clip"]
+    # A model configured but no pipeline class in the package (today's state for AutoCap): still no tab.
+    monkeypatch.setenv("HF_AUTOCAP_MODEL", model_dir)
+    if not hasattr(hf_audiogen, "AutoCapPipeline"):
+        assert "AutoCap captioning" not in tab_labels(app.build_demo(model_dir))
+    # Class present (a stand-in with from_pretrained) and model configured: the tab and its endpoint appear.
+    monkeypatch.setattr(hf_audiogen, "GenAUPipeline", hf_audiogen.AudioGenPipeline, raising=False)
+    monkeypatch.setattr(hf_audiogen, "AutoCapPipeline", hf_audiogen.AudioGenPipeline, raising=False)
+    monkeypatch.setenv("HF_GENAU_MODEL", model_dir)
+    demo = app.build_demo(model_dir)
+    assert tab_labels(demo) == ["Text to audio", "Continue a clip", "GenAU", "AutoCap captioning"]
+    assert {"genau", "caption"} <= {fn.api_name for fn in demo.fns.values()}
+
+
+def test_build_demo_rejects_bad_concurrency(model_dir):
+    with pytest.raises(ValueError, match="concurrency_limit must be an integer >= 1, got 0"):
+        app.build_demo(model_dir, concurrency_limit=0)
+
+
+def test_space_app_file_builds_the_demo(monkeypatch, model_dir):
+    monkeypatch.setenv(app.MODEL_ENV_VAR, model_dir)
+    spec = importlib.util.spec_from_file_location("space_app", REPO / "spaces" / "app.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert isinstance(module.demo, gr.Blocks)
+    assert model_dir in module.demo.blocks[min(module.demo.blocks)].value  # the header names the model
+    assert {"generate", "continue"} <= {fn.api_name for fn in module.demo.fns.values()}
+
+
+def test_space_card_header_parses():
+    from huggingface_hub import SpaceCard
+
+    data = SpaceCard.load(REPO / "spaces" / "README.md").data
+    assert data.sdk == "gradio" and data.app_file == "app.py"
+    assert data.sdk_version == gr.__version__  # the header pins the gradio the tests ran with
+    requirements = (REPO / "spaces" / "requirements.txt").read_text()
+    assert f"gradio=={gr.__version__}" in requirements and "torch==" in requirements
+
+
+# -------------------------------------------------------------------------------------- the running app, via its API
+class BarrierPipeline:
+    """Wraps the real pipeline; each call waits until ``parties`` calls are running at once (or fails after a
+    timeout), which proves that the queue runs that many jobs in parallel."""
+
+    def __init__(self, pipe, parties: int):
+        self.pipe, self.model = pipe, pipe.model
+        self.barrier = threading.Barrier(parties, timeout=60)
+
+    def __call__(self, *args, **kwargs):
+        self.barrier.wait()
+        return self.pipe(*args, **kwargs)
+
+
+@pytest.fixture(scope="module")
+def served(pipe):
+    demo = app.build_demo(BarrierPipeline(pipe, parties=2), concurrency_limit=2)
+    port = free_port()
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, ssr_mode=False)
+    try:
+        yield gradio_client.Client(f"http://127.0.0.1:{port}/", verbose=False)
+    finally:
+        demo.close()
+
+
+def test_api_lists_the_endpoints(served):
+    endpoints = served.view_api(print_info=False, return_format="dict")["named_endpoints"]
+    assert {"/generate", "/continue"} <= set(endpoints)
+
+
+def test_two_users_generate_at_once_and_get_their_own_results(served, pipe):
+    # gradio's inputs order: prompt, negative prompt, duration, samples, guidance, top-k, top-p, temperature, seed
+    jobs = [served.submit("a dog barks", "", 0.2, n, 1.0, 0, 0.25, 1.0, seed, api_name="/generate")
+            for n, seed in ((2, 5), (1, 6))]  # fmt: skip
+    outputs = [job.result(timeout=120) for job in jobs]  # the barrier fails both unless they run together
+    for (n, seed), output in zip(((2, 5), (1, 6)), outputs):
+        assert len(output) == 2 * app.MAX_SAMPLES
+        expected = app.text_to_audio(pipe, "a dog barks", seed=seed, num_samples=n, **FAST)
+        for i in range(app.MAX_SAMPLES):
+            audio_path, image_path = output[2 * i], output[2 * i + 1]
+            if i >= n:
+                assert audio_path is None and image_path is None  # hidden slots
+                continue
+            audio, sampling_rate = sf.read(audio_path, dtype="int16")
+            assert sampling_rate == SR
+            np.testing.assert_array_equal(audio, expected[i][1])  # same as calling the function directly
+            assert Image.open(image_path).size == app.SPECTROGRAM_SIZE[::-1]
+
+
+def test_api_reports_bad_input_as_a_message(served):
+    with pytest.raises(gradio_client.exceptions.AppError, match="describe the sound"):
+        served.predict("", "", 0.2, 1, 1.0, 0, 0.25, 1.0, 0, api_name="/generate")
+
+
+def test_api_continues_an_uploaded_file(served, tmp_path):
+    clip = tmp_path / "clip.wav"
+    sf.write(clip, 0.1 * np.random.default_rng(1).standard_normal(int(0.3 * SR)), SR)
+    # Both jobs must run at once (the barrier): continue two uploads together.
+    jobs = [served.submit(gradio_client.handle_file(str(clip)), "rain", 0.2, 1.0, 0, 0.25, 1.0, seed,
+                          api_name="/continue") for seed in (0, 1)]  # fmt: skip
+    for job in jobs:
+        audio_path, image_path = job.result(timeout=120)
+        info = sf.info(audio_path)
+        assert info.samplerate == SR and info.frames == int(0.5 * SR)
+        assert Path(image_path).is_file()
+
+
+# ------------------------------------------------------------------------------------------- `hf-audiogen space` CLI
+def test_space_command_serves_the_page(model_dir, tmp_path):
+    port = free_port()
+    env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1"}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "hf_audiogen", "space", "--model", model_dir, "--port", str(port)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as response:
+                    page = response.read().decode()
+                break
+            except OSError:
+                assert server.poll() is None, f"server exited: {server.stdout.read()}"
+                assert time.monotonic() < deadline, "the page was not served within 120 s"
+                time.sleep(0.5)
+        assert "hf_audiogen: text-to-audio" in page
+    finally:
+        server.terminate()
+        output = server.communicate(timeout=30)[0]
+    assert f"serving the demo of {model_dir} at http://127.0.0.1:{port}" in output
+
+
+def test_space_command_user_errors_are_one_line(capsys, tmp_path):
+    from hf_audiogen.cli import main
+
+    assert main(["space", "--model", str(tmp_path / "missing")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "hf-audiogen space: error: model directory" in err and "does not exist" in err
+    assert main(["space", "--port", "0", "--model", str(tmp_path)]) == 2
+    assert "--port must be in 1..65535, got 0" in capsys.readouterr().err

@@ -70,8 +70,9 @@ def build(frames: int):
     decoder = ours.config.decoder
     musicgen = MusicgenForCausalLM(
         MusicgenDecoderConfig(
-            vocab_size=decoder.codebook_size, hidden_size=decoder.hidden_size, num_hidden_layers=decoder.num_hidden_layers,
-            num_attention_heads=decoder.num_attention_heads, ffn_dim=decoder.ffn_dim, num_codebooks=decoder.num_codebooks,
+            vocab_size=decoder.codebook_size, hidden_size=decoder.hidden_size,
+            num_hidden_layers=decoder.num_hidden_layers, num_attention_heads=decoder.num_attention_heads,
+            ffn_dim=decoder.ffn_dim, num_codebooks=decoder.num_codebooks,
             max_position_embeddings=4096, activation_function="gelu", dropout=0.0, attention_dropout=0.0,
             activation_dropout=0.0, layerdrop=0.0, scale_embedding=False, tie_word_embeddings=False,
             pad_token_id=decoder.codebook_size, bos_token_id=decoder.codebook_size,
@@ -142,7 +143,7 @@ def main(argv=None) -> None:
     parser.add_argument("--repeats", type=int, default=3, help="timed runs per implementation (median reported)")
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 4])
     parser.add_argument("--no-cache-repeats", type=int, default=1,
-                        help="timed runs of our model without key/value cache, at the first batch size (0 = skip)")  # fmt: skip
+                        help="timed runs of our model without key/value cache at the first batch size (0 = skip)")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     print("command:", shlex.join([os.path.relpath(sys.executable), *sys.argv]))

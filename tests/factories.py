@@ -146,3 +146,124 @@ def tiny_genau_vae(seed: int = 0, **kwargs):
     defaults = dict(block_out_channels=(16, 16, 32), layers_per_block=1, z_channels=8, latent_channels=8,
                     norm_num_groups=4)  # fmt: skip
     return AutoencoderKL1D(**{**defaults, **kwargs}).eval()
+
+
+def tiny_genau_fit(seed: int = 0, **overrides):
+    """A tiny ``FiTTransformer1DModel`` (preset "tiny": 8 latent channels, up to 64 frames in groups of 8 frames,
+    2 FiT blocks + the local tail, 24-dim text embedding, 4 dataset ids; ~80k parameters), eval mode."""
+    from hf_audiogen.genau import FiTTransformer1DModel
+
+    torch.manual_seed(seed)
+    return FiTTransformer1DModel.from_preset("tiny", **overrides).eval()
+
+
+def tiny_genau_vocoder(seed: int = 0):
+    """A tiny GenAU HiFi-GAN (``SpeechT5HifiGan`` with the GenAU rates 5·4·2·2·2 = hop 160, width 32), eval mode."""
+    from transformers import SpeechT5HifiGan
+
+    from hf_audiogen.genau import genau_vocoder_config
+
+    torch.manual_seed(seed)
+    return SpeechT5HifiGan(genau_vocoder_config(upsample_initial_channel=32)).eval()
+
+
+def tiny_genau_pipeline(seed: int = 0, **fit_overrides):
+    """A tiny ``GenAUPipeline``: random CLAP text branch (8-dim projection) + random T5 encoder (width 16) with the
+    tiny word-level tokenizer, ``tiny_genau_fit`` (text_embed_dim 24 = 8 + 16), ``tiny_genau_vae``,
+    ``tiny_genau_vocoder`` and the reference DDIM. Longest audio: 64 latent frames = 2.56 s."""
+    from transformers import ClapTextConfig, ClapTextModelWithProjection, T5EncoderModel
+
+    from hf_audiogen.genau import GenAUPipeline, genau_ddim_scheduler
+
+    torch.manual_seed(seed)
+    clap_config = ClapTextConfig(vocab_size=64, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                                 intermediate_size=32, max_position_embeddings=32, projection_dim=8, pad_token_id=0,
+                                 hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)  # fmt: skip
+    clap = ClapTextModelWithProjection(clap_config).eval()
+    t5 = T5EncoderModel(tiny_t5_config()).eval()
+    return GenAUPipeline(
+        vae=tiny_genau_vae(seed), transformer=tiny_genau_fit(seed, **fit_overrides),
+        scheduler=genau_ddim_scheduler(), vocoder=tiny_genau_vocoder(seed), text_encoder=clap,
+        tokenizer=tiny_text_tokenizer(), text_encoder_2=t5, tokenizer_2=tiny_text_tokenizer(),
+    )  # fmt: skip
+
+
+# --- AutoCap captioning model (hf_audiogen.autocap) ----------------------------------------------------------------
+TINY_CAPTIONS = [
+    "a dog barks in the park",
+    "rain falls on a tin roof",
+    "a man speaks while birds chirp",
+    "a car passes by on a wet road",
+    "thunder rumbles in the distance",
+    "people talk and laugh in a busy cafe",
+]
+
+
+def tiny_bart_tokenizer(vocab_size: int = 300):
+    """A byte-level BPE ``BartTokenizer`` (BART's class and special-token layout: ``<s>`` 0, ``<pad>`` 1, ``</s>`` 2,
+    ``<unk>`` 3, ``<mask>`` 4) trained on ``TINY_CAPTIONS`` to ``vocab_size`` entries (= ``AutoCapConfig.tiny``)."""
+    import json
+
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+    from transformers import BartTokenizer
+
+    tokenizer = Tokenizer(models.BPE())
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size, special_tokens=["<s>", "<pad>", "</s>", "<unk>", "<mask>"],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False,
+    )  # fmt: skip
+    tokenizer.train_from_iterator(TINY_CAPTIONS * 4 + TINY_TEXT_SENTENCES, trainer)
+    model = json.loads(tokenizer.to_str())["model"]
+    return BartTokenizer(vocab=model["vocab"], merges=[tuple(merge) for merge in model["merges"]])
+
+
+def tiny_autocap_feature_extractor(**kwargs):
+    """AutoCap's front-end scaled down to 1 s clips: 16 mel bins, 16 kHz / hop 160 (HTSAT) and 24 kHz / hop 240 (CLAP),
+    101 frames each (what ``AutoCapConfig.tiny``'s Swin towers take)."""
+    from hf_audiogen.autocap import AutoCapFeatureExtractor
+
+    defaults = dict(
+        feature_size=16, sampling_rate=16000, hop_length=160, n_fft=256, frequency_min=50.0, frequency_max=7000.0,
+        max_length_s=1.0, clap_sampling_rate=24000, clap_feature_size=16, clap_hop_length=240, clap_n_fft=256,
+        clap_frequency_min=50.0, clap_frequency_max=10000.0,
+    )  # fmt: skip
+    return AutoCapFeatureExtractor(**{**defaults, **kwargs})
+
+
+def tiny_autocap_processor(**kwargs):
+    """``AutoCapProcessor`` with the tiny feature extractor and tokenizer (tag ids 300-311)."""
+    from hf_audiogen.autocap import AutoCapProcessor
+
+    return AutoCapProcessor(tiny_autocap_feature_extractor(), tiny_bart_tokenizer(), **kwargs)
+
+
+def tiny_autocap_model(seed: int = 0, **config_kwargs):
+    """A tiny ``AutoCapForConditionalGeneration`` (eval mode, random weights, ~29k parameters) matching
+    ``tiny_autocap_processor``; ``config_kwargs`` go to ``AutoCapConfig.tiny``."""
+    from hf_audiogen.autocap import AutoCapConfig, AutoCapForConditionalGeneration
+
+    torch.manual_seed(seed)
+    return AutoCapForConditionalGeneration(AutoCapConfig.tiny(**config_kwargs)).eval()
+
+
+def register_autocap_auto_classes():
+    """Register AutoCap with the transformers Auto* classes (idempotent) until ``hf_audiogen.registration`` does it."""
+    from transformers import AutoConfig, AutoFeatureExtractor, AutoModel, AutoProcessor
+
+    from hf_audiogen.autocap import AutoCapConfig, AutoCapFeatureExtractor, AutoCapForConditionalGeneration
+    from hf_audiogen.autocap import AutoCapProcessor
+
+    AutoConfig.register(AutoCapConfig.model_type, AutoCapConfig, exist_ok=True)
+    AutoModel.register(AutoCapConfig, AutoCapForConditionalGeneration, exist_ok=True)
+    AutoFeatureExtractor.register(AutoCapConfig, AutoCapFeatureExtractor, exist_ok=True)
+    AutoProcessor.register(AutoCapConfig, AutoCapProcessor, exist_ok=True)
+
+    from transformers.pipelines import PIPELINE_REGISTRY
+
+    from hf_audiogen.autocap import PIPELINE_TASK, AutoCapPipeline
+
+    if PIPELINE_TASK not in PIPELINE_REGISTRY.get_supported_tasks():
+        PIPELINE_REGISTRY.register_pipeline(
+            PIPELINE_TASK, pipeline_class=AutoCapPipeline, pt_model=AutoModel, type="multimodal"
+        )

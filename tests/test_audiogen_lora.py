@@ -56,9 +56,9 @@ def test_finetune_lora_writes_the_adapter_alone(base_dir, tmp_path):
                                                                                       "out_proj")} | {"linear1", "linear2"}  # fmt: skip
     config = json.loads((out / "adapter_config.json").read_text())
     assert config["base_model_name_or_path"] == os.path.abspath(base_dir) and config["r"] == 4
-    assert sorted(os.listdir(out / "checkpoint-2" / "adapter")) == sorted(
-        name for name in os.listdir(out / "checkpoint-2" / "adapter") if name.startswith("adapter_") or name == "README.md"
-    )  # fmt: skip
+    checkpoint_files = set(os.listdir(out / "checkpoint-2" / "adapter"))  # checkpoints hold the adapter only too
+    assert "adapter_model.safetensors" in checkpoint_files
+    assert checkpoint_files <= {"adapter_config.json", "adapter_model.safetensors", "README.md"}
 
     # The adapter directory alone is enough for the pipeline: it loads its base model and applies the adapter.
     adapted_pipe = AudioGenPipeline.from_pretrained(out)
@@ -81,18 +81,15 @@ def test_load_merge_and_unload_reproduce_the_trained_adapter(base_dir, tmp_path)
     trained.eval()
     trained.save_pretrained(tmp_path / "adapter")
     expected = _logits(trained)
-    expected_audio = trained.get_base_model().generate(**{k: v for k, v in _inputs().items() if k != "audio_codes"},
-                                                       seed=0, **FAST)  # fmt: skip
 
     pipe = AudioGenPipeline.from_pretrained(base_dir)
     base = _logits(pipe.model)
     pipe.load_lora(tmp_path / "adapter")
     assert torch.allclose(_logits(pipe.model), expected, atol=1e-6)
-    audio = pipe(["a dog barks in the park", "rain"], seed=0, **FAST)
+    # generation goes through the adapter: same audio as the trained model's own generate
+    audio = pipe("rain", seed=0, **FAST)["audio"]
     tokens = tiny_text_tokenizer()(["rain"], return_tensors="pt")
-    single = trained.get_base_model().generate(**tokens, seed=0, **FAST)
-    assert np.array_equal(audio[1]["audio"], single[0, 0].numpy())
-    assert expected_audio.shape[-1] == audio[0]["audio"].shape[-1]
+    assert np.array_equal(audio, trained.get_base_model().generate(**tokens, seed=0, **FAST)[0, 0].numpy())
 
     with pytest.raises(ValueError, match="not merged"):
         pipe.save_pretrained(tmp_path / "unmerged")

@@ -90,6 +90,14 @@ def test_resume_is_exact(pieces, tmp_path):
     assert any(not torch.equal(a[k], changed[k]) for k in a if k.startswith("decoder."))  # steps 3-4 did train
 
 
+def test_time_budget_stops_and_still_saves(pieces, tmp_path):
+    out = tmp_path / "timed"
+    result = train_audiogen(_args(pieces, out, "--max_train_steps", "50", "--max_train_minutes", "1e-6",
+                                  "--eval_steps", "100"))  # fmt: skip
+    assert result.global_step == 1 and result.evaluation is not None  # evaluated at the (early) last step
+    assert (out / "model.safetensors").is_file() and (out / "samples" / "step-1").is_dir()
+
+
 def test_loss_decreases_on_a_fixed_batch(pieces):
     args = _args(pieces, "/tmp/unused", "--max_train_steps", "1")
     model, processor = build_model(args)

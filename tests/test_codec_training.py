@@ -171,6 +171,15 @@ def test_resume_is_exact(tiny_config_path, tmp_path):
             assert torch.equal(straight[name], resumed[name]), f"{sub or 'codec'} {name} differs after resume"
 
 
+def test_time_budget_stops_at_a_step_boundary_and_saves(tiny_config_path, tmp_path):
+    out = tmp_path / "run"
+    result = _train(tiny_config_path, out, "--max_train_steps", "100", "--max_train_minutes", "1e-6",
+                    "--checkpointing_steps", "50", "--eval_steps", "50", "--num_audio_samples", "0")
+    assert result.global_step == 1
+    assert [p.name for p in out.glob("checkpoint-*")] == ["checkpoint-1"]  # resumable where it stopped
+    assert (out / "model.safetensors").is_file() and result.evaluation is not None
+
+
 def test_bad_options_raise_before_training(tiny_config_path, tmp_path):
     base = ["--dataset", str(FIXTURES), "--output_dir", str(tmp_path), "--max_train_steps", "1"]
     with pytest.raises(ValueError, match="neither a preset"):

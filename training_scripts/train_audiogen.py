@@ -24,10 +24,14 @@ Examples:
 
 import sys
 
+from accelerate import PartialState
+
 from hf_audiogen.training.audiogen import main
 
 if __name__ == "__main__":
     result = main(sys.argv[1:])
+    if not PartialState().is_main_process:  # one summary per run, not per process
+        sys.exit(0)
     print(f"step {result.global_step}: loss {result.first_loss:.4f} (first step) -> {result.last_loss:.4f} (last)")
     if result.evaluation is not None:
         e = result.evaluation

@@ -18,8 +18,29 @@ from .audiogen import AudioGenConfig, AudioGenForConditionalGeneration, AudioGen
 
 register_auto_classes()
 
+# GenAU (latent diffusion) pulls in diffusers: loaded on first use so `import hf_audiogen` stays light for AudioGen users.
+_LAZY = {
+    "AutoencoderKL1D": ".genau",
+    "FiTTransformer1DModel": ".genau",
+    "GenAUMelFeatureExtractor": ".genau",
+    "GenAUPipeline": ".genau",
+}
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name], __name__), name)
+    raise AttributeError(f"module 'hf_audiogen' has no attribute {name!r}")
+
+
 __all__ = [
     "AudioError",
+    "AutoencoderKL1D",
+    "FiTTransformer1DModel",
+    "GenAUMelFeatureExtractor",
+    "GenAUPipeline",
     "AudioGenConfig",
     "AudioGenForConditionalGeneration",
     "AudioGenPipeline",

@@ -172,6 +172,17 @@ def _cmd_generate(args: argparse.Namespace) -> None:
                         f"got {args.duration:g}")  # fmt: skip
     if args.num < 1:
         raise UserError(f"--num must be 1 or more, got {args.num}")
+    # The model checks these too, but only once loaded; here the message can name the option.
+    if args.guidance is not None and args.guidance < 0:
+        raise UserError(f"--guidance must be 0 or more (1 = no guidance), got {args.guidance:g}")
+    if args.negative_prompt and args.guidance == 1:
+        raise UserError("--negative-prompt acts through guidance: it needs --guidance other than 1 (e.g. 3)")
+    if args.top_k is not None and args.top_k < 0:
+        raise UserError(f"--top-k must be 0 or more (0 = off), got {args.top_k}")
+    if args.top_p is not None and not 0 < args.top_p <= 1:
+        raise UserError(f"--top-p must be in (0, 1] (1 = off), got {args.top_p:g}")
+    if args.temperature is not None and args.temperature <= 0:
+        raise UserError(f"--temperature must be more than 0, got {args.temperature:g}")
     out = Path(args.out)
     if out.is_dir():
         raise UserError(f"--out {out} is a directory; give a file name such as {out / 'audiogen.wav'}")

@@ -314,15 +314,22 @@ def _sampling_controls() -> list:
 
 
 def _slots(results: list[Result]) -> list:
-    """Values for the MAX_SAMPLES (audio, image) output pairs: results first, the remaining slots hidden."""
-    updates = []
+    """Values of the MAX_SAMPLES (audio, image) output pairs: the results, then None for the unused slots (plain
+    values, so that API clients get file paths, not component updates)."""
+    values = []
     for i in range(MAX_SAMPLES):
         if i < len(results):
             sampling_rate, audio, image = results[i]
-            updates += [gr.Audio(value=(sampling_rate, audio), visible=True), gr.Image(value=image, visible=True)]
+            values += [(sampling_rate, audio), image]
         else:
-            updates += [gr.Audio(value=None, visible=False), gr.Image(value=None, visible=False)]
-    return updates
+            values += [None, None]
+    return values
+
+
+def _slot_visibility(num_samples: float) -> list:
+    """Show as many output pairs as samples are asked for."""
+    shown = int(num_samples or 1)
+    return [component(visible=i < shown) for i in range(MAX_SAMPLES) for component in (gr.Audio, gr.Image)]
 
 
 def build_demo(
@@ -372,7 +379,7 @@ def build_demo(
                     prompt = gr.Textbox(label="Prompt", placeholder="a dog barks in the rain", lines=2,
                                         elem_id="prompt")  # fmt: skip
                     negative_prompt = gr.Textbox(label="Negative prompt (optional)", placeholder="wind noise")
-                    duration = gr.Slider(0.5, MAX_DURATION, value=3.0, step=0.5, label="Duration (s)",
+                    duration = gr.Slider(0.1, MAX_DURATION, value=3.0, step=0.1, label="Duration (s)",
                                          elem_id="duration")  # fmt: skip
                     num_samples = gr.Slider(1, MAX_SAMPLES, value=1, step=1, label="Number of samples",
                                             elem_id="num-samples")  # fmt: skip
@@ -389,6 +396,7 @@ def build_demo(
                                                 visible=i == 0, elem_id=f"spectrogram-{i}"))  # fmt: skip
             generate_inputs = [prompt, negative_prompt, duration, num_samples, *sampling]
             generate_button.click(on_generate, generate_inputs, outputs, api_name="generate")
+            num_samples.change(_slot_visibility, num_samples, outputs, api_name=False, queue=False)
             prompt.submit(on_generate, generate_inputs, outputs, api_name=False)
 
         with gr.Tab("Continue a clip"):
@@ -396,7 +404,7 @@ def build_demo(
                 with gr.Column():
                     clip = gr.Audio(label="Clip to continue", type="numpy", sources=["upload", "microphone"])
                     continue_prompt = gr.Textbox(label="Prompt (optional)", placeholder="footsteps on gravel")
-                    continue_duration = gr.Slider(0.5, MAX_DURATION, value=3.0, step=0.5,
+                    continue_duration = gr.Slider(0.1, MAX_DURATION, value=3.0, step=0.1,
                                                   label="Seconds to add")  # fmt: skip
                     with gr.Accordion("Sampling", open=False):
                         continue_sampling = _sampling_controls()
@@ -414,7 +422,7 @@ def build_demo(
             with gr.Tab("GenAU"):
                 gr.Markdown(f"Latent-diffusion text-to-audio, model `{genau.description}`.")
                 genau_prompt = gr.Textbox(label="Prompt")
-                genau_duration = gr.Slider(0.5, MAX_DURATION, value=5.0, step=0.5, label="Duration (s)")
+                genau_duration = gr.Slider(0.1, MAX_DURATION, value=5.0, step=0.1, label="Duration (s)")
                 genau_steps = gr.Slider(1, 200, value=50, step=1, label="Denoising steps")
                 genau_guidance = gr.Slider(0.0, 10.0, value=3.0, step=0.5, label="Guidance")
                 genau_seed = gr.Number(value=0, precision=0, minimum=0, label="Seed")

@@ -88,7 +88,8 @@ def _tokenize(tokenizer, prompts):
 def test_converted_config(delay_models):
     reference, ours, _ = delay_models
     config = ours.config
-    assert (config.decoder.hidden_size, config.decoder.num_hidden_layers, config.decoder.num_attention_heads) == (64, 2, 2)
+    decoder = config.decoder
+    assert (decoder.hidden_size, decoder.num_hidden_layers, decoder.num_attention_heads) == (64, 2, 2)
     assert (config.decoder.num_codebooks, config.decoder.codebook_size) == (reference.num_codebooks, reference.card)
     assert config.decoder.codebook_delays == [0, 1] and config.decoder.cross_attention_mask is False
     assert (config.decoder.bias_attn, config.decoder.bias_ff, config.decoder.bias_proj) == (False, False, False)
@@ -135,11 +136,13 @@ def test_teacher_forced_logits_match(tmp_path_factory, text_encoder_dir, referen
 
     # audiocraft's training loss (CE over its valid positions, averaged over codebooks) from our logits: giving the
     # frames audiocraft leaves out the label -100 reproduces it.
+    cross_entropy = torch.nn.functional.cross_entropy
     expected_loss = torch.stack(
-        [torch.nn.functional.cross_entropy(expected.logits[:, q][mask[:, q]], codes[:, q][mask[:, q]]) for q in range(n_q)]
+        [cross_entropy(expected.logits[:, q][mask[:, q]], codes[:, q][mask[:, q]]) for q in range(n_q)]
     ).mean()
     labels = codes.masked_fill(~mask, -100)
-    loss = ours(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], audio_codes=codes, labels=labels).loss
+    text = {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]}
+    loss = ours(**text, audio_codes=codes, labels=labels).loss
     torch.testing.assert_close(loss, expected_loss, atol=1e-5, rtol=0)
 
 

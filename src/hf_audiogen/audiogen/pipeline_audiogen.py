@@ -14,6 +14,7 @@ The pipeline holds no model maths: it checks the arguments, tokenizes prompts an
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import tempfile
@@ -23,9 +24,12 @@ from typing import Any
 
 import numpy as np
 import torch
+from transformers import AutoTokenizer
 from transformers.pipelines import TextToAudioPipeline
 
 from ..audio import AudioError, check_audio, check_sample_rate, load_audio
+from ..codec import CodecFeatureExtractor
+from .convert_audiocraft import convert_audiocraft_checkpoint, is_audiocraft_checkpoint_dir
 from .modeling_audiogen import MAX_GENERATION_SECONDS, AudioGenForConditionalGeneration
 from .processing_audiogen import AudioGenProcessor
 
@@ -102,52 +106,25 @@ class AudioGenPipeline(TextToAudioPipeline):
             text_encoder, tokenizer: only for audiocraft checkpoints (see above).
             kwargs: passed to ``from_pretrained`` of the model (``revision``, ``token``, ``local_files_only`` ...).
         """
-        from .convert_audiocraft import convert_audiocraft_checkpoint, is_audiocraft_checkpoint_dir
-
         source = os.fspath(pretrained_model_name_or_path)
-        if os.path.isfile(os.path.join(source, ADAPTER_CONFIG_NAME)) and not os.path.isfile(
-            os.path.join(source, "config.json")
-        ):
+        is_adapter = os.path.isfile(os.path.join(source, ADAPTER_CONFIG_NAME))
+        if is_adapter and not os.path.isfile(os.path.join(source, "config.json")):
             return cls._from_adapter_dir(source, device=device, dtype=dtype, **kwargs)
         if is_audiocraft_checkpoint_dir(source):
-            logger.warning(
-                "%s is an audiocraft checkpoint (state_dict.bin + compression_state_dict.bin): converting it to "
-                "hf_audiogen on the fly. Save the result with pipe.save_pretrained(dir) to skip this next time.",
-                source,
-            )
-            model = convert_audiocraft_checkpoint(source, text_encoder=text_encoder, tokenizer=tokenizer)
-            if dtype is not None and dtype != "auto":
-                model = model.to(dtype)
-            if tokenizer is None:
-                from transformers import AutoTokenizer
-
-                tokenizer_source = text_encoder if isinstance(text_encoder, (str, os.PathLike)) else None
-                tokenizer = AutoTokenizer.from_pretrained(tokenizer_source or model.text_encoder.name_or_path)
-            from ..codec import CodecFeatureExtractor
-
-            feature_extractor = CodecFeatureExtractor(
-                feature_size=model.config.codec.audio_channels, sampling_rate=model.config.sampling_rate
-            )
-            processor = AudioGenProcessor(feature_extractor=feature_extractor, tokenizer=tokenizer)
-            return cls(model=model.eval(), processor=processor, device=device)
+            return cls._from_audiocraft_dir(source, device, dtype, text_encoder, tokenizer)
         if text_encoder is not None or tokenizer is not None:
             raise ValueError(
                 "text_encoder= and tokenizer= only apply to audiocraft checkpoints; a save_pretrained directory "
                 f"({source}) brings its own"
             )
-        model_kwargs = dict(kwargs)
-        if dtype is not None:
-            model_kwargs["dtype"] = dtype
+        model_kwargs = dict(kwargs) if dtype is None else {**kwargs, "dtype": dtype}
         model = AudioGenForConditionalGeneration.from_pretrained(source, **model_kwargs)
-        processor = AudioGenProcessor.from_pretrained(
-            source, **{k: v for k, v in kwargs.items() if k in ("revision", "token", "local_files_only", "cache_dir")}
-        )
+        hub_kwargs = {k: v for k, v in kwargs.items() if k in ("revision", "token", "local_files_only", "cache_dir")}
+        processor = AudioGenProcessor.from_pretrained(source, **hub_kwargs)
         return cls(model=model.eval(), processor=processor, device=device)
 
     @classmethod
     def _from_adapter_dir(cls, adapter_dir: str, **kwargs) -> AudioGenPipeline:
-        import json
-
         base = json.loads(Path(adapter_dir, ADAPTER_CONFIG_NAME).read_text()).get("base_model_name_or_path")
         if not base:
             raise ValueError(
@@ -158,6 +135,25 @@ class AudioGenPipeline(TextToAudioPipeline):
         pipe = cls.from_pretrained(base, **kwargs)
         pipe.load_lora(adapter_dir)
         return pipe
+
+    @classmethod
+    def _from_audiocraft_dir(cls, source: str, device, dtype, text_encoder, tokenizer) -> AudioGenPipeline:
+        logger.warning(
+            "%s is an audiocraft checkpoint (state_dict.bin + compression_state_dict.bin): converting it to "
+            "hf_audiogen on the fly. Save the result with pipe.save_pretrained(dir) to skip this next time.",
+            source,
+        )
+        model = convert_audiocraft_checkpoint(source, text_encoder=text_encoder, tokenizer=tokenizer)
+        if dtype is not None and dtype != "auto":
+            model = model.to(dtype)
+        if tokenizer is None:  # the converter loaded the text encoder from this id / directory
+            tokenizer_source = text_encoder if isinstance(text_encoder, (str, os.PathLike)) else None
+            tokenizer = AutoTokenizer.from_pretrained(tokenizer_source or model.text_encoder.name_or_path)
+        feature_extractor = CodecFeatureExtractor(
+            feature_size=model.config.codec.audio_channels, sampling_rate=model.config.sampling_rate
+        )
+        processor = AudioGenProcessor(feature_extractor=feature_extractor, tokenizer=tokenizer)
+        return cls(model=model.eval(), processor=processor, device=device)
 
     def save_pretrained(self, save_directory: str | os.PathLike, **kwargs) -> None:
         """Write everything ``from_pretrained`` needs: ``config.json``, ``generation_config.json``,

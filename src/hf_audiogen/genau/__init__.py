@@ -3,12 +3,23 @@
 from .feature_extraction_genau import GenAUMelFeatureExtractor, log_mel_spectrogram
 from .losses import AutoencoderKL1DLoss, MelPatchDiscriminator
 from .modeling_autoencoder_kl_1d import AutoencoderKL1D, DiagonalGaussianDistribution1D
+from .modeling_fit import FIT_PRESETS, GENAU_DATASET_NAMES, FiTTransformer1DModel, FiTTransformer1DOutput
+from .pipeline_genau import GenAUPipeline, genau_ddim_scheduler
+from .vocoder import genau_vocoder_config, vocoder_hop_length
 
 __all__ = [
     "AutoencoderKL1D",
     "AutoencoderKL1DLoss",
     "DiagonalGaussianDistribution1D",
+    "FIT_PRESETS",
+    "FiTTransformer1DModel",
+    "FiTTransformer1DOutput",
+    "GENAU_DATASET_NAMES",
     "GenAUMelFeatureExtractor",
+    "GenAUPipeline",
     "MelPatchDiscriminator",
+    "genau_ddim_scheduler",
+    "genau_vocoder_config",
     "log_mel_spectrogram",
+    "vocoder_hop_length",
 ]

@@ -171,8 +171,8 @@ class AutoencoderKL1DLoss(nn.Module):
         nll = (rec / torch.exp(self.logvar) + self.logvar).mean()
         kl = kl_loss(posterior)
         loss = nll + self.kl_weight * kl
-        logs = {"rec_loss": float(rec.mean() / inputs[0].numel()), "nll_loss": float(nll), "kl_loss": float(kl),
-                "logvar": float(self.logvar)}  # fmt: skip
+        logs = {"rec_loss": rec.mean().item() / inputs[0].numel(), "nll_loss": nll.item(), "kl_loss": kl.item(),
+                "logvar": self.logvar.item()}  # fmt: skip
         disc_factor = self._disc_factor(global_step)
         if discriminator is not None and disc_factor > 0:
             logits_fake, features_fake = discriminator(reconstructions)
@@ -182,9 +182,9 @@ class AutoencoderKL1DLoss(nn.Module):
             fm = feature_matching_loss(features_real, features_fake)
             d_weight = self._adaptive_weight(nll, g_loss, last_layer)
             loss = loss + self.perceptual_weight * fm + d_weight * disc_factor * g_loss
-            logs.update(g_loss=float(g_loss), feature_matching_loss=float(fm), d_weight=float(d_weight))
+            logs.update(g_loss=g_loss.item(), feature_matching_loss=fm.item(), d_weight=d_weight.item())
         logs["disc_factor"] = disc_factor
-        logs["loss"] = float(loss)
+        logs["loss"] = loss.item()
         return loss, logs
 
     def discriminator_loss(
@@ -197,8 +197,8 @@ class AutoencoderKL1DLoss(nn.Module):
         logits_real, _ = discriminator(inputs.detach())
         logits_fake, _ = discriminator(reconstructions.detach())
         loss = self._disc_factor(global_step) * hinge_discriminator_loss(logits_real, logits_fake)
-        return loss, {"disc_loss": float(loss), "logits_real": float(logits_real.mean()),
-                      "logits_fake": float(logits_fake.mean())}  # fmt: skip
+        return loss, {"disc_loss": loss.item(), "logits_real": logits_real.mean().item(),
+                      "logits_fake": logits_fake.mean().item()}  # fmt: skip
 
 
 __all__ = [

@@ -35,7 +35,8 @@ class DiagonalGaussianDistribution1D(DiagonalGaussianDistribution):
         if other is None:
             terms = self.mean.pow(2) + self.var - 1.0 - self.logvar
         else:
-            terms = (self.mean - other.mean).pow(2) / other.var + self.var / other.var - 1.0 - self.logvar + other.logvar
+            terms = (self.mean - other.mean).pow(2) / other.var + self.var / other.var - 1.0 - self.logvar
+            terms = terms + other.logvar
         return 0.5 * terms.flatten(1).sum(dim=1)
 
     def nll(self, sample: torch.Tensor, dims=None) -> torch.Tensor:
@@ -123,7 +124,8 @@ class Encoder1D(nn.Module):
                 channels = out_channels
             is_last = level == len(block_out_channels) - 1
             # Downsample1D(padding=1) is the reference's zero-pad (1, 1) + stride-2 k3 conv.
-            self.down.append(_Level(blocks, *((None, None) if is_last else ("downsample", Downsample1D(channels, True)))))
+            resampler = (None, None) if is_last else ("downsample", Downsample1D(channels, use_conv=True))
+            self.down.append(_Level(blocks, *resampler))
         self.mid = _MidBlock(channels, norm_num_groups, dropout)
         self.norm_out = nn.GroupNorm(norm_num_groups, channels, eps=1e-6)
         self.conv_out = nn.Conv1d(channels, 2 * z_channels, kernel_size=3, padding=1)
@@ -221,9 +223,9 @@ class AutoencoderKL1D(ModelMixin, ConfigMixin):
             )
         if not scaling_factor > 0:
             raise ValueError(f"scaling_factor must be > 0, got {scaling_factor}")
-        self.encoder = Encoder1D(in_channels, block_out_channels, layers_per_block, z_channels, norm_num_groups, dropout)
-        self.decoder = Decoder1D(out_channels, block_out_channels, layers_per_block, z_channels, norm_num_groups,
-                                 dropout)  # fmt: skip
+        shared = (block_out_channels, layers_per_block, z_channels, norm_num_groups, dropout)
+        self.encoder = Encoder1D(in_channels, *shared)
+        self.decoder = Decoder1D(out_channels, *shared)
         self.quant_conv = nn.Conv1d(2 * z_channels, 2 * latent_channels, kernel_size=1)
         self.post_quant_conv = nn.Conv1d(latent_channels, z_channels, kernel_size=1)
 
@@ -234,7 +236,8 @@ class AutoencoderKL1D(ModelMixin, ConfigMixin):
 
     @apply_forward_hook
     def encode(self, x: torch.Tensor, return_dict: bool = True) -> AutoencoderKLOutput | tuple:
-        """``(batch, in_channels, frames)`` log-mels -> posterior over ``(batch, latent_channels, ceil(frames / 4))``."""
+        """``(batch, in_channels, frames)`` log-mels -> posterior over ``(batch, latent_channels, frames / 4)``
+        (rounded up)."""
         if x.ndim != 3 or x.shape[1] != self.config.in_channels:
             raise ValueError(
                 f"expected log-mels of shape (batch, {self.config.in_channels}, frames) (mel bins as channels), got "

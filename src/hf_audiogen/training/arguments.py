@@ -32,6 +32,9 @@ def add_common_training_args(parser: argparse.ArgumentParser) -> argparse.Argume
 
     optim = parser.add_argument_group("optimisation")
     optim.add_argument("--max_train_steps", type=_positive_int, required=True, help="optimizer steps to train for")
+    optim.add_argument("--max_train_minutes", type=float, default=None,
+                       help="also stop (and save) at the first optimizer step after this much wall time in this "
+                            "invocation; for CPU runs on a time budget")
     optim.add_argument("--train_batch_size", type=_positive_int, default=8, help="micro-batch size per process")
     optim.add_argument("--gradient_accumulation_steps", type=_positive_int, default=1,
                        help="micro-batches per optimizer step")
@@ -66,5 +69,7 @@ def check_common_training_args(args: argparse.Namespace) -> None:
         raise ValueError(f"--lr_warmup_steps must be >= 0, got {args.lr_warmup_steps}")
     if args.lr_scheduler == "inverse_sqrt" and args.lr_warmup_steps == 0:
         raise ValueError("--lr_scheduler inverse_sqrt needs --lr_warmup_steps > 0")
+    if args.max_train_minutes is not None and args.max_train_minutes <= 0:
+        raise ValueError(f"--max_train_minutes must be positive, got {args.max_train_minutes}")
     if args.max_grad_norm is not None and args.max_grad_norm <= 0:
         raise ValueError(f"--max_grad_norm must be positive, got {args.max_grad_norm}")

@@ -30,6 +30,7 @@ import logging
 import math
 import os
 import re
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -568,6 +569,7 @@ def run_training(args: argparse.Namespace, model, processor, is_lora: bool = Fal
     step_losses: list[float] = []
     evaluation = None
     sample_steps = args.sample_steps or args.eval_steps
+    start_time = time.monotonic()
     model.train()
 
     while state.global_step < args.max_train_steps:
@@ -606,13 +608,15 @@ def run_training(args: argparse.Namespace, model, processor, is_lora: bool = Fal
             first_loss = last_loss if first_loss is None else first_loss
             step_losses = []
             means.update({"loss": last_loss})
-            if step % args.logging_steps == 0 or step == args.max_train_steps:
+            is_last = step >= args.max_train_steps or _time_is_up(accelerator, start_time, args.max_train_minutes)
+            if is_last and step < args.max_train_steps:
+                progress.write(f"--max_train_minutes {args.max_train_minutes} reached at step {step}")
+            if step % args.logging_steps == 0 or is_last:
                 progress.log({**means.pop(), "lr": scheduler.get_last_lr()[0]}, step=step)
             if step % args.checkpointing_steps == 0:
                 path = save_checkpoint(accelerator, output_dir, step, args.checkpoints_total_limit)
                 if accelerator.is_main_process and not is_lora:
                     processor.save_pretrained(path / "model")  # a checkpoint's model folder is then a pipeline dir
-            is_last = step >= args.max_train_steps
             if eval_batches and (step % args.eval_steps == 0 or is_last):
                 evaluation = _evaluate(raw, eval_batches, unigram, ema, trainable, progress, step)
             if sample_prompts and (step % sample_steps == 0 or is_last) and accelerator.is_main_process:
@@ -646,6 +650,14 @@ def run_training(args: argparse.Namespace, model, processor, is_lora: bool = Fal
         (output_dir / "eval_results.json").write_text(json.dumps(results, indent=2))
     accelerator.end_training()
     return AudioGenTrainingResult(output_dir, state.global_step, first_loss, last_loss, evaluation)
+
+
+def _time_is_up(accelerator: Accelerator, start_time: float, minutes: float | None) -> bool:
+    """Whether the ``--max_train_minutes`` budget is spent; every process gets the main process's answer."""
+    if minutes is None:
+        return False
+    elapsed = torch.tensor(float(time.monotonic() - start_time > minutes * 60), device=accelerator.device)
+    return bool(accelerator.reduce(elapsed, reduction="sum") > 0)
 
 
 class _ema_weights:

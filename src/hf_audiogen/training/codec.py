@@ -23,6 +23,7 @@ import argparse
 import json
 import logging
 import math
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -237,17 +238,73 @@ def _loss_weights(args: argparse.Namespace) -> dict[str, float]:
     return {name: getattr(args, f"{name}_weight") for name in DEFAULT_LOSS_WEIGHTS}
 
 
-def _generator_losses(
-    x: torch.Tensor, y: torch.Tensor, mel_loss: MultiScaleMelLoss, discriminator, adversarial: bool
-) -> dict[str, torch.Tensor]:
-    losses = {"l1": l1_waveform_loss(y, x), "mel": mel_loss(y, x)}
-    if adversarial:
-        fake = discriminator(y)
-        with torch.no_grad():  # real features are targets; recomputed after this step's discriminator update
-            real = discriminator(x)
-        losses["adversarial"] = generator_hinge_loss(fake.logits)
-        losses["feature_matching"] = feature_matching_loss(real.feature_maps, fake.feature_maps)
-    return losses
+class _GanStep:
+    """One micro-batch of codec training: a discriminator update (when adversarial), then a codec update.
+
+    Runs inside ``accelerator.accumulate``: the prepared optimizers and schedulers only step on the micro-batch
+    that completes an accumulation cycle.
+    """
+
+    def __init__(self, accelerator, codec, discriminator, optimizer_g, optimizer_d, scheduler_g, scheduler_d,
+                 mel_loss, weights, balancer, max_grad_norm):
+        self.accelerator = accelerator
+        self.codec, self.discriminator = codec, discriminator
+        self.raw_discriminator = accelerator.unwrap_model(discriminator)
+        self.optimizer_g, self.optimizer_d = optimizer_g, optimizer_d
+        self.scheduler_g, self.scheduler_d = scheduler_g, scheduler_d
+        self.mel_loss, self.weights, self.balancer = mel_loss, weights, balancer
+        self.max_grad_norm = max_grad_norm
+
+    def _update(self, loss, model, optimizer, scheduler) -> None:
+        self.accelerator.backward(loss)
+        if self.accelerator.sync_gradients and self.max_grad_norm:
+            self.accelerator.clip_grad_norm_(model.parameters(), self.max_grad_norm)
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+
+    def discriminator_loss(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        # One forward over [real; fake]: a single DDP forward per backward, and one pass of the convolutions.
+        with self.accelerator.autocast():
+            scores = self.discriminator(torch.cat([x, y.detach()])).logits
+        real_logits, fake_logits = zip(*(s.float().chunk(2) for s in scores))
+        return discriminator_hinge_loss(real_logits, fake_logits)
+
+    def codec_losses(self, x: torch.Tensor, y: torch.Tensor, adversarial: bool) -> dict[str, torch.Tensor]:
+        losses = {"l1": l1_waveform_loss(y, x), "mel": self.mel_loss(y, x)}
+        if adversarial:
+            # Through the unwrapped (frozen) discriminator: gradients reach x̂, not D, and bypass DDP's hooks.
+            with self.accelerator.autocast():
+                fake = self.raw_discriminator(y)
+                with torch.no_grad():  # targets, recomputed after this micro-batch's discriminator update
+                    real = self.raw_discriminator(x)
+            losses["adversarial"] = generator_hinge_loss([logits.float() for logits in fake.logits])
+            losses["feature_matching"] = feature_matching_loss(real.feature_maps, fake.feature_maps)
+        return losses
+
+    def step(self, batch: dict[str, torch.Tensor], adversarial: bool) -> dict[str, torch.Tensor]:
+        x = batch["input_values"]
+        with self.accelerator.autocast():
+            output = self.codec(x, padding_mask=batch.get("padding_mask"))
+        y = output.audio_values.float()
+        metrics = {}
+        if adversarial:
+            loss_d = self.discriminator_loss(x, y)
+            self._update(loss_d, self.discriminator, self.optimizer_d, self.scheduler_d)
+            metrics["discriminator"] = loss_d.detach()
+
+        self.raw_discriminator.requires_grad_(False)
+        losses = self.codec_losses(x, y, adversarial)
+        active = {name: loss for name, loss in losses.items() if self.weights[name] > 0}
+        if self.balancer is not None:
+            loss_g = self.balancer.surrogate_loss(active, y)
+        else:
+            loss_g = sum(self.weights[name] * loss for name, loss in active.items())
+        # The commitment loss trains the encoder only; it stays outside the balancer (as in audiocraft).
+        self._update(loss_g + output.commitment_loss, self.codec, self.optimizer_g, self.scheduler_g)
+        self.raw_discriminator.requires_grad_(True)
+        return {**metrics, **{name: loss.detach() for name, loss in losses.items()},
+                "commitment": output.commitment_loss.detach()}
 
 
 def train_codec(args: argparse.Namespace) -> CodecTrainingResult:
@@ -268,7 +325,7 @@ def train_codec(args: argparse.Namespace) -> CodecTrainingResult:
     set_seed(args.seed)
     if accelerator.is_main_process:
         output_dir.mkdir(parents=True, exist_ok=True)
-        (output_dir / "train_args.json").write_text(json.dumps(vars(args), indent=2, default=str))
+        (output_dir / "training_args.json").write_text(json.dumps(vars(args), indent=2, default=str))
     if args.report_to:
         accelerator.init_trackers("train_codec", config={k: v for k, v in vars(args).items() if v is not None})
 
@@ -306,15 +363,18 @@ def train_codec(args: argparse.Namespace) -> CodecTrainingResult:
 
     mel_loss = MultiScaleMelLoss(sampling_rate).to(accelerator.device)
     raw_codec = accelerator.unwrap_model(codec)
-    raw_discriminator = accelerator.unwrap_model(discriminator)
+    trainer = _GanStep(accelerator, codec, discriminator, optimizer_g, optimizer_d, scheduler_g, scheduler_d,
+                       mel_loss, weights, balancer, args.max_grad_norm)
     progress = TrainingProgress(accelerator, output_dir, args.max_train_steps, initial_step=state.global_step,
                                 description="codec")
     means = RunningMeans()
     evaluation = None
     codec.train()
     discriminator.train()
+    deadline = time.monotonic() + 60 * args.max_train_minutes if args.max_train_minutes else math.inf
+    out_of_time = False
 
-    while state.global_step < args.max_train_steps:
+    while state.global_step < args.max_train_steps and not out_of_time:
         train_loader.set_epoch(state.epoch)  # reaches the stream's shuffle (seed + epoch)
         train_loader.collate_fn.set_epoch(state.epoch)  # and the crops
         # Exact resume: replay this epoch's stream (same seed) and skip the micro-batches already trained on.
@@ -323,63 +383,30 @@ def train_codec(args: argparse.Namespace) -> CodecTrainingResult:
         for batch in loader:
             state.batches_in_epoch += 1
             adversarial = state.global_step >= args.adversarial_start_step
-            x = batch["input_values"]
             with accelerator.accumulate(codec, discriminator):
-                with accelerator.autocast():
-                    output = codec(x, padding_mask=batch.get("padding_mask"))
-                y = output.audio_values.float()
-                metrics = {}
-
-                if adversarial:
-                    # One forward over [real; fake]: a single DDP forward per backward, and one pass of convs.
-                    with accelerator.autocast():
-                        scores = discriminator(torch.cat([x, y.detach()])).logits
-                    real_logits, fake_logits = zip(*(s.float().chunk(2) for s in scores))
-                    loss_d = discriminator_hinge_loss(real_logits, fake_logits)
-                    accelerator.backward(loss_d)
-                    if accelerator.sync_gradients and args.max_grad_norm:
-                        accelerator.clip_grad_norm_(discriminator.parameters(), args.max_grad_norm)
-                    optimizer_d.step()
-                    scheduler_d.step()
-                    optimizer_d.zero_grad(set_to_none=True)
-                    metrics["discriminator"] = loss_d.detach()
-
-                # Frozen for the codec's step: its losses backpropagate *through* D into x̂ but must not
-                # accumulate into D's gradients. The unwrapped module bypasses DDP's gradient hooks.
-                raw_discriminator.requires_grad_(False)
-                with accelerator.autocast():
-                    losses = _generator_losses(x, y, mel_loss, raw_discriminator, adversarial)
-                active = {name: loss for name, loss in losses.items() if weights[name] > 0}
-                if balancer is not None:
-                    loss_g = balancer.surrogate_loss(active, y)
-                else:
-                    loss_g = sum(weights[name] * loss for name, loss in active.items())
-                loss_g = loss_g + output.commitment_loss
-                accelerator.backward(loss_g)
-                raw_discriminator.requires_grad_(True)
-                if accelerator.sync_gradients and args.max_grad_norm:
-                    accelerator.clip_grad_norm_(codec.parameters(), args.max_grad_norm)
-                optimizer_g.step()
-                scheduler_g.step()
-                optimizer_g.zero_grad(set_to_none=True)
-                metrics.update({name: loss.detach() for name, loss in losses.items()})
-                metrics["commitment"] = output.commitment_loss.detach()
-                means.update({k: accelerator.reduce(v.float(), reduction="mean").item() for k, v in metrics.items()})
+                metrics = trainer.step(batch, adversarial)
+            means.update({k: accelerator.reduce(v.float(), reduction="mean").item() for k, v in metrics.items()})
 
             if not accelerator.sync_gradients:
                 continue
             state.global_step += 1
             progress.step()
             step = state.global_step
-            if step % args.logging_steps == 0 or step == args.max_train_steps:
+            # Every process must take the same decision, or they would wait for each other forever.
+            over = torch.tensor([float(time.monotonic() > deadline)], device=accelerator.device)
+            out_of_time = bool(accelerator.gather(over).max() > 0)
+            last = step >= args.max_train_steps or out_of_time
+            if step % args.logging_steps == 0 or last:
                 progress.log({**means.pop(), "lr": scheduler_g.get_last_lr()[0]}, step=step)
-            if step % args.checkpointing_steps == 0:
+            if step % args.checkpointing_steps == 0 or out_of_time:
                 save_checkpoint(accelerator, output_dir, step, args.checkpoints_total_limit)
-            if (step % args.eval_steps == 0 or step == args.max_train_steps) and eval_clips:
+            if (step % args.eval_steps == 0 or last) and eval_clips:
                 evaluation = _evaluate_and_write_samples(
                     accelerator, raw_codec, eval_clips, mel_loss, args, output_dir, step, progress
                 )
-            if step >= args.max_train_steps:
+            if last:
+                if out_of_time:
+                    progress.write(f"--max_train_minutes {args.max_train_minutes} reached at step {step}")
                 break
         else:  # the epoch's stream is exhausted: next epoch (new shuffle seed, new crops)
             if state.batches_in_epoch == 0:
@@ -387,7 +414,7 @@ def train_codec(args: argparse.Namespace) -> CodecTrainingResult:
             state.epoch += 1
             state.batches_in_epoch = 0
             continue
-        break  # max_train_steps reached inside the epoch
+        break  # max_train_steps (or the time budget) reached inside the epoch
 
     progress.close()
     accelerator.wait_for_everyone()
@@ -395,7 +422,7 @@ def train_codec(args: argparse.Namespace) -> CodecTrainingResult:
         raw_codec.save_pretrained(output_dir)
         CodecFeatureExtractor(feature_size=raw_codec.config.audio_channels, sampling_rate=sampling_rate
                               ).save_pretrained(output_dir)
-        raw_discriminator.save_pretrained(output_dir / "discriminator")
+        trainer.raw_discriminator.save_pretrained(output_dir / "discriminator")
         if evaluation is not None:
             (output_dir / "eval_results.json").write_text(json.dumps(
                 {"step": state.global_step, **vars(evaluation)}, indent=2))

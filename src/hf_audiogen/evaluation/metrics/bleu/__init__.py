@@ -1,0 +1,1 @@
+"""The `bleu` evaluate module (load its folder with evaluate.load)."""

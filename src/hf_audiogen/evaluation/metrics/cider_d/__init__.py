@@ -1,0 +1,1 @@
+"""The `cider_d` evaluate module (load its folder with evaluate.load)."""

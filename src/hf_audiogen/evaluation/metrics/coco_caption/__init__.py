@@ -1,0 +1,1 @@
+"""The `coco_caption` evaluate module (load its folder with evaluate.load)."""

@@ -1,0 +1,1 @@
+"""The `meteor` evaluate module (load its folder with evaluate.load)."""

@@ -1,0 +1,1 @@
+"""The `rouge_l` evaluate module (load its folder with evaluate.load)."""

@@ -1,0 +1,1 @@
+"""The `spice` evaluate module (load its folder with evaluate.load)."""

@@ -1,0 +1,1 @@
+"""The `spider` evaluate module (load its folder with evaluate.load)."""

@@ -1,0 +1,355 @@
+"""GenAU text-to-audio pipeline: CLAP + FLAN-T5 text summary -> FiT latent diffusion -> 1D-VAE -> HiFi-GAN.
+
+Decisions about the reference's inference quirks (``GenAU/src/modules/conditional/conditional_models.py``,
+``GenAU/src/models/genau_ddpm.py``), see genau.md §1:
+
+* **CLAP null replacement.** The reference's CLAP conditioner replaces each prompt's embedding by the empty-prompt
+  embedding with probability 0.1 *also at inference* (its ``forward`` has no training check). That is condition
+  dropout leaking into sampling; this pipeline never does it, so a seeded call is deterministic and every prompt is
+  honoured.
+* **FLAN-T5 mean pool over padding.** The reference averages T5's last hidden state over *all* positions, padding
+  included, so a prompt's embedding depends on the longest prompt in its batch. The default ``t5_pooling=
+  "masked_mean"`` averages over real tokens only: identical to the reference for a single prompt (the way GenAU
+  generates) and batch-independent otherwise. ``t5_pooling="mean"`` reproduces the reference exactly (prompts,
+  negative prompts and the empty prompt are then encoded as separate batches, as the reference does).
+* **Unconditional input** = the embeddings of the empty prompt ``""`` for both encoders and dataset id 0, as in the
+  reference; a ``negative_prompt`` replaces the empty prompt.
+* **Sampler.** :func:`genau_ddim_scheduler` is the reference DDIM (scaled-linear betas 0.0015..0.0195, ``steps_offset
+  =1``, ``set_alpha_to_one=False``, no clipping, leading spacing) and ``eta=1.0`` is the reference default. Initial
+  noise comes from ``generator`` (the reference seeds each prompt with an md5 of its text). CFG is
+  ``uncond + s · (cond - uncond)``; the two branches run as one batch (rows are independent, so this equals the
+  reference's two passes). The reference's FiT self-conditioning at sampling time is skipped: its projection is
+  zero-initialised and never trained, so it adds exactly zero.
+* **Length.** The reference always generates 10.24 s. Here the latent is the shortest whole number of FiT groups that
+  covers ``audio_length_in_s`` (up to the FiT's positional range), and the waveform is cut to the requested length.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from diffusers import DDIMScheduler, DiffusionPipeline
+from diffusers.pipelines.pipeline_utils import AudioPipelineOutput
+from diffusers.schedulers import KarrasDiffusionSchedulers
+from diffusers.utils.torch_utils import randn_tensor
+from transformers import (
+    ClapModel,
+    ClapTextModelWithProjection,
+    PreTrainedTokenizerBase,
+    SpeechT5HifiGan,
+    T5EncoderModel,
+)
+
+from .modeling_autoencoder_kl_1d import AutoencoderKL1D
+from .modeling_fit import FiTTransformer1DModel
+
+T5_POOLING_MODES = ("masked_mean", "mean")
+
+EXAMPLE_DOC_STRING = """
+    Examples:
+        ```py
+        >>> import hf_audiogen  # registers nothing with diffusers, but makes the custom classes importable
+        >>> from hf_audiogen.genau import GenAUPipeline
+        >>> pipe = GenAUPipeline.from_pretrained("path/to/genau-pipeline")
+        >>> audio = pipe("a dog barks in the rain", num_inference_steps=100, guidance_scale=4.0,
+        ...              audio_length_in_s=10.24, generator=torch.Generator().manual_seed(0)).audios[0]
+        >>> # pipe.scheduler = DPMSolverMultistepScheduler.from_config(pipe.scheduler.config)  # ~25 steps suffice
+        ```
+"""
+
+
+def genau_ddim_scheduler(**overrides) -> DDIMScheduler:
+    """The DDIM sampler configured exactly as GenAU's (LDM ``DDIMSampler`` with 1000 training steps).
+
+    Verified in the GenAU memo: same timesteps for 100/200 steps and the same trajectory to fp32 precision.
+    """
+    config = dict(
+        num_train_timesteps=1000,
+        beta_schedule="scaled_linear",  # LDM "linear": linspace(sqrt(start), sqrt(end)) ** 2
+        beta_start=0.0015,
+        beta_end=0.0195,
+        steps_offset=1,  # LDM's make_ddim_timesteps adds 1: t = 991 ... 1 for 100 steps
+        set_alpha_to_one=False,  # alphas_prev[0] = alphas_cumprod[0]
+        clip_sample=False,
+        timestep_spacing="leading",
+        prediction_type="epsilon",
+    )
+    config.update(overrides)
+    return DDIMScheduler(**config)
+
+
+class GenAUPipeline(DiffusionPipeline):
+    r"""Text-to-audio generation with GenAU.
+
+    Components:
+        vae ([`AutoencoderKL1D`]): log-mel <-> latent.
+        transformer ([`FiTTransformer1DModel`]): the ε-predictor.
+        scheduler ([`~diffusers.DDIMScheduler`] or any Karras scheduler, e.g. DPM-Solver++).
+        vocoder ([`~transformers.SpeechT5HifiGan`]): log-mel -> waveform.
+        text_encoder ([`~transformers.ClapTextModelWithProjection`] or [`~transformers.ClapModel`], optional): CLAP
+            text branch; its L2-normalised projection is the first part of the text summary.
+        tokenizer: CLAP's tokenizer.
+        text_encoder_2 ([`~transformers.T5EncoderModel`], optional): FLAN-T5 encoder, pooled; the second part.
+        tokenizer_2: T5's tokenizer.
+        t5_pooling (`str`): ``"masked_mean"`` (default) or ``"mean"`` (the reference's, padding included).
+        t5_max_length (`int`): T5 truncation length (128, as the reference).
+
+    Either text encoder may be left out (or swapped for another model of the same class); the widths of those
+    present must add up to ``transformer.config.text_embed_dim``.
+    """
+
+    model_cpu_offload_seq = "text_encoder->text_encoder_2->transformer->vae->vocoder"
+    _optional_components = ["text_encoder", "tokenizer", "text_encoder_2", "tokenizer_2"]
+
+    def __init__(
+        self,
+        vae: AutoencoderKL1D,
+        transformer: FiTTransformer1DModel,
+        scheduler: KarrasDiffusionSchedulers,
+        vocoder: SpeechT5HifiGan,
+        text_encoder: ClapTextModelWithProjection | ClapModel | None = None,
+        tokenizer: PreTrainedTokenizerBase | None = None,
+        text_encoder_2: T5EncoderModel | None = None,
+        tokenizer_2: PreTrainedTokenizerBase | None = None,
+        t5_pooling: str = "masked_mean",
+        t5_max_length: int = 128,
+    ):
+        super().__init__()
+        if t5_pooling not in T5_POOLING_MODES:
+            raise ValueError(f"t5_pooling must be one of {T5_POOLING_MODES}, got {t5_pooling!r}")
+        if (text_encoder is None) != (tokenizer is None) or (text_encoder_2 is None) != (tokenizer_2 is None):
+            raise ValueError("give each text encoder together with its tokenizer (text_encoder + tokenizer, "
+                             "text_encoder_2 + tokenizer_2)")  # fmt: skip
+        if text_encoder is None and text_encoder_2 is None:
+            raise ValueError(
+                "GenAUPipeline needs at least one text encoder (CLAP text_encoder and/or T5 text_encoder_2)"
+            )
+        self.register_modules(vae=vae, transformer=transformer, scheduler=scheduler, vocoder=vocoder,
+                              text_encoder=text_encoder, tokenizer=tokenizer, text_encoder_2=text_encoder_2,
+                              tokenizer_2=tokenizer_2)  # fmt: skip
+        self.register_to_config(t5_pooling=t5_pooling, t5_max_length=t5_max_length)
+
+    # ----------------------------------------------------------------------------------------------------------------
+    # Geometry: seconds <-> latent frames
+    # ----------------------------------------------------------------------------------------------------------------
+    @property
+    def sampling_rate(self) -> int:
+        return self.vocoder.config.sampling_rate
+
+    @property
+    def _seconds_per_latent_frame(self) -> float:
+        hop = math.prod(self.vocoder.config.upsample_rates)
+        return hop * self.vae.temporal_downsampling / self.sampling_rate
+
+    @property
+    def max_audio_length_in_s(self) -> float:
+        """Longest audio the FiT's positional range allows (10.24 s for GenAU)."""
+        return self.transformer.config.sample_size * self._seconds_per_latent_frame
+
+    def _latent_frames(self, audio_length_in_s: float) -> int:
+        frames = math.ceil(audio_length_in_s / self._seconds_per_latent_frame - 1e-9)
+        multiple = self.transformer.frame_multiple
+        return -(-frames // multiple) * multiple
+
+    # ----------------------------------------------------------------------------------------------------------------
+    # Text conditioning
+    # ----------------------------------------------------------------------------------------------------------------
+    def _clap_embeddings(self, texts: list[str], device) -> torch.Tensor:
+        text_config = getattr(self.text_encoder.config, "text_config", self.text_encoder.config)  # ClapModel nests it
+        # RoBERTa positions start after the padding index, so 2 of the position embeddings are never used by tokens.
+        max_length = min(self.tokenizer.model_max_length, text_config.max_position_embeddings - 2)
+        inputs = self.tokenizer(texts, padding=True, truncation=True, max_length=max_length, return_tensors="pt")
+        input_ids, attention_mask = inputs.input_ids.to(device), inputs.attention_mask.to(device)
+        if isinstance(self.text_encoder, ClapModel):
+            embeds = self.text_encoder.get_text_features(input_ids=input_ids, attention_mask=attention_mask)
+            embeds = getattr(embeds, "pooler_output", embeds)  # transformers 5 returns an output object
+        else:
+            embeds = self.text_encoder(input_ids=input_ids, attention_mask=attention_mask).text_embeds
+        return F.normalize(embeds, dim=-1)  # laion CLAP (the reference) L2-normalises the text embedding
+
+    def _t5_embeddings(self, texts: list[str], device) -> torch.Tensor:
+        inputs = self.tokenizer_2(texts, padding=True, truncation=True, max_length=self.config.t5_max_length,
+                                  return_tensors="pt")  # fmt: skip
+        input_ids, attention_mask = inputs.input_ids.to(device), inputs.attention_mask.to(device)
+        hidden = self.text_encoder_2(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        if self.config.t5_pooling == "mean":
+            return hidden.mean(dim=1)
+        mask = attention_mask[..., None].to(hidden.dtype)
+        return (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1.0)
+
+    def _text_summary(self, texts: list[str], device) -> torch.Tensor:
+        """``(len(texts), text_embed_dim)``: [CLAP, FLAN-T5] concatenated, the reference's order."""
+        parts = []
+        if self.text_encoder is not None:
+            parts.append(self._clap_embeddings(texts, device))
+        if self.text_encoder_2 is not None:
+            parts.append(self._t5_embeddings(texts, device))
+        embeds = torch.cat(parts, dim=-1)
+        if embeds.shape[-1] != self.transformer.config.text_embed_dim:
+            raise ValueError(
+                f"the text encoders give {embeds.shape[-1]} features but the transformer expects text_embed_dim="
+                f"{self.transformer.config.text_embed_dim}"
+            )
+        return embeds.to(self.transformer.dtype)
+
+    @torch.no_grad()
+    def encode_prompt(
+        self,
+        prompt: list[str],
+        device,
+        num_waveforms_per_prompt: int = 1,
+        do_classifier_free_guidance: bool = True,
+        negative_prompt: list[str] | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Pooled text summaries ``(len(prompt) * num_waveforms_per_prompt, text_embed_dim)`` for the prompts and,
+        with CFG, for the negative prompts (the empty prompt if ``negative_prompt`` is ``None``)."""
+        prompt_embeds = self._text_summary(prompt, device).repeat_interleave(num_waveforms_per_prompt, dim=0)
+        if not do_classifier_free_guidance:
+            return prompt_embeds, None
+        if negative_prompt is None:
+            negative_embeds = self._text_summary([""], device).expand(len(prompt), -1)
+        else:
+            negative_embeds = self._text_summary(negative_prompt, device)
+        return prompt_embeds, negative_embeds.repeat_interleave(num_waveforms_per_prompt, dim=0)
+
+    # ----------------------------------------------------------------------------------------------------------------
+    # Call
+    # ----------------------------------------------------------------------------------------------------------------
+    def check_inputs(self, prompt, negative_prompt, audio_length_in_s, num_inference_steps, guidance_scale,
+                     num_waveforms_per_prompt, output_type) -> list[str]:  # fmt: skip
+        if isinstance(prompt, str):
+            prompt = [prompt]
+        if not isinstance(prompt, (list, tuple)) or not all(isinstance(p, str) for p in prompt):
+            raise ValueError(f"prompt must be a string or a list of strings, got {type(prompt).__name__}")
+        if len(prompt) == 0:
+            raise ValueError("prompt is an empty list: give at least one prompt")
+        if negative_prompt is not None and not isinstance(negative_prompt, str):
+            if not isinstance(negative_prompt, (list, tuple)) or not all(isinstance(p, str) for p in negative_prompt):
+                raise ValueError(f"negative_prompt must be a string or a list of strings, got "
+                                 f"{type(negative_prompt).__name__}")  # fmt: skip
+            if len(negative_prompt) != len(prompt):
+                raise ValueError(
+                    f"negative_prompt has {len(negative_prompt)} entries but prompt has {len(prompt)}: give one "
+                    "negative prompt per prompt, or a single string"
+                )
+        if not isinstance(audio_length_in_s, (int, float)) or isinstance(audio_length_in_s, bool) or \
+                not 0 < audio_length_in_s <= self.max_audio_length_in_s + 1e-9:  # fmt: skip
+            raise ValueError(
+                f"audio_length_in_s must be in (0, {self.max_audio_length_in_s:g}] (the transformer's positional "
+                f"range), got {audio_length_in_s!r}"
+            )
+        if isinstance(num_inference_steps, bool) or not isinstance(num_inference_steps, int) or num_inference_steps < 1:
+            raise ValueError(f"num_inference_steps must be a positive int, got {num_inference_steps!r}")
+        if num_inference_steps > self.scheduler.config.num_train_timesteps:
+            raise ValueError(f"num_inference_steps ({num_inference_steps}) must not exceed the scheduler's "
+                             f"{self.scheduler.config.num_train_timesteps} training steps")  # fmt: skip
+        if not isinstance(guidance_scale, (int, float)) or guidance_scale < 0:
+            raise ValueError(f"guidance_scale must be a number >= 0, got {guidance_scale!r}")
+        if isinstance(num_waveforms_per_prompt, bool) or not isinstance(num_waveforms_per_prompt, int) or \
+                num_waveforms_per_prompt < 1:  # fmt: skip
+            raise ValueError(f"num_waveforms_per_prompt must be a positive int, got {num_waveforms_per_prompt!r}")
+        if output_type not in ("np", "pt", "latent"):
+            raise ValueError(f"output_type must be 'np', 'pt' or 'latent', got {output_type!r}")
+        return list(prompt)
+
+    def prepare_extra_step_kwargs(self, generator, eta: float) -> dict:
+        # Only DDIM-like schedulers take eta; multistep solvers take neither eta nor (always) a generator.
+        parameters = set(inspect.signature(self.scheduler.step).parameters)
+        kwargs = {}
+        if "eta" in parameters:
+            kwargs["eta"] = eta
+        if "generator" in parameters:
+            kwargs["generator"] = generator
+        return kwargs
+
+    @torch.no_grad()
+    def __call__(
+        self,
+        prompt: str | list[str],
+        negative_prompt: str | list[str] | None = None,
+        num_inference_steps: int = 100,
+        guidance_scale: float = 4.0,
+        audio_length_in_s: float | None = None,
+        num_waveforms_per_prompt: int = 1,
+        generator: torch.Generator | list[torch.Generator] | None = None,
+        dataset_id: str | int = "audiocaps",
+        eta: float = 1.0,
+        latents: torch.Tensor | None = None,
+        output_type: str = "np",
+        return_dict: bool = True,
+    ) -> AudioPipelineOutput | tuple:
+        r"""Generate audio from text.
+
+        Args:
+            prompt: one prompt or a list.
+            negative_prompt: replaces the empty prompt as the unconditional branch (a string or one per prompt).
+            num_inference_steps: denoising steps (reference scripts: 100 or 200).
+            guidance_scale: classifier-free guidance scale; CFG runs when it is > 1 (reference: 4.0).
+            audio_length_in_s: seconds to generate, at most ``max_audio_length_in_s`` (default: that maximum).
+            num_waveforms_per_prompt: samples per prompt.
+            generator: torch generator(s) for the initial noise and the DDIM noise.
+            dataset_id: dataset-style token, a name of ``transformer.config.dataset_names`` or an id (GenAU
+                generates with "audiocaps" = 0).
+            eta: DDIM η (the reference's default 1.0); ignored by schedulers without it.
+            latents: optional initial noise ``(batch * num_waveforms_per_prompt, channels, frames)``.
+            output_type: ``"np"`` / ``"pt"`` waveforms ``(batch * n, samples)``, or ``"latent"`` for the final
+                (scaled) latents.
+
+        Returns:
+            [`~diffusers.pipelines.AudioPipelineOutput`] with ``audios``.
+        """
+        if audio_length_in_s is None:
+            audio_length_in_s = self.max_audio_length_in_s
+        prompt = self.check_inputs(prompt, negative_prompt, audio_length_in_s, num_inference_steps, guidance_scale,
+                                   num_waveforms_per_prompt, output_type)  # fmt: skip
+        if isinstance(negative_prompt, str):
+            negative_prompt = [negative_prompt] * len(prompt)
+        dataset_index = self.transformer.dataset_id(dataset_id) if self.transformer.config.num_dataset_ids else 0
+        device = self._execution_device
+        do_cfg = guidance_scale > 1.0
+        batch = len(prompt) * num_waveforms_per_prompt
+
+        prompt_embeds, negative_embeds = self.encode_prompt(prompt, device, num_waveforms_per_prompt, do_cfg,
+                                                            negative_prompt)  # fmt: skip
+        ids = torch.full((batch,), dataset_index, device=device, dtype=torch.long)
+        if do_cfg:
+            prompt_embeds = torch.cat([negative_embeds, prompt_embeds])
+            ids = torch.cat([torch.zeros_like(ids), ids])  # the reference's unconditional dataset id is 0
+
+        shape = (batch, self.transformer.config.in_channels, self._latent_frames(audio_length_in_s))
+        if latents is None:
+            latents = randn_tensor(shape, generator=generator, device=device, dtype=prompt_embeds.dtype)
+        elif tuple(latents.shape) != shape:
+            raise ValueError(f"latents must have shape {shape}, got {tuple(latents.shape)}")
+        self.scheduler.set_timesteps(num_inference_steps, device=device)
+        latents = latents.to(device) * self.scheduler.init_noise_sigma
+        extra_step_kwargs = self.prepare_extra_step_kwargs(generator, eta)
+
+        for t in self.progress_bar(self.scheduler.timesteps):
+            model_input = torch.cat([latents] * 2) if do_cfg else latents
+            model_input = self.scheduler.scale_model_input(model_input, t)
+            noise_pred = self.transformer(model_input, t, encoder_hidden_states=prompt_embeds, dataset_id=ids).sample
+            if do_cfg:
+                noise_uncond, noise_cond = noise_pred.chunk(2)
+                noise_pred = noise_uncond + guidance_scale * (noise_cond - noise_uncond)
+            latents = self.scheduler.step(noise_pred, t, latents, **extra_step_kwargs).prev_sample
+
+        if output_type == "latent":
+            self.maybe_free_model_hooks()
+            return AudioPipelineOutput(audios=latents) if return_dict else (latents,)
+        mel = self.vae.decode(latents / self.vae.config.scaling_factor).sample
+        audio = self.vocoder(mel.transpose(1, 2).to(self.vocoder.dtype))
+        audio = audio[:, : round(audio_length_in_s * self.sampling_rate)].float().cpu()
+        self.maybe_free_model_hooks()
+        if output_type == "np":
+            audio = audio.numpy().astype(np.float32)
+        return AudioPipelineOutput(audios=audio) if return_dict else (audio,)
+
+
+GenAUPipeline.__call__.__doc__ += EXAMPLE_DOC_STRING
+
+__all__ = ["GenAUPipeline", "genau_ddim_scheduler"]

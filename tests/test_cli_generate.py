@@ -1,0 +1,134 @@
+"""``hf-audiogen generate``: writes the asked-for audio, and every user error is one line with a non-zero exit."""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import soundfile as sf
+from factories import one_torch_thread, tiny_audiogen_pipeline_dir  # noqa: F401
+
+import hf_audiogen.pretrained as pretrained
+from hf_audiogen.cli import main
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+SR = 16_000
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    return str(tiny_audiogen_pipeline_dir(tmp_path_factory.mktemp("audiogen")))
+
+
+def generate(model_dir, out, *extra):
+    return main(["generate", "a dog barks", "--model", model_dir, "--duration", "0.2", "--guidance", "1",
+                 "--out", str(out), *extra])  # fmt: skip
+
+
+def test_writes_a_wav_of_the_asked_duration(model_dir, tmp_path, capsys):
+    out = tmp_path / "sub" / "dog.wav"  # the folder is created
+    assert generate(model_dir, out, "--seed", "3") == 0
+    info = sf.info(out)
+    assert (info.samplerate, info.frames, info.channels, info.format) == (SR, int(0.2 * SR), 1, "WAV")
+    captured = capsys.readouterr()
+    assert captured.out == f"wrote {out} (0.20 s at {SR} Hz, seed 3)\n"
+    assert "AudioGen: 100%" in captured.err  # the progress bar
+
+
+def test_same_seed_same_file_and_no_seed_prints_the_one_drawn(model_dir, tmp_path, capsys):
+    assert generate(model_dir, tmp_path / "a.wav", "--seed", "7") == 0
+    assert generate(model_dir, tmp_path / "b.wav", "--seed", "7") == 0
+    np.testing.assert_array_equal(sf.read(tmp_path / "a.wav")[0], sf.read(tmp_path / "b.wav")[0])
+    capsys.readouterr()
+    assert generate(model_dir, tmp_path / "c.wav") == 0
+    drawn = int(capsys.readouterr().out.rsplit("seed ", 1)[1].rstrip(")\n"))
+    assert generate(model_dir, tmp_path / "d.wav", "--seed", str(drawn)) == 0
+    np.testing.assert_array_equal(sf.read(tmp_path / "c.wav")[0], sf.read(tmp_path / "d.wav")[0])
+
+
+def test_num_2_writes_two_different_files(model_dir, tmp_path, capsys):
+    out = tmp_path / "rain.flac"
+    assert generate(model_dir, out, "--num", "2", "--seed", "0", "--top-k", "5", "--temperature", "1.2") == 0
+    paths = [tmp_path / "rain_0.flac", tmp_path / "rain_1.flac"]
+    assert not out.exists() and all(path.is_file() for path in paths)
+    first, second = (sf.read(path)[0] for path in paths)
+    assert first.shape == second.shape == (int(0.2 * SR),) and not np.array_equal(first, second)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines == [f"wrote {path} (0.20 s at {SR} Hz, seed 0)" for path in paths]
+
+
+def test_continue_from_starts_with_the_clip(model_dir, tmp_path):
+    clip = tmp_path / "clip.wav"
+    sf.write(clip, 0.1 * np.random.default_rng(0).standard_normal((int(0.3 * 22050), 2)), 22050)  # stereo 22 kHz
+    out = tmp_path / "longer.wav"
+    assert generate(model_dir, out, "--continue-from", str(clip), "--seed", "0") == 0
+    assert sf.info(out).frames == int((0.3 + 0.2) * SR)
+
+
+def test_negative_prompt_changes_the_audio(model_dir, tmp_path):
+    common = ["--seed", "1", "--guidance", "3"]
+    assert generate(model_dir, tmp_path / "plain.wav", *common) == 0
+    assert generate(model_dir, tmp_path / "steered.wav", *common, "--negative-prompt", "rain falls") == 0
+    assert not np.array_equal(sf.read(tmp_path / "plain.wav")[0], sf.read(tmp_path / "steered.wav")[0])
+
+
+def test_default_model_is_the_bundled_demo(model_dir, tmp_path, monkeypatch, capsys):
+    empty = tmp_path / "pretrained"
+    empty.mkdir()
+    monkeypatch.setattr(pretrained, "PRETRAINED_DIR", empty)
+    out = tmp_path / "x.wav"
+    assert main(["generate", "wind", "--duration", "0.2", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"the bundled model '{pretrained.DEMO_MODEL_NAME}' is not installed" in err
+    assert "--model" in err and not out.exists()
+
+    os.symlink(model_dir, empty / pretrained.DEMO_MODEL_NAME)
+    assert main(["generate", "wind", "--duration", "0.2", "--out", str(out)]) == 0
+    assert sf.info(out).frames == int(0.2 * SR)
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--duration", "0"], "--duration must be more than 0 and at most 600 seconds, got 0"),
+        (["--duration", "-2"], "--duration must be more than 0"),
+        (["--duration", "601"], "at most 600 seconds, got 601"),
+        (["--num", "0"], "--num must be 1 or more, got 0"),
+        (["--model", "{tmp}/missing-model"], "model directory '{tmp}/missing-model' does not exist"),
+        (["--model", "{tmp}"], "{tmp} is not a model directory (it has no config.json)"),
+        (["--model", "{tmp}/broken"], "cannot load an AudioGen model from '{tmp}/broken'"),
+        (["--continue-from", "{tmp}/nothing.wav"], "audio file not found: {tmp}/nothing.wav"),
+        (["--continue-from", "{tmp}/notes.txt"], "cannot decode {tmp}/notes.txt"),
+        (["--out", "{tmp}"], "--out {tmp} is a directory"),
+        (["--out", "{tmp}/a.mp3"], "--out {tmp}/a.mp3 must end in .wav, .flac, .ogg"),
+        (["--top-p", "1.5"], "--top-p must be in (0, 1] (1 = off), got 1.5"),
+        (["--top-p", "0"], "--top-p must be in (0, 1]"),
+        (["--temperature", "0"], "--temperature must be more than 0, got 0"),
+        (["--top-k", "-1"], "--top-k must be 0 or more (0 = off), got -1"),
+        (["--guidance", "-1"], "--guidance must be 0 or more"),
+        (["--negative-prompt", "wind", "--guidance", "1"], "--negative-prompt acts through guidance: it needs --guidance"),
+    ],
+)
+def test_user_errors_print_one_line_and_exit_2(model_dir, tmp_path, capsys, args, message):
+    (tmp_path / "notes.txt").write_text("not audio")
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "config.json").write_text("{}")  # a config but no weights
+    argv = ["generate", "a dog barks", "--model", model_dir, "--out", str(tmp_path / "out.wav"), "--duration", "0.2"]
+    argv += [arg.replace("{tmp}", str(tmp_path)) for arg in args]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("hf-audiogen generate: error: ")
+    assert message.replace("{tmp}", str(tmp_path)) in err
+    assert not (tmp_path / "out.wav").exists()
+
+
+def test_installed_command_reports_user_errors_without_traceback(tmp_path):
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    result = subprocess.run(
+        [sys.executable, "-m", "hf_audiogen", "generate", "a dog barks", "--model", str(tmp_path / "nope")],
+        capture_output=True, text=True, env=env, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert result.stderr == f"hf-audiogen generate: error: model directory '{tmp_path / 'nope'}' does not exist\n"
+    assert result.stdout == ""

@@ -1,0 +1,138 @@
+#!/usr/bin/env python
+"""Measure how well an AudioGen model follows text: retrieval of corpus clips by generated audio, and held-out NLL.
+
+For every caption of the corpus (and a few hand-written paraphrases) the model generates ``--duration`` seconds; the
+nearest corpus clips under a fixed audio embedding (log-mel statistics) must carry that caption. Prints top-1/top-5
+accuracy against exact chance and a prompt-shuffled baseline, per source and per split, the leave-one-out "oracle"
+retrieval of the real clips (the embedding's own ceiling), and the held-out NLL against a unigram baseline; writes
+everything, with the command, to ``--out`` as JSON. The library side is ``hf_audiogen.evaluation.text_adherence``.
+
+Examples:
+
+    python training_scripts/eval_audiogen_adherence.py outputs/audiogen-sfx data_cache/sfx_corpus \\
+        --duration 2 --seed 0 --out outputs/audiogen-sfx/adherence.json --num_threads 2
+
+    # only the embedding's ceiling on the real clips (no model needed)
+    python training_scripts/eval_audiogen_adherence.py --oracle_only data_cache/sfx_corpus --out oracle.json
+"""
+
+import argparse
+import json
+import shlex
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from hf_audiogen.audiogen import AudioGenPipeline
+from hf_audiogen.evaluation.audio_embedding import LogMelStatisticsEmbedding
+from hf_audiogen.evaluation.text_adherence import (
+    CorpusIndex,
+    evaluate_text_adherence,
+    heldout_nll,
+    oracle_retrieval,
+)
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("paths", nargs="+", metavar="MODEL_DIR CORPUS_DIR",
+                        help="AudioGen model directory and corpus folder (metadata.jsonl); with --oracle_only, "
+                             "the corpus folder alone")
+    parser.add_argument("--out", default="adherence_report.json", help="JSON report path")
+    parser.add_argument("--duration", type=float, default=2.0, help="seconds generated per prompt")
+    parser.add_argument("--seed", type=int, default=0, help="sampling seed (the same for every prompt)")
+    parser.add_argument("--num_samples", type=int, default=1, help="samples per prompt")
+    parser.add_argument("--guidance_scale", type=float, default=None, help="default: the model's generation config")
+    parser.add_argument("--top_k", type=int, default=None)
+    parser.add_argument("--top_p", type=float, default=None)
+    parser.add_argument("--temperature", type=float, default=None)
+    parser.add_argument("--embedding", choices=["logmel", "logmel+codec"], default="logmel",
+                        help="log-mel statistics, optionally with the model codec's latent mean")
+    parser.add_argument("--no_paraphrases", action="store_true", help="skip the hand-written paraphrase prompts")
+    parser.add_argument("--no_nll", action="store_true", help="skip the held-out NLL")
+    parser.add_argument("--nll_split", default="validation", help="corpus split scored by the held-out NLL")
+    parser.add_argument("--oracle_only", action="store_true", help="only the leave-one-out retrieval of real clips")
+    parser.add_argument("--num_threads", type=int, default=2, help="torch CPU threads")
+    parser.add_argument("--no_progress", action="store_true", help="hide progress bars")
+    args = parser.parse_args(argv)
+    expected = 1 if args.oracle_only else 2
+    if len(args.paths) != expected:
+        parser.error("give CORPUS_DIR alone with --oracle_only" if args.oracle_only else
+                     f"give MODEL_DIR and CORPUS_DIR, got {len(args.paths)} path(s)")  # fmt: skip
+    if args.num_threads < 1:
+        parser.error(f"--num_threads must be >= 1, got {args.num_threads}")
+    return args
+
+
+def run(args, command: str) -> dict:
+    torch.set_num_threads(args.num_threads)
+    progress = not args.no_progress
+    start = time.time()
+    if args.oracle_only:
+        if args.embedding != "logmel":
+            raise ValueError("--oracle_only has no model, hence no codec: use --embedding logmel")
+        (corpus_dir,) = args.paths
+        index = CorpusIndex.from_corpus(corpus_dir, LogMelStatisticsEmbedding(), progress_bar=progress)
+        oracle = oracle_retrieval(index)
+        cross = oracle_retrieval(index, exclude_same_group=True)
+        print(f"oracle retrieval on {corpus_dir} ({len(index)} clips, {len(index.caption_counts)} captions), "
+              f"embedding {index.embedding.name}:")
+        for name, scores in (("leave-one-out", oracle), ("other recordings only", cross)):
+            print(f"  {name:<22} {scores.num_queries:>4} clips  top-1 {100 * scores.top1:5.1f}% (chance "
+                  f"{100 * scores.chance_top1:4.1f}%)  top-5 {100 * scores.top5:5.1f}% (chance "
+                  f"{100 * scores.chance_top5:4.1f}%)")  # fmt: skip
+        settings = {"corpus": corpus_dir, "embedding": index.embedding.name, "num_corpus_clips": len(index),
+                    "num_distinct_captions": len(index.caption_counts)}
+        report = {"settings": settings, "oracle": oracle.to_dict(), "oracle_cross_recording": cross.to_dict(),
+                  "command": command}
+    else:
+        model_dir, corpus_dir = args.paths
+        if not Path(model_dir).is_dir():
+            raise ValueError(f"model directory {model_dir!r} does not exist (expected a save_pretrained AudioGen "
+                             "directory)")
+        pipe = AudioGenPipeline.from_pretrained(model_dir, device="cpu")  # loaded once for both measurements
+        result = evaluate_text_adherence(
+            pipe, corpus_dir, duration=args.duration, num_samples_per_caption=args.num_samples, seed=args.seed,
+            guidance_scale=args.guidance_scale, top_k=args.top_k, top_p=args.top_p, temperature=args.temperature,
+            embedding=args.embedding, paraphrases={} if args.no_paraphrases else None, progress_bar=progress,
+        )  # fmt: skip
+        if not args.no_nll:
+            result.nll = heldout_nll(pipe, corpus_dir, split=args.nll_split, progress_bar=progress)
+        result.command = command
+        print(result.format_table())
+        report = result.to_dict()
+    report["seconds"] = round(time.time() - start, 1)
+    path = Path(args.out)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+    print(f"report written to {path} ({report['seconds']} s)")
+    return report
+
+
+def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    args = parse_args(argv)
+    command = shlex.join(["python", "training_scripts/eval_audiogen_adherence.py", *argv])
+    import datasets
+    import transformers
+
+    if args.no_progress:  # also the libraries' own bars (dataset maps, weight loading)
+        datasets.disable_progress_bars()
+        transformers.utils.logging.disable_progress_bar()
+    try:
+        run(args, command)
+    except ValueError as err:  # bad corpus, model or option: one line, no traceback
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    finally:
+        if args.no_progress:
+            datasets.enable_progress_bars()
+            transformers.utils.logging.enable_progress_bar()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

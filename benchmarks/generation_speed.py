@@ -6,8 +6,9 @@ audiocraft's builders (random weights, a one-layer random T5 as wide as t5-large
 ``AudioGenForConditionalGeneration`` with our audiocraft converter and renamed to ``MusicgenForCausalLM`` (the renames
 of transformers' MusicGen conversion script). Each run samples ``--frames`` frames with top-k 250 and classifier-free
 guidance 3.0 (conditional + null batch), on one CPU thread. Runs of the three implementations are interleaved so they
-see the same machine load; the table gives medians. Before timing, greedy decoding of a few frames checks that the
-three produce identical codes (i.e. that they really run the same network).
+see the same machine load; the table gives medians of the process CPU time (with one thread, the compute cost: on a
+shared machine it is much steadier than wall time, which is printed too). Before timing, greedy decoding of a few
+frames checks that the three produce identical codes (i.e. that they really run the same network).
 
 Needs audiocraft, so it runs in the oracle venv:
 
@@ -131,10 +132,11 @@ def make_runners(reference, ours, musicgen, tokenizer, batch_size: int, frames: 
     return run_ours, run_audiocraft, run_musicgen
 
 
-def timed(fn) -> float:
-    start = time.perf_counter()
+def timed(fn) -> tuple[float, float]:
+    """(process CPU seconds, wall seconds) of one call."""
+    cpu, wall = time.process_time(), time.perf_counter()
     fn()
-    return time.perf_counter() - start
+    return time.process_time() - cpu, time.perf_counter() - wall
 
 
 def main(argv=None) -> None:
@@ -167,38 +169,46 @@ def main(argv=None) -> None:
                                                                   args.frames)  # fmt: skip
             for run in (run_ours, run_audiocraft, run_musicgen):  # warm-up (allocations, lazy inits)
                 run(num_frames=5)
-            times = {"ours": [], "audiocraft": [], "transformers": []}
-            for _ in range(args.repeats):
-                times["ours"].append(timed(run_ours))
-                times["audiocraft"].append(timed(run_audiocraft))
-                times["transformers"].append(timed(run_musicgen))
-            medians = {name: statistics.median(values) for name, values in times.items()}
-            rows.append((batch_size, medians))
+            runs = {"ours": run_ours, "audiocraft": run_audiocraft, "transformers": run_musicgen}
+            times = {name: [] for name in runs}
+            for repeat in range(args.repeats):
+                for name, run in runs.items():
+                    times[name].append(timed(run))
+                progress = ", ".join(f"{name} {cpu:.2f} s cpu / {wall:.2f} s wall" for name, (cpu, wall) in
+                                     ((name, values[-1]) for name, values in times.items()))  # fmt: skip
+                print(f"batch {batch_size}, run {repeat + 1}/{args.repeats}: {progress}", flush=True)
+            rows.append((batch_size, {name: _medians(values) for name, values in times.items()}))
 
-        decode_time = statistics.median(timed(lambda: ours.decode_audio(greedy[0][:1, :, :1].repeat(1, 1, args.frames)))
-                                        for _ in range(3))  # fmt: skip
+        clip = greedy[0][:1, :, :1].repeat(1, 1, args.frames)
+        decode_cpu, _ = _medians([timed(lambda: ours.decode_audio(clip)) for _ in range(3)])
         no_cache = None
         if args.no_cache_repeats > 0:
             batch_size = args.batch_sizes[0]
             run_ours = make_runners(reference, ours, musicgen, tokenizer, batch_size, args.frames)[0]
-            no_cache = (batch_size, statistics.median(timed(lambda: run_ours(use_cache=False))
-                                                      for _ in range(args.no_cache_repeats)))  # fmt: skip
+            no_cache = (batch_size, _medians([timed(lambda: run_ours(use_cache=False))
+                                              for _ in range(args.no_cache_repeats)]))  # fmt: skip
 
     print()
-    print("batch | implementation | s / call (median) | frames / s | speed vs ours")
+    print("batch | implementation | CPU s / call | frames / CPU s | speed vs ours | wall s / call")
     for batch_size, medians in rows:
-        for name, seconds in medians.items():
-            print(f"{batch_size:5d} | {name:14s} | {seconds:17.2f} | {batch_size * args.frames / seconds:10.1f} | "
-                  f"{medians['ours'] / seconds:.2f}x")  # fmt: skip
+        ours_cpu = medians["ours"][0]
+        for name, (cpu, wall) in medians.items():
+            print(f"{batch_size:5d} | {name:14s} | {cpu:12.2f} | {batch_size * args.frames / cpu:14.1f} | "
+                  f"{ours_cpu / cpu:12.2f}x | {wall:13.2f}")  # fmt: skip
     for batch_size, medians in rows:
-        print(f"batch {batch_size}: ours is {medians['audiocraft'] / medians['ours']:.2f}x audiocraft's speed and "
-              f"{medians['transformers'] / medians['ours']:.2f}x transformers' MusicGen speed")  # fmt: skip
-    print(f"(ours includes decoding the codes to audio with the tiny codec: {decode_time:.3f} s for one clip)")
+        ours_cpu = medians["ours"][0]
+        print(f"batch {batch_size}: ours runs at {medians['audiocraft'][0] / ours_cpu:.2f}x audiocraft's speed and "
+              f"{medians['transformers'][0] / ours_cpu:.2f}x transformers' MusicGen speed (CPU time)")  # fmt: skip
+    print(f"(ours includes decoding the codes to audio with the tiny codec: {decode_cpu:.3f} CPU s per clip)")
     if no_cache is not None:
-        batch_size, seconds = no_cache
-        cached = dict(rows)[batch_size]["ours"]
-        print(f"ours without key/value cache, batch {batch_size}: {seconds:.2f} s / call = {seconds / cached:.1f}x the "
-              f"cached time")  # fmt: skip
+        batch_size, (cpu, wall) = no_cache
+        cached = dict(rows)[batch_size]["ours"][0]
+        print(f"ours without key/value cache, batch {batch_size}: {cpu:.2f} CPU s / call ({wall:.2f} s wall) = "
+              f"{cpu / cached:.1f}x the cached time")  # fmt: skip
+
+
+def _medians(pairs: list[tuple[float, float]]) -> tuple[float, float]:
+    return statistics.median(p[0] for p in pairs), statistics.median(p[1] for p in pairs)
 
 
 if __name__ == "__main__":

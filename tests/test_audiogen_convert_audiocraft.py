@@ -15,7 +15,7 @@ from factories import tiny_audiogen_model, tiny_codec_model, tiny_t5_config, tin
 from test_codec_conversion import _to_audiocraft_layout, _xp_cfg
 from transformers import T5EncoderModel
 
-from hf_audiogen.audiogen import AudioGenForConditionalGeneration
+from hf_audiogen.audiogen import AudioGenConfig, AudioGenForConditionalGeneration
 from hf_audiogen.audiogen.convert_audiocraft import (
     convert_audiocraft_checkpoint,
     default_text_encoder_id,
@@ -151,6 +151,22 @@ def test_round_trip_gives_the_same_model(tmp_path, source, text_encoder_dir):
     processor = AudioGenProcessor.from_pretrained(out_dir)  # the tokenizer next to the text encoder was saved too
     assert processor.sampling_rate == 16000
     assert processor(text="rain")["input_ids"] == [batch["input_ids"][1, 0].item(), 1]
+
+
+def test_a_passed_text_encoder_keeps_masking_padded_prompts():
+    """The converter hands a loaded text encoder to the model, whose config then went through AudioGenConfig(...):
+    its attention implementation must survive, or T5 ignores the padding mask and padded prompts change."""
+    text_encoder = T5EncoderModel(tiny_t5_config()).eval()
+    model = AudioGenForConditionalGeneration(AudioGenConfig.tiny(text_encoder=text_encoder.config),
+                                             text_encoder=text_encoder).eval()  # fmt: skip
+    assert model.text_encoder.config._attn_implementation is not None
+    tokenizer = tiny_text_tokenizer()
+    padded = tokenizer(["a dog barks in the distance", "rain"], return_tensors="pt", padding=True)
+    alone = tokenizer(["rain"], return_tensors="pt")
+    with torch.no_grad():
+        states, _ = model.encode_text(padded["input_ids"], padded["attention_mask"])
+        expected, _ = model.encode_text(alone["input_ids"], alone["attention_mask"])
+    torch.testing.assert_close(states[1, : expected.shape[1]], expected[0], atol=1e-5, rtol=0)
 
 
 def test_unknown_keys_are_listed(source, text_encoder_dir):

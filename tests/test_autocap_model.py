@@ -119,7 +119,8 @@ def test_metadata_embedding_uses_the_word_table_and_the_tag_table():
     with torch.no_grad():
         embedded = model.embed_metadata(ids)[0]
     assert torch.equal(embedded[1], words[40]) and torch.equal(embedded[3], words[2])
-    assert torch.equal(embedded[0], model.tag_embeddings.weight[4]) and torch.equal(embedded[2], model.tag_embeddings.weight[5])
+    tags = model.tag_embeddings.weight
+    assert torch.equal(embedded[0], tags[4]) and torch.equal(embedded[2], tags[5])
     with pytest.raises(ValueError, match=r"metadata_ids must be in \[0, 312\).*AutoCapProcessor"):
         model.embed_metadata(torch.tensor([[312]]))
 

@@ -17,8 +17,9 @@ RNG = np.random.default_rng(0)
 def reference_log_mel(audio, sampling_rate, n_fft, hop, n_mels, fmin, fmax):
     """The reference front-end written out with torch: torchlibrosa Spectrogram (periodic Hann, centred, reflect
     padding, power 2) + LogmelFilterBank (librosa slaney mel filters, 10 log10(max(x, 1e-10)), no top-dB)."""
-    spec = torch.stft(torch.from_numpy(audio).double(), n_fft, hop, window=torch.hann_window(n_fft, dtype=torch.float64),
-                      center=True, pad_mode="reflect", return_complex=True).abs() ** 2  # fmt: skip
+    window = torch.hann_window(n_fft, dtype=torch.float64)
+    spec = torch.stft(torch.from_numpy(audio).double(), n_fft, hop, window=window, center=True, pad_mode="reflect",
+                      return_complex=True).abs() ** 2  # fmt: skip
     filters = mel_filter_bank(num_frequency_bins=n_fft // 2 + 1, num_mel_filters=n_mels, min_frequency=fmin,
                               max_frequency=fmax, sampling_rate=sampling_rate, norm="slaney", mel_scale="slaney")
     mel = torch.from_numpy(filters).T @ spec  # (mels, frames)
@@ -179,7 +180,8 @@ def test_processor_call_captions_and_decoding():
     assert int(labels[0, 0]) == 0 and (labels[1] == -100).any()  # <s> first, padding ignored
     kept = labels[0][labels[0] != -100]
     assert processor.decode(kept) == "a dog barks in the park"
-    generated = torch.tensor([[2, 0, *processor.tokenizer("rain falls", add_special_tokens=False)["input_ids"], 304, 2]])
+    words = processor.tokenizer("rain falls", add_special_tokens=False)["input_ids"]
+    generated = torch.tensor([[2, 0, *words, 304, 2]])
     assert processor.batch_decode(generated) == ["rain falls"]  # special and tag tokens dropped
     with pytest.raises(ValueError, match="got 2 audio clip"):
         processor(audio=clips, sampling_rate=8000, metadata=[None])

@@ -38,7 +38,8 @@ MIXED5 = (
      "people talk (loudly) in a crowd - then applause!", "a door doesn't close"],
     [
         ["Birds are chirping while a man speaks", "A man talks as birds chirp in the background.",
-         "birds chirp and a man speaks", "Several birds sing; a man's voice is heard", "A man speaking with birds chirping"],
+         "birds chirp and a man speaks", "Several birds sing; a man's voice is heard",
+         "A man speaking with birds chirping"],
         ["Water flows from a faucet.", "Water is running"],
         ["a car engine revs up and then idles"],
         ["A crowd of people talk and then applaud", "People are talking loudly before clapping"],
@@ -250,7 +251,7 @@ def test_spice_and_spider_run_the_jar_and_parse_its_output(tmp_path):
 @pytest.mark.slow
 @pytest.mark.skipif(find_meteor_jar() is None or find_java() is None, reason="needs Java and meteor-1.5.jar")
 def test_meteor_matches_pycocoevalcap():
-    """~20 s (JVM start + paraphrase table). Runs when `pycocoevalcap` is installed or $HF_AUDIOGEN_METEOR_JAR is set."""
+    """~20 s (JVM start + paraphrase table). Runs with `pycocoevalcap` installed or $HF_AUDIOGEN_METEOR_JAR set."""
     for case, (predictions, references) in CASES.items():
         scores = meteor(predictions, references, return_per_item=True)
         assert scores["meteor"] == pytest.approx(EXPECTED[case]["meteor"], abs=1e-9)

@@ -4,8 +4,6 @@ running app through gradio_client on 127.0.0.1."""
 import importlib.util
 import os
 import socket
-import subprocess
-import sys
 import threading
 import time
 import urllib.request
@@ -201,34 +199,80 @@ def test_pipeline_loader_loads_once_and_reports_failures():
 
 def test_model_comes_from_argument_then_environment(monkeypatch, model_dir):
     monkeypatch.setenv(app.MODEL_ENV_VAR, model_dir)
-    assert app.audiogen_loader().description == model_dir
+    assert app.audiogen_loader().description == Path(model_dir).name  # a directory is named, its path not shown
     assert app.audiogen_loader("other/model").description == "other/model"
     monkeypatch.delenv(app.MODEL_ENV_VAR)
     assert "bundled" in app.audiogen_loader().description
 
 
-def test_optional_tabs_appear_only_with_pipeline_class_and_model(monkeypatch, model_dir):
-    import hf_audiogen
+@pytest.fixture(scope="module")
+def genau_pipe():
+    from factories import tiny_genau_pipeline
 
+    return tiny_genau_pipeline()
+
+
+@pytest.fixture(scope="module")
+def autocap_pipe():
+    from factories import tiny_autocap_model, tiny_autocap_processor
+
+    from hf_audiogen.autocap import AutoCapPipeline
+
+    return AutoCapPipeline(model=tiny_autocap_model(), processor=tiny_autocap_processor())
+
+
+def test_optional_tabs_appear_only_with_a_configured_model(monkeypatch, model_dir, genau_pipe, tmp_path, caplog):
     monkeypatch.delenv("HF_GENAU_MODEL", raising=False)
     monkeypatch.delenv("HF_AUTOCAP_MODEL", raising=False)
     assert tab_labels(app.build_demo(model_dir)) == ["Text to audio", "Continue a clip"]
-    # A model configured but no pipeline class in the package (today's state for AutoCap): still no tab.
-    monkeypatch.setenv("HF_AUTOCAP_MODEL", model_dir)
-    if not hasattr(hf_audiogen, "AutoCapPipeline"):
-        assert "AutoCap captioning" not in tab_labels(app.build_demo(model_dir))
-    # Class present (a stand-in with from_pretrained) and model configured: the tab and its endpoint appear.
-    monkeypatch.setattr(hf_audiogen, "GenAUPipeline", hf_audiogen.AudioGenPipeline, raising=False)
-    monkeypatch.setattr(hf_audiogen, "AutoCapPipeline", hf_audiogen.AudioGenPipeline, raising=False)
-    monkeypatch.setenv("HF_GENAU_MODEL", model_dir)
+
+    genau_dir = tmp_path / "genau-tiny"
+    genau_pipe.save_pretrained(genau_dir)
+    monkeypatch.setenv("HF_GENAU_MODEL", str(genau_dir))
     demo = app.build_demo(model_dir)
+    assert tab_labels(demo) == ["Text to audio", "Continue a clip", "GenAU"]
+    assert "genau" in {fn.api_name for fn in demo.fns.values()}
+    loaded = app.optional_loader("genau")()  # what the tab runs: the real pipeline class, from the directory
+    assert type(loaded).__name__ == "GenAUPipeline" and loaded.sampling_rate == genau_pipe.sampling_rate
+
+    # A model configured for a family this install does not have: no tab, and the log says why.
+    monkeypatch.setitem(app.OPTIONAL_MODELS, "genau", ("hf_audiogen.no_such_family", "GenAUPipeline", "HF_GENAU_MODEL"))
+    with caplog.at_level("WARNING", logger=app.__name__):
+        assert tab_labels(app.build_demo(model_dir)) == ["Text to audio", "Continue a clip"]
+    assert "HF_GENAU_MODEL names a model, but this hf_audiogen has no GenAUPipeline" in caplog.text
+
+
+def test_genau_and_autocap_tabs(model_dir, genau_pipe, autocap_pipe):
+    demo = app.build_demo(model_dir, genau_model=genau_pipe, autocap_model=autocap_pipe)
     assert tab_labels(demo) == ["Text to audio", "Continue a clip", "GenAU", "AutoCap captioning"]
     assert {"genau", "caption"} <= {fn.api_name for fn in demo.fns.values()}
 
+    sampling_rate, audio, image = app.genau_text_to_audio(genau_pipe, "a dog barks", 0.2, 2, 3.0, seed=0)
+    again = app.genau_text_to_audio(genau_pipe, "a dog barks", 0.2, 2, 3.0, seed=0)[1]
+    assert sampling_rate == genau_pipe.sampling_rate
+    assert audio.dtype == np.int16 and audio.shape == (round(0.2 * sampling_rate),)
+    assert image.shape == (*app.SPECTROGRAM_SIZE, 3)
+    np.testing.assert_array_equal(audio, again)
+    with pytest.raises(gr.Error, match=f"at most {genau_pipe.max_audio_length_in_s:g} seconds"):
+        app.genau_text_to_audio(genau_pipe, "a dog barks", genau_pipe.max_audio_length_in_s + 0.5, 2, 3.0)
+    with pytest.raises(gr.Error, match="Steps must be a whole number, 1 or more"):
+        app.genau_text_to_audio(genau_pipe, "a dog barks", 0.2, 0, 3.0)
 
-def test_build_demo_rejects_bad_concurrency(model_dir):
+    clip = (SR, (np.random.default_rng(0).standard_normal(SR) * 3000).astype(np.int16))
+    caption = app.caption_audio(autocap_pipe, clip)
+    assert isinstance(caption, str)
+    with pytest.raises(gr.Error, match="upload"):
+        app.caption_audio(autocap_pipe, None)
+
+
+def test_build_demo_rejects_bad_concurrency(model_dir, monkeypatch):
     with pytest.raises(ValueError, match="concurrency_limit must be an integer >= 1, got 0"):
         app.build_demo(model_dir, concurrency_limit=0)
+    monkeypatch.setenv("HF_AUDIOGEN_CONCURRENCY", "two")
+    with pytest.raises(ValueError, match="HF_AUDIOGEN_CONCURRENCY must be an integer >= 1, got 'two'"):
+        app.build_demo(model_dir)
+    monkeypatch.setenv("HF_AUDIOGEN_CONCURRENCY", "3")
+    assert app.build_demo(model_dir)._queue.default_concurrency_limit == 3
 
 
 def test_space_app_file_builds_the_demo(monkeypatch, model_dir):
@@ -237,7 +281,7 @@ def test_space_app_file_builds_the_demo(monkeypatch, model_dir):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     assert isinstance(module.demo, gr.Blocks)
-    assert model_dir in module.demo.blocks[min(module.demo.blocks)].value  # the header names the model
+    assert Path(model_dir).name in module.demo.blocks[min(module.demo.blocks)].value  # the header names the model
     assert {"generate", "continue"} <= {fn.api_name for fn in module.demo.fns.values()}
 
 
@@ -246,9 +290,10 @@ def test_space_card_header_parses():
 
     data = SpaceCard.load(REPO / "spaces" / "README.md").data
     assert data.sdk == "gradio" and data.app_file == "app.py"
-    assert data.sdk_version == gr.__version__  # the header pins the gradio the tests ran with
-    requirements = (REPO / "spaces" / "requirements.txt").read_text()
-    assert f"gradio=={gr.__version__}" in requirements and "torch==" in requirements
+    requirements = (REPO / "spaces" / "requirements.txt").read_text().splitlines()
+    assert f"gradio=={data.sdk_version}" in requirements  # the Space runs the gradio its requirements pin
+    assert any(line.startswith("torch==") for line in requirements)
+    assert any("hf_audiogen" in line or line.startswith("../") for line in requirements if not line.startswith("#"))
 
 
 # -------------------------------------------------------------------------------------- the running app, via its API
@@ -319,29 +364,28 @@ def test_api_continues_an_uploaded_file(served, tmp_path):
 
 
 # ------------------------------------------------------------------------------------------- `hf-audiogen space` CLI
-def test_space_command_serves_the_page(model_dir, tmp_path):
+def test_space_command_serves_the_page(model_dir, monkeypatch, capsys):
+    from hf_audiogen.cli import main
+
+    launched = []
+    original_launch = gr.Blocks.launch
+
+    def launch_without_blocking(demo, **kwargs):  # the command blocks until Ctrl+C; the test needs it back
+        launched.append(demo)
+        return original_launch(demo, prevent_thread_lock=True, quiet=True, **kwargs)
+
+    monkeypatch.setattr(gr.Blocks, "launch", launch_without_blocking)
     port = free_port()
-    env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1"}
-    server = subprocess.Popen(
-        [sys.executable, "-m", "hf_audiogen", "space", "--model", model_dir, "--port", str(port)],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
-    )  # fmt: skip
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as response:
-                    page = response.read().decode()
-                break
-            except OSError:
-                assert server.poll() is None, f"server exited: {server.stdout.read()}"
-                assert time.monotonic() < deadline, "the page was not served within 120 s"
-                time.sleep(0.5)
+        assert main(["space", "--model", model_dir, "--port", str(port), "--concurrency", "3"]) == 0
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=30) as response:
+            page = response.read().decode()
         assert "hf_audiogen: text-to-audio" in page
+        assert launched[0]._queue.default_concurrency_limit == 3
     finally:
-        server.terminate()
-        output = server.communicate(timeout=30)[0]
-    assert f"serving the demo of {model_dir} at http://127.0.0.1:{port}" in output
+        for demo in launched:
+            demo.close()
+    assert f"serving the demo of {model_dir} at http://127.0.0.1:{port}" in capsys.readouterr().out
 
 
 def test_space_command_user_errors_are_one_line(capsys, tmp_path):

@@ -16,7 +16,8 @@ from factories import tiny_audiogen_pipeline_dir
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 if not os.access(CHROMIUM, os.X_OK):
-    pytest.skip("no chromium executable (install it with scripts/install_browser_test_deps.sh)", allow_module_level=True)
+    pytest.skip("no chromium executable (install it with scripts/install_browser_test_deps.sh)",
+                allow_module_level=True)  # fmt: skip
 sync_api = pytest.importorskip(
     "playwright.sync_api", reason="the Playwright Python package is missing (scripts/install_browser_test_deps.sh)"
 )
@@ -28,8 +29,8 @@ REPO = Path(__file__).resolve().parents[1]
 SCREENSHOT = REPO / "docs" / "space_screenshot.png"
 # Flags that work on this kind of machine: no GPU, no sandbox as root, no background connections to a closed network.
 CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync",
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
 ]  # fmt: skip
 TIMEOUT_MS = 120_000  # generous: the machine is shared; the tiny model itself needs about a second per request
 
@@ -37,7 +38,9 @@ TIMEOUT_MS = 120_000  # generous: the machine is shared; the tiny model itself n
 @pytest.fixture(scope="module")
 def url(tmp_path_factory):
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-    demo = build_demo(str(tiny_audiogen_pipeline_dir(tmp_path_factory.mktemp("audiogen"))))
+    # Named for what it is: the page (and so the screenshot) shows the model directory's name.
+    model_dir = tmp_path_factory.mktemp("models", numbered=True) / "audiogen-tiny-random-weights"
+    demo = build_demo(str(tiny_audiogen_pipeline_dir(model_dir)))
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
@@ -91,8 +94,8 @@ def decoded_audio(page, slot: str) -> dict:
 
 def image_size(page, elem_id: str) -> list:
     page.wait_for_function(f"document.querySelector('#{elem_id} img')?.complete")
-    return page.evaluate(f"() => {{ const i = document.querySelector('#{elem_id} img'); "
-                         "return [i.naturalWidth, i.naturalHeight]; }}")  # fmt: skip
+    return page.evaluate("(id) => { const i = document.querySelector(`#${id} img`); "
+                         "return [i.naturalWidth, i.naturalHeight]; }", elem_id)  # fmt: skip
 
 
 def test_type_generate_play_and_see_the_spectrogram(page):

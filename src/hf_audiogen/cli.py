@@ -242,7 +242,8 @@ def _cmd_space(args: argparse.Namespace) -> None:
     if args.concurrency < 1:
         raise UserError(f"--concurrency must be 1 or more, got {args.concurrency}")
     pipe = load_pipeline(args.model)  # load now: a bad model fails here, not at the first visitor's request
-    demo = build_demo(pipe, concurrency_limit=args.concurrency)
+    demo = build_demo(pipe, genau_model=args.genau_model, autocap_model=args.autocap_model,
+                      concurrency_limit=args.concurrency)  # fmt: skip
     print(f"serving the demo of {pipe.model.name_or_path} at http://{args.host}:{args.port} (Ctrl+C to stop)")
     try:
         demo.launch(server_name=args.host, server_port=args.port, ssr_mode=False)
@@ -261,6 +262,10 @@ def _add_space(sub) -> None:
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
     p.add_argument("--port", type=int, default=7860, help="port to listen on (default: %(default)s)")
     p.add_argument("--concurrency", type=int, default=2, help="generations run in parallel (default: %(default)s)")
+    p.add_argument("--genau-model", default=None, metavar="DIR_OR_ID",
+                   help="add a GenAU tab with this model (default: $HF_GENAU_MODEL, else no tab)")  # fmt: skip
+    p.add_argument("--autocap-model", default=None, metavar="DIR_OR_ID",
+                   help="add an AutoCap tab with this model (default: $HF_AUTOCAP_MODEL, else no tab)")  # fmt: skip
     p.set_defaults(func=_cmd_space)
 
 

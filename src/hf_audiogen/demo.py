@@ -8,11 +8,9 @@ Concurrency: the page runs with a queue (several users generate at once, up to `
 parallel). The only shared object is the pipeline, loaded once on first use under a lock and then only read; each
 request samples with its own ``torch.Generator`` seeded from the request's seed (never the global RNG).
 
-Tabs for GenAU (text-to-audio diffusion) and AutoCap (audio captioning) appear only when the package provides
-``hf_audiogen.GenAUPipeline`` / ``hf_audiogen.AutoCapPipeline`` *and* a model is configured for them (argument or the
-``HF_GENAU_MODEL`` / ``HF_AUTOCAP_MODEL`` environment variable). Their pipelines are called as:
-``GenAUPipeline(prompt, duration=, num_inference_steps=, guidance_scale=, generator=) -> {"audio", "sampling_rate"}``
-and ``AutoCapPipeline({"array", "sampling_rate"}) -> {"caption": str}`` (or a plain string).
+Tabs for GenAU (text-to-audio latent diffusion) and AutoCap (audio captioning) appear only when the installed
+package provides ``GenAUPipeline`` / ``AutoCapPipeline`` *and* a model is configured for them (argument or the
+``HF_GENAU_MODEL`` / ``HF_AUTOCAP_MODEL`` environment variable).
 
 Example:
 
@@ -27,6 +25,8 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import importlib
+import logging
 import os
 import threading
 from collections.abc import Callable
@@ -39,10 +39,12 @@ from transformers.audio_utils import hertz_to_mel, mel_filter_bank, mel_to_hertz
 
 from .audio import int_to_float, to_mono
 
+logger = logging.getLogger(__name__)
+
 MODEL_ENV_VAR = "HF_AUDIOGEN_MODEL"
-OPTIONAL_MODELS = {  # tab -> (class exported by hf_audiogen, environment variable naming its model)
-    "genau": ("GenAUPipeline", "HF_GENAU_MODEL"),
-    "autocap": ("AutoCapPipeline", "HF_AUTOCAP_MODEL"),
+OPTIONAL_MODELS = {  # tab -> (module, pipeline class, environment variable naming its model)
+    "genau": ("hf_audiogen.genau", "GenAUPipeline", "HF_GENAU_MODEL"),
+    "autocap": ("hf_audiogen.autocap", "AutoCapPipeline", "HF_AUTOCAP_MODEL"),
 }
 MAX_SAMPLES = 4  # output slots on the page
 MAX_DURATION = 10.0  # seconds of new audio per request: keeps CPU requests short for everyone in the queue
@@ -81,23 +83,44 @@ def audiogen_loader(model=None) -> PipelineLoader:
     else ``$HF_AUDIOGEN_MODEL``, else the bundled demo model."""
     from .pretrained import DEMO_MODEL_NAME, load_pipeline
 
+    if model is None:
+        model = os.environ.get(MODEL_ENV_VAR) or None
     if model is not None and not isinstance(model, (str, os.PathLike)):
-        return PipelineLoader(lambda: model, str(getattr(model.model, "name_or_path", "") or type(model).__name__))
-    model = model or os.environ.get(MODEL_ENV_VAR) or None
-    description = os.fspath(model) if model is not None else f"{DEMO_MODEL_NAME} (bundled)"
-    return PipelineLoader(functools.partial(load_pipeline, model), description)
+        return _loaded(model)
+    return PipelineLoader(functools.partial(load_pipeline, model), _model_name(model, f"{DEMO_MODEL_NAME} (bundled)"))
 
 
-def optional_loader(tab: str, model: str | os.PathLike | None = None) -> PipelineLoader | None:
-    """Loader for the GenAU / AutoCap tab, or ``None`` when its pipeline class or its model is not available."""
-    import hf_audiogen
+def _loaded(pipeline) -> PipelineLoader:
+    """A loader for a pipeline object that is already loaded (named after the directory its model came from)."""
+    source = getattr(getattr(pipeline, "model", None), "name_or_path", None) or getattr(pipeline, "name_or_path", None)
+    return PipelineLoader(lambda: pipeline, _model_name(source or None, type(pipeline).__name__))
 
-    class_name, env_var = OPTIONAL_MODELS[tab]
-    pipeline_class = getattr(hf_audiogen, class_name, None)
-    model = model or os.environ.get(env_var) or None
-    if pipeline_class is None or model is None:
+
+def _model_name(model: str | os.PathLike | None, default: str) -> str:
+    """How the page names a model: a Hub id as is, a local directory by its name (no server paths on the page)."""
+    if model is None:
+        return default
+    model = os.fspath(model)
+    return os.path.basename(os.path.normpath(model)) if os.path.isdir(model) else model
+
+
+def optional_loader(tab: str, model=None) -> PipelineLoader | None:
+    """Loader for the GenAU / AutoCap tab (``model``: directory, Hub id or loaded pipeline; default: its environment
+    variable), or ``None`` when no model is configured or this install has no such pipeline."""
+    module_name, class_name, env_var = OPTIONAL_MODELS[tab]
+    if model is None:
+        model = os.environ.get(env_var) or None
+    if model is None:
         return None
-    return PipelineLoader(functools.partial(pipeline_class.from_pretrained, os.fspath(model)), os.fspath(model))
+    if not isinstance(model, (str, os.PathLike)):
+        return _loaded(model)
+    try:
+        pipeline_class = getattr(importlib.import_module(module_name), class_name)
+    except (ImportError, AttributeError):
+        logger.warning("%s names a model, but this hf_audiogen has no %s: the %s tab is left out", env_var,
+                       class_name, tab)  # fmt: skip
+        return None
+    return PipelineLoader(functools.partial(pipeline_class.from_pretrained, os.fspath(model)), _model_name(model, ""))
 
 
 # ------------------------------------------------------------------------------------------------------ conversions
@@ -158,43 +181,51 @@ def spectrogram_image(audio: np.ndarray, sampling_rate: int, marker_seconds: flo
 
 
 # ------------------------------------------------------------------------------------------------------- validation
-def sampling_kwargs(
-    duration: float, guidance_scale: float, top_k: float, top_p: float, temperature: float, seed: float | None
-) -> dict:
-    """Check the page's settings (they can also arrive through the API, unbounded) and map them to pipeline
-    arguments; raises gr.Error with a message for the user."""
+# The page's controls bound their values, but the same endpoints are open to API clients: everything is checked here,
+# with messages for the user (gr.Error).
+def _number(value, label: str) -> float:
+    if value is None or isinstance(value, bool) or not isinstance(value, (int, float, np.number)):
+        raise gr.Error(f"{label} must be a number, got {value!r}.")
+    if not np.isfinite(value):
+        raise gr.Error(f"{label} must be a finite number, got {value!r}.")
+    return float(value)
 
-    def number(value, label):
-        if value is None or isinstance(value, bool) or not isinstance(value, (int, float, np.number)):
-            raise gr.Error(f"{label} must be a number, got {value!r}.")
-        if not np.isfinite(value):
-            raise gr.Error(f"{label} must be a finite number, got {value!r}.")
-        return float(value)
 
-    duration = number(duration, "Duration")
-    if not 0 < duration <= MAX_DURATION:
-        raise gr.Error(f"Duration must be more than 0 and at most {MAX_DURATION:g} seconds, got {duration:g}.")
-    guidance_scale = number(guidance_scale, "Guidance")
+def check_duration(duration, maximum: float = MAX_DURATION) -> float:
+    duration = _number(duration, "Duration")
+    if not 0 < duration <= maximum:
+        raise gr.Error(f"Duration must be more than 0 and at most {maximum:g} seconds, got {duration:g}.")
+    return duration
+
+
+def check_guidance(guidance_scale) -> float:
+    guidance_scale = _number(guidance_scale, "Guidance")
     if guidance_scale < 0:
         raise gr.Error(f"Guidance must be 0 or more (1 = no guidance), got {guidance_scale:g}.")
-    top_k = number(top_k, "Top-k")
-    if top_k < 0 or top_k != int(top_k):
-        raise gr.Error(f"Top-k must be a whole number, 0 or more (0 = off), got {top_k:g}.")
-    top_p = number(top_p, "Top-p")
-    if not 0 <= top_p <= 1:
-        raise gr.Error(f"Top-p must be between 0 and 1 (0 or 1 = off), got {top_p:g}.")
-    temperature = number(temperature, "Temperature")
-    if temperature <= 0:
-        raise gr.Error(f"Temperature must be more than 0, got {temperature:g}.")
-    seed = number(seed, "Seed")
+    return guidance_scale
+
+
+def seeded_generator(seed) -> torch.Generator:
+    """Per-request generator: concurrent requests never touch the global RNG or each other's state."""
+    seed = _number(seed, "Seed")
     if seed < 0 or seed != int(seed) or seed >= 2**63:
         raise gr.Error(f"Seed must be a whole number, 0 or more, got {seed:g}.")
-    return dict(
-        duration=duration, guidance_scale=guidance_scale, top_k=int(top_k), top_p=top_p or 1.0,
-        temperature=temperature,
-        # Per-request generator: concurrent requests never touch the global RNG or each other's state.
-        generator=torch.Generator().manual_seed(int(seed)),
-    )  # fmt: skip
+    return torch.Generator().manual_seed(int(seed))
+
+
+def sampling_kwargs(duration, guidance_scale, top_k, top_p, temperature, seed) -> dict:
+    """AudioGen's settings from the page -> ``AudioGenPipeline`` arguments (raises gr.Error on a bad value)."""
+    top_k = _number(top_k, "Top-k")
+    if top_k < 0 or top_k != int(top_k):
+        raise gr.Error(f"Top-k must be a whole number, 0 or more (0 = off), got {top_k:g}.")
+    top_p = _number(top_p, "Top-p")
+    if not 0 <= top_p <= 1:
+        raise gr.Error(f"Top-p must be between 0 and 1 (0 or 1 = off), got {top_p:g}.")
+    temperature = _number(temperature, "Temperature")
+    if temperature <= 0:
+        raise gr.Error(f"Temperature must be more than 0, got {temperature:g}.")
+    return dict(duration=check_duration(duration), guidance_scale=check_guidance(guidance_scale), top_k=int(top_k),
+                top_p=top_p or 1.0, temperature=temperature, generator=seeded_generator(seed))  # fmt: skip
 
 
 def check_num_samples(num_samples: float) -> int:
@@ -277,30 +308,30 @@ def continue_audio(
 
 
 def genau_text_to_audio(
-    pipeline, prompt: str, duration: float = 5.0, num_inference_steps: float = 50, guidance_scale: float = 3.0,
-    seed: float = 0,
+    pipeline, prompt: str, duration: float = 5.0, num_inference_steps: float = 50, guidance_scale: float = 4.0,
+    seed: float = 0, negative_prompt: str = "",
 ) -> Result:  # fmt: skip
-    """Text-to-audio with a GenAU (latent diffusion) pipeline."""
+    """Text-to-audio with a ``GenAUPipeline`` (latent diffusion): ``(sampling_rate, int16 audio, spectrogram)``."""
     if not isinstance(prompt, str) or not prompt.strip():
-        raise gr.Error("Please describe the sound to generate.")
-    kwargs = sampling_kwargs(duration, guidance_scale, 0, 1, 1.0, seed)
-    if num_inference_steps is None or num_inference_steps != int(num_inference_steps) or num_inference_steps < 1:
-        raise gr.Error(f"Steps must be a whole number, 1 or more, got {num_inference_steps!r}.")
+        raise gr.Error("Please describe the sound to generate (e.g. “a dog barks in the rain”).")
+    duration = check_duration(duration, min(MAX_DURATION, pipeline.max_audio_length_in_s))
+    steps = _number(num_inference_steps, "Steps")
+    if steps < 1 or steps != int(steps):
+        raise gr.Error(f"Steps must be a whole number, 1 or more, got {steps:g}.")
     with user_errors():
         output = pipeline(
-            prompt.strip(), duration=kwargs["duration"], num_inference_steps=int(num_inference_steps),
-            guidance_scale=kwargs["guidance_scale"], generator=kwargs["generator"],
+            prompt.strip(), negative_prompt=(negative_prompt or "").strip() or None, num_inference_steps=int(steps),
+            guidance_scale=check_guidance(guidance_scale), audio_length_in_s=duration,
+            generator=seeded_generator(seed),
         )  # fmt: skip
-    return _result(_as_list(output)[0])
+    return _result({"audio": output.audios[0], "sampling_rate": pipeline.sampling_rate})
 
 
 def caption_audio(pipeline, clip: tuple[int, np.ndarray] | None) -> str:
-    """Caption an uploaded clip with an AutoCap pipeline."""
+    """Caption an uploaded clip (gr.Audio numpy value) with an ``AutoCapPipeline``."""
     audio, sampling_rate = from_gradio_audio(clip)
     with user_errors():
-        output = pipeline({"array": audio, "sampling_rate": sampling_rate})
-    output = _as_list(output)[0]
-    return output if isinstance(output, str) else str(output["caption"])
+        return pipeline({"array": audio, "sampling_rate": sampling_rate})
 
 
 # ------------------------------------------------------------------------------------------------------------ page
@@ -348,7 +379,10 @@ def build_demo(
             requests wait in the queue.
     """
     if concurrency_limit is None:
-        concurrency_limit = int(os.environ.get("HF_AUDIOGEN_CONCURRENCY", DEFAULT_CONCURRENCY))
+        setting = os.environ.get("HF_AUDIOGEN_CONCURRENCY", str(DEFAULT_CONCURRENCY))
+        if not setting.strip().isdigit():
+            raise ValueError(f"HF_AUDIOGEN_CONCURRENCY must be an integer >= 1, got {setting!r}")
+        concurrency_limit = int(setting)
     if isinstance(concurrency_limit, bool) or not isinstance(concurrency_limit, int) or concurrency_limit < 1:
         raise ValueError(f"concurrency_limit must be an integer >= 1, got {concurrency_limit!r}")
     audiogen = audiogen_loader(model)
@@ -402,17 +436,19 @@ def build_demo(
         with gr.Tab("Continue a clip"):
             with gr.Row():
                 with gr.Column():
-                    clip = gr.Audio(label="Clip to continue", type="numpy", sources=["upload", "microphone"])
+                    clip = gr.Audio(label="Clip to continue", type="numpy", sources=["upload", "microphone"],
+                                    elem_id="clip")  # fmt: skip
                     continue_prompt = gr.Textbox(label="Prompt (optional)", placeholder="footsteps on gravel")
-                    continue_duration = gr.Slider(0.1, MAX_DURATION, value=3.0, step=0.1,
-                                                  label="Seconds to add")  # fmt: skip
+                    continue_duration = gr.Slider(0.1, MAX_DURATION, value=3.0, step=0.1, label="Seconds to add",
+                                                  elem_id="continue-duration")  # fmt: skip
                     with gr.Accordion("Sampling", open=False):
                         continue_sampling = _sampling_controls()
                     continue_button = gr.Button("Continue", variant="primary", elem_id="continue")
                 with gr.Column():
-                    continued = gr.Audio(label="Clip + continuation", type="numpy", interactive=False)
+                    continued = gr.Audio(label="Clip + continuation", type="numpy", interactive=False,
+                                         elem_id="continued")  # fmt: skip
                     continued_image = gr.Image(label="Spectrogram (dashed line: end of the clip)", interactive=False,
-                                               format="png")  # fmt: skip
+                                               format="png", elem_id="continued-spectrogram")  # fmt: skip
             continue_button.click(
                 on_continue, [clip, continue_prompt, continue_duration, *continue_sampling],
                 [continued, continued_image], api_name="continue",
@@ -421,22 +457,28 @@ def build_demo(
         if genau is not None:
             with gr.Tab("GenAU"):
                 gr.Markdown(f"Latent-diffusion text-to-audio, model `{genau.description}`.")
-                genau_prompt = gr.Textbox(label="Prompt")
-                genau_duration = gr.Slider(0.1, MAX_DURATION, value=5.0, step=0.1, label="Duration (s)")
-                genau_steps = gr.Slider(1, 200, value=50, step=1, label="Denoising steps")
-                genau_guidance = gr.Slider(0.0, 10.0, value=3.0, step=0.5, label="Guidance")
-                genau_seed = gr.Number(value=0, precision=0, minimum=0, label="Seed")
-                genau_button = gr.Button("Generate with GenAU", variant="primary")
-                genau_audio = gr.Audio(label="GenAU sample", type="numpy", interactive=False)
-                genau_image = gr.Image(label="Spectrogram", interactive=False, format="png")
+                with gr.Row():
+                    with gr.Column():
+                        genau_inputs = [
+                            gr.Textbox(label="Prompt", placeholder="a dog barks in the rain", lines=2),
+                            gr.Slider(0.1, MAX_DURATION, value=5.0, step=0.1, label="Duration (s)"),
+                            gr.Slider(1, 200, value=50, step=1, label="Denoising steps"),
+                            gr.Slider(0.0, 10.0, value=4.0, step=0.5, label="Guidance (classifier-free; <= 1 = none)"),
+                            gr.Number(value=0, precision=0, minimum=0, label="Seed"),
+                            gr.Textbox(label="Negative prompt (optional)"),
+                        ]
+                        genau_button = gr.Button("Generate with GenAU", variant="primary")
+                    with gr.Column():
+                        genau_outputs = [gr.Audio(label="GenAU sample", type="numpy", interactive=False),
+                                         gr.Image(label="Spectrogram", interactive=False, format="png")]  # fmt: skip
 
-                def on_genau(prompt, duration, steps, guidance, seed, progress=gr.Progress(track_tqdm=True)):
+                def on_genau(prompt, duration, steps, guidance, seed, negative_prompt,
+                             progress=gr.Progress(track_tqdm=True)):  # fmt: skip
                     sampling_rate, audio, image = genau_text_to_audio(genau(), prompt, duration, steps, guidance,
-                                                                      seed)  # fmt: skip
+                                                                      seed, negative_prompt)  # fmt: skip
                     return (sampling_rate, audio), image
 
-                genau_button.click(on_genau, [genau_prompt, genau_duration, genau_steps, genau_guidance, genau_seed],
-                                   [genau_audio, genau_image], api_name="genau")  # fmt: skip
+                genau_button.click(on_genau, genau_inputs, genau_outputs, api_name="genau")
 
         if autocap is not None:
             with gr.Tab("AutoCap captioning"):
@@ -455,10 +497,13 @@ __all__ = [
     "audiogen_loader",
     "build_demo",
     "caption_audio",
+    "check_duration",
+    "check_guidance",
     "continue_audio",
     "genau_text_to_audio",
     "optional_loader",
     "sampling_kwargs",
+    "seeded_generator",
     "spectrogram_image",
     "text_to_audio",
     "to_int16",

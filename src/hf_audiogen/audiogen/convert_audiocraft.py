@@ -437,9 +437,6 @@ def convert_audiocraft_checkpoint(
     text_hidden_size = text_model.config.hidden_size
     weights = convert_audiocraft_lm_state_dict(state_dict, decoder_config, text_hidden_size, text_condition)
 
-    # Wrapping the text encoder's config in the composite resets its attention implementation to None (the
-    # composite's setter recurses into sub-configs), and a T5 without one ignores its attention mask: restore it below.
-    text_attn_implementation = text_model.config._attn_implementation
     config = AudioGenConfig(
         text_encoder=text_model.config,
         codec=codec.config,
@@ -453,8 +450,6 @@ def convert_audiocraft_checkpoint(
     own_keys = {key for key in model.state_dict() if key.startswith(("decoder.", "enc_to_dec_proj."))}
     if own_keys != set(weights):
         raise ValueError(f"converted keys differ from the model's: {sorted(own_keys ^ set(weights))}")
-    if model.text_encoder.config._attn_implementation is None:
-        model.text_encoder.config._attn_implementation = text_attn_implementation or model.config._attn_implementation
     model.load_state_dict({**model.state_dict(), **weights}, strict=True)
     model.generation_config = generation_config_from_audiocraft_cfg(xp_cfg, config.frame_rate)
     model.eval()

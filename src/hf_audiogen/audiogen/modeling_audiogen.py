@@ -481,7 +481,11 @@ class AudioGenForConditionalGeneration(AudioGenPreTrainedModel, GenerationMixin)
         self.text_encoder = text_encoder or AutoModelForTextEncoding.from_config(config.text_encoder)
         self.codec = codec or CodecModel(config.codec)
         # The sub-models share the composite's sub-configs, so `set_attn_implementation` and saving see one truth.
-        self.config.text_encoder._attn_implementation = self.text_encoder.config._attn_implementation
+        # A text-encoder config passed through AudioGenConfig(...) has lost its implementation (the composite config's
+        # setter recurses into sub-configs with None), and without one T5 ignores its attention mask: use ours.
+        self.config.text_encoder._attn_implementation = (
+            self.text_encoder.config._attn_implementation or self.config._attn_implementation
+        )
         self.text_encoder.config = self.config.text_encoder
         self.codec.config = self.config.codec
         # The decoder is a plain module, so transformers' init-time dispatch does not reach its sub-config.

@@ -281,7 +281,9 @@ class AutoCapForConditionalGeneration(AutoCapPreTrainedModel, GenerationMixin):
         clap_token = None
         if self.config.use_clap:
             if clap_input_features is None:
-                raise ValueError("this model uses a CLAP token: pass clap_input_features (from AutoCapFeatureExtractor)")
+                raise ValueError(
+                    "this model uses a CLAP token: pass clap_input_features (from AutoCapFeatureExtractor)"
+                )
             clap_token = self.get_clap_token(clap_input_features).to(audio_tokens.dtype)
             if self.config.clap_token_position == "encoder_input":
                 parts.insert(0, clap_token)
@@ -380,7 +382,7 @@ class AutoCapForConditionalGeneration(AutoCapPreTrainedModel, GenerationMixin):
             if input_features is None:
                 raise ValueError("pass input_features (and clap_input_features) or encoder_outputs")
             encoder_outputs = self.encode(input_features, clap_input_features, metadata_ids, metadata_attention_mask)
-        generation_config = copy.deepcopy(generation_config if generation_config is not None else self.generation_config)
+        generation_config = copy.deepcopy(generation_config or self.generation_config)
         if "max_length" in kwargs and "max_new_tokens" not in kwargs:
             kwargs["max_new_tokens"] = None  # an explicit max_length replaces the default max_new_tokens
         if "min_length" in kwargs and "min_new_tokens" not in kwargs:

@@ -67,7 +67,8 @@ class AutoCapPipeline(Pipeline):
         + EXAMPLE_DOC_STRING
     )
 
-    _pipeline_calls_generate = True
+    # generate() options are this pipeline's own call parameters (see _sanitize_parameters), not transformers' ones
+    _pipeline_calls_generate = False
 
     def __init__(self, model: AutoCapForConditionalGeneration, processor: AutoCapProcessor | None = None, **kwargs):
         if not isinstance(model, AutoCapForConditionalGeneration):
@@ -75,7 +76,7 @@ class AutoCapPipeline(Pipeline):
         if not isinstance(processor, AutoCapProcessor):
             raise ValueError(
                 "AutoCapPipeline needs an AutoCapProcessor (feature extractor + tokenizer), got "
-                f"{type(processor).__name__}; save one next to the model with AutoCapProcessor(...).save_pretrained(dir)"
+                f"{type(processor).__name__}; save one next to the model (AutoCapProcessor(...).save_pretrained(dir))"
             )
         if processor.tag_token_offset != model.config.tag_token_offset:
             raise ValueError(

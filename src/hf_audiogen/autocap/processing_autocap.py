@@ -231,7 +231,7 @@ def _add_tag_tokens(tokenizer) -> None:
     vocab = tokenizer.get_vocab()
     missing = [tag for tag in TAG_TOKENS if tag not in vocab]
     if missing and len(missing) != len(TAG_TOKENS):
-        raise ValueError(f"the tokenizer has some AutoCap tag tokens but not {missing}: use a tokenizer with all or none")
+        raise ValueError(f"the tokenizer has some AutoCap tag tokens but not {missing}: give one with all or none")
     if missing:
         tokenizer.add_tokens(TAG_TOKENS, special_tokens=True)
     ids = tokenizer.convert_tokens_to_ids(TAG_TOKENS)

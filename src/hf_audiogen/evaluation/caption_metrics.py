@@ -9,7 +9,7 @@ Differences from coco-caption, on purpose:
 * Tokenisation. coco-caption runs the Stanford PTB tokenizer (Java) with lower-casing and then drops the tokens
   ``'' ' `` ` . ? ! , : - -- ... ;``. :func:`tokenize_caption` reproduces its rules in Python (so the default metrics
   need no Java): contractions and clitics split (``doesn't`` -> ``does n't``, ``man's`` -> ``man 's``, ``cannot`` ->
-  ``can not``), brackets escaped and kept (lower-cased ``-lrb-``, ``-rrb-``, ``-lsb-``, ... are not on coco's drop list),
+  ``can not``), brackets escaped and kept (lower-cased ``-lrb-``, ``-rrb-``, ``-lsb-`` ... are not on coco's drop list),
   ``$ % # & * @`` split off, final periods split off except after abbreviations (``e.g.``, ``p.m.``, ``mr.``, ...),
   numbers such as ``1,000``, ``3.5``, ``5:30``, ``3/4`` and hyphenated words kept whole. It matches the Java tokenizer
   on every string pinned in ``tests/test_caption_metrics.py``; rarer PTB rules (``10:00am`` -> ``10:00 am``, a few
@@ -84,8 +84,8 @@ def _check_inputs(predictions, references) -> tuple[list[str], list[list[str]]]:
 _DROPPED_TOKENS = frozenset(["''", "'", "``", "`", ".", "?", "!", ",", ":", "-", "--", "...", ";"])
 # Words whose final period is part of the word (PTB keeps "mr." / "etc." whole).
 _ABBREVIATIONS = frozenset(
-    "mr mrs ms dr prof st jr sr vs etc inc ltd co corp approx dept est fig gen gov min max sec mt no jan feb mar apr jun "
-    "jul aug sep sept oct nov dec".split()
+    "mr mrs ms dr prof st jr sr vs etc inc ltd co corp approx dept est fig gen gov min max sec mt no "
+    "jan feb mar apr jun jul aug sep sept oct nov dec".split()
 )
 # Apostrophe words the PTB tokenizer keeps whole.
 _APOSTROPHE_WORDS = frozenset(["o'clock", "ma'am", "y'all", "d'ya"])

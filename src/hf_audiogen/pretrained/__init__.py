@@ -57,7 +57,9 @@ def resolve_model_source(model: str | os.PathLike | None = None) -> str:
         if not os.path.isfile(os.path.join(source, "config.json")):
             raise FileNotFoundError(f"{source} is not a model directory (it has no config.json)")
         return source
-    spelt_like_path = source.startswith((".", "/", "~")) or source.count("/") > 1 or (os.sep != "/" and os.sep in source)
+    spelt_like_path = (
+        source.startswith((".", "/", "~")) or source.count("/") > 1 or (os.sep != "/" and os.sep in source)
+    )
     if spelt_like_path or not source.strip():
         raise FileNotFoundError(f"model directory {source!r} does not exist")
     return source

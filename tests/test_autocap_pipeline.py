@@ -203,3 +203,18 @@ def test_pipeline_checks_model_and_processor_agree():
         AutoCapPipeline(model=tiny_autocap_model(text_config={"vocab_size": 400}), processor=processor, device="cpu")
     with pytest.raises(ValueError, match="needs an AutoCapProcessor"):
         AutoCapPipeline(model=tiny_autocap_model(), processor=None, device="cpu")
+
+
+def test_caption_command_prints_one_line_per_file(trained, tmp_path, capsys):
+    from hf_audiogen.cli import main
+
+    pipe, _ = trained
+    pipe.save_pretrained(tmp_path / "autocap")
+    for name in ("tone", "noise"):
+        sf.write(tmp_path / f"{name}.wav", SOUNDS[name], SR)
+    files = [str(tmp_path / "tone.wav"), str(tmp_path / "noise.wav")]
+    assert main(["caption", *files, "--model", str(tmp_path / "autocap"), "--num-beams", "1"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines == [f"{files[0]}\t{CAPTIONS[0]}", f"{files[1]}\t{CAPTIONS[1]}"]
+    assert main(["caption", str(tmp_path / "missing.wav"), "--model", str(tmp_path / "autocap")]) == 2
+    assert "not found: " in capsys.readouterr().err

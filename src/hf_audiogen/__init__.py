@@ -16,6 +16,15 @@ from .codec import CodecConfig, CodecFeatureExtractor, CodecModel  # noqa: E402
 # --- AudioGen language model ---
 from .audiogen import AudioGenConfig, AudioGenForConditionalGeneration, AudioGenPipeline, AudioGenProcessor  # noqa: E402
 
+# --- AutoCap captioner ---
+from .autocap import (  # noqa: E402
+    AutoCapConfig,
+    AutoCapFeatureExtractor,
+    AutoCapForConditionalGeneration,
+    AutoCapPipeline,
+    AutoCapProcessor,
+)
+
 register_auto_classes()
 
 # GenAU (latent diffusion) pulls in diffusers: loaded on first use so `import hf_audiogen` stays light for AudioGen users.
@@ -37,6 +46,11 @@ def __getattr__(name):
 
 __all__ = [
     "AudioError",
+    "AutoCapConfig",
+    "AutoCapFeatureExtractor",
+    "AutoCapForConditionalGeneration",
+    "AutoCapPipeline",
+    "AutoCapProcessor",
     "AutoencoderKL1D",
     "FiTTransformer1DModel",
     "GenAUMelFeatureExtractor",

@@ -270,7 +270,47 @@ def _add_space(sub) -> None:
 
 
 # Families add their subcommands here (one _add_* function each).
-_SUBCOMMANDS = [_add_reconstruct, _add_data, _add_card, _add_push, _add_convert, _add_generate, _add_space]
+def _cmd_caption(args: argparse.Namespace) -> None:
+    import json
+    import os
+
+    from .autocap import AutoCapPipeline
+
+    missing = [path for path in args.audio if not os.path.isfile(path)]
+    if missing:
+        raise UserError(f"audio file(s) not found: {', '.join(missing)}")
+    if not os.path.exists(args.model) and "/" not in args.model:
+        raise UserError(f"--model {args.model!r} is neither a directory nor a Hub repo id")
+    metadata = None
+    if args.metadata:
+        try:
+            metadata = json.loads(args.metadata)
+        except json.JSONDecodeError as err:
+            raise UserError(f"--metadata must be a JSON object, e.g. '{{\"title\": \"...\"}}': {err}") from err
+    pipe = AutoCapPipeline.from_pretrained(args.model)
+    captions = pipe(list(args.audio), metadata=[metadata] * len(args.audio) if metadata else None,
+                    num_beams=args.num_beams, max_new_tokens=args.max_new_tokens)
+    for path, caption in zip(args.audio, captions):
+        print(f"{path}\t{caption}")
+
+
+def _add_caption(sub) -> None:
+    p = sub.add_parser(
+        "caption",
+        help="describe audio files in words with an AutoCap model",
+        description="Caption AUDIO files (any rate; resampled) with an AutoCap captioner; prints `path<TAB>caption`.",
+    )
+    p.add_argument("audio", nargs="+", help="audio files (wav/flac/ogg/mp3)")
+    p.add_argument("--model", required=True, help="AutoCap directory or Hub id (no captioner is bundled yet)")
+    p.add_argument("--metadata", default=None, help='JSON object of metadata, e.g. \'{"title": "Dog park"}\'')
+    p.add_argument("--num-beams", type=int, default=2, help="beam width (default: %(default)s)")
+    p.add_argument("--max-new-tokens", type=int, default=29, help="caption length limit (default: %(default)s)")
+    p.set_defaults(func=_cmd_caption)
+
+
+_SUBCOMMANDS = [
+    _add_reconstruct, _add_data, _add_card, _add_push, _add_convert, _add_generate, _add_caption, _add_space
+]
 
 
 def build_parser() -> argparse.ArgumentParser:

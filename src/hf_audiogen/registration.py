@@ -42,4 +42,20 @@ def register_auto_classes() -> None:
         PIPELINE_TASK, pipeline_class=AudioGenPipeline, pt_model=AutoModelForTextToWaveform, type="text"
     )
 
+    # AutoCap captioner
+    from .autocap import (
+        AutoCapConfig,
+        AutoCapFeatureExtractor,
+        AutoCapForConditionalGeneration,
+        AutoCapPipeline,
+        AutoCapProcessor,
+    )
+    from .autocap.pipeline_autocap import PIPELINE_TASK as AUTOCAP_TASK
+
+    AutoConfig.register(AutoCapConfig.model_type, AutoCapConfig, exist_ok=True)
+    AutoModel.register(AutoCapConfig, AutoCapForConditionalGeneration, exist_ok=True)
+    AutoFeatureExtractor.register(AutoCapConfig, AutoCapFeatureExtractor, exist_ok=True)
+    AutoProcessor.register(AutoCapConfig, AutoCapProcessor, exist_ok=True)
+    PIPELINE_REGISTRY.register_pipeline(AUTOCAP_TASK, pipeline_class=AutoCapPipeline, pt_model=AutoModel, type="multimodal")
+
     _REGISTERED = True

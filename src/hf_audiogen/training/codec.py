@@ -283,10 +283,14 @@ class _GanStep:
         return losses
 
     def step(self, batch: dict[str, torch.Tensor], adversarial: bool) -> dict[str, torch.Tensor]:
-        x = batch["input_values"]
+        x, padding_mask = batch["input_values"], batch.get("padding_mask")
         with self.accelerator.autocast():
-            output = self.codec(x, padding_mask=batch.get("padding_mask"))
+            output = self.codec(x, padding_mask=padding_mask)
         y = output.audio_values.float()
+        if padding_mask is not None:
+            # Padding is not audio: x is exactly 0 there, and the log-mel loss would make matching that digital
+            # silence dominate every batch of short clips. Zeroing x̂ there too removes padding from all losses.
+            y = y * padding_mask[:, None, :].to(y.dtype)
         metrics = {}
         if adversarial:
             loss_d = self.discriminator_loss(x, y)

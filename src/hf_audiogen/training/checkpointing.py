@@ -9,7 +9,9 @@ Resuming is exact: the models, optimizers and RNGs are restored, and the data st
 position (same epoch seed, the batches already seen in that epoch skipped with ``accelerator.skip_first_batches``),
 so a resumed run takes the same steps as an uninterrupted one. That holds as long as the stream is a deterministic
 function of (seed, epoch) — shuffling seeded per epoch, random crops seeded per example, not drawn from the global
-RNG — which is how :mod:`hf_audiogen.data.streams` builds it.
+RNG — which is how :mod:`hf_audiogen.data.streams` builds it, and as long as the ``DataLoader`` has its own
+``generator``: each new DataLoader iterator draws a base seed, by default from the global torch RNG, and the resumed
+run creates its epoch iterator after the RNG states were restored, which shifted every later random draw.
 """
 
 from __future__ import annotations

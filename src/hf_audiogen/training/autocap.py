@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import time
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -31,8 +30,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from accelerate import Accelerator
-from accelerate.utils import DataLoaderConfiguration, ProjectConfiguration, set_seed
+from accelerate.utils import set_seed
 from torch.utils.data import DataLoader
 
 from ..autocap import AutoCapConfig, AutoCapFeatureExtractor, AutoCapForConditionalGeneration, AutoCapProcessor
@@ -40,12 +38,14 @@ from ..autocap.configuration_autocap import CLAP_TOKEN_POSITIONS, METADATA_TAGS
 from ..data.streams import load_audio_dataset
 from ..evaluation.caption_metrics import compute_caption_metrics
 from .arguments import add_common_training_args, check_common_training_args
-from .checkpointing import (
-    TrainingState,
-    load_checkpoint,
-    register_save_pretrained_hooks,
-    resolve_resume_checkpoint,
-    save_checkpoint,
+from .checkpointing import register_save_pretrained_hooks, save_checkpoint
+from .loop import (
+    TimeBudget,
+    adamw_with_decay_groups,
+    epoch_batches,
+    optimizer_update,
+    setup_accelerator,
+    start_or_resume,
 )
 from .progress import RunningMeans, TrainingProgress
 from .schedules import get_lr_scheduler
@@ -380,36 +380,10 @@ class AutoCapTrainingResult:
     evaluation: dict | None
 
 
-def _time_is_up(accelerator: Accelerator, start_time: float, minutes: float | None) -> bool:
-    """Whether the ``--max_train_minutes`` budget is spent; every process gets the main process's answer."""
-    if minutes is None:
-        return False
-    elapsed = torch.tensor(float(time.monotonic() - start_time > minutes * 60), device=accelerator.device)
-    return bool(accelerator.reduce(elapsed, reduction="sum") > 0)
-
-
-def _micro_batch_seed(seed: int, process: int, epoch: int, batch: int) -> int:
-    return int(np.random.SeedSequence([seed, process, epoch, batch]).generate_state(1)[0])
-
-
 def run_training(args: argparse.Namespace, model: AutoCapForConditionalGeneration,
                  processor: AutoCapProcessor) -> AutoCapTrainingResult:  # fmt: skip
-    if args.num_threads is not None:
-        torch.set_num_threads(args.num_threads)
     output_dir = Path(args.output_dir)
-    accelerator = Accelerator(
-        mixed_precision=args.mixed_precision,
-        gradient_accumulation_steps=args.gradient_accumulation_steps,
-        log_with=args.report_to,
-        project_config=ProjectConfiguration(project_dir=str(output_dir), logging_dir=str(output_dir / "logs")),
-        # prepare() shards a datasets.IterableDataset per process itself (no split_dataset_by_node on top).
-        dataloader_config=DataLoaderConfiguration(dispatch_batches=False),
-    )
-    if accelerator.is_main_process:
-        output_dir.mkdir(parents=True, exist_ok=True)
-        (output_dir / "train_args.json").write_text(json.dumps(vars(args), indent=2, default=str))
-    if args.report_to:
-        accelerator.init_trackers("train_autocap", config={k: v for k, v in vars(args).items() if v is not None})
+    accelerator = setup_accelerator(args, "train_autocap")
     if args.gradient_checkpointing:
         model.gradient_checkpointing_enable()
     model.to(accelerator.device)
@@ -417,20 +391,12 @@ def run_training(args: argparse.Namespace, model: AutoCapForConditionalGeneratio
     eval_batches = load_eval_batches(args, processor) if accelerator.is_main_process else []
 
     trainable = [p for p in model.parameters() if p.requires_grad]
-    decay = [p for p in trainable if p.dim() >= 2]  # no weight decay on biases and LayerNorms
-    no_decay = [p for p in trainable if p.dim() < 2]
-    optimizer = torch.optim.AdamW(
-        [{"params": decay, "weight_decay": args.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
-        lr=args.learning_rate, betas=(args.adam_beta1, args.adam_beta2),
-    )  # fmt: skip
+    optimizer = adamw_with_decay_groups(trainable, args.learning_rate, args.weight_decay,
+                                        (args.adam_beta1, args.adam_beta2))  # fmt: skip
     scheduler = get_lr_scheduler(args.lr_scheduler, optimizer, args.lr_warmup_steps, args.max_train_steps)
     model, optimizer, scheduler, train_loader = accelerator.prepare(model, optimizer, scheduler, train_loader)
     register_save_pretrained_hooks(accelerator, ["model"])
-    state = TrainingState()
-    accelerator.register_for_checkpointing(state)
-    resume_path = resolve_resume_checkpoint(output_dir, args.resume_from_checkpoint)
-    if resume_path is not None:
-        load_checkpoint(accelerator, resume_path, state)
+    state = start_or_resume(accelerator, output_dir, args.resume_from_checkpoint)
 
     raw = accelerator.unwrap_model(model)
     progress = TrainingProgress(accelerator, output_dir, args.max_train_steps, initial_step=state.global_step,
@@ -438,63 +404,43 @@ def run_training(args: argparse.Namespace, model: AutoCapForConditionalGeneratio
     means = RunningMeans()
     first_loss = last_loss = evaluation = None
     step_losses: list[float] = []
-    start_time = time.monotonic()
+    budget = TimeBudget(accelerator, args.max_train_minutes)
     model.train()
-    while state.global_step < args.max_train_steps:
-        train_loader.set_epoch(state.epoch)
-        collate.set_epoch(state.epoch)
-        # Exact resume: replay this epoch's stream (same seed) and skip the micro-batches already trained on.
-        loader = (accelerator.skip_first_batches(train_loader, state.batches_in_epoch)
-                  if state.batches_in_epoch else train_loader)  # fmt: skip
-        for batch in loader:
-            # Dropout draws from the global RNG: reseed per micro-batch so a resumed run draws the same masks.
-            torch.manual_seed(_micro_batch_seed(args.seed, accelerator.process_index, state.epoch,
-                                                state.batches_in_epoch))  # fmt: skip
-            state.batches_in_epoch += 1
-            with accelerator.accumulate(model):
-                with accelerator.autocast():
-                    loss = model(**{k: batch[k] for k in (*MODEL_INPUTS, "labels") if k in batch}).loss
-                accelerator.backward(loss)
-                if accelerator.sync_gradients and args.max_grad_norm:
-                    accelerator.clip_grad_norm_(trainable, args.max_grad_norm)
-                optimizer.step()
-                scheduler.step()
-                optimizer.zero_grad(set_to_none=True)
-            step_losses.append(accelerator.reduce(loss.detach().float(), reduction="mean").item())
-            if not accelerator.sync_gradients:
-                continue
-            state.global_step += 1
-            progress.step()
-            step = state.global_step
-            last_loss = sum(step_losses) / len(step_losses)
-            first_loss = last_loss if first_loss is None else first_loss
-            step_losses = []
-            means.update({"loss": last_loss})
-            is_last = step >= args.max_train_steps or _time_is_up(accelerator, start_time, args.max_train_minutes)
-            if step % args.logging_steps == 0 or is_last:
-                progress.log({**means.pop(), "lr": scheduler.get_last_lr()[0]}, step=step)
-            if step % args.checkpointing_steps == 0:
-                path = save_checkpoint(accelerator, output_dir, step, args.checkpoints_total_limit)
-                if accelerator.is_main_process:
-                    processor.save_pretrained(path / "model")  # a checkpoint's model folder is a pipeline directory
-            if eval_batches and (step % args.eval_steps == 0 or is_last):
-                evaluation = evaluate_captions(raw, processor, eval_batches, args.eval_num_beams)
-                progress.log({k: v for k, v in evaluation.items() if k != "examples"}, step=step)
-                progress.write(
-                    f"step {step}: val loss {evaluation['val_loss']:.3f}, BLEU-1 {evaluation['bleu_1']:.3f}, "
-                    f"BLEU-4 {evaluation['bleu_4']:.3f}, CIDEr-D {evaluation['cider_d']:.3f}; e.g. "
-                    f"{evaluation['examples'][0][0]!r} (ref {evaluation['examples'][0][1]!r})"
-                )
-            accelerator.wait_for_everyone()
-            if is_last:
-                break
-        else:  # the epoch's stream is exhausted: next epoch (new shuffle order, new crops)
-            if state.batches_in_epoch == 0:
-                raise ValueError(f"the {args.train_split!r} split yielded no training batch")
-            state.epoch += 1
-            state.batches_in_epoch = 0
+    # Dropout draws from the global RNG: reseeding per micro-batch makes a resumed run draw the same masks.
+    for batch in epoch_batches(accelerator, train_loader, collate, state, args.max_train_steps,
+                               f"the {args.train_split!r} split yielded no training batch", reseed=args.seed):
+        with accelerator.accumulate(model):
+            with accelerator.autocast():
+                loss = model(**{k: batch[k] for k in (*MODEL_INPUTS, "labels") if k in batch}).loss
+            optimizer_update(accelerator, loss, trainable, optimizer, scheduler, args.max_grad_norm)
+        step_losses.append(accelerator.reduce(loss.detach().float(), reduction="mean").item())
+        if not accelerator.sync_gradients:
             continue
-        break
+        state.global_step += 1
+        progress.step()
+        step = state.global_step
+        last_loss = sum(step_losses) / len(step_losses)
+        first_loss = last_loss if first_loss is None else first_loss
+        step_losses = []
+        means.update({"loss": last_loss})
+        is_last = step >= args.max_train_steps or budget.is_spent()
+        if step % args.logging_steps == 0 or is_last:
+            progress.log({**means.pop(), "lr": scheduler.get_last_lr()[0]}, step=step)
+        if step % args.checkpointing_steps == 0:
+            path = save_checkpoint(accelerator, output_dir, step, args.checkpoints_total_limit)
+            if accelerator.is_main_process:
+                processor.save_pretrained(path / "model")  # a checkpoint's model folder is a pipeline directory
+        if eval_batches and (step % args.eval_steps == 0 or is_last):
+            evaluation = evaluate_captions(raw, processor, eval_batches, args.eval_num_beams)
+            progress.log({k: v for k, v in evaluation.items() if k != "examples"}, step=step)
+            progress.write(
+                f"step {step}: val loss {evaluation['val_loss']:.3f}, BLEU-1 {evaluation['bleu_1']:.3f}, "
+                f"BLEU-4 {evaluation['bleu_4']:.3f}, CIDEr-D {evaluation['cider_d']:.3f}; e.g. "
+                f"{evaluation['examples'][0][0]!r} (ref {evaluation['examples'][0][1]!r})"
+            )
+        accelerator.wait_for_everyone()
+        if is_last:
+            break
 
     progress.close()
     accelerator.wait_for_everyone()

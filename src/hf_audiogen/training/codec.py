@@ -25,14 +25,11 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import math
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from accelerate import Accelerator
-from accelerate.utils import DataLoaderConfiguration, ProjectConfiguration, set_seed
+from accelerate.utils import set_seed
 from torch.utils.data import DataLoader
 
 from ..audio import write_audio
@@ -49,13 +46,8 @@ from ..codec.losses import (
 from ..codec.metrics import si_snr
 from ..data.streams import AudioCollator, load_audio_dataset
 from .arguments import add_common_training_args, check_common_training_args
-from .checkpointing import (
-    TrainingState,
-    load_checkpoint,
-    register_save_pretrained_hooks,
-    resolve_resume_checkpoint,
-    save_checkpoint,
-)
+from .checkpointing import register_save_pretrained_hooks, save_checkpoint
+from .loop import TimeBudget, epoch_batches, optimizer_update, setup_accelerator, start_or_resume
 from .progress import RunningMeans, TrainingProgress
 from .schedules import get_lr_scheduler
 
@@ -260,12 +252,7 @@ class _GanStep:
         self.max_grad_norm = max_grad_norm
 
     def _update(self, loss, model, optimizer, scheduler) -> None:
-        self.accelerator.backward(loss)
-        if self.accelerator.sync_gradients and self.max_grad_norm:
-            self.accelerator.clip_grad_norm_(model.parameters(), self.max_grad_norm)
-        optimizer.step()
-        scheduler.step()
-        optimizer.zero_grad(set_to_none=True)
+        optimizer_update(self.accelerator, loss, model.parameters(), optimizer, scheduler, self.max_grad_norm)
 
     def discriminator_loss(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         # One forward over [real; fake]: a single DDP forward per backward, and one pass of the convolutions.
@@ -318,24 +305,9 @@ class _GanStep:
 def train_codec(args: argparse.Namespace) -> CodecTrainingResult:
     """Train a codec as configured by ``args`` (see :func:`build_arg_parser`); returns where it was saved."""
     check_args(args)
-    if args.num_threads is not None:
-        torch.set_num_threads(args.num_threads)
     output_dir = Path(args.output_dir)
-    accelerator = Accelerator(
-        mixed_precision=args.mixed_precision,
-        gradient_accumulation_steps=args.gradient_accumulation_steps,
-        log_with=args.report_to,
-        project_config=ProjectConfiguration(project_dir=str(output_dir), logging_dir=str(output_dir / "logs")),
-        # Every process reads its own shard of the stream (prepare() shards a datasets.IterableDataset itself, so
-        # the stream must not also be split with split_dataset_by_node).
-        dataloader_config=DataLoaderConfiguration(dispatch_batches=False),
-    )
+    accelerator = setup_accelerator(args, "train_codec")
     set_seed(args.seed)
-    if accelerator.is_main_process:
-        output_dir.mkdir(parents=True, exist_ok=True)
-        (output_dir / "training_args.json").write_text(json.dumps(vars(args), indent=2, default=str))
-    if args.report_to:
-        accelerator.init_trackers("train_codec", config={k: v for k, v in vars(args).items() if v is not None})
 
     codec, discriminator = _build_models(args)
     sampling_rate = codec.config.sampling_rate
@@ -360,14 +332,8 @@ def train_codec(args: argparse.Namespace) -> CodecTrainingResult:
     if not args.no_balancer:
         # Averaging the norms over processes keeps every rank's gradient scaling identical.
         balancer = GradientBalancer(weights, norm_reduce=lambda t: accelerator.reduce(t, reduction="mean"))
-    state = TrainingState()
-    accelerator.register_for_checkpointing(state)
-    if balancer is not None:
-        accelerator.register_for_checkpointing(balancer)
-
-    resume_path = resolve_resume_checkpoint(output_dir, args.resume_from_checkpoint)
-    if resume_path is not None:
-        load_checkpoint(accelerator, resume_path, state)
+    state = start_or_resume(accelerator, output_dir, args.resume_from_checkpoint,
+                            extra_states=[balancer] if balancer is not None else [])
 
     mel_loss = MultiScaleMelLoss(sampling_rate).to(accelerator.device)
     raw_codec = accelerator.unwrap_model(codec)
@@ -379,50 +345,35 @@ def train_codec(args: argparse.Namespace) -> CodecTrainingResult:
     evaluation = None
     codec.train()
     discriminator.train()
-    deadline = time.monotonic() + 60 * args.max_train_minutes if args.max_train_minutes else math.inf
-    out_of_time = False
+    budget = TimeBudget(accelerator, args.max_train_minutes)
 
-    while state.global_step < args.max_train_steps and not out_of_time:
-        train_loader.set_epoch(state.epoch)  # reaches the stream's shuffle (seed + epoch)
-        train_loader.collate_fn.set_epoch(state.epoch)  # and the crops
-        # Exact resume: replay this epoch's stream (same seed) and skip the micro-batches already trained on.
-        loader = (accelerator.skip_first_batches(train_loader, state.batches_in_epoch)
-                  if state.batches_in_epoch else train_loader)
-        for batch in loader:
-            state.batches_in_epoch += 1
-            adversarial = state.global_step >= args.adversarial_start_step
-            with accelerator.accumulate(codec, discriminator):
-                metrics = trainer.step(batch, adversarial)
-            means.update({k: accelerator.reduce(v.float(), reduction="mean").item() for k, v in metrics.items()})
+    no_batch = f"the {args.train_split!r} split of {args.dataset!r} yielded no training batch"
+    for batch in epoch_batches(accelerator, train_loader, train_loader.collate_fn, state, args.max_train_steps,
+                               no_batch):
+        adversarial = state.global_step >= args.adversarial_start_step
+        with accelerator.accumulate(codec, discriminator):
+            metrics = trainer.step(batch, adversarial)
+        means.update({k: accelerator.reduce(v.float(), reduction="mean").item() for k, v in metrics.items()})
 
-            if not accelerator.sync_gradients:
-                continue
-            state.global_step += 1
-            progress.step()
-            step = state.global_step
-            # Every process must take the same decision, or they would wait for each other forever.
-            over = torch.tensor([float(time.monotonic() > deadline)], device=accelerator.device)
-            out_of_time = bool(accelerator.gather(over).max() > 0)
-            last = step >= args.max_train_steps or out_of_time
-            if step % args.logging_steps == 0 or last:
-                progress.log({**means.pop(), "lr": scheduler_g.get_last_lr()[0]}, step=step)
-            if step % args.checkpointing_steps == 0 or out_of_time:
-                save_checkpoint(accelerator, output_dir, step, args.checkpoints_total_limit)
-            if (step % args.eval_steps == 0 or last) and eval_clips:
-                evaluation = _evaluate_and_write_samples(
-                    accelerator, raw_codec, eval_clips, mel_loss, args, output_dir, step, progress
-                )
-            if last:
-                if out_of_time:
-                    progress.write(f"--max_train_minutes {args.max_train_minutes} reached at step {step}")
-                break
-        else:  # the epoch's stream is exhausted: next epoch (new shuffle seed, new crops)
-            if state.batches_in_epoch == 0:
-                raise ValueError(f"the {args.train_split!r} split of {args.dataset!r} yielded no training batch")
-            state.epoch += 1
-            state.batches_in_epoch = 0
+        if not accelerator.sync_gradients:
             continue
-        break  # max_train_steps (or the time budget) reached inside the epoch
+        state.global_step += 1
+        progress.step()
+        step = state.global_step
+        out_of_time = budget.is_spent()
+        last = step >= args.max_train_steps or out_of_time
+        if step % args.logging_steps == 0 or last:
+            progress.log({**means.pop(), "lr": scheduler_g.get_last_lr()[0]}, step=step)
+        if step % args.checkpointing_steps == 0 or out_of_time:
+            save_checkpoint(accelerator, output_dir, step, args.checkpoints_total_limit)
+        if (step % args.eval_steps == 0 or last) and eval_clips:
+            evaluation = _evaluate_and_write_samples(
+                accelerator, raw_codec, eval_clips, mel_loss, args, output_dir, step, progress
+            )
+        if last:
+            if out_of_time:
+                progress.write(f"--max_train_minutes {args.max_train_minutes} reached at step {step}")
+            break
 
     progress.close()
     accelerator.wait_for_everyone()

@@ -1,0 +1,156 @@
+"""The pieces of a training loop that every family's loop (``training.codec``, ``training.autocap``,
+``training.audiogen``) shares: the Accelerator of a run, the optimizer update of one micro-batch, the epoch stream
+with exact resume, the ``--max_train_minutes`` budget and AdamW with weight-decay groups.
+
+A family's loop reads top to bottom as::
+
+    accelerator = setup_accelerator(args, "train_codec")
+    ...  # models, data, optimizers, accelerator.prepare, checkpoint hooks
+    state = start_or_resume(accelerator, output_dir, args.resume_from_checkpoint)
+    budget = TimeBudget(accelerator, args.max_train_minutes)
+    for batch in epoch_batches(accelerator, train_loader, collate, state, args.max_train_steps, ...):
+        with accelerator.accumulate(model):
+            optimizer_update(accelerator, loss, parameters, optimizer, scheduler, args.max_grad_norm)
+        ...  # on sync_gradients: step counters, logs, checkpoints, evaluation; break on the last step
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import numpy as np
+import torch
+from accelerate import Accelerator
+from accelerate.utils import DataLoaderConfiguration, ProjectConfiguration
+
+from .checkpointing import TrainingState, load_checkpoint, resolve_resume_checkpoint
+
+TRAINING_ARGS_FILE = "training_args.json"  # the name hub.write_model_card looks for
+
+
+def setup_accelerator(args: argparse.Namespace, project_name: str) -> Accelerator:
+    """The run's Accelerator from the common options (:mod:`.arguments`); also sets ``--num_threads``, creates
+    ``--output_dir`` with ``training_args.json`` in it (main process) and starts the ``--report_to`` tracker."""
+    if args.num_threads is not None:
+        torch.set_num_threads(args.num_threads)
+    output_dir = Path(args.output_dir)
+    accelerator = Accelerator(
+        mixed_precision=args.mixed_precision,
+        gradient_accumulation_steps=args.gradient_accumulation_steps,
+        log_with=args.report_to,
+        project_config=ProjectConfiguration(project_dir=str(output_dir), logging_dir=str(output_dir / "logs")),
+        # Every process reads its own shard of the stream (prepare() shards a datasets.IterableDataset itself, so
+        # the stream must not also be split with split_dataset_by_node).
+        dataloader_config=DataLoaderConfiguration(dispatch_batches=False),
+    )
+    if accelerator.is_main_process:
+        output_dir.mkdir(parents=True, exist_ok=True)
+        (output_dir / TRAINING_ARGS_FILE).write_text(json.dumps(vars(args), indent=2, default=str))
+    if args.report_to:
+        accelerator.init_trackers(project_name, config={k: v for k, v in vars(args).items() if v is not None})
+    return accelerator
+
+
+def start_or_resume(
+    accelerator: Accelerator, output_dir: str | Path, resume_from_checkpoint: str | None, extra_states: Iterable = ()
+) -> TrainingState:
+    """A new :class:`TrainingState`, registered for checkpointing (then ``extra_states``, in order: accelerate
+    names them by position, so the order is part of the checkpoint format), loaded from ``--resume_from_checkpoint``
+    if that resolves to a checkpoint. Call it after ``accelerator.prepare`` and the save/load hooks."""
+    state = TrainingState()
+    accelerator.register_for_checkpointing(state)
+    for extra in extra_states:
+        accelerator.register_for_checkpointing(extra)
+    resume_path = resolve_resume_checkpoint(output_dir, resume_from_checkpoint)
+    if resume_path is not None:
+        load_checkpoint(accelerator, resume_path, state)
+    return state
+
+
+def micro_batch_seed(seed: int, process: int, epoch: int, batch: int) -> int:
+    """A torch seed determined by ``(seed, process, epoch, micro-batch)``, for loops that reseed per micro-batch."""
+    return int(np.random.SeedSequence([seed, process, epoch, batch]).generate_state(1)[0])
+
+
+def epoch_batches(
+    accelerator: Accelerator,
+    train_loader,
+    collate,
+    state: TrainingState,
+    max_steps: int,
+    empty_message: str,
+    reseed: int | None = None,
+) -> Iterator:
+    """The prepared ``train_loader``'s micro-batches, epoch after epoch, while ``state.global_step < max_steps``.
+
+    Each epoch sets the stream's and the collator's epoch (new shuffle, new crops); a resumed run replays the
+    current epoch and skips the ``state.batches_in_epoch`` micro-batches already trained on. The counter is advanced
+    before each batch is yielded, so a checkpoint saved while handling it records it as consumed. With ``reseed``,
+    torch's global RNG is reseeded from :func:`micro_batch_seed` before each micro-batch, so that dropout draws the
+    same masks in a resumed run. An epoch without a single batch raises ``ValueError(empty_message)``. The caller
+    ``break``s out on its last step.
+    """
+    while state.global_step < max_steps:
+        train_loader.set_epoch(state.epoch)  # reaches the stream's shuffle (seed + epoch)
+        collate.set_epoch(state.epoch)  # and the crops
+        loader = (accelerator.skip_first_batches(train_loader, state.batches_in_epoch)
+                  if state.batches_in_epoch else train_loader)  # fmt: skip
+        for batch in loader:
+            if reseed is not None:
+                torch.manual_seed(micro_batch_seed(reseed, accelerator.process_index, state.epoch,
+                                                   state.batches_in_epoch))  # fmt: skip
+            state.batches_in_epoch += 1
+            yield batch
+        if state.batches_in_epoch == 0:
+            raise ValueError(empty_message)
+        state.epoch += 1
+        state.batches_in_epoch = 0
+
+
+def optimizer_update(
+    accelerator: Accelerator, loss: torch.Tensor, parameters, optimizer, scheduler, max_grad_norm: float | None
+) -> None:
+    """Backward, clip (on the micro-batch that completes an accumulation cycle), step and zero the gradients; the
+    prepared optimizer and scheduler only really step at the end of a cycle. Call it inside
+    ``accelerator.accumulate``."""
+    accelerator.backward(loss)
+    if accelerator.sync_gradients and max_grad_norm:
+        accelerator.clip_grad_norm_(parameters, max_grad_norm)
+    optimizer.step()
+    scheduler.step()
+    optimizer.zero_grad(set_to_none=True)
+
+
+def adamw_with_decay_groups(
+    parameters: list[torch.nn.Parameter], learning_rate: float, weight_decay: float, betas: tuple[float, float]
+) -> torch.optim.AdamW:
+    """AdamW with weight decay on matrices only (not on biases and LayerNorm scales)."""
+    decay = [p for p in parameters if p.dim() >= 2]
+    no_decay = [p for p in parameters if p.dim() < 2]
+    return torch.optim.AdamW(
+        [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+        lr=learning_rate, betas=betas,
+    )  # fmt: skip
+
+
+class TimeBudget:
+    """``--max_train_minutes``, counted from construction; ``None`` never runs out.
+
+    :meth:`is_spent` is collective (every process must call it at the same step): all processes take the same
+    decision, or they would wait for each other forever.
+    """
+
+    def __init__(self, accelerator: Accelerator, minutes: float | None):
+        self.accelerator = accelerator
+        self.minutes = minutes
+        self.deadline = None if minutes is None else time.monotonic() + 60 * minutes
+
+    def is_spent(self) -> bool:
+        if self.deadline is None:
+            return False
+        over = torch.tensor(float(time.monotonic() > self.deadline), device=self.accelerator.device)
+        return bool(self.accelerator.reduce(over, reduction="sum") > 0)

@@ -13,10 +13,12 @@ from safetensors.torch import load_file
 
 from hf_audiogen.audiogen import AudioGenPipeline
 from hf_audiogen.data.streams import load_audio_dataset
+from hf_audiogen.training.progress import read_metrics
 from hf_audiogen.training.audiogen import (
     build_model,
     codes_and_labels,
     evaluate_nll,
+    load_eval_batches,
     parse_args,
     resolve_text_encoder,
     train_audiogen,
@@ -96,6 +98,25 @@ def test_time_budget_stops_and_still_saves(pieces, tmp_path):
                                   "--eval_steps", "100"))  # fmt: skip
     assert result.global_step == 1 and result.evaluation is not None  # evaluated at the (early) last step
     assert (out / "model.safetensors").is_file() and (out / "samples" / "step-1").is_dir()
+
+
+def test_load_best_model_at_end_keeps_the_lowest_held_out_nll(pieces, tmp_path):
+    out = tmp_path / "best"
+    args = _args(pieces, out, "--max_train_steps", "4", "--eval_steps", "1", "--num_samples", "0",
+                 "--learning_rate", "3e-2", "--lr_warmup_steps", "1", "--load_best_model_at_end")  # fmt: skip
+    result = train_audiogen(args)
+    logged = [r for r in read_metrics(out) if "eval_nll" in r]
+    assert [r["step"] for r in logged] == [1, 2, 3, 4]
+    best = min(logged, key=lambda r: r["eval_nll"])
+    saved = json.loads((out / "eval_results.json").read_text())
+    assert saved["best_step"] == best["step"] and saved["nll"] == pytest.approx(best["eval_nll"])
+    assert saved["last_evaluation"]["nll"] == pytest.approx(logged[-1]["eval_nll"])
+    assert result.evaluation.nll == pytest.approx(best["eval_nll"])
+    assert not (out / "best_model").exists()
+    # the saved model really is the best one: re-evaluating it gives the logged best NLL
+    pipe = AudioGenPipeline.from_pretrained(out)
+    batches = load_eval_batches(args, pipe.processor, pipe.model)
+    assert evaluate_nll(pipe.model, batches).nll == pytest.approx(best["eval_nll"], rel=1e-5)
 
 
 def test_loss_decreases_on_a_fixed_batch(pieces):

@@ -14,8 +14,9 @@
 Every ``eval_steps`` the held-out negative log-likelihood (nats per code, on the validation split, whole clips up to
 the model's window) is logged next to two baselines it must beat: a per-codebook unigram counted on the training codes
 seen so far, and the uniform ``log(codebook_size)``. Samples are generated every ``sample_steps`` into
-``OUTPUT_DIR/samples/step-N/``. The final model (EMA weights if enabled) is saved with its processor in OUTPUT_DIR, a
-directory ``AudioGenPipeline.from_pretrained`` loads.
+``OUTPUT_DIR/samples/step-N/``. The final model (EMA weights if enabled; with ``--load_best_model_at_end`` the weights
+of the evaluation with the lowest held-out NLL — on a corpus of minutes the model soon memorises its training clips)
+is saved with its processor in OUTPUT_DIR, a directory ``AudioGenPipeline.from_pretrained`` loads.
 
 Exact resume: besides model, optimizer, scheduler, EMA and step counters, each micro-batch reseeds torch from
 ``(seed, process, epoch, batch)`` — the DataLoader draws from the global RNG whenever an epoch's iterator is created,
@@ -30,6 +31,7 @@ import logging
 import math
 import os
 import re
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -139,6 +141,9 @@ def _add_data_and_eval_args(parser: argparse.ArgumentParser) -> None:
     optim.add_argument("--use_ema", action="store_true", help="keep an EMA of the trained weights (saved as final)")
     optim.add_argument("--ema_decay", type=float, default=0.99, help="EMA decay per optimizer step")
     optim.add_argument("--gradient_checkpointing", action="store_true", help="recompute activations in backward")
+    optim.add_argument("--load_best_model_at_end", action="store_true",
+                       help="save the weights of the evaluation with the lowest held-out NLL as the final model "
+                            "(early stopping for small datasets, where the model overfits)")
 
 
 def build_arg_parser() -> argparse.ArgumentParser:
@@ -402,6 +407,25 @@ class NLLEvaluation:
         return out
 
 
+@dataclass
+class BestEvaluation:
+    """The lowest held-out NLL seen and its step (``--load_best_model_at_end``); registered for checkpointing, so a
+    resumed run keeps comparing against it. The weights of that step are in ``OUTPUT_DIR/best_model/``."""
+
+    step: int = 0
+    metrics: dict | None = None
+
+    @property
+    def nll(self) -> float:
+        return self.metrics["nll"] if self.metrics else math.inf
+
+    def state_dict(self) -> dict:
+        return {"step": self.step, "metrics": self.metrics}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.step, self.metrics = int(state["step"]), state["metrics"]
+
+
 @torch.no_grad()
 def evaluate_nll(model, batches: list[dict], unigram: CodeUnigram | None = None) -> NLLEvaluation:
     """Token-weighted NLL of ``batches`` (text + ``labels``) over the positions the training loss uses (valid
@@ -555,8 +579,10 @@ def run_training(args: argparse.Namespace, model, processor, is_lora: bool = Fal
         accelerator.register_for_checkpointing(ema)
     state = TrainingState()
     unigram = CodeUnigram(config.decoder.num_codebooks, config.decoder.codebook_size)
+    best = BestEvaluation()
     accelerator.register_for_checkpointing(state)
     accelerator.register_for_checkpointing(unigram)
+    accelerator.register_for_checkpointing(best)
     resume_path = resolve_resume_checkpoint(output_dir, args.resume_from_checkpoint)
     if resume_path is not None:
         load_checkpoint(accelerator, resume_path, state)
@@ -619,6 +645,10 @@ def run_training(args: argparse.Namespace, model, processor, is_lora: bool = Fal
                     processor.save_pretrained(path / "model")  # a checkpoint's model folder is then a pipeline dir
             if eval_batches and (step % args.eval_steps == 0 or is_last):
                 evaluation = _evaluate(raw, eval_batches, unigram, ema, trainable, progress, step)
+                if args.load_best_model_at_end and evaluation.nll < best.nll:
+                    best.step, best.metrics = step, vars(evaluation)
+                    with _ema_weights(ema, trainable):
+                        _save_model(raw, processor, output_dir / BEST_MODEL_DIR, is_lora)
             if sample_prompts and (step % sample_steps == 0 or is_last) and accelerator.is_main_process:
                 with _ema_weights(ema, trainable):
                     write_samples(audiogen, processor, sample_prompts, output_dir / "samples", step,
@@ -637,19 +667,47 @@ def run_training(args: argparse.Namespace, model, processor, is_lora: bool = Fal
     progress.close()
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
-        if ema is not None:
-            ema.copy_to(trainable)
-        if is_lora:
-            raw.save_pretrained(output_dir)
-        else:
-            audiogen.save_pretrained(output_dir)
-            processor.save_pretrained(output_dir)
         results = {"step": state.global_step, "first_loss": first_loss, "last_loss": last_loss}
+        if evaluation is not None:
+            results["last_evaluation"] = vars(evaluation)
+        best_dir = output_dir / BEST_MODEL_DIR
+        if args.load_best_model_at_end and best.metrics is not None and best_dir.is_dir():
+            _load_saved_weights(raw, best_dir, is_lora)  # already the EMA weights when EMA is on
+            evaluation = NLLEvaluation(**best.metrics)
+            results["best_step"] = best.step
+            progress.write(f"final model = step {best.step} (held-out NLL {best.nll:.4f})")
+        elif ema is not None:
+            ema.copy_to(trainable)
+        _save_model(raw, processor, output_dir, is_lora)
+        if best_dir.is_dir():  # the root now holds what is worth keeping
+            shutil.rmtree(best_dir)
         if evaluation is not None:
             results.update(vars(evaluation))
         (output_dir / "eval_results.json").write_text(json.dumps(results, indent=2))
     accelerator.end_training()
     return AudioGenTrainingResult(output_dir, state.global_step, first_loss, last_loss, evaluation)
+
+
+BEST_MODEL_DIR = "best_model"
+
+
+def _save_model(raw, processor, path: Path, is_lora: bool) -> None:
+    """The model with its processor (a pipeline directory), or the LoRA adapter alone."""
+    raw.save_pretrained(path)
+    if not is_lora:
+        processor.save_pretrained(path)
+
+
+def _load_saved_weights(raw, path: Path, is_lora: bool) -> None:
+    """Put the weights written by :func:`_save_model` back into ``raw``."""
+    from safetensors.torch import load_file
+
+    if is_lora:
+        from peft import set_peft_model_state_dict
+
+        set_peft_model_state_dict(raw, load_file(path / "adapter_model.safetensors"))
+    else:
+        raw.load_state_dict(type(raw).from_pretrained(path).state_dict())
 
 
 def _time_is_up(accelerator: Accelerator, start_time: float, minutes: float | None) -> bool:

@@ -9,7 +9,14 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
-from factories import one_torch_thread, tiny_audiogen_pipeline_dir  # noqa: F401 (fixture)
+import yaml
+from factories import (  # noqa: F401 (one_torch_thread is a fixture)
+    one_torch_thread,
+    tiny_audiogen_model,
+    tiny_audiogen_pipeline_dir,
+    tiny_codec_model,
+    tiny_text_tokenizer,
+)
 from transformers import pipeline
 from transformers.pipelines import TextToAudioPipeline
 
@@ -155,9 +162,6 @@ def test_bad_inputs_raise_clear_value_errors(pipe, args, kwargs, message):
 def test_from_pretrained_converts_an_audiocraft_directory(tmp_path, caplog):
     from test_audiogen_convert_audiocraft import _audiocraft_state_dict, _xp_cfg_dict
     from test_codec_conversion import _to_audiocraft_layout, _xp_cfg
-
-    import yaml
-    from factories import tiny_audiogen_model, tiny_codec_model, tiny_text_tokenizer
 
     model = tiny_audiogen_model(seed=3)
     directory = tmp_path / "audiocraft"

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from factories import one_torch_thread, tiny_audiogen_processor, tiny_audiogen_training_pieces  # noqa: F401
+from factories import one_torch_thread, tiny_audiogen_training_pieces, tiny_codec_model  # noqa: F401 (fixture)
 from safetensors.torch import load_file
 
 from hf_audiogen.audiogen import AudioGenPipeline
@@ -168,8 +168,6 @@ def test_pre_tokenised_shards_match_the_codec_and_train(pieces, tmp_path):
     assert result.evaluation is not None and result.evaluation.num_codes > 0
 
     other_codec = tmp_path / "other-codec"
-    from factories import tiny_codec_model
-
     tiny_codec_model(num_quantizers=2, codebook_size=16).save_pretrained(other_codec)
     with pytest.raises(ValueError, match="written by another codec .*codebook_size: shards 32 vs model 16"):
         train_audiogen(parse_args([

@@ -40,9 +40,10 @@ def main() -> None:
         # in held-out NLL, see the card). Re-saved through the model so the text-encoder exclusion still applies.
         half = {k: (v.half() if v.is_floating_point() else v) for k, v in pipe.model.state_dict().items()}
         pipe.model.save_pretrained(args.target, state_dict=half)
-    for name in ("training_args.json",):
+    # train_audiogen.py records its arguments as train_args.json; the card reads training_args.json
+    for name in ("training_args.json", "train_args.json"):
         if os.path.isfile(os.path.join(args.source, name)):
-            shutil.copy(os.path.join(args.source, name), args.target)
+            shutil.copy(os.path.join(args.source, name), os.path.join(args.target, "training_args.json"))
     eval_results = None
     if args.eval_results:
         with open(args.eval_results) as f:

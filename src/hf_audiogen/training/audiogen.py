@@ -32,15 +32,13 @@ import math
 import os
 import re
 import shutil
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from accelerate import Accelerator
-from accelerate.utils import DataLoaderConfiguration, ProjectConfiguration, set_seed
+from accelerate.utils import set_seed
 from torch.utils.data import DataLoader
 
 from ..audio import write_audio
@@ -60,12 +58,14 @@ from .audiogen_data import (
     load_token_shards,
     read_shard_info,
 )
-from .checkpointing import (
-    TrainingState,
-    load_checkpoint,
-    register_save_pretrained_hooks,
-    resolve_resume_checkpoint,
-    save_checkpoint,
+from .checkpointing import register_save_pretrained_hooks, save_checkpoint
+from .loop import (
+    TimeBudget,
+    adamw_with_decay_groups,
+    epoch_batches,
+    optimizer_update,
+    setup_accelerator,
+    start_or_resume,
 )
 from .progress import RunningMeans, TrainingProgress
 from .schedules import get_lr_scheduler
@@ -498,10 +498,6 @@ class AudioGenTrainingResult:
     evaluation: NLLEvaluation | None
 
 
-def _micro_batch_seed(seed: int, process: int, epoch: int, batch: int) -> int:
-    return int(np.random.SeedSequence([seed, process, epoch, batch]).generate_state(1)[0])
-
-
 def _register_peft_hooks(accelerator: Accelerator) -> None:
     """Checkpoints of a LoRA run hold the adapter only (``checkpoint-N/adapter/``), not the frozen base."""
     from peft import set_peft_model_state_dict
@@ -524,23 +520,8 @@ def _register_peft_hooks(accelerator: Accelerator) -> None:
 
 def run_training(args: argparse.Namespace, model, processor, is_lora: bool = False) -> AudioGenTrainingResult:
     """The loop shared by full training (``model`` = AudioGen) and LoRA fine-tuning (``model`` = its PeftModel)."""
-    if args.num_threads is not None:
-        torch.set_num_threads(args.num_threads)
     output_dir = Path(args.output_dir)
-    accelerator = Accelerator(
-        mixed_precision=args.mixed_precision,
-        gradient_accumulation_steps=args.gradient_accumulation_steps,
-        log_with=args.report_to,
-        project_config=ProjectConfiguration(project_dir=str(output_dir), logging_dir=str(output_dir / "logs")),
-        # Every process reads its own shard of the stream (prepare() shards a datasets.IterableDataset itself, so it
-        # must not also be split with split_dataset_by_node).
-        dataloader_config=DataLoaderConfiguration(dispatch_batches=False),
-    )
-    if accelerator.is_main_process:
-        output_dir.mkdir(parents=True, exist_ok=True)
-        (output_dir / "train_args.json").write_text(json.dumps(vars(args), indent=2, default=str))
-    if args.report_to:
-        accelerator.init_trackers("train_audiogen", config={k: v for k, v in vars(args).items() if v is not None})
+    accelerator = setup_accelerator(args, "train_audiogen")
 
     audiogen = model.get_base_model() if is_lora else model
     config = audiogen.config
@@ -557,12 +538,8 @@ def run_training(args: argparse.Namespace, model, processor, is_lora: bool = Fal
     trainable = [p for p in model.parameters() if p.requires_grad]
     if not trainable:
         raise ValueError("the model has no trainable parameter")
-    decay = [p for p in trainable if p.dim() >= 2]  # no weight decay on biases and LayerNorms
-    no_decay = [p for p in trainable if p.dim() < 2]
-    optimizer = torch.optim.AdamW(
-        [{"params": decay, "weight_decay": args.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
-        lr=args.learning_rate, betas=(args.adam_beta1, args.adam_beta2),
-    )  # fmt: skip
+    optimizer = adamw_with_decay_groups(trainable, args.learning_rate, args.weight_decay,
+                                        (args.adam_beta1, args.adam_beta2))  # fmt: skip
     scheduler = get_lr_scheduler(args.lr_scheduler, optimizer, args.lr_warmup_steps, args.max_train_steps)
     model, optimizer, scheduler, train_loader = accelerator.prepare(model, optimizer, scheduler, train_loader)
     if is_lora:
@@ -577,15 +554,9 @@ def run_training(args: argparse.Namespace, model, processor, is_lora: bool = Fal
         ema = EMAModel(trainable, decay=args.ema_decay, foreach=False)
         ema.to(accelerator.device)
         accelerator.register_for_checkpointing(ema)
-    state = TrainingState()
     unigram = CodeUnigram(config.decoder.num_codebooks, config.decoder.codebook_size)
     best = BestEvaluation()
-    accelerator.register_for_checkpointing(state)
-    accelerator.register_for_checkpointing(unigram)
-    accelerator.register_for_checkpointing(best)
-    resume_path = resolve_resume_checkpoint(output_dir, args.resume_from_checkpoint)
-    if resume_path is not None:
-        load_checkpoint(accelerator, resume_path, state)
+    state = start_or_resume(accelerator, output_dir, args.resume_from_checkpoint, extra_states=[unigram, best])
 
     progress = TrainingProgress(accelerator, output_dir, args.max_train_steps, initial_step=state.global_step,
                                 description="audiogen-lora" if is_lora else "audiogen")  # fmt: skip
@@ -595,74 +566,54 @@ def run_training(args: argparse.Namespace, model, processor, is_lora: bool = Fal
     step_losses: list[float] = []
     evaluation = None
     sample_steps = args.sample_steps or args.eval_steps
-    start_time = time.monotonic()
+    budget = TimeBudget(accelerator, args.max_train_minutes)
     model.train()
 
-    while state.global_step < args.max_train_steps:
-        train_loader.set_epoch(state.epoch)
-        collate.set_epoch(state.epoch)
-        # Exact resume: replay this epoch's stream (same seed) and skip the micro-batches already trained on.
-        loader = (accelerator.skip_first_batches(train_loader, state.batches_in_epoch)
-                  if state.batches_in_epoch else train_loader)  # fmt: skip
-        for batch in loader:
-            torch.manual_seed(_micro_batch_seed(args.seed, accelerator.process_index, state.epoch,
-                                                state.batches_in_epoch))  # fmt: skip
-            state.batches_in_epoch += 1
-            labels = codes_and_labels(audiogen, batch)
-            with accelerator.accumulate(model):
-                with accelerator.autocast():
-                    output = model(**{k: batch[k] for k in TEXT_KEYS if k in batch}, labels=labels)
-                accelerator.backward(output.loss)
-                if accelerator.sync_gradients and args.max_grad_norm:
-                    accelerator.clip_grad_norm_(trainable, args.max_grad_norm)
-                optimizer.step()
-                scheduler.step()
-                optimizer.zero_grad(set_to_none=True)
-            step_losses.append(accelerator.reduce(output.loss.detach().float(), reduction="mean").item())
-            # Every process counts every process's codes, so the unigram (saved by the main process) is exact.
-            padded = accelerator.pad_across_processes(labels, dim=0, pad_index=IGNORE_INDEX)
-            unigram.update(accelerator.gather(accelerator.pad_across_processes(padded, dim=2, pad_index=IGNORE_INDEX)))
+    for batch in epoch_batches(accelerator, train_loader, collate, state, args.max_train_steps,
+                               f"the {args.train_split!r} split yielded no training batch", reseed=args.seed):
+        labels = codes_and_labels(audiogen, batch)
+        with accelerator.accumulate(model):
+            with accelerator.autocast():
+                output = model(**{k: batch[k] for k in TEXT_KEYS if k in batch}, labels=labels)
+            optimizer_update(accelerator, output.loss, trainable, optimizer, scheduler, args.max_grad_norm)
+        step_losses.append(accelerator.reduce(output.loss.detach().float(), reduction="mean").item())
+        # Every process counts every process's codes, so the unigram (saved by the main process) is exact.
+        padded = accelerator.pad_across_processes(labels, dim=0, pad_index=IGNORE_INDEX)
+        unigram.update(accelerator.gather(accelerator.pad_across_processes(padded, dim=2, pad_index=IGNORE_INDEX)))
 
-            if not accelerator.sync_gradients:
-                continue
-            if ema is not None:
-                ema.step(trainable)
-            state.global_step += 1
-            progress.step()
-            step = state.global_step
-            last_loss = sum(step_losses) / len(step_losses)  # mean over the step's micro-batches
-            first_loss = last_loss if first_loss is None else first_loss
-            step_losses = []
-            means.update({"loss": last_loss})
-            is_last = step >= args.max_train_steps or _time_is_up(accelerator, start_time, args.max_train_minutes)
-            if is_last and step < args.max_train_steps:
-                progress.write(f"--max_train_minutes {args.max_train_minutes} reached at step {step}")
-            if step % args.logging_steps == 0 or is_last:
-                progress.log({**means.pop(), "lr": scheduler.get_last_lr()[0]}, step=step)
-            if step % args.checkpointing_steps == 0:
-                path = save_checkpoint(accelerator, output_dir, step, args.checkpoints_total_limit)
-                if accelerator.is_main_process and not is_lora:
-                    processor.save_pretrained(path / "model")  # a checkpoint's model folder is then a pipeline dir
-            if eval_batches and (step % args.eval_steps == 0 or is_last):
-                evaluation = _evaluate(raw, eval_batches, unigram, ema, trainable, progress, step)
-                if args.load_best_model_at_end and evaluation.nll < best.nll:
-                    best.step, best.metrics = step, vars(evaluation)
-                    with _ema_weights(ema, trainable):
-                        _save_model(raw, processor, output_dir / BEST_MODEL_DIR, is_lora)
-            if sample_prompts and (step % sample_steps == 0 or is_last) and accelerator.is_main_process:
-                with _ema_weights(ema, trainable):
-                    write_samples(audiogen, processor, sample_prompts, output_dir / "samples", step,
-                                  args.sample_seconds, args.sample_guidance_scale, seed=args.seed)  # fmt: skip
-            accelerator.wait_for_everyone()
-            if is_last:
-                break
-        else:  # the epoch's stream is exhausted: next epoch (new shuffle order, new crops)
-            if state.batches_in_epoch == 0:
-                raise ValueError(f"the {args.train_split!r} split yielded no training batch")
-            state.epoch += 1
-            state.batches_in_epoch = 0
+        if not accelerator.sync_gradients:
             continue
-        break
+        if ema is not None:
+            ema.step(trainable)
+        state.global_step += 1
+        progress.step()
+        step = state.global_step
+        last_loss = sum(step_losses) / len(step_losses)  # mean over the step's micro-batches
+        first_loss = last_loss if first_loss is None else first_loss
+        step_losses = []
+        means.update({"loss": last_loss})
+        is_last = step >= args.max_train_steps or budget.is_spent()
+        if is_last and step < args.max_train_steps:
+            progress.write(f"--max_train_minutes {args.max_train_minutes} reached at step {step}")
+        if step % args.logging_steps == 0 or is_last:
+            progress.log({**means.pop(), "lr": scheduler.get_last_lr()[0]}, step=step)
+        if step % args.checkpointing_steps == 0:
+            path = save_checkpoint(accelerator, output_dir, step, args.checkpoints_total_limit)
+            if accelerator.is_main_process and not is_lora:
+                processor.save_pretrained(path / "model")  # a checkpoint's model folder is then a pipeline dir
+        if eval_batches and (step % args.eval_steps == 0 or is_last):
+            evaluation = _evaluate(raw, eval_batches, unigram, ema, trainable, progress, step)
+            if args.load_best_model_at_end and evaluation.nll < best.nll:
+                best.step, best.metrics = step, vars(evaluation)
+                with _ema_weights(ema, trainable):
+                    _save_model(raw, processor, output_dir / BEST_MODEL_DIR, is_lora)
+        if sample_prompts and (step % sample_steps == 0 or is_last) and accelerator.is_main_process:
+            with _ema_weights(ema, trainable):
+                write_samples(audiogen, processor, sample_prompts, output_dir / "samples", step,
+                              args.sample_seconds, args.sample_guidance_scale, seed=args.seed)  # fmt: skip
+        accelerator.wait_for_everyone()
+        if is_last:
+            break
 
     progress.close()
     accelerator.wait_for_everyone()
@@ -708,14 +659,6 @@ def _load_saved_weights(raw, path: Path, is_lora: bool) -> None:
         set_peft_model_state_dict(raw, load_file(path / "adapter_model.safetensors"))
     else:
         raw.load_state_dict(type(raw).from_pretrained(path).state_dict())
-
-
-def _time_is_up(accelerator: Accelerator, start_time: float, minutes: float | None) -> bool:
-    """Whether the ``--max_train_minutes`` budget is spent; every process gets the main process's answer."""
-    if minutes is None:
-        return False
-    elapsed = torch.tensor(float(time.monotonic() - start_time > minutes * 60), device=accelerator.device)
-    return bool(accelerator.reduce(elapsed, reduction="sum") > 0)
 
 
 class _ema_weights:

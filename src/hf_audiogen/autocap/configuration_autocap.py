@@ -82,8 +82,16 @@ class AutoCapConfig(PreTrainedConfig):
             BART's width. Default: the reference's (hidden 256, 8 heads, 2 layers).
         text_config (`dict` or `BartConfig`, *optional*): BART. Default: bart-base.
         use_clap (`bool`): add the CLAP token (the paper's ablation "w/o CLAP" is ``False``).
+        use_qformer (`bool`): ``False`` is the reference's ``use_audio_qformer: false`` ablation: no Q-Former, queries,
+            audio positions or audio LayerNorm; the frame features (after ``audio_frame_repeat``) go to BART through
+            the linear projection and dropout alone, and BART's own positions order them. BART then reads every
+            frame — ``num_audio_tokens`` = HTSAT time steps x ``audio_frame_repeat`` (32 x 32 = 1024 by default, 4x
+            the Q-Former's 256 queries: the sequence compression the paper credits for AutoCap's speed), so
+            ``text_config.max_position_embeddings`` must hold them plus the metadata (the reference enlarges
+            bart-base's position table for this variant). ``num_query_tokens``, ``qformer_config`` and
+            ``max_audio_positions`` are unused then.
         clap_token_position (`str`): ``"encoder_input"`` or ``"encoder_output"`` (see above).
-        num_query_tokens (`int`): Q-Former queries = audio tokens given to BART (256).
+        num_query_tokens (`int`): Q-Former queries = audio tokens given to BART (256) when ``use_qformer``.
         audio_frame_repeat (`int`): each HTSAT time step is repeated this many times before the Q-Former (the
             reference's "fine-grained embedding": 32 steps x 32 = 1024 frames).
         max_audio_positions (`int`): rows of the learned audio position table (the reference clones BART's 1026-row
@@ -122,6 +130,7 @@ class AutoCapConfig(PreTrainedConfig):
     qformer_config: dict | PreTrainedConfig | None = None
     text_config: dict | PreTrainedConfig | None = None
     use_clap: bool = True
+    use_qformer: bool = True
     clap_token_position: str = "encoder_input"
     num_query_tokens: int = 256
     audio_frame_repeat: int = 32
@@ -141,6 +150,8 @@ class AutoCapConfig(PreTrainedConfig):
             raise ValueError(f"text_config must be a BART config, got model_type={self.text_config.model_type!r}")
         # The Q-Former cross-attends to frame features projected to BART's width.
         self.qformer_config.encoder_hidden_size = self.text_config.d_model
+        if not isinstance(self.use_qformer, bool):  # a string "false" from a YAML/CLI would silently mean True
+            raise ValueError(f"AutoCapConfig.use_qformer must be True or False, got {self.use_qformer!r}")
         if self.clap_token_position not in CLAP_TOKEN_POSITIONS:
             raise ValueError(
                 f"clap_token_position must be one of {CLAP_TOKEN_POSITIONS}, got {self.clap_token_position!r}"
@@ -160,12 +171,32 @@ class AutoCapConfig(PreTrainedConfig):
                     f"{name}.hidden_size ({config.hidden_size}) must equal patch_embeds_hidden_size * "
                     f"2**(len(depths) - 1) = {channels} (the width of the last Swin stage)"
                 )
-        longest = 2 + self.num_query_tokens + 2  # [CLAP] <s> audio tokens, then at least one tag and </s>
-        if longest > self.text_config.max_position_embeddings:
+        longest = 2 + self.num_audio_tokens + 2  # [CLAP] <s> audio tokens, then at least one tag and </s>
+        positions = self.text_config.max_position_embeddings
+        if longest > positions and self.use_qformer:
             raise ValueError(
                 f"num_query_tokens={self.num_query_tokens} leaves no room for metadata in BART's "
-                f"max_position_embeddings={self.text_config.max_position_embeddings}"
+                f"max_position_embeddings={positions}"
             )
+        if longest > positions:
+            raise ValueError(
+                f"use_qformer=False feeds BART all {self.num_audio_tokens} audio frames (HTSAT time steps x "
+                f"audio_frame_repeat={self.audio_frame_repeat}), which leaves no room for metadata in its "
+                f"max_position_embeddings={positions}: raise text_config.max_position_embeddings or lower "
+                "audio_frame_repeat"
+            )
+
+    @property
+    def num_audio_tokens(self) -> int:
+        """Audio tokens in BART's input: the Q-Former's queries, or without it every (repeated) HTSAT frame."""
+        if self.use_qformer:
+            return self.num_query_tokens
+        audio = self.audio_config
+        stride = audio.patch_stride if isinstance(audio.patch_stride, int) else audio.patch_stride[1]
+        # ClapAudioEncoder: the spec_size x spec_size image loses a factor 2 per Swin stage after the first and the
+        # patch stride, then its freq_ratio frequency folds are laid back along time.
+        time_steps = audio.spec_size // 2 ** (len(audio.depths) - 1) // stride * (audio.spec_size // audio.num_mel_bins)
+        return time_steps * self.audio_frame_repeat
 
     @property
     def num_tag_tokens(self) -> int:

@@ -14,7 +14,8 @@ BART encoder over [CLAP token] <s> audio tokens metadata (ends with </s>)  -> BA
 ```
 
 The reference places the CLAP token before the BART encoder at inference but after it in training;
-``config.clap_token_position`` picks one for both (see [`AutoCapConfig`]).
+``config.clap_token_position`` picks one for both (see [`AutoCapConfig`]). ``config.use_qformer=False`` (the
+reference's ablation) drops the Q-Former: the projected frames (B,1024,768) are BART's audio tokens.
 """
 
 from __future__ import annotations
@@ -48,8 +49,8 @@ class AutoCapEncoderOutput(ModelOutput):
         last_hidden_state (`torch.FloatTensor` of shape `(batch, length, d_model)`): BART encoder states (with the CLAP
             token in front when ``clap_token_position="encoder_output"``).
         attention_mask (`torch.LongTensor` of shape `(batch, length)`): 1 for real positions, 0 for metadata padding.
-        audio_tokens (`torch.FloatTensor` of shape `(batch, num_query_tokens, d_model)`): the Q-Former's projected
-            output.
+        audio_tokens (`torch.FloatTensor` of shape `(batch, config.num_audio_tokens, d_model)`): the Q-Former's
+            projected output (the projected frames when ``config.use_qformer=False``).
         clap_token (`torch.FloatTensor` of shape `(batch, 1, d_model)`, *optional*): the projected CLAP embedding.
     """
 
@@ -73,7 +74,7 @@ class AutoCapPreTrainedModel(PreTrainedModel):
     @torch.no_grad()
     def _init_weights(self, module):
         super()._init_weights(module)
-        if isinstance(module, AutoCapForConditionalGeneration):
+        if isinstance(module, AutoCapForConditionalGeneration) and module.config.use_qformer:
             # Random (not zero, as transformers' BLIP-2) queries: identical queries would all learn the same thing.
             init.normal_(module.query_tokens, mean=0.0, std=self.config.initializer_range)
 
@@ -104,11 +105,14 @@ class AutoCapForConditionalGeneration(AutoCapPreTrainedModel, GenerationMixin):
         self.audio_encoder = ClapAudioModel(config.audio_config)
         self.audio_projection = nn.Linear(config.audio_config.hidden_size, d_model)
         self.audio_dropout = nn.Dropout(config.audio_dropout)
-        self.audio_position_embedding = nn.Embedding(config.max_audio_positions, d_model)
-        self.audio_layernorm = nn.LayerNorm(d_model)
-        self.query_tokens = nn.Parameter(torch.zeros(1, config.num_query_tokens, config.qformer_config.hidden_size))
-        self.qformer = Blip2QFormerModel(config.qformer_config)
-        self.qformer_projection = nn.Linear(config.qformer_config.hidden_size, d_model)
+        if config.use_qformer:
+            self.audio_position_embedding = nn.Embedding(config.max_audio_positions, d_model)
+            self.audio_layernorm = nn.LayerNorm(d_model)
+            self.query_tokens = nn.Parameter(
+                torch.zeros(1, config.num_query_tokens, config.qformer_config.hidden_size)
+            )
+            self.qformer = Blip2QFormerModel(config.qformer_config)
+            self.qformer_projection = nn.Linear(config.qformer_config.hidden_size, d_model)
         if config.use_clap:
             self.clap_model = ClapAudioModelWithProjection(config.clap_config)
             self.clap_projection = nn.Linear(config.clap_config.projection_dim, d_model)
@@ -181,11 +185,14 @@ class AutoCapForConditionalGeneration(AutoCapPreTrainedModel, GenerationMixin):
     @torch.no_grad()
     def init_new_embeddings_from_language_model(self) -> None:
         """Initialise the new tables from BART's (after loading pretrained BART weights), as the reference: opening
-        tags from ``<s>``'s embedding, closing tags from ``</s>``'s, audio positions from BART's learned positions."""
+        tags from ``<s>``'s embedding, closing tags from ``</s>``'s, audio positions (Q-Former input only) from BART's
+        learned positions."""
         words = self.language_model.get_input_embeddings().weight
         text = self.config.text_config
         self.tag_embeddings.weight[0::2] = words[text.bos_token_id]
         self.tag_embeddings.weight[1::2] = words[text.eos_token_id]
+        if not self.config.use_qformer:
+            return
         positions = self.language_model.get_encoder().embed_positions.weight
         rows = min(positions.shape[0], self.audio_position_embedding.weight.shape[0])
         self.audio_position_embedding.weight[:rows] = positions[:rows]
@@ -194,7 +201,8 @@ class AutoCapForConditionalGeneration(AutoCapPreTrainedModel, GenerationMixin):
     # Encoder side
     # ----------------------------------------------------------------------------------------------------------------
     def get_audio_tokens(self, input_features: torch.FloatTensor) -> torch.FloatTensor:
-        """HTSAT frame features -> Q-Former -> ``(batch, num_query_tokens, d_model)`` audio tokens."""
+        """HTSAT frame features -> Q-Former -> ``(batch, num_query_tokens, d_model)`` audio tokens (without the
+        Q-Former: every projected frame, ``(batch, config.num_audio_tokens, d_model)``)."""
         if input_features.ndim != 4 or input_features.shape[1] != 1:
             raise ValueError(
                 f"input_features must have shape (batch, 1, frames, mel_bins), got {tuple(input_features.shape)}"
@@ -202,6 +210,8 @@ class AutoCapForConditionalGeneration(AutoCapPreTrainedModel, GenerationMixin):
         maps = self.audio_encoder(input_features=input_features).last_hidden_state  # (B, C, freq, time)
         frames = maps.mean(dim=2).transpose(1, 2)  # (B, time, C)
         frames = frames.repeat_interleave(self.config.audio_frame_repeat, dim=1)
+        if not self.config.use_qformer:  # the reference's ablation: BART reads every frame, with its own positions
+            return self.audio_dropout(self.audio_projection(frames))
         if frames.shape[1] > self.config.max_audio_positions:
             raise ValueError(
                 f"the audio encoder gives {frames.shape[1]} frames, more than max_audio_positions="

@@ -1,0 +1,446 @@
+"""The reference AutoCap -> AutoCapForConditionalGeneration converter on synthetic reference-layout checkpoints.
+
+A tiny random ``AutoCapForConditionalGeneration`` is written out the way the reference LightningModule
+(snap-research/GenAU ``AutoCap``) names its state dict — HTSAT ``encoder.audio_enc.*`` with fused ``attn.qkv``, LAVIS
+Q-Former ``audio_Qformer.bert.*``, LAION-CLAP ``clap_model.model.*``, BART ``decoder.*`` plus its second copy under
+``special_tokens_embed.model.*`` and the extras the port drops — and wrapped as a Lightning checkpoint. The converter
+must give the model back exactly and refuse broken checkpoints with errors that name the problem. Numerical parity of
+the Q-Former against LAVIS / AutoCap's own code is in tests/parity/test_parity_autocap_qformer.py.
+"""
+
+import re
+
+import pytest
+import torch
+import yaml
+from factories import tiny_autocap_feature_extractor, tiny_autocap_model, tiny_bart_tokenizer
+
+from hf_audiogen.autocap import (
+    TAG_TOKENS,
+    AutoCapConfig,
+    AutoCapForConditionalGeneration,
+    AutoCapPipeline,
+    AutoCapProcessor,
+)
+from hf_audiogen.autocap.convert_autocap import (
+    BART_DUPLICATE,
+    CLAP_TEXT,
+    CLAP_TRAINING,
+    FRONT_END,
+    QFORMER_POSITION_IDS,
+    SHIFT_MASK,
+    TAGGING_HEAD,
+    TIED_COPY,
+    autocap_config_from_checkpoint,
+    convert_autocap_checkpoint,
+    convert_autocap_state_dict,
+    feature_extractor_from_reference_config,
+)
+from hf_audiogen.cli import main
+
+torch.set_num_threads(1)
+FRAMES, MELS = 101, 16  # tiny_autocap_feature_extractor: 1 s clips
+
+# A tiny model whose architecture the converter can read back from the weights alone, as for real checkpoints: a
+# second Swin stage with a shifted-window block (whose mask buffer tells the spectrogram size), BART heads of width
+# 64 (as every facebook/bart-*), and the reference's 32x frame repetition with its 1026-row audio position table.
+TINY = dict(
+    audio_config={"depths": [1, 2]}, clap_config={"depths": [1, 2]},
+    text_config={"d_model": 64, "encoder_attention_heads": 1, "decoder_attention_heads": 1},
+    audio_frame_repeat=32, max_audio_positions=1026,
+)  # fmt: skip
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Our model -> the reference's names (written from the reference code, independently of the converter's tables)
+# ---------------------------------------------------------------------------------------------------------------------
+SWIN_NAMES = [  # ours -> reference (HTSAT_Swin_Transformer / LAION-CLAP audio_branch); order matters
+    ("layernorm_before.", "norm1."), ("layernorm_after.", "norm2."), ("attention.output.dense.", "attn.proj."),
+    ("attention.self.relative_position", "attn.relative_position"), ("intermediate.dense.", "mlp.fc1."),
+    ("output.dense.", "mlp.fc2."), ("batch_norm.", "bn0."),
+]  # fmt: skip
+
+
+def _swin_to_reference(own: dict, source: str, target: str, config, front_end: dict) -> dict:
+    """A transformers ClapAudioEncoder under ``source`` as the reference HTSAT under ``target``, with the buffers and
+    modules the reference has and the port drops."""
+    state = {}
+    for key, value in own.items():
+        if not key.startswith(source):
+            continue
+        rest = key.removeprefix(source)
+        if ".attention.self.query." in rest:
+            kind = rest.rsplit(".", 1)[1]
+            qkv = [own[key.replace(".query.", f".{name}.")] for name in ("query", "key", "value")]
+            state[target + rest.split("attention.self.")[0] + f"attn.qkv.{kind}"] = torch.cat(qkv)
+            continue
+        if ".attention.self.key." in rest or ".attention.self.value." in rest:
+            continue
+        for ours, theirs in SWIN_NAMES:
+            rest = rest.replace(ours, theirs)
+        state[target + rest] = value.clone()
+    # shifted blocks keep their window mask: (windows, window**2, window**2)
+    window, grid = config.window_size, config.spec_size // config.patch_stride[0]
+    for stage, depth in enumerate(config.depths):
+        side = grid // 2**stage
+        for block in range(1, depth, 2):
+            if side > window:
+                state[f"{target}layers.{stage}.blocks.{block}.attn_mask"] = torch.zeros(
+                    (side // window) ** 2, window**2, window**2
+                )
+    state.update({target + key: value for key, value in front_end.items()})
+    state[target + "tscam_conv.weight"] = torch.randn(527, config.hidden_size, 2, 3)
+    state[target + "tscam_conv.bias"] = torch.randn(527)
+    state[target + "head.weight"], state[target + "head.bias"] = torch.randn(527, 527), torch.randn(527)
+    return state
+
+
+def reference_state_dict(model: AutoCapForConditionalGeneration) -> dict:
+    """``model`` under the reference AutoCap LightningModule's state-dict names."""
+    own = model.state_dict()
+    config = model.config
+    n_fft = 16
+    state = _swin_to_reference(own, "audio_encoder.audio_encoder.", "encoder.audio_enc.", config.audio_config, {
+        "audio_feats_extractor.mel_trans.stft.conv_real.weight": torch.randn(n_fft // 2 + 1, 1, n_fft),
+        "audio_feats_extractor.mel_trans.stft.conv_imag.weight": torch.randn(n_fft // 2 + 1, 1, n_fft),
+        "audio_feats_extractor.log_trans.melW": torch.randn(n_fft // 2 + 1, MELS),
+    })  # fmt: skip
+    renames = {"audio_projection.": "enc_to_dec_proj.", "audio_layernorm.": "audio_Qfromer_layernorm_embedding.",
+               "qformer_projection.": "audio_qformer_proj.", "clap_projection.": "clap_proj.",
+               "clap_layernorm.": "clap_layernorm.", "audio_position_embedding.": "audio_position_embedding.",
+               "tag_embeddings.": "special_tokens_embed.special_token_embed."}  # fmt: skip
+    for key, value in own.items():
+        for ours, theirs in renames.items():
+            if key.startswith(ours):
+                state[theirs + key.removeprefix(ours)] = value.clone()
+        if key == "query_tokens":
+            state["audio_query_tokens"] = value.clone()
+        elif key.startswith("qformer."):
+            rest = key.removeprefix("qformer.").replace("attention.attention.", "attention.self.")
+            rest = rest.replace("layernorm.", "embeddings.LayerNorm.") if rest.startswith("layernorm.") else rest
+            state["audio_Qformer.bert." + rest] = value.clone()
+        elif key.startswith("language_model."):
+            state["decoder." + key.removeprefix("language_model.")] = value.clone()
+            if key.startswith("language_model.model."):  # SpecialTokensEmbeddings keeps a reference to the BartModel
+                state["special_tokens_embed.model." + key.removeprefix("language_model.model.")] = value.clone()
+        elif key.startswith("clap_model.audio_projection.linear"):
+            index = {"1": "0", "2": "2"}[key.split("linear")[1][0]]
+            state[f"clap_model.model.audio_projection.{index}.{key.rsplit('.', 1)[1]}"] = value.clone()
+    state["audio_Qformer.bert.embeddings.position_ids"] = torch.arange(1024).expand(1, -1)
+    if config.use_clap:
+        state.update(_swin_to_reference(own, "clap_model.audio_model.audio_encoder.", "clap_model.model.audio_branch.",
+                                        config.clap_config, {
+            "spectrogram_extractor.stft.conv_real.weight": torch.randn(9, 1, n_fft),
+            "spectrogram_extractor.stft.conv_imag.weight": torch.randn(9, 1, n_fft),
+            "logmel_extractor.melW": torch.randn(9, MELS),
+        }))  # fmt: skip
+        projection = config.clap_config.projection_dim
+        state.update({  # the CLAP text tower and contrastive-training parts
+            "clap_model.model.text_branch.embeddings.word_embeddings.weight": torch.randn(50, 8),
+            "clap_model.model.text_branch.encoder.layer.0.attention.self.query.weight": torch.randn(8, 8),
+            "clap_model.model.text_transform.sequential.0.weight": torch.randn(projection, projection),
+            "clap_model.model.text_projection.0.weight": torch.randn(projection, 8),
+            "clap_model.model.audio_transform.sequential.0.weight": torch.randn(projection, projection),
+            "clap_model.model.logit_scale_a": torch.tensor(2.6), "clap_model.model.logit_scale_t": torch.tensor(2.6),
+        })  # fmt: skip
+    return state
+
+
+def reference_yaml(config: AutoCapConfig) -> dict:
+    """The parts of the reference training YAML the converter reads, for ``config``'s model."""
+    return {
+        "target": "!module src.models.pl_htsat_q_bart_captioning.AutoCap",
+        "model": {"audio_features_dropout_p": config.audio_dropout, "text_features_dropout_p": config.metadata_dropout,
+                  "use_text_qformer": False, "use_audio_qformer": True, "use_clap_embeds": config.use_clap,
+                  "meta_input": True, "add_special_tokens": True, "meta_keys": ["video_caption", "title"]},
+        "meta": {"max_prompt_len": 128},
+        "clap_embeds": {"ckpt": "pretrained_models/clap/music_speech_audioset_epoch_15_esc_89.98.pt", "embed_dim": 512},
+        "audio_qformer": {"num_audio_query_token": config.num_query_tokens, "frozen_audio_Qformer": False,
+                          "hidden_size": config.qformer_config.hidden_size, "add_cross_attention": True,
+                          "num_attention_heads": config.qformer_config.num_attention_heads,
+                          "num_hidden_layers": config.qformer_config.num_hidden_layers},
+        "tokenizer": {"max_length": 30, "special_tokens": list(TAG_TOKENS)},
+        "audio_args": {"sr": 16000, "n_fft": 256, "hop_length": 160, "f_min": 50, "f_max": 7000, "n_mels": MELS,
+                       "max_length": 1, "mono": True},
+        "audio_encoder_args": {"model_arch": "transformer", "model_name": "htsat", "pretrained": True, "freeze": True},
+        "text_decoder_args": {"name": "facebook/bart-base", "pretrained": True},
+    }  # fmt: skip
+
+
+def _randomised(model):
+    """Every float weight and buffer random (LayerNorm = 1 / biases = 0 / BatchNorm statistics 0, 1 would hide
+    swapped or unloaded tensors)."""
+    generator = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for name, tensor in model.state_dict().items():
+            if tensor.is_floating_point():
+                if name.endswith("running_var"):
+                    tensor.copy_(torch.rand(tensor.shape, generator=generator) + 0.5)
+                else:
+                    tensor.copy_(0.3 * torch.randn(tensor.shape, generator=generator))
+    return model
+
+
+@pytest.fixture(scope="module")
+def source():
+    """(tiny model with random weights, its reference-layout state dict)."""
+    model = _randomised(tiny_autocap_model(seed=2, **TINY))
+    return model, reference_state_dict(model)
+
+
+@pytest.fixture(scope="module")
+def checkpoint_path(tmp_path_factory, source):
+    path = tmp_path_factory.mktemp("autocap") / "autocap-full.ckpt"
+    torch.save({"epoch": 19, "global_step": 1234, "pytorch-lightning_version": "2.1.0", "state_dict": source[1],
+                "optimizer_states": [], "lr_schedulers": []}, path)  # fmt: skip
+    return path
+
+
+@pytest.fixture(scope="module")
+def yaml_path(tmp_path_factory, source):
+    path = tmp_path_factory.mktemp("autocap_cfg") / "autocap-full.yaml"
+    text = yaml.safe_dump(reference_yaml(source[0].config)).replace("'!module src.", "!module 'src.")
+    path.write_text(text)
+    return path
+
+
+def _inputs(batch=2, seed=0):
+    generator = torch.Generator().manual_seed(seed)
+    features = torch.randn(batch, 1, FRAMES, MELS, generator=generator) * 10 - 40
+    metadata = torch.tensor([[304, 40, 41, 305, 2], [300, 50, 301, 2, 1]])[:batch]
+    mask = (metadata != 1).long()
+    return dict(input_features=features, clap_input_features=features.flip(2), metadata_ids=metadata,
+                metadata_attention_mask=mask)  # fmt: skip
+
+
+def _outputs(model):
+    inputs = _inputs()
+    labels = torch.tensor([[0, 10, 11, 12, 2], [0, 13, 2, -100, -100]])
+    with torch.no_grad():
+        encoded = model.encode(**inputs)
+        logits = model(**inputs, labels=labels).logits
+    return encoded, logits
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Round trip
+# ---------------------------------------------------------------------------------------------------------------------
+def test_synthetic_checkpoint_has_the_reference_layout(source):
+    state = source[1]
+    assert state["encoder.audio_enc.layers.0.blocks.0.attn.qkv.weight"].shape == (24, 8)  # q|k|v of width 8
+    assert state["encoder.audio_enc.layers.1.blocks.1.attn_mask"].shape == (4, 16, 16)  # 8x8 grid, 4x4 windows
+    assert state["audio_Qformer.bert.encoder.layer.0.crossattention.self.key.weight"].shape == (16, 64)
+    assert torch.equal(state["special_tokens_embed.model.shared.weight"], state["decoder.model.shared.weight"])
+    assert "clap_model.model.audio_projection.2.bias" in state and "decoder.lm_head.weight" in state
+    swin = [key for key in state if key.startswith(("encoder.audio_enc.", "clap_model.model.audio_branch."))]
+    assert not any(re.search(r"layernorm_|\.attention\.|intermediate|batch_norm", key) for key in swin)
+    assert not any(key.startswith(("language_model.", "qformer.", "audio_encoder.", "tag_")) for key in state)
+
+
+def test_config_is_read_from_the_weights_and_the_yaml(source, yaml_path):
+    model, state = source
+    inferred = autocap_config_from_checkpoint(state, yaml_path)
+    expected = model.config
+    for name in ("spec_size", "num_mel_bins", "patch_size", "window_size", "depths", "num_attention_heads",
+                 "patch_embeds_hidden_size", "hidden_size", "mlp_ratio"):  # fmt: skip
+        assert getattr(inferred.audio_config, name) == getattr(expected.audio_config, name), name
+        assert getattr(inferred.clap_config, name) == getattr(expected.clap_config, name), name
+    assert inferred.clap_config.projection_dim == 12
+    for name in ("hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size",
+                 "cross_attention_frequency", "encoder_hidden_size"):  # fmt: skip
+        assert getattr(inferred.qformer_config, name) == getattr(expected.qformer_config, name), name
+    for name in ("vocab_size", "d_model", "encoder_layers", "decoder_layers", "encoder_attention_heads",
+                 "encoder_ffn_dim", "decoder_ffn_dim", "max_position_embeddings"):  # fmt: skip
+        assert getattr(inferred.text_config, name) == getattr(expected.text_config, name), name
+    assert (inferred.num_query_tokens, inferred.max_audio_positions, inferred.audio_frame_repeat) == (8, 1026, 32)
+    assert inferred.use_clap and (inferred.audio_dropout, inferred.metadata_dropout) == (0.0, 0.0)
+
+
+def test_round_trip_gives_the_same_model(tmp_path, source, checkpoint_path, yaml_path):
+    model, _ = source
+    out_dir = tmp_path / "converted"
+    converted = convert_autocap_checkpoint(checkpoint_path, out_dir=out_dir, reference_config=yaml_path,
+                                           tokenizer=tiny_bart_tokenizer())  # fmt: skip
+    assert not converted.training
+    own = model.state_dict()
+    for key, value in converted.state_dict().items():
+        assert torch.equal(value, own[key]), key
+    (encoded, logits), (expected_encoded, expected_logits) = _outputs(converted), _outputs(model)
+    assert torch.equal(encoded.audio_tokens, expected_encoded.audio_tokens)
+    assert torch.equal(encoded.clap_token, expected_encoded.clap_token)
+    assert torch.equal(encoded.last_hidden_state, expected_encoded.last_hidden_state)
+    assert torch.equal(logits, expected_logits)
+    assert converted.language_model.lm_head.weight.data_ptr() == converted.language_model.model.shared.weight.data_ptr()
+
+    # The directory is a complete AutoCap: model, processor (tiny BART tokenizer + the YAML's front-end), pipeline.
+    pipe = AutoCapPipeline.from_pretrained(out_dir)
+    assert torch.equal(_outputs(pipe.model)[1], expected_logits)
+    extractor = pipe.processor.feature_extractor
+    assert (extractor.sampling_rate, extractor.feature_size, extractor.hop_length, extractor.max_length_s) == (
+        16000, MELS, 160, 1.0)  # fmt: skip
+    assert pipe.processor.metadata_keys == ["video_caption", "title"] and pipe.processor.tag_token_offset == 300
+    captions = pipe([torch.randn(16000).numpy()], sampling_rate=16000, max_new_tokens=4)
+    assert isinstance(captions[0], str)
+
+
+def test_dropped_keys_are_grouped_by_reason(source):
+    model, state = source
+    _, dropped = convert_autocap_state_dict(state, model.config)
+    assert set(dropped) == {FRONT_END, TAGGING_HEAD, SHIFT_MASK, CLAP_TEXT, CLAP_TRAINING, QFORMER_POSITION_IDS,
+                            TIED_COPY, BART_DUPLICATE}  # fmt: skip
+    assert sorted(dropped[BART_DUPLICATE]) == sorted(k for k in state if k.startswith("special_tokens_embed.model."))
+    assert set(dropped[TIED_COPY]) == {"decoder.lm_head.weight", "decoder.model.encoder.embed_tokens.weight",
+                                       "decoder.model.decoder.embed_tokens.weight"}  # fmt: skip
+    assert sorted(dropped[SHIFT_MASK]) == ["clap_model.model.audio_branch.layers.1.blocks.1.attn_mask",
+                                           "encoder.audio_enc.layers.1.blocks.1.attn_mask"]  # fmt: skip
+    used = len(state) - sum(len(keys) for keys in dropped.values())
+    qkv = sum(key.endswith(("attn.qkv.weight", "attn.qkv.bias")) for key in state)  # each becomes three keys
+    tied = 3  # our state dict lists BART's tied copies too
+    assert used + 2 * qkv + tied == len(model.state_dict())
+
+
+def test_tag_rows_follow_the_reference_token_order(source):
+    model, state = source
+    order = ["<TITLE>", "</TITLE>", "<HQVC>", "</HQVC>", "<AVC>", "</AVC>", "<DESC>", "</DESC>", "<SUB>", "</SUB>",
+             "<LBL>", "</LBL>"]  # fmt: skip
+    permuted = dict(state)
+    ours = model.tag_embeddings.weight.detach()
+    permuted["special_tokens_embed.special_token_embed.weight"] = ours[[TAG_TOKENS.index(tag) for tag in order]]
+    weights, _ = convert_autocap_state_dict(permuted, model.config, tag_tokens=order)
+    assert torch.equal(weights["tag_embeddings.weight"], ours)
+    with pytest.raises(ValueError, match=r"special tokens .* are not AutoCap's tags"):
+        convert_autocap_state_dict(permuted, model.config, tag_tokens=order[:-1] + ["<X>"])
+
+
+def test_clap_weights_from_a_separate_laion_checkpoint(tmp_path, source):
+    model, state = source
+    without_clap = {key: value for key, value in state.items() if not key.startswith("clap_model.")}
+    with pytest.raises(ValueError, match="no CLAP weights .*pass the LAION-CLAP checkpoint it used as clap_checkpoint"):
+        convert_autocap_checkpoint({"state_dict": without_clap}, config=model.config)
+    laion = {"module." + key.removeprefix("clap_model.model."): value
+             for key, value in state.items() if key.startswith("clap_model.model.")}  # fmt: skip
+    path = tmp_path / "music_speech_audioset_epoch_15_esc_89.98.pt"
+    torch.save({"epoch": 15, "state_dict": laion}, path)
+    converted = convert_autocap_checkpoint({"state_dict": without_clap}, clap_checkpoint=path,
+                                           reference_config=reference_yaml(model.config))  # fmt: skip
+    assert torch.equal(_outputs(converted)[1], _outputs(model)[1])
+
+
+def test_full_size_reference_layout_converts_key_for_key():
+    """The real architecture (HTSAT, HTSAT-base CLAP, 2-layer Q-Former with 256 queries, bart-base), on the meta
+    device: the inferred config is the reference's and every key is accounted for."""
+    with torch.device("meta"):
+        model = AutoCapForConditionalGeneration(AutoCapConfig())
+    state = reference_state_dict(model)
+    reference = reference_yaml(AutoCapConfig())
+    reference["audio_args"] = {"sr": 32000, "n_fft": 1024, "hop_length": 320, "f_min": 50, "f_max": 14000,
+                               "n_mels": 64, "max_length": 10}  # fmt: skip
+    inferred = autocap_config_from_checkpoint(state, reference)
+    assert inferred.to_diff_dict() | {"_name_or_path": ""} == AutoCapConfig(
+        audio_dropout=0.2, metadata_dropout=0.2).to_diff_dict() | {"_name_or_path": ""}  # fmt: skip
+    weights, dropped = convert_autocap_state_dict(state, inferred)
+    assert weights.keys() == model.state_dict().keys()
+    # every second block of a stage wider than the window: HTSAT 1 + 1 + 3 (+ 0 in the 8x8 stage), CLAP 1 + 1 + 6
+    assert len(dropped[SHIFT_MASK]) == 13
+    assert feature_extractor_from_reference_config(reference, inferred).to_dict() == (
+        feature_extractor_from_reference_config(None).to_dict())  # fmt: skip
+
+
+def test_cli_converts_a_checkpoint(tmp_path, capsys, checkpoint_path, yaml_path, source):
+    tokenizer_dir = tmp_path / "bart"
+    tiny_bart_tokenizer().save_pretrained(tokenizer_dir)
+    out_dir = tmp_path / "cli"
+    code = main(["convert", "autocap", str(checkpoint_path), str(out_dir), "--config", str(yaml_path),
+                 "--tokenizer", str(tokenizer_dir)])  # fmt: skip
+    assert code == 0
+    assert "1-layer Q-Former (8 queries), BART d_model 64, a CLAP token" in capsys.readouterr().out
+    reloaded = AutoCapForConditionalGeneration.from_pretrained(out_dir).eval()
+    assert torch.equal(_outputs(reloaded)[1], _outputs(source[0])[1])
+    assert AutoCapProcessor.from_pretrained(out_dir).tag_token_offset == 300
+
+    no_tokenizer = tmp_path / "model_only"
+    assert main(["convert", "autocap", str(checkpoint_path), str(no_tokenizer), "--config", str(yaml_path)]) == 0
+    assert "no processor (pass --tokenizer to add one)" in capsys.readouterr().out
+    assert (no_tokenizer / "preprocessor_config.json").is_file()
+    assert not (no_tokenizer / "tokenizer_config.json").exists()
+
+    assert main(["convert", "autocap", str(tmp_path / "missing.ckpt"), str(tmp_path / "x")]) == 2
+    assert "AutoCap checkpoint not found" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Broken checkpoints
+# ---------------------------------------------------------------------------------------------------------------------
+def _convert(state, config):
+    return convert_autocap_state_dict(state, config)
+
+
+def test_missing_key_is_named(source):
+    model, state = source
+    broken = {k: v for k, v in state.items() if k != "audio_Qformer.bert.encoder.layer.0.output_query.dense.bias"}
+    with pytest.raises(ValueError, match=r"1 missing key\(s\) \(our names\): \['qformer\.encoder\.layer\.0\."
+                                         r"output_query\.dense\.bias'\]"):  # fmt: skip
+        _convert(broken, model.config)
+
+
+def test_extra_key_is_named(source):
+    model, state = source
+    broken = {**state, "text_Qformer.bert.embeddings.LayerNorm.weight": torch.ones(16),
+              "encoder.audio_enc.layers.0.blocks.0.attn.unknown": torch.ones(1)}  # fmt: skip
+    unknown = r"2 unknown key\(s\): \['encoder\.audio_enc\.layers\.0\.blocks\.0\.attn\.unknown', 'text_Qformer\."
+    with pytest.raises(ValueError, match=unknown):
+        _convert(broken, model.config)
+
+
+def test_differing_bart_duplicate_and_untied_copy_are_refused(source):
+    model, state = source
+    broken = dict(state)
+    fc1 = "encoder.layers.0.fc1.weight"
+    broken["special_tokens_embed.model." + fc1] = state["decoder.model." + fc1] + 1
+    broken["decoder.lm_head.weight"] = state["decoder.lm_head.weight"] * 2
+    with pytest.raises(ValueError) as error:
+        _convert(broken, model.config)
+    message = str(error.value)
+    assert ("special_tokens_embed.model.encoder.layers.0.fc1.weight differs from decoder.model.encoder.layers.0.fc1."
+            "weight: the two BART copies must be one model") in message
+    assert "decoder.lm_head.weight differs from decoder.model.shared.weight" in message
+
+
+def test_shape_mismatch_is_named(source):
+    model, state = source
+    broken = {**state, "audio_qformer_proj.weight": torch.zeros(64, 8),
+              "encoder.audio_enc.layers.0.blocks.0.attn.qkv.weight": torch.zeros(25, 8)}  # fmt: skip
+    with pytest.raises(ValueError) as error:
+        _convert(broken, model.config)
+    message = str(error.value)
+    assert "audio_qformer_proj.weight -> qformer_projection.weight: checkpoint (64, 8) vs model (64, 16)" in message
+    assert "encoder.audio_enc.layers.0.blocks.0.attn.qkv.weight: (25, 8) is not three stacked q|k|v" in message
+
+
+def test_non_checkpoints_are_refused(tmp_path, source):
+    text = tmp_path / "notes.ckpt"
+    text.write_text("not a checkpoint\n")
+    with pytest.raises(ValueError, match=r"notes\.ckpt is not a PyTorch checkpoint"):
+        convert_autocap_checkpoint(text)
+    listed = tmp_path / "list.ckpt"
+    torch.save([torch.zeros(1)], listed)
+    with pytest.raises(ValueError, match="must be a dict .* got list"):
+        convert_autocap_checkpoint(listed)
+    other = tmp_path / "other.ckpt"
+    torch.save({"epoch": 3, "optimizer_states": []}, other)
+    with pytest.raises(ValueError, match=r"no 'state_dict' \(or 'model'\) entry .* \['epoch', 'optimizer_states'\]"):
+        convert_autocap_checkpoint(other)
+    with pytest.raises(FileNotFoundError, match="AutoCap checkpoint not found"):
+        convert_autocap_checkpoint(tmp_path / "absent.ckpt")
+    with pytest.raises(ValueError, match="lacks 'audio_query_tokens'.*is it an AutoCap one"):
+        convert_autocap_checkpoint({"state_dict": {"model.diffusion_model.latents": torch.zeros(2)}})
+    pickled = tmp_path / "pickled.ckpt"
+    torch.save({"state_dict": source[1], "hyper_parameters": {"loss": torch.nn.CrossEntropyLoss()}}, pickled)
+    with pytest.raises(ValueError, match="holds Python objects besides tensors.*allow_pickle=True"):
+        convert_autocap_checkpoint(pickled)
+
+
+def test_unsupported_reference_settings_are_refused(source):
+    _, state = source
+    with pytest.raises(ValueError, match=r"model\.use_text_qformer=True \(supported: False\).*resize_token_embeds"):
+        autocap_config_from_checkpoint(state, {"model": {"use_text_qformer": True, "resize_token_embeds": True}})

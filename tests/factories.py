@@ -267,3 +267,43 @@ def register_autocap_auto_classes():
         PIPELINE_REGISTRY.register_pipeline(
             PIPELINE_TASK, pipeline_class=AutoCapPipeline, pt_model=AutoModel, type="multimodal"
         )
+
+
+# --- GenAU CLAP re-ranking and conversion (hf_audiogen.genau) -------------------------------------------------------
+def tiny_clap_scorer(seed: int = 0):
+    """A tiny audio-text ``ClapModel`` (eval mode, ~10k parameters, 8-dim joint space) and its ``ClapProcessor``: a
+    48 kHz ``ClapFeatureExtractor`` with 16 mel bins and 1 s clips (``rand_trunc`` + repeat-padding, the unfused laion
+    CLAP layout) and ``tiny_text_tokenizer``. For ``GenAUPipeline(clap_model=..., clap_processor=...)``."""
+    from transformers import ClapConfig, ClapFeatureExtractor, ClapModel, ClapProcessor
+
+    text_config = dict(vocab_size=64, hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32,
+                       max_position_embeddings=32, pad_token_id=0, hidden_dropout_prob=0.0,
+                       attention_probs_dropout_prob=0.0)  # fmt: skip
+    audio_config = dict(spec_size=64, window_size=4, num_mel_bins=16, intermediate_size=16, depths=[1, 1],
+                        num_attention_heads=[2, 2], num_hidden_layers=2, hidden_size=16, patch_embeds_hidden_size=8,
+                        patch_stride=2, patch_embed_input_channels=1, enable_fusion=False, hidden_dropout_prob=0.0,
+                        attention_probs_dropout_prob=0.0)  # fmt: skip
+    torch.manual_seed(seed)
+    model = ClapModel(ClapConfig(text_config=text_config, audio_config=audio_config, projection_dim=8)).eval()
+    feature_extractor = ClapFeatureExtractor(feature_size=16, sampling_rate=48000, max_length_s=1,
+                                             truncation="rand_trunc")  # fmt: skip
+    return model, ClapProcessor(feature_extractor=feature_extractor, tokenizer=tiny_text_tokenizer())
+
+
+# --- GenAU diffusion training (hf_audiogen.training.genau) --------------------------------------------------------
+def tiny_genau_training_pieces(path, seed: int = 0):
+    """What ``train_genau --vae ... --vocoder ... --text_encoder ... --text_encoder_2 ...`` loads, saved under
+    ``path`` from ``tiny_genau_pipeline``'s components: ``vae/`` (8 latent channels, x4), ``vocoder/`` (hop 160),
+    ``text_encoder/`` (CLAP text, 8 features) and ``text_encoder_2/`` (T5, 16 features), each text encoder with the
+    tiny word-level tokenizer. Returns a dict of the four directories."""
+    from pathlib import Path
+
+    pipe = tiny_genau_pipeline(seed)
+    path = Path(path)
+    dirs = {name: path / name for name in ("vae", "vocoder", "text_encoder", "text_encoder_2")}
+    pipe.vae.save_pretrained(dirs["vae"])
+    pipe.vocoder.save_pretrained(dirs["vocoder"])
+    for encoder, tokenizer in (("text_encoder", "tokenizer"), ("text_encoder_2", "tokenizer_2")):
+        getattr(pipe, encoder).save_pretrained(dirs[encoder])
+        getattr(pipe, tokenizer).save_pretrained(dirs[encoder])
+    return dirs

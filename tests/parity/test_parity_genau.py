@@ -1,4 +1,6 @@
-"""GenAU parity: the reference FiT denoiser, 1D-VAE and HiFi-GAN (snap-research/GenAU) vs ours, same random weights.
+"""GenAU parity: the reference FiT denoiser, 1D-VAE and HiFi-GAN (snap-research/GenAU) vs ours, same random weights;
+checkpoint conversion of a Lightning state dict made from the reference modules; the reference DDIM sampler vs
+GenAUPipeline over whole trajectories.
 
 The reference code is imported from a local checkout named by ``GENAU_REPO`` (the repository root, containing
 ``GenAU/src``); it is never copied into hf_audiogen. Its FiT needs ``einops`` and imports ``xformers`` at module level
@@ -13,10 +15,15 @@ import sys
 import types
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
-pytestmark = pytest.mark.parity
+# tests/factories.py (tiny text encoders for the conversion and sampling tests), when this file runs on its own
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from factories import one_torch_thread  # noqa: E402, F401 (fixture: two OpenMP threads on a busy box crawl)
+
+pytestmark = [pytest.mark.parity, pytest.mark.usefixtures("one_torch_thread")]
 
 GENAU_REPO = os.environ.get("GENAU_REPO")
 if not GENAU_REPO or not (Path(GENAU_REPO) / "GenAU" / "src" / "modules" / "fit" / "fit_audio.py").is_file():
@@ -72,6 +79,9 @@ def reference():
         from src.modules.fit.layers.rin_layers import Attention, FeedForward
         from src.modules.hifigan.models import Generator
         from src.modules.initializers.initializers import RINWeightScalerInitializer
+        from src.modules.latent_diffusion import ddim as ddim_module
+        from src.modules.latent_diffusion.ddim import DDIMSampler
+        from src.utilities.diffusion.diffusion_util import make_beta_schedule
 
         yield types.SimpleNamespace(**locals())
     finally:
@@ -187,3 +197,258 @@ def test_vae_parity(reference):
         torch.testing.assert_close(ours.encode(mel).latent_dist.parameters, moments, rtol=0, atol=1e-9)
         torch.testing.assert_close(ours.decode(z).sample, parts["decoder"](parts["post_quant_conv"](z)), rtol=0,
                                    atol=1e-9)  # fmt: skip
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Checkpoint conversion and DDIM sampling against the reference
+# ---------------------------------------------------------------------------------------------------------------------
+def reference_schedule_buffers(ref) -> dict:
+    """GenAU's DDPM.register_schedule for its config: LDM "linear" betas, float32 buffers."""
+    betas = ref.make_beta_schedule("linear", 1000, linear_start=0.0015, linear_end=0.0195)
+    alphas_cumprod = np.cumprod(1.0 - betas, axis=0)
+    return {"alphas_cumprod": torch.tensor(alphas_cumprod, dtype=torch.float32),
+            "alphas_cumprod_prev": torch.tensor(np.append(1.0, alphas_cumprod[:-1]), dtype=torch.float32),
+            "sqrt_alphas_cumprod": torch.tensor(np.sqrt(alphas_cumprod), dtype=torch.float32),
+            "sqrt_one_minus_alphas_cumprod": torch.tensor(np.sqrt(1.0 - alphas_cumprod),
+                                                          dtype=torch.float32)}  # fmt: skip
+
+
+HIFIGAN = dict(resblock="1", upsample_rates=[5, 4, 2, 2, 2], upsample_kernel_sizes=[16, 16, 8, 4, 4],
+               upsample_initial_channel=32, resblock_kernel_sizes=[3, 7, 11],
+               resblock_dilation_sizes=[[1, 3, 5]] * 3, num_mels=64, sampling_rate=16000)  # fmt: skip
+VAE_DDCONFIG = dict(double_z=True, mel_bins=64, z_channels=8, resolution=256, downsample_time=False, in_channels=64,
+                    out_ch=64, ch=32, ch_mult=[1, 1, 2], num_res_blocks=1, attn_resolutions=[],
+                    dropout=0.0)  # fmt: skip
+
+
+def tiny_reference_config(T, p, g, L) -> dict:
+    """The run YAML (as a dict) for the reference modules built here (sizes of TINY)."""
+    c = TINY
+    fit = dict(
+        fit_block_module="src.modules.fit.layers.fit_layers.FITBlockV5", context_channels=c["ctx"],
+        summary_text_embeddings_channels=c["text"], conditioning_in_context=True, time_pe_type="learned",
+        use_dataset_id_conditioning=True, dataset_ids_count=c["ids"], input_size=[1, T, 1], patch_size=[1, p, 1],
+        group_size=[1, g, 1], input_channels=c["C"], patch_channels=c["D"], fit_blocks_count=c["blocks"],
+        local_layers_per_block=c["local"], global_layers_per_block=c["glob"], latent_count=L,
+        latent_channels=c["Dl"], self_conditioning_ff_config={},
+        fit_block_config=dict(drop_units=0.1, drop_path=0.0, use_cross_attention_feedforward=True,
+                              default_attention_config=dict(heads=c["heads"], dim_head=c["dim_head"])),
+    )  # fmt: skip
+    film = "src.modules.conditional.conditional_models."
+    return {"preprocessing": {"stft": {"hop_length": 160}}, "model": {"params": dict(
+        sampling_rate=16000, linear_start=0.0015, linear_end=0.0195, timesteps=1000, parameterization="eps",
+        scale_by_std=True, unet_config={"target": "src.modules.fit.fit_audio.FIT", "params": fit},
+        first_stage_config={"target": "src.modules.latent_encoder.autoencoder_1d.AutoencoderKL1D",
+                            "params": {"embed_dim": 8, "ddconfig": VAE_DDCONFIG}},
+        cond_stage_config={
+            "film_clap_cond1": {"target": film + "CLAPAudioEmbeddingClassifierFreev2",
+                                "params": {"embed_mode": "text"}},
+            "film_flan_t5_cond2": {"target": film + "FlanT5HiddenState",
+                                   "params": {"return_embeds": True, "pool_tokens": True}},
+            "noncond_dataset_ids": {"target": film + "DatasetIDs", "params": {"encode_dataset_ids": False}}},
+    )}}  # fmt: skip
+
+
+def test_converter_parity(reference, tmp_path):
+    """A Lightning state dict made from the REFERENCE FiT, Encoder1D/Decoder1D and HiFi-GAN Generator (random weights)
+    converts into a pipeline whose FiT, VAE and vocoder compute what the reference modules compute."""
+    from factories import tiny_genau_pipeline, tiny_text_tokenizer
+    from hf_audiogen.genau.convert_genau import convert_genau_checkpoint
+
+    T, p, g, L = 64, 2, 4, 16
+    torch.manual_seed(0)
+    fit = build_reference_fit(reference, T, p, g, L).eval()
+    parts = {"encoder": reference.Encoder1D(**VAE_DDCONFIG), "decoder": reference.Decoder1D(**VAE_DDCONFIG),
+             "quant_conv": torch.nn.Conv1d(16, 16, 1), "post_quant_conv": torch.nn.Conv1d(8, 8, 1)}  # fmt: skip
+    hifigan = reference.Generator(types.SimpleNamespace(**HIFIGAN))  # weight-normed, as hifigan_16k_64bins.ckpt
+    with torch.no_grad():  # HiFi-GAN's init (std 0.01) is nearly silent: torch's default init gives a real signal
+        for module in hifigan.modules():
+            if isinstance(module, (torch.nn.Conv1d, torch.nn.ConvTranspose1d)):
+                module.weight_v.normal_(0, 1)
+                module.weight_g.uniform_(0.5, 1.5)
+    torch.save({"generator": hifigan.state_dict()}, tmp_path / "hifigan.ckpt")
+    folded = reference.Generator(types.SimpleNamespace(**HIFIGAN))
+    folded.load_state_dict(hifigan.state_dict())
+    folded.remove_weight_norm()  # GenAU's get_vocoder removes weight norm, so its checkpoints hold folded weights
+
+    texts = tiny_genau_pipeline()  # the text encoders: the reference CLAP/FLAN-T5 need pretrained downloads
+    state = {f"model.diffusion_model.{k}": v for k, v in fit.state_dict().items()}
+    state.update({f"first_stage_model.{name}.{k}": v for name, part in parts.items()
+                  for k, v in part.state_dict().items()})  # fmt: skip
+    state.update({f"first_stage_model.vocoder.{k}": v for k, v in folded.state_dict().items()})
+    state["first_stage_model.loss.logvar"] = torch.zeros(())
+    for key, value in texts.text_encoder.state_dict().items():
+        if not key.endswith(("position_ids", "token_type_ids")):
+            key = key.replace("text_model.", "text_branch.").replace("text_projection.linear1.", "text_projection.0.")
+            state["cond_stage_models.0.model." + key.replace("text_projection.linear2.", "text_projection.2.")] = value
+    state.update({f"cond_stage_models.1.model.{k}": v for k, v in texts.text_encoder_2.state_dict().items()})
+    state.update({**reference_schedule_buffers(reference), "logvar": torch.zeros(1000),
+                  "scale_factor": torch.tensor(0.85)})  # fmt: skip
+    torch.save({"state_dict": state, "global_step": 10}, tmp_path / "genau.ckpt")
+    kwargs = dict(config=tiny_reference_config(T, p, g, L), tokenizer=tiny_text_tokenizer(),
+                  tokenizer_2=tiny_text_tokenizer(), text_encoder=texts.text_encoder.config,
+                  text_encoder_2=texts.text_encoder_2.config)  # fmt: skip
+    pipe = convert_genau_checkpoint(tmp_path / "genau.ckpt", **kwargs).pipeline
+    from_file = convert_genau_checkpoint(tmp_path / "genau.ckpt", vocoder=tmp_path / "hifigan.ckpt", **kwargs).pipeline
+
+    generator = torch.Generator().manual_seed(1)
+    x = torch.randn(3, 8, T, generator=generator)
+    text = torch.randn(3, 24, generator=generator)
+    t, ids = torch.tensor([0.0, 500.0, 999.0]), torch.tensor([0, 9, 3])
+    mel = torch.randn(2, 64, 1024, generator=generator)
+    z = torch.randn(2, 8, 256, generator=generator)
+    with torch.no_grad():
+        diffs = {}
+        diffs["FiT eps (fp32)"] = (pipe.transformer(x, t, text, ids).sample - run_reference(reference, fit, x, text, t,
+                                                                                              ids)[0]).abs().max()
+        diffs["VAE encode (fp32)"] = (pipe.vae.encode(mel).latent_dist.parameters
+                                      - parts["quant_conv"](parts["encoder"](mel))).abs().max()  # fmt: skip
+        diffs["VAE decode (fp32)"] = (pipe.vae.decode(z).sample
+                                      - parts["decoder"](parts["post_quant_conv"](z))).abs().max()  # fmt: skip
+        wave = hifigan(mel[:, :, :40])[:, 0]
+        assert wave.abs().max() > 0.05
+        diffs["vocoder, folded in ckpt (fp32)"] = (pipe.vocoder(mel[:, :, :40].transpose(1, 2)) - wave).abs().max()
+        diffs["vocoder, weight-normed file (fp32)"] = (from_file.vocoder(mel[:, :, :40].transpose(1, 2))
+                                                       - wave).abs().max()  # fmt: skip
+        fit.double(), pipe.transformer.double()
+        diffs["FiT eps (fp64)"] = (pipe.transformer(x.double(), t.double(), text.double(), ids).sample
+                                   - run_reference(reference, fit, x.double(), text.double(), t.double(),
+                                                   ids)[0]).abs().max()  # fmt: skip
+    print("converter parity, max |ours - reference|: " + ", ".join(f"{k} {v:.1e}" for k, v in diffs.items()))
+    assert pipe.vae.config.scaling_factor == pytest.approx(0.85)
+    assert diffs["FiT eps (fp64)"] < 1e-12 and diffs["FiT eps (fp32)"] < 1e-4
+    assert diffs["VAE encode (fp32)"] < 1e-4 and diffs["VAE decode (fp32)"] < 1e-4
+    assert diffs["vocoder, folded in ckpt (fp32)"] < 1e-5 and diffs["vocoder, weight-normed file (fp32)"] < 1e-5
+
+
+class ReferenceGenAuStub:
+    """What the reference ``DDIMSampler`` reads from ``GenAu``: the float32 schedule buffers, ``parameterization``
+    and ``apply_model``, which feeds the reference FIT the way ``DiffusionWrapper.forward`` does (the "film" entries
+    concatenated into the text summary, the dataset ids, and the previous step's latents for self-conditioning)."""
+
+    def __init__(self, ref, fit, buffers):
+        self.ref, self.fit = ref, fit
+        self.num_timesteps, self.device, self.parameterization = 1000, torch.device("cpu"), "eps"
+        self.alphas_cumprod, self.alphas_cumprod_prev = buffers["alphas_cumprod"], buffers["alphas_cumprod_prev"]
+
+    def apply_model(self, x, t, cond, return_model_out=False, prev_iter_model_out=None):
+        entries = self.ref.DataEntries()
+        text = torch.cat([cond[key].squeeze(1) for key in cond if "film" in key], dim=-1)
+        entries.add(self.ref.DataEntry("input", x, type="input"))
+        entries.add(self.ref.DataEntry("summary_text_embeddings", text.unsqueeze(1)))
+        entries.add(self.ref.DataEntry("noise_labels", t))
+        entries.add(self.ref.DataEntry("dataset_id", cond["noncond_dataset_ids"]))
+        if prev_iter_model_out is not None:
+            for key in list(prev_iter_model_out.keys(types_filter="self-conditioning")):
+                entries.add(prev_iter_model_out[key].shallow_copy())
+        out = self.fit(entries)
+        return (out["input"].data, out) if return_model_out else out["input"].data
+
+
+@pytest.mark.parametrize("steps, eta", [(100, 1.0), (200, 1.0), (100, 0.0)])
+def test_ddim_sampler_parity(reference, steps, eta):
+    """The reference DDIMSampler (LDM, as GenAU samples: CFG 4, the FIT with self-conditioning) and GenAUPipeline
+    with the same FiT weights, initial noise and per-step noise give the same x_t at every step (float64 arithmetic;
+    the reference's schedule buffers are float32, as GenAU registers them)."""
+    from factories import tiny_genau_pipeline
+    from hf_audiogen.genau import FiTTransformer1DModel, GenAUPipeline
+
+    T, p, g, L, c = 32, 1, 8, 8, TINY
+    torch.manual_seed(0)
+    fit = build_reference_fit(reference, T, p, g, L).double().eval()  # self-conditioning gamma 0, as trained
+    ours = FiTTransformer1DModel(
+        in_channels=c["C"], sample_size=T, patch_size=p, group_size=g, num_latents=L, hidden_size=c["D"],
+        latent_hidden_size=c["Dl"], context_dim=c["ctx"], num_blocks=c["blocks"], local_layers_per_block=c["local"],
+        global_layers_per_block=c["glob"], num_attention_heads=c["heads"], attention_head_dim=c["dim_head"],
+        text_embed_dim=c["text"], num_dataset_ids=c["ids"],
+    )  # fmt: skip
+    ours.load_state_dict(fit.state_dict(), strict=True)
+    pipe = GenAUPipeline(**{**tiny_genau_pipeline().components, "transformer": ours.eval()}).to(torch.float64)
+    pipe.set_progress_bar_config(disable=True)
+    prompts, scale, dataset_id, seed = ["a dog barks in the park", "rain falls"], 4.0, 3, 0
+    x_T = torch.randn(2, c["C"], T, 1, generator=torch.Generator().manual_seed(7), dtype=torch.float64)
+
+    with torch.no_grad():
+        cond, uncond = pipe.encode_prompt(prompts, torch.device("cpu"), 1, True, None)
+        buffers = reference_schedule_buffers(reference)
+        sampler = reference.DDIMSampler(ReferenceGenAuStub(reference, fit, buffers), device=torch.device("cpu"))
+        recorded, taken = [], []
+        p_sample_ddim = sampler.p_sample_ddim
+
+        def recording(x, c_, t, *args, **kwargs):
+            out = p_sample_ddim(x, c_, t, *args, **kwargs)
+            recorded.append(out[0][..., 0].clone())
+            taken.append(int(t[0]))
+            return out
+
+        sampler.p_sample_ddim = recording
+        noise_generator = torch.Generator().manual_seed(seed)
+        saved_noise_like, saved_dtype = reference.ddim_module.noise_like, torch.get_default_dtype()
+        # the reference draws the DDIM noise from the global RNG: draw it from a generator the pipeline also gets
+        reference.ddim_module.noise_like = lambda shape, device, repeat=False: torch.randn(
+            shape, generator=noise_generator, dtype=torch.float64)  # fmt: skip
+        torch.set_default_dtype(torch.float64)  # the sampler's torch.full coefficients
+        try:
+            sampler.make_schedule(ddim_num_steps=steps, ddim_eta=eta, verbose=False)
+            conditioning = {"film_clap_cond1": cond[:, None, :8], "film_flan_t5_cond2": cond[:, None, 8:],
+                            "noncond_dataset_ids": torch.full((2,), dataset_id)}  # fmt: skip
+            unconditional = {"film_clap_cond1": uncond[:, None, :8], "film_flan_t5_cond2": uncond[:, None, 8:],
+                             "noncond_dataset_ids": torch.zeros(2, dtype=torch.long)}  # fmt: skip
+            sampler.ddim_sampling(conditioning, x_T.shape, x_T=x_T, unconditional_guidance_scale=scale,
+                                  unconditional_conditioning=unconditional, backbone_type="fit", log_every_t=10**6)
+        finally:
+            reference.ddim_module.noise_like = saved_noise_like
+            torch.set_default_dtype(saved_dtype)
+        reference_trajectory = torch.stack(recorded)
+
+        def pipeline_trajectory():
+            trajectory = []
+            pipe(prompts, latents=x_T[..., 0].clone(), num_inference_steps=steps, eta=eta, guidance_scale=scale,
+                 dataset_id=dataset_id, audio_length_in_s=T * 0.04, output_type="latent",
+                 generator=torch.Generator().manual_seed(seed),
+                 callback_on_step_end=lambda pipe, i, t, tensors: trajectory.append(tensors["latents"].clone()) or {})
+            return torch.stack(trajectory)
+
+        as_configured = pipeline_trajectory()
+        original = pipe.scheduler.alphas_cumprod, pipe.scheduler.final_alpha_cumprod
+        try:  # the reference's float32 alphas_cumprod buffer instead of diffusers' own float32 computation
+            pipe.scheduler.alphas_cumprod = buffers["alphas_cumprod"].double()
+            pipe.scheduler.final_alpha_cumprod = pipe.scheduler.alphas_cumprod[0]
+            same_alphas = pipeline_trajectory()
+        finally:
+            pipe.scheduler.alphas_cumprod, pipe.scheduler.final_alpha_cumprod = original
+
+    assert taken == pipe.scheduler.timesteps.tolist() and len(taken) == steps
+    scale_x = reference_trajectory.abs().max()
+    diff_configured = (as_configured - reference_trajectory).abs().max()
+    diff_same = (same_alphas - reference_trajectory).abs().max()
+    print(f"DDIM S={steps} eta={eta}: max |x_t ours - reference| over the trajectory (fp64, max |x_t| "
+          f"{scale_x:.1f}): as configured {diff_configured:.1e}, with the reference's alphas_cumprod {diff_same:.1e}")
+    # With the same alphas_cumprod values the remaining difference is the reference computing sqrt(1 - ᾱ_t) in
+    # float32 (its ddim_sqrt_one_minus_alphas); diffusers' own float32 ᾱ add ~1e-6 relative.
+    assert diff_same < 1e-7 * scale_x
+    assert diff_configured < 1e-5 * scale_x
+
+
+def test_converter_reads_the_reference_sample_config():
+    """The repository's sample run YAML (with its !module tags) describes the "genau-sample" FiT preset, the
+    released 1D-VAE sizes, the [CLAP, FLAN-T5] text summary and the dataset-id mapping."""
+    from hf_audiogen.genau import FIT_PRESETS, GENAU_DATASET_NAMES
+    from hf_audiogen.genau.convert_genau import (
+        _cond_stage_kinds,
+        _dataset_names,
+        _fit_reference_settings,
+        _vae_reference_settings,
+        load_genau_config,
+    )
+
+    config = load_genau_config(Path(GENAU_REPO) / "GenAU" / "settings" / "simple_runs" / "genau.yaml")
+    fit = _fit_reference_settings(config["model"]["params"]["unet_config"]["params"])
+    assert {k: fit[k] for k in FIT_PRESETS["genau-sample"]} == FIT_PRESETS["genau-sample"]
+    assert (fit["in_channels"], fit["sample_size"], fit["text_embed_dim"]) == (64, 256, 1536)
+    assert fit["num_dataset_ids"] == 32
+    assert _vae_reference_settings(config) == dict(in_channels=64, out_channels=64, z_channels=256, latent_channels=64,
+                                                   layers_per_block=3, dropout=0.0,
+                                                   block_out_channels=(512, 1024, 2048))  # fmt: skip
+    assert _cond_stage_kinds({}, config) == {0: "clap", 1: "t5", 2: "ids"}
+    assert _dataset_names(config) == GENAU_DATASET_NAMES

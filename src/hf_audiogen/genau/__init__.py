@@ -4,7 +4,7 @@ from .feature_extraction_genau import GenAUMelFeatureExtractor, log_mel_spectrog
 from .losses import AutoencoderKL1DLoss, MelPatchDiscriminator
 from .modeling_autoencoder_kl_1d import AutoencoderKL1D, DiagonalGaussianDistribution1D
 from .modeling_fit import FIT_PRESETS, GENAU_DATASET_NAMES, FiTTransformer1DModel, FiTTransformer1DOutput
-from .pipeline_genau import GenAUPipeline, genau_ddim_scheduler
+from .pipeline_genau import GenAUPipeline, GenAUPipelineOutput, genau_ddim_scheduler
 from .vocoder import genau_vocoder_config, vocoder_hop_length
 
 __all__ = [
@@ -17,6 +17,7 @@ __all__ = [
     "GENAU_DATASET_NAMES",
     "GenAUMelFeatureExtractor",
     "GenAUPipeline",
+    "GenAUPipelineOutput",
     "MelPatchDiscriminator",
     "genau_ddim_scheduler",
     "genau_vocoder_config",

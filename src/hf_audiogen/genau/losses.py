@@ -3,7 +3,7 @@
 The reference (``GenAU/src/losses/contperceptual.py``, ``LPIPSWithDiscriminator``) minimises, per batch,
 
     sum(|x - x̂| + w_p · LPIPS(x, x̂)) / exp(logvar) + logvar     (summed over mel elements, averaged over the batch)
-    + kl_weight · KL(q(z|x) || N(0, 1))                            (summed over latent elements, averaged)
+    + kl_weight · KL(q(z|x) || N(0, 1))                            (averaged over latent elements and batch)
     + λ_adapt · disc_factor · (-mean D(x̂))                         (from step ``disc_start`` on)
 
 with a PatchGAN discriminator on the mel "image" trained with the hinge loss and ``λ_adapt = ‖∇nll‖ / ‖∇g‖`` at the
@@ -32,8 +32,9 @@ def reconstruction_loss(inputs: torch.Tensor, reconstructions: torch.Tensor) -> 
 
 
 def kl_loss(posterior: DiagonalGaussianDistribution1D) -> torch.Tensor:
-    """Mean over the batch of ``KL(q(z|x) || N(0, I))`` summed over latent elements."""
-    return posterior.kl().mean()
+    """``KL(q(z|x) || N(0, I))`` averaged over latent elements and the batch: the reference's posterior takes the
+    *mean* over latent elements (``kl_weight=1000`` is meant for that), where diffusers' ``kl()`` sums them."""
+    return posterior.kl().mean() / posterior.mean[0].numel()
 
 
 def hinge_discriminator_loss(logits_real: torch.Tensor, logits_fake: torch.Tensor) -> torch.Tensor:

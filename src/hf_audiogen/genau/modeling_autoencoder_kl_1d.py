@@ -163,6 +163,15 @@ class Decoder1D(nn.Module):
         return self.conv_out(F.silu(self.norm_out(x)))
 
 
+# "genau": the reference's 1d_vae.yaml (ch 512, ch_mult 1/2/4, 3 res blocks, z 256, 64 latent channels; ~392M params).
+# "small": same latent layout (x4 in time, 64 channels) at 1/8 of the width, 1 block per level (~4.2M params), for CPU
+# training runs (training_scripts/train_vae.py).
+VAE_PRESETS: dict[str, dict] = {
+    "genau": dict(block_out_channels=(512, 1024, 2048), layers_per_block=3, z_channels=256, latent_channels=64),
+    "small": dict(block_out_channels=(64, 128, 256), layers_per_block=1, z_channels=64, latent_channels=64),
+}
+
+
 class AutoencoderKL1D(ModelMixin, ConfigMixin):
     r"""GenAU's 1-D KL autoencoder: ``(batch, mel_bins, frames)`` log-mels <-> ``(batch, latent_channels, frames / 4)``.
 
@@ -229,6 +238,13 @@ class AutoencoderKL1D(ModelMixin, ConfigMixin):
         self.quant_conv = nn.Conv1d(2 * z_channels, 2 * latent_channels, kernel_size=1)
         self.post_quant_conv = nn.Conv1d(latent_channels, z_channels, kernel_size=1)
 
+    @classmethod
+    def from_preset(cls, name: str, **overrides) -> "AutoencoderKL1D":
+        """A randomly initialised VAE from ``VAE_PRESETS[name]`` (``"genau"``, ``"small"``) with ``overrides``."""
+        if name not in VAE_PRESETS:
+            raise ValueError(f"unknown VAE preset {name!r}; choose one of {sorted(VAE_PRESETS)}")
+        return cls(**{**VAE_PRESETS[name], **overrides})
+
     @property
     def temporal_downsampling(self) -> int:
         """Mel frames per latent frame (4 for three levels)."""
@@ -274,4 +290,4 @@ class AutoencoderKL1D(ModelMixin, ConfigMixin):
         return self.decoder.conv_out.weight
 
 
-__all__ = ["AutoencoderKL1D", "DiagonalGaussianDistribution1D"]
+__all__ = ["VAE_PRESETS", "AutoencoderKL1D", "DiagonalGaussianDistribution1D"]

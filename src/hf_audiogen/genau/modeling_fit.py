@@ -206,6 +206,10 @@ FIT_PRESETS: dict[str, dict] = {
                  latent_hidden_size=48, context_dim=40, num_blocks=2, local_layers_per_block=1,
                  global_layers_per_block=1, num_attention_heads=4, attention_head_dim=8, text_embed_dim=24,
                  num_dataset_ids=4, time_embed_dim=8, dataset_names=["audiocaps", "clotho", "other", "unused"]),
+    # ~9M parameters for CPU training runs (training/genau.py); patch 2 as "genau-sample", 8 latent tokens per group.
+    "small": dict(patch_size=2, group_size=8, num_latents=128, hidden_size=192, latent_hidden_size=256,
+                  context_dim=256, num_blocks=2, local_layers_per_block=1, global_layers_per_block=2,
+                  num_attention_heads=4, attention_head_dim=48),
 }  # fmt: skip
 
 # dataset2id of the reference sample config; "audiocaps" (0) is the id GenAU generates with.
@@ -356,7 +360,7 @@ class FiTTransformer1DModel(ModelMixin, ConfigMixin, PeftAdapterMixin):
     @classmethod
     def from_preset(cls, name: str, **overrides) -> "FiTTransformer1DModel":
         """Build a randomly initialised model from ``FIT_PRESETS[name]`` (``"genau-s"``, ``"genau-l"``,
-        ``"genau-sample"``, ``"tiny"``), with ``overrides`` applied."""
+        ``"genau-sample"``, ``"small"``, ``"tiny"``), with ``overrides`` applied."""
         if name not in FIT_PRESETS:
             raise ValueError(f"unknown FiT preset {name!r}; choose one of {sorted(FIT_PRESETS)}")
         return cls(**{**FIT_PRESETS[name], **overrides})

@@ -22,12 +22,22 @@ Decisions about the reference's inference quirks (``GenAU/src/modules/conditiona
   zero-initialised and never trained, so it adds exactly zero.
 * **Length.** The reference always generates 10.24 s. Here the latent is the shortest whole number of FiT groups that
   covers ``audio_length_in_s`` (up to the FiT's positional range), and the waveform is cut to the requested length.
+* **CLAP re-ranking.** The reference generates ``n_cand`` candidates per prompt (3 in ``inference_file.py``) and keeps
+  the one whose waveform is closest to the prompt under a second CLAP (laion HTSAT-base "music_speech", cosine
+  similarity of 48 kHz audio and text embeddings). Here ``num_candidates_per_prompt`` candidates are generated and the
+  best ``num_waveforms_per_prompt`` of them are returned, best first, with their scores; the scorer is the optional
+  ``clap_model`` + ``clap_processor`` (e.g. ``laion/larger_clap_music_and_speech``). The reference's CLAP also swaps a
+  text embedding for the empty prompt's with probability 0.1 while scoring (the conditioning quirk above); the scorer
+  here never does.
 """
 
 from __future__ import annotations
 
 import inspect
 import math
+from collections.abc import Callable
+
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -38,12 +48,15 @@ from diffusers.schedulers import KarrasDiffusionSchedulers
 from diffusers.utils.torch_utils import randn_tensor
 from transformers import (
     ClapModel,
+    ClapProcessor,
     ClapTextModelWithProjection,
+    PreTrainedModel,
     PreTrainedTokenizerBase,
     SpeechT5HifiGan,
     T5EncoderModel,
 )
 
+from ..audio import resample
 from .modeling_autoencoder_kl_1d import AutoencoderKL1D
 from .modeling_fit import FiTTransformer1DModel
 
@@ -58,6 +71,13 @@ EXAMPLE_DOC_STRING = """
         >>> audio = pipe("a dog barks in the rain", num_inference_steps=100, guidance_scale=4.0,
         ...              audio_length_in_s=10.24, generator=torch.Generator().manual_seed(0)).audios[0]
         >>> # pipe.scheduler = DPMSolverMultistepScheduler.from_config(pipe.scheduler.config)  # ~25 steps suffice
+        >>> # GenAU's re-ranking: best of 3 candidates by CLAP similarity
+        >>> from transformers import ClapModel, ClapProcessor
+        >>> pipe = GenAUPipeline.from_pretrained("path/to/genau-pipeline",
+        ...     clap_model=ClapModel.from_pretrained("laion/larger_clap_music_and_speech"),
+        ...     clap_processor=ClapProcessor.from_pretrained("laion/larger_clap_music_and_speech"))
+        >>> out = pipe("a dog barks in the rain", num_candidates_per_prompt=3)
+        >>> out.audios.shape, out.clap_scores  # (1, 163840), the best candidate's score
         ```
 """
 
@@ -65,7 +85,10 @@ EXAMPLE_DOC_STRING = """
 def genau_ddim_scheduler(**overrides) -> DDIMScheduler:
     """The DDIM sampler configured exactly as GenAU's (LDM ``DDIMSampler`` with 1000 training steps).
 
-    Verified in the GenAU memo: same timesteps for 100/200 steps and the same trajectory to fp32 precision.
+    For step counts that divide 1000 (the reference's 100 and 200) it takes LDM's timesteps, ᾱ_t, ᾱ_prev and σ_t and
+    the same x_t update (tests/test_genau_ddim.py; tests/parity/test_parity_genau.py against the reference sampler).
+    Other step counts differ: LDM walks ``range(0, 1000, 1000 // S)``, i.e. more than S steps (31 for S = 30), while
+    diffusers takes exactly S steps of that stride.
     """
     config = dict(
         num_train_timesteps=1000,
@@ -82,6 +105,25 @@ def genau_ddim_scheduler(**overrides) -> DDIMScheduler:
     return DDIMScheduler(**config)
 
 
+@dataclass
+class GenAUPipelineOutput(AudioPipelineOutput):
+    """
+    Args:
+        audios (`np.ndarray` or `torch.Tensor` of shape `(batch * num_waveforms_per_prompt, samples)`): waveforms, or
+            the final latents for ``output_type="latent"``.
+        clap_scores (`np.ndarray` or `torch.Tensor` of shape `(batch * num_waveforms_per_prompt,)`, *optional*): CLAP
+            audio-text cosine similarity of each returned waveform (only when re-ranking with
+            ``num_candidates_per_prompt``); within a prompt the waveforms are sorted by it, best first.
+    """
+
+    clap_scores: np.ndarray | torch.Tensor | None = None
+
+
+def _clap_text_max_length(tokenizer, text_config) -> int:
+    # RoBERTa positions start after the padding index, so 2 of the position embeddings are never used by tokens.
+    return min(tokenizer.model_max_length, text_config.max_position_embeddings - 2)
+
+
 class GenAUPipeline(DiffusionPipeline):
     r"""Text-to-audio generation with GenAU.
 
@@ -89,34 +131,45 @@ class GenAUPipeline(DiffusionPipeline):
         vae ([`AutoencoderKL1D`]): log-mel <-> latent.
         transformer ([`FiTTransformer1DModel`]): the ε-predictor.
         scheduler ([`~diffusers.DDIMScheduler`] or any Karras scheduler, e.g. DPM-Solver++).
-        vocoder ([`~transformers.SpeechT5HifiGan`]): log-mel -> waveform.
+        vocoder ([`~transformers.SpeechT5HifiGan`], optional): log-mel -> waveform. A pipeline saved without one
+            (its FiT trained before its vocoder) only gives ``output_type="latent"`` until one is passed to
+            ``from_pretrained(..., vocoder=...)``.
         text_encoder ([`~transformers.ClapTextModelWithProjection`] or [`~transformers.ClapModel`], optional): CLAP
             text branch; its L2-normalised projection is the first part of the text summary.
         tokenizer: CLAP's tokenizer.
         text_encoder_2 ([`~transformers.T5EncoderModel`], optional): FLAN-T5 encoder, pooled; the second part.
+            Any encoder with a ``last_hidden_state`` fits here, e.g. the sentence encoder all-MiniLM-L6-v2 (whose
+            own pooling is this masked mean).
         tokenizer_2: T5's tokenizer.
         t5_pooling (`str`): ``"masked_mean"`` (default) or ``"mean"`` (the reference's, padding included).
         t5_max_length (`int`): T5 truncation length (128, as the reference).
+        clap_model ([`~transformers.ClapModel`], optional): audio-text CLAP that scores candidates when
+            ``num_candidates_per_prompt`` is given (GenAU re-ranks with an HTSAT-base "music_speech" CLAP).
+        clap_processor ([`~transformers.ClapProcessor`], optional): its 48 kHz feature extractor + tokenizer.
 
     Either text encoder may be left out (or swapped for another model of the same class); the widths of those
     present must add up to ``transformer.config.text_embed_dim``.
     """
 
-    model_cpu_offload_seq = "text_encoder->text_encoder_2->transformer->vae->vocoder"
-    _optional_components = ["text_encoder", "tokenizer", "text_encoder_2", "tokenizer_2"]
+    model_cpu_offload_seq = "text_encoder->text_encoder_2->transformer->vae->vocoder->clap_model"
+    _optional_components = ["text_encoder", "tokenizer", "text_encoder_2", "tokenizer_2", "clap_model",
+                            "clap_processor", "vocoder"]  # fmt: skip
+    _callback_tensor_inputs = ["latents", "prompt_embeds"]
 
     def __init__(
         self,
         vae: AutoencoderKL1D,
         transformer: FiTTransformer1DModel,
         scheduler: KarrasDiffusionSchedulers,
-        vocoder: SpeechT5HifiGan,
+        vocoder: SpeechT5HifiGan | None,
         text_encoder: ClapTextModelWithProjection | ClapModel | None = None,
         tokenizer: PreTrainedTokenizerBase | None = None,
-        text_encoder_2: T5EncoderModel | None = None,
+        text_encoder_2: T5EncoderModel | PreTrainedModel | None = None,
         tokenizer_2: PreTrainedTokenizerBase | None = None,
         t5_pooling: str = "masked_mean",
         t5_max_length: int = 128,
+        clap_model: ClapModel | None = None,
+        clap_processor: ClapProcessor | None = None,
     ):
         super().__init__()
         if t5_pooling not in T5_POOLING_MODES:
@@ -128,9 +181,15 @@ class GenAUPipeline(DiffusionPipeline):
             raise ValueError(
                 "GenAUPipeline needs at least one text encoder (CLAP text_encoder and/or T5 text_encoder_2)"
             )
+        if (clap_model is None) != (clap_processor is None):
+            raise ValueError("give the re-ranking clap_model together with its clap_processor (or neither)")
+        if clap_model is not None and not isinstance(clap_model, ClapModel):
+            raise ValueError(f"clap_model must be a transformers ClapModel (audio and text towers), got "
+                             f"{type(clap_model).__name__}")  # fmt: skip
         self.register_modules(vae=vae, transformer=transformer, scheduler=scheduler, vocoder=vocoder,
                               text_encoder=text_encoder, tokenizer=tokenizer, text_encoder_2=text_encoder_2,
-                              tokenizer_2=tokenizer_2)  # fmt: skip
+                              tokenizer_2=tokenizer_2, clap_model=clap_model,
+                              clap_processor=clap_processor)  # fmt: skip
         self.register_to_config(t5_pooling=t5_pooling, t5_max_length=t5_max_length)
 
     # ----------------------------------------------------------------------------------------------------------------
@@ -138,11 +197,12 @@ class GenAUPipeline(DiffusionPipeline):
     # ----------------------------------------------------------------------------------------------------------------
     @property
     def sampling_rate(self) -> int:
-        return self.vocoder.config.sampling_rate
+        # Without a vocoder, GenAU's mel front-end (GenAUMelFeatureExtractor defaults): 16 kHz, hop 160.
+        return self.vocoder.config.sampling_rate if self.vocoder is not None else 16000
 
     @property
     def _seconds_per_latent_frame(self) -> float:
-        hop = math.prod(self.vocoder.config.upsample_rates)
+        hop = math.prod(self.vocoder.config.upsample_rates) if self.vocoder is not None else 160
         return hop * self.vae.temporal_downsampling / self.sampling_rate
 
     @property
@@ -160,8 +220,7 @@ class GenAUPipeline(DiffusionPipeline):
     # ----------------------------------------------------------------------------------------------------------------
     def _clap_embeddings(self, texts: list[str], device) -> torch.Tensor:
         text_config = getattr(self.text_encoder.config, "text_config", self.text_encoder.config)  # ClapModel nests it
-        # RoBERTa positions start after the padding index, so 2 of the position embeddings are never used by tokens.
-        max_length = min(self.tokenizer.model_max_length, text_config.max_position_embeddings - 2)
+        max_length = _clap_text_max_length(self.tokenizer, text_config)
         inputs = self.tokenizer(texts, padding=True, truncation=True, max_length=max_length, return_tensors="pt")
         input_ids, attention_mask = inputs.input_ids.to(device), inputs.attention_mask.to(device)
         if isinstance(self.text_encoder, ClapModel):
@@ -217,10 +276,43 @@ class GenAUPipeline(DiffusionPipeline):
         return prompt_embeds, negative_embeds.repeat_interleave(num_waveforms_per_prompt, dim=0)
 
     # ----------------------------------------------------------------------------------------------------------------
+    # CLAP re-ranking
+    # ----------------------------------------------------------------------------------------------------------------
+    @torch.no_grad()
+    def score_audio_text(self, audios: torch.Tensor | np.ndarray, texts: list[str]) -> torch.Tensor:
+        """CLAP cosine similarity of each waveform ``audios[i]`` (``(n, samples)`` at ``self.sampling_rate``) with
+        ``texts[i]``, as GenAU's re-ranking: ``(n,)`` float32 on the CPU. Needs ``clap_model`` and
+        ``clap_processor``."""
+        if self.clap_model is None:
+            raise ValueError(
+                "CLAP scoring needs a scorer: build the pipeline with clap_model (a transformers ClapModel) and "
+                "clap_processor (its ClapProcessor), e.g. from laion/larger_clap_music_and_speech"
+            )
+        audios = audios.float().cpu().numpy() if isinstance(audios, torch.Tensor) else np.asarray(audios, np.float32)
+        if audios.ndim != 2 or len(audios) != len(texts):
+            raise ValueError(f"expected (n, samples) waveforms and n texts, got {audios.shape} and {len(texts)} texts")
+        feature_extractor, tokenizer = self.clap_processor.feature_extractor, self.clap_processor.tokenizer
+        # The CLAP audio tower works at its own rate (48 kHz for laion CLAP); GenAU makes 16 kHz audio.
+        audios = resample(audios, self.sampling_rate, feature_extractor.sampling_rate)
+        features = feature_extractor(list(audios), sampling_rate=feature_extractor.sampling_rate, return_tensors="pt")
+        device, dtype = self.clap_model.device, self.clap_model.dtype
+        is_longer = features.get("is_longer")  # set by the "fusion" truncation of clips longer than 10 s
+        audio_embeds = self.clap_model.get_audio_features(
+            input_features=features.input_features.to(device, dtype),
+            is_longer=None if is_longer is None else is_longer.to(device),
+        ).pooler_output
+        max_length = _clap_text_max_length(tokenizer, self.clap_model.config.text_config)
+        text_inputs = tokenizer(texts, padding=True, truncation=True, max_length=max_length, return_tensors="pt")
+        text_embeds = self.clap_model.get_text_features(
+            input_ids=text_inputs.input_ids.to(device), attention_mask=text_inputs.attention_mask.to(device)
+        ).pooler_output
+        return F.cosine_similarity(audio_embeds.float(), text_embeds.float(), dim=-1).cpu()
+
+    # ----------------------------------------------------------------------------------------------------------------
     # Call
     # ----------------------------------------------------------------------------------------------------------------
     def check_inputs(self, prompt, negative_prompt, audio_length_in_s, num_inference_steps, guidance_scale,
-                     num_waveforms_per_prompt, output_type) -> list[str]:  # fmt: skip
+                     num_waveforms_per_prompt, output_type, num_candidates_per_prompt=None) -> list[str]:  # fmt: skip
         if isinstance(prompt, str):
             prompt = [prompt]
         if not isinstance(prompt, (list, tuple)) or not all(isinstance(p, str) for p in prompt):
@@ -254,6 +346,26 @@ class GenAUPipeline(DiffusionPipeline):
             raise ValueError(f"num_waveforms_per_prompt must be a positive int, got {num_waveforms_per_prompt!r}")
         if output_type not in ("np", "pt", "latent"):
             raise ValueError(f"output_type must be 'np', 'pt' or 'latent', got {output_type!r}")
+        if output_type != "latent" and self.vocoder is None:
+            raise ValueError("this pipeline has no vocoder: use output_type='latent', or load it with "
+                             "GenAUPipeline.from_pretrained(path, vocoder=SpeechT5HifiGan.from_pretrained(...))")
+        if num_candidates_per_prompt is not None:
+            if isinstance(num_candidates_per_prompt, bool) or not isinstance(num_candidates_per_prompt, int) or \
+                    num_candidates_per_prompt < num_waveforms_per_prompt:  # fmt: skip
+                raise ValueError(
+                    f"num_candidates_per_prompt must be an int >= num_waveforms_per_prompt "
+                    f"({num_waveforms_per_prompt}): the best num_waveforms_per_prompt of the candidates are returned; "
+                    f"got {num_candidates_per_prompt!r}"
+                )
+            if self.clap_model is None:
+                raise ValueError(
+                    "re-ranking with num_candidates_per_prompt needs a CLAP scorer: build the pipeline with "
+                    "clap_model (a transformers ClapModel) and clap_processor (its ClapProcessor)"
+                )
+            if output_type == "latent":
+                raise ValueError(
+                    "re-ranking scores waveforms: use output_type 'np' or 'pt' with num_candidates_per_prompt"
+                )
         return list(prompt)
 
     def prepare_extra_step_kwargs(self, generator, eta: float) -> dict:
@@ -281,7 +393,10 @@ class GenAUPipeline(DiffusionPipeline):
         latents: torch.Tensor | None = None,
         output_type: str = "np",
         return_dict: bool = True,
-    ) -> AudioPipelineOutput | tuple:
+        num_candidates_per_prompt: int | None = None,
+        callback_on_step_end: Callable[["GenAUPipeline", int, torch.Tensor, dict], dict] | None = None,
+        callback_on_step_end_tensor_inputs: list[str] | None = None,
+    ) -> GenAUPipelineOutput | tuple:
         r"""Generate audio from text.
 
         Args:
@@ -290,30 +405,45 @@ class GenAUPipeline(DiffusionPipeline):
             num_inference_steps: denoising steps (reference scripts: 100 or 200).
             guidance_scale: classifier-free guidance scale; CFG runs when it is > 1 (reference: 4.0).
             audio_length_in_s: seconds to generate, at most ``max_audio_length_in_s`` (default: that maximum).
-            num_waveforms_per_prompt: samples per prompt.
+            num_waveforms_per_prompt: samples returned per prompt.
             generator: torch generator(s) for the initial noise and the DDIM noise.
             dataset_id: dataset-style token, a name of ``transformer.config.dataset_names`` or an id (GenAU
                 generates with "audiocaps" = 0).
             eta: DDIM η (the reference's default 1.0); ignored by schedulers without it.
-            latents: optional initial noise ``(batch * num_waveforms_per_prompt, channels, frames)``.
+            latents: optional initial noise ``(batch * n, channels, frames)``, ``n`` = ``num_candidates_per_prompt``
+                when re-ranking, else ``num_waveforms_per_prompt``.
             output_type: ``"np"`` / ``"pt"`` waveforms ``(batch * n, samples)``, or ``"latent"`` for the final
                 (scaled) latents.
+            num_candidates_per_prompt: re-rank as GenAU does (its scripts use 3): generate this many candidates per
+                prompt, score them with ``clap_model`` and return the best ``num_waveforms_per_prompt``, best first.
+                ``None`` (default) returns the samples as generated.
+            callback_on_step_end: called after every denoising step as ``callback_on_step_end(pipe, step_index,
+                timestep, tensors)`` (diffusers' convention); ``tensors`` holds the names of
+                ``callback_on_step_end_tensor_inputs`` (default ``["latents"]``) and the returned dict may replace them.
+            callback_on_step_end_tensor_inputs: names out of ``_callback_tensor_inputs``.
 
         Returns:
-            [`~diffusers.pipelines.AudioPipelineOutput`] with ``audios``.
+            [`GenAUPipelineOutput`] with ``audios`` (and ``clap_scores`` when re-ranking); ``return_dict=False`` gives
+            the tuple of the fields that are set.
         """
         if audio_length_in_s is None:
             audio_length_in_s = self.max_audio_length_in_s
         prompt = self.check_inputs(prompt, negative_prompt, audio_length_in_s, num_inference_steps, guidance_scale,
-                                   num_waveforms_per_prompt, output_type)  # fmt: skip
+                                   num_waveforms_per_prompt, output_type, num_candidates_per_prompt)  # fmt: skip
         if isinstance(negative_prompt, str):
             negative_prompt = [negative_prompt] * len(prompt)
+        callback_on_step_end_tensor_inputs = callback_on_step_end_tensor_inputs or ["latents"]
+        unknown = [name for name in callback_on_step_end_tensor_inputs if name not in self._callback_tensor_inputs]
+        if unknown:
+            raise ValueError(f"callback_on_step_end_tensor_inputs must be among {self._callback_tensor_inputs}, got "
+                             f"{unknown}")  # fmt: skip
         dataset_index = self.transformer.dataset_id(dataset_id) if self.transformer.config.num_dataset_ids else 0
         device = self._execution_device
         do_cfg = guidance_scale > 1.0
-        batch = len(prompt) * num_waveforms_per_prompt
+        per_prompt = num_waveforms_per_prompt if num_candidates_per_prompt is None else num_candidates_per_prompt
+        batch = len(prompt) * per_prompt
 
-        prompt_embeds, negative_embeds = self.encode_prompt(prompt, device, num_waveforms_per_prompt, do_cfg,
+        prompt_embeds, negative_embeds = self.encode_prompt(prompt, device, per_prompt, do_cfg,
                                                             negative_prompt)  # fmt: skip
         ids = torch.full((batch,), dataset_index, device=device, dtype=torch.long)
         if do_cfg:
@@ -329,7 +459,7 @@ class GenAUPipeline(DiffusionPipeline):
         latents = latents.to(device) * self.scheduler.init_noise_sigma
         extra_step_kwargs = self.prepare_extra_step_kwargs(generator, eta)
 
-        for t in self.progress_bar(self.scheduler.timesteps):
+        for i, t in enumerate(self.progress_bar(self.scheduler.timesteps)):
             model_input = torch.cat([latents] * 2) if do_cfg else latents
             model_input = self.scheduler.scale_model_input(model_input, t)
             noise_pred = self.transformer(model_input, t, encoder_hidden_states=prompt_embeds, dataset_id=ids).sample
@@ -337,19 +467,33 @@ class GenAUPipeline(DiffusionPipeline):
                 noise_uncond, noise_cond = noise_pred.chunk(2)
                 noise_pred = noise_uncond + guidance_scale * (noise_cond - noise_uncond)
             latents = self.scheduler.step(noise_pred, t, latents, **extra_step_kwargs).prev_sample
+            if callback_on_step_end is not None:
+                tensors = {"latents": latents, "prompt_embeds": prompt_embeds}
+                outputs = callback_on_step_end(self, i, t, {k: tensors[k] for k in callback_on_step_end_tensor_inputs})
+                latents = outputs.pop("latents", latents)
+                prompt_embeds = outputs.pop("prompt_embeds", prompt_embeds)
 
         if output_type == "latent":
             self.maybe_free_model_hooks()
-            return AudioPipelineOutput(audios=latents) if return_dict else (latents,)
+            return GenAUPipelineOutput(audios=latents) if return_dict else (latents,)
         mel = self.vae.decode(latents / self.vae.config.scaling_factor).sample
         audio = self.vocoder(mel.transpose(1, 2).to(self.vocoder.dtype))
         audio = audio[:, : round(audio_length_in_s * self.sampling_rate)].float().cpu()
+        scores = None
+        if num_candidates_per_prompt is not None:
+            # Candidates are prompt-major (encode_prompt repeats each prompt per_prompt times in a row).
+            scores = self.score_audio_text(audio, [text for text in prompt for _ in range(per_prompt)])
+            best = scores.view(len(prompt), per_prompt).topk(num_waveforms_per_prompt, dim=1)  # sorted, best first
+            keep = (best.indices + per_prompt * torch.arange(len(prompt))[:, None]).flatten()
+            audio, scores = audio[keep], best.values.flatten()
         self.maybe_free_model_hooks()
         if output_type == "np":
             audio = audio.numpy().astype(np.float32)
-        return AudioPipelineOutput(audios=audio) if return_dict else (audio,)
+            scores = None if scores is None else scores.numpy()
+        output = GenAUPipelineOutput(audios=audio, clap_scores=scores)
+        return output if return_dict else output.to_tuple()
 
 
 GenAUPipeline.__call__.__doc__ += EXAMPLE_DOC_STRING
 
-__all__ = ["GenAUPipeline", "genau_ddim_scheduler"]
+__all__ = ["GenAUPipeline", "GenAUPipelineOutput", "genau_ddim_scheduler"]

@@ -19,8 +19,13 @@ import math
 from transformers import SpeechT5HifiGan, SpeechT5HifiGanConfig
 
 
-def genau_vocoder_config(**overrides) -> SpeechT5HifiGanConfig:
-    """HiFi-GAN config for GenAU: 64 mel bins in, 16 kHz out, hop 160.
+# Widths on top of the GenAU values: "genau" is HiFi-GAN V1 (upsample_initial_channel 1024, ~55M params with these
+# rates), "small" is HiFi-GAN V2's width (128, ~0.9M params), for CPU training runs (training_scripts/train_vocoder.py).
+VOCODER_PRESETS: dict[str, dict] = {"genau": {}, "small": dict(upsample_initial_channel=128)}
+
+
+def genau_vocoder_config(preset: str = "genau", **overrides) -> SpeechT5HifiGanConfig:
+    """HiFi-GAN config for GenAU: 64 mel bins in, 16 kHz out, hop 160; ``preset`` is a ``VOCODER_PRESETS`` name.
 
     Example:
 
@@ -44,6 +49,9 @@ def genau_vocoder_config(**overrides) -> SpeechT5HifiGanConfig:
         leaky_relu_slope=0.1,
         normalize_before=False,  # GenAU feeds the VAE's log-mels as they are (no mean/std normalisation)
     )
+    if preset not in VOCODER_PRESETS:
+        raise ValueError(f"unknown vocoder preset {preset!r}; choose one of {sorted(VOCODER_PRESETS)}")
+    values.update(VOCODER_PRESETS[preset])
     values.update(overrides)
     if values["upsample_initial_channel"] < 2 ** len(values["upsample_rates"]):
         raise ValueError(
@@ -58,4 +66,4 @@ def vocoder_hop_length(vocoder: SpeechT5HifiGan) -> int:
     return math.prod(vocoder.config.upsample_rates)
 
 
-__all__ = ["genau_vocoder_config", "vocoder_hop_length"]
+__all__ = ["VOCODER_PRESETS", "genau_vocoder_config", "vocoder_hop_length"]

@@ -1,0 +1,573 @@
+"""Training of GenAU's HiFi-GAN vocoder (log-mel -> 16 kHz waveform) with Accelerate, following HiFi-GAN (Kong et al.
+2020, V1 recipe).
+
+``training_scripts/train_vocoder.py`` only parses arguments and calls :func:`train_vocoder`. The generator is
+transformers' ``SpeechT5HifiGan`` built from :func:`~hf_audiogen.genau.genau_vocoder_config` (the network of the
+reference's HiFi-GAN), trained with weight normalisation as HiFi-GAN is. One optimizer step, per micro-batch of
+random waveform segments ``y`` and their log-mel frames ``m`` (:class:`~.genau_vae.MelSegmentCollator`: the VAE's
+front-end, so the vocoder learns exactly the mels the VAE produces):
+
+1. ``ŷ = G(m)`` (``SpeechT5HifiGan`` takes ``(batch, frames, mel_bins)``: the ``(batch, mel_bins, frames)`` mels are
+   transposed, and the 32 samples its transposed convolutions overhang are cut, so ``ŷ`` has ``frames * 160``
+   samples like ``y``);
+2. from ``global_step >= --disc_start`` on (HiFi-GAN: 0): a step of the multi-period (periods 2, 3, 5, 7, 11) and
+   multi-scale (raw, x2 and x4 average-pooled) discriminators on the least-squares GAN loss
+   ``Σ_k mean((1 - D_k(y))²) + mean(D_k(sg(ŷ))²)``;
+3. a generator step on ``45 · L1(log-mel(ŷ), m)`` + (from ``--disc_start``) ``Σ_k mean((1 - D_k(ŷ))²)`` +
+   ``2 · Σ_layers mean|D(y) - D(ŷ)|`` (feature matching, real features recomputed after the discriminator step).
+
+``normalize_before``: ``SpeechT5HifiGan`` can standardise its input with its ``mean``/``scale`` buffers. GenAU's
+vocoder does not (``normalize_before=False``: it is fed the VAE's raw log-mels), so the buffers stay unused. A config
+with ``normalize_before=True`` gets them set, on a new run, to the per-mel-bin mean and standard deviation of the
+first training batch; they are saved with the model, so inference applies the same standardisation.
+
+Periodic evaluation resynthesises full held-out clips from their log-mels and reports the mean absolute log-mel
+error of the result (``eval_mel_l1``, HiFi-GAN's validation "mel error"), before training too, and writes a few of
+them to ``OUTPUT_DIR/samples/step-N/``. The final generator goes to ``OUTPUT_DIR/final`` and the best one to
+``OUTPUT_DIR/best``, weight norm folded in: plain ``SpeechT5HifiGan.from_pretrained`` checkpoints.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from accelerate.utils import set_seed
+from diffusers import ConfigMixin, ModelMixin
+from diffusers.configuration_utils import register_to_config
+from safetensors.torch import load_file, save_file
+from torch import nn
+from torch.nn.utils import parametrize
+from torch.nn.utils.parametrizations import spectral_norm, weight_norm
+from transformers import SpeechT5HifiGan, SpeechT5HifiGanConfig
+
+from ..audio import write_audio
+from ..genau import GenAUMelFeatureExtractor, log_mel_spectrogram, vocoder_hop_length
+from ..genau.losses import feature_matching_loss
+from ..genau.vocoder import VOCODER_PRESETS, genau_vocoder_config
+from .arguments import add_common_training_args, check_common_training_args
+from .checkpointing import register_save_pretrained_hooks, save_checkpoint
+from .genau_vae import EvaluationHistory, build_train_dataloader, load_eval_mels, segment_samples
+from .loop import (
+    TimeBudget,
+    adamw_with_decay_groups,
+    epoch_batches,
+    optimizer_update,
+    setup_accelerator,
+    start_or_resume,
+)
+from .progress import RunningMeans, TrainingProgress
+from .schedules import get_lr_scheduler
+
+logger = logging.getLogger(__name__)
+
+WEIGHT_NORM_FILE = "generator_weight_norm.safetensors"
+HIFIGAN_PERIOD_CHANNELS = (32, 128, 512, 1024, 1024)  # HiFi-GAN's widths of the MPD and MSD convolutions
+HIFIGAN_SCALE_CHANNELS = (128, 128, 256, 512, 1024, 1024, 1024)
+
+
+# ----------------------------------------------------------------------------------------------- discriminators
+# Written here because no maintained library offers HiFi-GAN's MPD/MSD for reuse: transformers and diffusers ship
+# generators only, and ESPnet/SpeechBrain, which have them, pull in torchaudio (broken here) and whole toolkits.
+class _PeriodDiscriminator(nn.Module):
+    """HiFi-GAN's sub-discriminator of one period: the waveform folded into ``(samples / period, period)`` and seen
+    by 2-D convolutions with (k, 1) kernels, so each column holds samples one period apart."""
+
+    def __init__(self, period: int, channels: list[int], kernel_size: int = 5, stride: int = 3):
+        super().__init__()
+        self.period = period
+        widths = [1, *channels]
+        strides = [stride] * (len(channels) - 1) + [1]
+        self.convs = nn.ModuleList(
+            weight_norm(nn.Conv2d(c_in, c_out, (kernel_size, 1), (s, 1), padding=((kernel_size - 1) // 2, 0)))
+            for c_in, c_out, s in zip(widths[:-1], widths[1:], strides)
+        )
+        self.conv_post = weight_norm(nn.Conv2d(channels[-1], 1, (3, 1), 1, padding=(1, 0)))
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        batch, channels, samples = x.shape
+        if samples % self.period:
+            x = F.pad(x, (0, self.period - samples % self.period), mode="reflect")
+        x = x.view(batch, channels, -1, self.period)
+        features = []
+        for conv in self.convs:
+            x = F.leaky_relu(conv(x), 0.1)
+            features.append(x)
+        x = self.conv_post(x)
+        features.append(x)
+        return x.flatten(1), features
+
+
+class _ScaleDiscriminator(nn.Module):
+    """HiFi-GAN's sub-discriminator of one scale: strided, grouped 1-D convolutions over the waveform."""
+
+    # (kernel, stride, groups) of HiFi-GAN's seven convolutions; groups are capped to divide the chosen widths.
+    LAYOUT = ((15, 1, 1), (41, 2, 4), (41, 2, 16), (41, 4, 16), (41, 4, 16), (41, 1, 16), (5, 1, 1))
+
+    def __init__(self, channels: list[int], use_spectral_norm: bool = False):
+        super().__init__()
+        norm = spectral_norm if use_spectral_norm else weight_norm
+        widths = [1, *channels]
+        self.convs = nn.ModuleList(
+            norm(nn.Conv1d(c_in, c_out, k, s, groups=math.gcd(g, c_in, c_out), padding=(k - 1) // 2))
+            for (k, s, g), c_in, c_out in zip(self.LAYOUT, widths[:-1], widths[1:])
+        )
+        self.conv_post = norm(nn.Conv1d(channels[-1], 1, 3, 1, padding=1))
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        features = []
+        for conv in self.convs:
+            x = F.leaky_relu(conv(x), 0.1)
+            features.append(x)
+        x = self.conv_post(x)
+        features.append(x)
+        return x.flatten(1), features
+
+
+class HifiGanDiscriminator(ModelMixin, ConfigMixin):
+    """HiFi-GAN's multi-period (MPD) + multi-scale (MSD) discriminators in one model.
+
+    Args:
+        periods (`tuple[int]`): one period sub-discriminator per entry (HiFi-GAN: 2, 3, 5, 7, 11).
+        period_channels (`tuple[int]`): widths of the five convolutions of each period sub-discriminator.
+        num_scales (`int`): scale sub-discriminators; scale ``i`` sees the waveform average-pooled ``i`` times by 2
+            (the first one uses spectral normalisation, the others weight normalisation, as in HiFi-GAN).
+        scale_channels (`tuple[int]`): widths of the seven convolutions of each scale sub-discriminator.
+
+    Example:
+
+    ```python
+    >>> import torch
+    >>> from hf_audiogen.training.genau_vocoder import HifiGanDiscriminator
+    >>> disc = HifiGanDiscriminator(period_channels=(4, 4, 8, 8, 8), scale_channels=(4, 4, 8, 8, 16, 16, 16))
+    >>> logits, features = disc(torch.randn(2, 1, 3200))
+    >>> len(logits), len(features[0]), len(features[-1])  # 5 periods + 3 scales; 6 and 8 feature maps
+    (8, 6, 8)
+
+    ```
+    """
+
+    @register_to_config
+    def __init__(
+        self,
+        periods: tuple[int, ...] = (2, 3, 5, 7, 11),
+        period_channels: tuple[int, ...] = HIFIGAN_PERIOD_CHANNELS,
+        num_scales: int = 3,
+        scale_channels: tuple[int, ...] = HIFIGAN_SCALE_CHANNELS,
+    ):
+        super().__init__()
+        if any(p < 1 for p in periods) or num_scales < 0 or not (periods or num_scales):
+            raise ValueError(f"need periods >= 1 and num_scales >= 0, with at least one sub-discriminator; got "
+                             f"periods={tuple(periods)}, num_scales={num_scales}")  # fmt: skip
+        if len(period_channels) != 5 or len(scale_channels) != 7 or min(*period_channels, *scale_channels) < 1:
+            raise ValueError(f"period_channels needs 5 and scale_channels 7 positive widths, got "
+                             f"{tuple(period_channels)} and {tuple(scale_channels)}")  # fmt: skip
+        self.period_discriminators = nn.ModuleList(_PeriodDiscriminator(p, list(period_channels)) for p in periods)
+        self.scale_discriminators = nn.ModuleList(
+            _ScaleDiscriminator(list(scale_channels), use_spectral_norm=i == 0) for i in range(num_scales)
+        )
+        self.pool = nn.AvgPool1d(4, 2, padding=2)
+
+    @property
+    def min_input_length(self) -> int:
+        """Shortest waveform every sub-discriminator accepts (reflect padding to a whole period needs > period)."""
+        return max(self.config.periods, default=0) + 1
+
+    def forward(self, waveform: torch.Tensor) -> tuple[list[torch.Tensor], list[list[torch.Tensor]]]:
+        """``(batch, 1, samples)`` -> (logits of every sub-discriminator, their feature maps)."""
+        if waveform.ndim != 3 or waveform.shape[1] != 1 or waveform.shape[-1] < self.min_input_length:
+            raise ValueError(f"expected waveforms of shape (batch, 1, samples >= {self.min_input_length}), got "
+                             f"{tuple(waveform.shape)}")  # fmt: skip
+        logits, features = [], []
+        for discriminator in self.period_discriminators:
+            out, maps = discriminator(waveform)
+            logits.append(out)
+            features.append(maps)
+        x = waveform
+        for i, discriminator in enumerate(self.scale_discriminators):
+            x = self.pool(x) if i > 0 else x
+            out, maps = discriminator(x)
+            logits.append(out)
+            features.append(maps)
+        return logits, features
+
+
+def lsgan_discriminator_loss(real_logits: list[torch.Tensor], fake_logits: list[torch.Tensor]) -> torch.Tensor:
+    """HiFi-GAN's ``Σ_k mean((1 - D_k(y))²) + mean(D_k(ŷ)²)``."""
+    return sum(((1 - real) ** 2).mean() + (fake**2).mean() for real, fake in zip(real_logits, fake_logits))
+
+
+def lsgan_generator_loss(fake_logits: list[torch.Tensor]) -> torch.Tensor:
+    """HiFi-GAN's ``Σ_k mean((1 - D_k(ŷ))²)``."""
+    return sum(((1 - fake) ** 2).mean() for fake in fake_logits)
+
+
+def hifigan_feature_matching_loss(real: list[list[torch.Tensor]], fake: list[list[torch.Tensor]]) -> torch.Tensor:
+    """HiFi-GAN's ``2 · Σ_layers mean|D^l(y) - D^l(ŷ)|`` over every sub-discriminator's feature maps (the per-layer
+    term of :func:`hf_audiogen.genau.losses.feature_matching_loss`, which averages, summed instead)."""
+    real_maps = [m for maps in real for m in maps]
+    fake_maps = [m for maps in fake for m in maps]
+    return 2 * len(real_maps) * feature_matching_loss(real_maps, fake_maps)
+
+
+# ----------------------------------------------------------------------------------------------- generator
+class VocoderForTraining(nn.Module):
+    """``SpeechT5HifiGan`` with HiFi-GAN's weight normalisation, taking log-mels as the VAE lays them out.
+
+    ``forward`` maps ``(batch, mel_bins, frames)`` to ``(batch, frames * hop)`` samples. ``save_pretrained`` writes a
+    plain ``SpeechT5HifiGan`` (weight norm folded in, loadable as is) plus the weight-normalised parameters in
+    ``generator_weight_norm.safetensors``, which ``from_pretrained`` restores, so resuming from a checkpoint is exact.
+    """
+
+    def __init__(self, vocoder: SpeechT5HifiGan):
+        super().__init__()
+        vocoder.apply_weight_norm()
+        self.vocoder = vocoder
+        self.hop_length = vocoder_hop_length(vocoder)
+
+    def forward(self, mel: torch.Tensor) -> torch.Tensor:
+        return self.vocoder(mel.transpose(1, 2))[..., : mel.shape[-1] * self.hop_length]
+
+    def without_weight_norm(self) -> SpeechT5HifiGan:
+        """A copy with the weight norm folded into plain weights (what inference and ``save_pretrained`` use)."""
+        # Not deepcopy + remove_parametrizations: the copy shares its parametrized classes with the original, and
+        # removing the parametrization from one deletes the `weight` property of both.
+        state = {k: v for k, v in self.vocoder.state_dict().items() if ".parametrizations." not in k}
+        for name, module in self.vocoder.named_modules():
+            if parametrize.is_parametrized(module, "weight"):
+                state[f"{name}.weight"] = module.weight.detach()
+        plain = SpeechT5HifiGan(self.vocoder.config)
+        plain.load_state_dict(state)
+        return plain
+
+    def save_pretrained(self, path) -> None:
+        self.without_weight_norm().save_pretrained(path)
+        save_file({k: v.contiguous() for k, v in self.vocoder.state_dict().items()}, str(Path(path) / WEIGHT_NORM_FILE))
+
+    @classmethod
+    def from_pretrained(cls, path) -> VocoderForTraining:
+        model = cls(SpeechT5HifiGan.from_pretrained(path))
+        weight_norm_file = Path(path) / WEIGHT_NORM_FILE
+        if weight_norm_file.is_file():  # a training checkpoint: restore the exact (g, v) parameters
+            model.vocoder.load_state_dict(load_file(str(weight_norm_file)))
+        return model
+
+
+def hifigan_init_(vocoder: SpeechT5HifiGan) -> SpeechT5HifiGan:
+    """HiFi-GAN's initialisation, in place: PyTorch's default for every convolution, then N(0, 0.01) weights for the
+    upsampling and residual ones. (transformers' generic init puts N(0, 0.01) on *every* conv with zero biases: the
+    untrained output is then ~1e-7, entirely under the log-mel floor, where the mel loss has no gradient.)"""
+    convolutions = (nn.Conv1d, nn.ConvTranspose1d)
+    for module in vocoder.modules():
+        if isinstance(module, convolutions):
+            module.reset_parameters()
+    for module in [*vocoder.upsampler.modules(), *vocoder.resblocks.modules()]:
+        if isinstance(module, convolutions):
+            nn.init.normal_(module.weight, 0.0, 0.01)
+    return vocoder
+
+
+# ----------------------------------------------------------------------------------------------- configuration
+def load_vocoder_config(name_or_path: str) -> SpeechT5HifiGanConfig:
+    """A GenAU vocoder config from a preset name (``VOCODER_PRESETS``), a ``config.json`` or a directory holding
+    one."""
+    if name_or_path in VOCODER_PRESETS:
+        return genau_vocoder_config(name_or_path)
+    path = Path(name_or_path)
+    if path.is_dir():
+        path = path / "config.json"
+    if not path.is_file():
+        raise ValueError(f"--config {name_or_path!r} is neither a preset ({', '.join(VOCODER_PRESETS)}) nor a "
+                         f"SpeechT5HifiGan config JSON file")  # fmt: skip
+    return SpeechT5HifiGanConfig.from_json_file(str(path))
+
+
+def build_arg_parser() -> argparse.ArgumentParser:
+    """All options of ``training_scripts/train_vocoder.py``."""
+    parser = argparse.ArgumentParser(
+        description="Train GenAU's HiFi-GAN vocoder (log-mel -> waveform) with MPD/MSD discriminators and mel loss.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    add_common_training_args(parser)
+    parser.set_defaults(learning_rate=2e-4, train_batch_size=16)
+
+    model = parser.add_argument_group("model")
+    model.add_argument("--config", default="small",
+                       help=f"vocoder preset ({', '.join(VOCODER_PRESETS)}) or path to a SpeechT5HifiGan config.json")
+    model.add_argument("--discriminator_channel_divisor", type=int, default=1,
+                       help="divide HiFi-GAN's MPD/MSD widths by this (1 = HiFi-GAN's discriminators)")
+
+    data = parser.add_argument_group("data")
+    data.add_argument("--dataset", required=True,
+                      help="audio dataset: a local folder with metadata.jsonl/csv, parquet or webdataset shards, "
+                           "or a Hub dataset id")
+    data.add_argument("--train_split", default="train", help="split to train on")
+    data.add_argument("--eval_split", default="validation", help="held-out split for evaluation")
+    data.add_argument("--segment_seconds", type=float, default=0.512,
+                      help="length of the random training segments (HiFi-GAN: 8192 samples at 22 kHz)")
+    data.add_argument("--shuffle_buffer_size", type=int, default=1000, help="shuffle buffer of the training stream")
+    data.add_argument("--max_eval_clips", type=int, default=32, help="evaluate on at most this many held-out clips")
+    data.add_argument("--eval_max_seconds", type=float, default=10.24, help="truncate held-out clips to this length")
+    data.add_argument("--num_audio_samples", type=int, default=2,
+                      help="resynthesised clips written to OUTPUT_DIR/samples at each evaluation")
+
+    losses = parser.add_argument_group("losses (defaults: HiFi-GAN V1)")
+    losses.add_argument("--mel_weight", type=float, default=45.0, help="weight of the log-mel L1 loss")
+    losses.add_argument("--feature_matching_weight", type=float, default=1.0,
+                        help="multiplies HiFi-GAN's feature-matching loss (which already carries its factor 2)")
+    losses.add_argument("--disc_start", type=int, default=0,
+                        help="train the discriminators and use the adversarial losses from this step on")
+    losses.add_argument("--adam_beta1", type=float, default=0.8)
+    losses.add_argument("--adam_beta2", type=float, default=0.99)
+    losses.add_argument("--weight_decay", type=float, default=0.01, help="AdamW weight decay (matrices only)")
+    losses.add_argument("--discriminator_learning_rate", type=float, default=None, help="default: --learning_rate")
+    return parser
+
+
+def check_args(args: argparse.Namespace) -> None:
+    check_common_training_args(args)
+    if args.segment_seconds <= 0:
+        raise ValueError(f"--segment_seconds must be positive, got {args.segment_seconds}")
+    for name in ("mel_weight", "feature_matching_weight", "weight_decay", "disc_start"):
+        if getattr(args, name) < 0:
+            raise ValueError(f"--{name} must be >= 0, got {getattr(args, name)}")
+    if args.mel_weight == 0:
+        raise ValueError("--mel_weight is 0: the vocoder needs its reconstruction loss")
+    if args.discriminator_channel_divisor < 1:
+        raise ValueError(f"--discriminator_channel_divisor must be >= 1, got {args.discriminator_channel_divisor}")
+    if args.max_eval_clips < 0 or args.num_audio_samples < 0 or args.eval_max_seconds <= 0:
+        raise ValueError(f"--max_eval_clips and --num_audio_samples must be >= 0 and --eval_max_seconds > 0, got "
+                         f"{args.max_eval_clips}, {args.num_audio_samples} and {args.eval_max_seconds}")  # fmt: skip
+    if args.discriminator_learning_rate is not None and args.discriminator_learning_rate <= 0:
+        raise ValueError(f"--discriminator_learning_rate must be positive, got {args.discriminator_learning_rate}")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    args = build_arg_parser().parse_args(argv)
+    check_args(args)
+    return args
+
+
+def build_discriminator(divisor: int) -> HifiGanDiscriminator:
+    """HiFi-GAN's MPD + MSD with every width divided by ``divisor`` (at least 1 channel)."""
+    return HifiGanDiscriminator(
+        period_channels=tuple(max(1, c // divisor) for c in HIFIGAN_PERIOD_CHANNELS),
+        scale_channels=tuple(max(1, c // divisor) for c in HIFIGAN_SCALE_CHANNELS),
+    )
+
+
+# ----------------------------------------------------------------------------------------------- evaluation
+class MelFrontEnd(nn.Module):
+    """The feature extractor's log-mel as a differentiable module on the training device (for the mel loss)."""
+
+    def __init__(self, feature_extractor: GenAUMelFeatureExtractor):
+        super().__init__()
+        self.hop_length = feature_extractor.hop_length
+        self.log_floor = feature_extractor.log_floor
+        self.register_buffer("mel_filters", torch.from_numpy(feature_extractor.mel_filters), persistent=False)
+        self.register_buffer("window", torch.hann_window(feature_extractor.n_fft), persistent=False)
+
+    def forward(self, waveform: torch.Tensor) -> torch.Tensor:
+        """``(batch, samples)`` -> ``(batch, mel_bins, samples // hop)``."""
+        return log_mel_spectrogram(waveform.float(), self.mel_filters, self.window, self.hop_length, self.log_floor)
+
+
+@torch.no_grad()
+def evaluate_vocoder(model: VocoderForTraining, mels: list[torch.Tensor], front_end: MelFrontEnd) -> float:
+    """Mean over clips of the mean absolute error between each log-mel and the log-mel of its resynthesis."""
+    if not mels:
+        raise ValueError("evaluate_vocoder needs at least one log-mel")
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    front_end = front_end.to(device)
+    errors = []
+    for mel in mels:
+        mel = mel.to(device)[None]
+        errors.append(float((front_end(model(mel)) - mel).abs().mean()))
+    model.train(was_training)
+    return sum(errors) / len(errors)
+
+
+# ----------------------------------------------------------------------------------------------- training
+@dataclass
+class VocoderTrainingResult:
+    output_dir: Path
+    global_step: int
+    evaluations: EvaluationHistory  # eval_mel_l1 history (main process)
+    is_main_process: bool = True
+
+
+def _set_input_normalization(vocoder: SpeechT5HifiGan, mel: torch.Tensor) -> None:
+    """``mean``/``scale`` buffers = per-mel-bin statistics of ``mel`` ``(batch, mel_bins, frames)``."""
+    with torch.no_grad():
+        vocoder.mean.copy_(mel.mean(dim=(0, 2)))
+        vocoder.scale.copy_(mel.std(dim=(0, 2)).clamp(min=1e-5))
+
+
+def train_vocoder(args: argparse.Namespace) -> VocoderTrainingResult:
+    """Train a vocoder as configured by ``args`` (see :func:`build_arg_parser`); returns where it was saved."""
+    check_args(args)
+    output_dir = Path(args.output_dir)
+    accelerator = setup_accelerator(args, "train_vocoder")
+    set_seed(args.seed)
+
+    config = load_vocoder_config(args.config)
+    feature_extractor = GenAUMelFeatureExtractor(feature_size=config.model_in_dim, sampling_rate=config.sampling_rate,
+                                                 max_duration_s=None)  # fmt: skip
+    generator = hifigan_init_(SpeechT5HifiGan(config))
+    if vocoder_hop_length(generator) != feature_extractor.hop_length:
+        raise ValueError(f"the vocoder's upsampling rates {config.upsample_rates} multiply to "
+                         f"{vocoder_hop_length(generator)}, not the mel hop ({feature_extractor.hop_length})")
+    discriminator = build_discriminator(args.discriminator_channel_divisor)
+    samples = segment_samples(args, feature_extractor)
+    if samples <= feature_extractor.n_fft // 2:  # (the discriminators need far less: the longest period + 1)
+        raise ValueError(f"--segment_seconds {args.segment_seconds} gives {samples} samples; need more than "
+                         f"{feature_extractor.n_fft // 2} (half the mel FFT)")  # fmt: skip
+    train_loader = build_train_dataloader(args, feature_extractor)
+    if config.normalize_before:
+        _set_input_normalization(generator, next(iter(build_train_dataloader(args, feature_extractor)))[
+            "input_features"])  # fmt: skip
+    model = VocoderForTraining(generator)
+    eval_mels = load_eval_mels(args.dataset, args.eval_split, feature_extractor, args.max_eval_clips,
+                               args.eval_max_seconds)  # fmt: skip
+    front_end = MelFrontEnd(feature_extractor).to(accelerator.device)
+
+    betas = (args.adam_beta1, args.adam_beta2)
+    optimizer_g = adamw_with_decay_groups(list(model.parameters()), args.learning_rate, args.weight_decay, betas)
+    optimizer_d = adamw_with_decay_groups(list(discriminator.parameters()),
+                                          args.discriminator_learning_rate or args.learning_rate, args.weight_decay,
+                                          betas)  # fmt: skip
+    scheduler_g = get_lr_scheduler(args.lr_scheduler, optimizer_g, args.lr_warmup_steps, args.max_train_steps)
+    scheduler_d = get_lr_scheduler(args.lr_scheduler, optimizer_d, args.lr_warmup_steps, args.max_train_steps)
+    model, discriminator, optimizer_g, optimizer_d, scheduler_g, scheduler_d, train_loader = accelerator.prepare(
+        model, discriminator, optimizer_g, optimizer_d, scheduler_g, scheduler_d, train_loader
+    )
+    register_save_pretrained_hooks(accelerator, ["vocoder", "discriminator"])
+    history = EvaluationHistory()
+    state = start_or_resume(accelerator, output_dir, args.resume_from_checkpoint, extra_states=[history])
+
+    raw_model = accelerator.unwrap_model(model)
+    raw_discriminator = accelerator.unwrap_model(discriminator)
+    progress = TrainingProgress(accelerator, output_dir, args.max_train_steps, initial_step=state.global_step,
+                                description="vocoder")  # fmt: skip
+
+    def evaluate(step: int) -> None:
+        if accelerator.is_main_process:
+            value = evaluate_vocoder(raw_model, eval_mels, front_end)
+            progress.log({"eval_mel_l1": value}, step=step)
+            progress.write(f"step {step}: eval mel L1 of resynthesis {value:.4f} ({len(eval_mels)} clips)")
+            if history.update(value, step) and step > 0:
+                raw_model.without_weight_norm().save_pretrained(output_dir / "best")
+            _write_samples(raw_model, eval_mels[: args.num_audio_samples], output_dir / "samples" / f"step-{step}",
+                           config.sampling_rate)  # fmt: skip
+        accelerator.wait_for_everyone()
+
+    if state.global_step == 0 and eval_mels:
+        evaluate(0)
+    means = RunningMeans()
+    model.train()
+    discriminator.train()
+    budget = TimeBudget(accelerator, args.max_train_minutes)
+
+    no_batch = f"the {args.train_split!r} split of {args.dataset!r} yielded no training batch"
+    for batch in epoch_batches(accelerator, train_loader, train_loader.collate_fn, state, args.max_train_steps,
+                               no_batch):  # fmt: skip
+        adversarial = state.global_step >= args.disc_start
+        mel, waveform = batch["input_features"], batch["waveform"][:, None]
+        metrics = {}
+        with accelerator.accumulate(model, discriminator):
+            with accelerator.autocast():
+                generated = model(mel)[:, None].float()
+            if adversarial:
+                # One forward over [real; fake]: a single DDP forward per backward.
+                with accelerator.autocast():
+                    logits, _ = discriminator(torch.cat([waveform, generated.detach()]))
+                real_logits, fake_logits = zip(*(s.float().chunk(2) for s in logits))
+                loss_d = lsgan_discriminator_loss(real_logits, fake_logits)
+                optimizer_update(accelerator, loss_d, discriminator.parameters(), optimizer_d, scheduler_d,
+                                 args.max_grad_norm)  # fmt: skip
+                metrics["discriminator"] = loss_d.detach()
+
+            # Frozen for the generator step: gradients reach ŷ, and none pile up in D's .grad for the next D step.
+            raw_discriminator.requires_grad_(False)
+            metrics["mel"] = F.l1_loss(front_end(generated[:, 0]), mel.float())
+            loss_g = args.mel_weight * metrics["mel"]
+            if adversarial:
+                with accelerator.autocast():
+                    fake_logits, fake_features = raw_discriminator(generated)
+                    with torch.no_grad():  # targets, after this micro-batch's discriminator update (as HiFi-GAN)
+                        _, real_features = raw_discriminator(waveform)
+                metrics["adversarial"] = lsgan_generator_loss([s.float() for s in fake_logits])
+                metrics["feature_matching"] = hifigan_feature_matching_loss(real_features, fake_features)
+                loss_g = loss_g + metrics["adversarial"] + args.feature_matching_weight * metrics["feature_matching"]
+            optimizer_update(accelerator, loss_g, model.parameters(), optimizer_g, scheduler_g, args.max_grad_norm)
+            raw_discriminator.requires_grad_(True)
+        means.update({k: accelerator.reduce(v.detach().float(), reduction="mean").item() for k, v in metrics.items()})
+
+        if not accelerator.sync_gradients:
+            continue
+        state.global_step += 1
+        progress.step()
+        step = state.global_step
+        out_of_time = budget.is_spent()
+        last = step >= args.max_train_steps or out_of_time
+        if step % args.logging_steps == 0 or last:
+            progress.log({**means.pop(), "lr": scheduler_g.get_last_lr()[0]}, step=step)
+        if step % args.checkpointing_steps == 0 or out_of_time:
+            save_checkpoint(accelerator, output_dir, step, args.checkpoints_total_limit)
+        if (step % args.eval_steps == 0 or last) and eval_mels:
+            evaluate(step)
+        if last:
+            if out_of_time:
+                progress.write(f"--max_train_minutes {args.max_train_minutes} reached at step {step}")
+            break
+
+    progress.close()
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        raw_model.without_weight_norm().save_pretrained(output_dir / "final")
+        raw_discriminator.save_pretrained(output_dir / "discriminator")
+        (output_dir / "eval_results.json").write_text(json.dumps(
+            {"step": state.global_step, "eval_mel_l1": vars(history)}, indent=2))
+    accelerator.end_training()
+    return VocoderTrainingResult(output_dir=output_dir, global_step=state.global_step, evaluations=history,
+                                 is_main_process=accelerator.is_main_process)
+
+
+@torch.no_grad()
+def _write_samples(model: VocoderForTraining, mels: list[torch.Tensor], folder: Path, sampling_rate: int) -> None:
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    for i, mel in enumerate(mels):
+        write_audio(folder / f"clip_{i}.wav", model(mel.to(device)[None])[0].float().cpu(), sampling_rate)
+    model.train(was_training)
+
+
+def main(argv: list[str] | None = None) -> VocoderTrainingResult:
+    return train_vocoder(parse_args(argv))
+
+
+__all__ = [
+    "HifiGanDiscriminator",
+    "MelFrontEnd",
+    "VocoderForTraining",
+    "build_arg_parser",
+    "build_discriminator",
+    "evaluate_vocoder",
+    "hifigan_feature_matching_loss",
+    "hifigan_init_",
+    "load_vocoder_config",
+    "lsgan_discriminator_loss",
+    "lsgan_generator_loss",
+    "main",
+    "parse_args",
+    "train_vocoder",
+]

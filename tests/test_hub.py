@@ -231,6 +231,14 @@ def test_cards_of_the_other_families(tmp_path):
     assert _card_metadata(readme)["pipeline_tag"] == "audio-text-to-text"
     assert "| Parameters | unknown (no .safetensors weights) |" in readme
     assert "| AudioCaps | CIDEr | 83.2 |" in readme
+    assert "| Q-Former query tokens | 256 |" in readme
+
+    # use_qformer=False keeps the unused Q-Former sizes in its config: the card must not list them as architecture
+    _write_json(autocap / "config.json", {"model_type": "hf_audiogen_autocap", "num_query_tokens": 256,
+                                          "use_qformer": False})  # fmt: skip
+    readme = str(hub.write_model_card(autocap))
+    assert "Q-Former query tokens" not in readme
+    assert "| Q-Former | none (every audio frame goes to BART) |" in readme
 
 
 def test_card_rejects_bad_arguments(codec_dir, tmp_path):

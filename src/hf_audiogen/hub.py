@@ -334,6 +334,11 @@ def _architecture(family: CardFamily, tree: Mapping[str, Any]) -> dict[str, Any]
         if isinstance(n_q, int) and isinstance(bins, int) and bins > 1:
             facts["bitrate_kbps"] = facts["frame_rate"] * n_q * math.log2(bins) / 1000
             labels["bitrate_kbps"] = "Bitrate of the codes (kbit/s)"
+    # An AutoCap saved with use_qformer=False still carries its (unused) Q-Former sizes in the config.
+    if _lookup(tree, "use_qformer") is False:
+        for key in ("qformer_layers", "num_query_tokens"):
+            facts.pop(key, None)
+        facts["qformer"], labels["qformer"] = "none (every audio frame goes to BART)", "Q-Former"
     rows = [{"label": labels[k], "value": _format_value(v)} for k, v in facts.items()]
     return {"facts": facts, "rows": rows}
 

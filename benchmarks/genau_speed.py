@@ -29,8 +29,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import importlib.machinery
-import importlib.util
 import inspect
 import io
 import json
@@ -59,6 +57,9 @@ from hf_audiogen.genau import (
 )
 from hf_audiogen.genau.modeling_fit import FiTAttention, FiTFeedForward
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "parity"))
+import genau_reference  # noqa: E402 (the reference importer shared with tests/parity/test_parity_genau.py)
+
 DEFAULT_STEPS = inspect.signature(GenAUPipeline.__call__).parameters["num_inference_steps"].default
 TIMESTEP = 500  # any step: the FiT's cost does not depend on it
 
@@ -70,65 +71,7 @@ def reference_unavailable_reason(skip_reference: bool) -> str | None:
     """Why the reference part cannot run, or ``None`` if it can."""
     if skip_reference:
         return "--skip-reference was given"
-    repo = os.environ.get("GENAU_REPO")
-    if not repo:
-        return "GENAU_REPO is not set (point it at a checkout of snap-research/GenAU)"
-    if not (Path(repo) / "GenAU" / "src" / "modules" / "fit" / "fit_audio.py").is_file():
-        return f"GENAU_REPO={repo} has no GenAU/src/modules/fit/fit_audio.py"
-    if importlib.util.find_spec("einops") is None:
-        return "the reference FiT imports einops, which is not installed (pip install einops)"
-    return None
-
-
-def _xformers_stub() -> dict[str, types.ModuleType]:
-    """Modules for the names the reference's ``rin_layers.py`` imports from xformers at module level (the
-    ``Attention``/``FeedForward`` classes GenAU uses never call them; real xformers needs CUDA)."""
-    names = ["xformers", "xformers.ops", "xformers.ops.fmha", "xformers.ops.fmha.cutlass", "xformers.ops.fmha.flash",
-             "xformers.components", "xformers.components.feedforward", "xformers.components.attention",
-             "xformers.components.activations"]  # fmt: skip
-    modules = {name: types.ModuleType(name) for name in names}
-    for name, module in modules.items():  # importlib.util.find_spec() refuses modules without a spec
-        module.__spec__ = importlib.machinery.ModuleSpec(name, loader=None, is_package=True)
-        parent, _, child = name.rpartition(".")
-        if parent:
-            setattr(modules[parent], child, module)
-    modules["xformers.ops"].memory_efficient_attention = None
-    for op in ("cutlass", "flash"):
-        modules[f"xformers.ops.fmha.{op}"].FwOp = modules[f"xformers.ops.fmha.{op}"].BwOp = None
-    modules["xformers.components.attention"].ScaledDotProduct = None
-    modules["xformers.components.activations"].Activation = None
-    return modules
-
-
-def import_reference(repo: str) -> types.SimpleNamespace:
-    """The reference classes, imported under the checkout's own ``src`` package; ``sys.path``/``sys.modules`` are
-    restored afterwards (the classes keep working: their modules stay alive through them)."""
-    saved_modules, saved_path = dict(sys.modules), list(sys.path)
-    sys.modules.update(_xformers_stub())
-    sys.path.insert(0, str(Path(repo) / "GenAU"))
-    for name in [n for n in sys.modules if n == "src" or n.startswith("src.")]:
-        del sys.modules[name]
-    # model_1d.py imports two names it does not use on the decoder path; their modules pull in Lightning and more.
-    for name, attribute in (("src.utilities.model.model_util", "instantiate_from_config"),
-                            ("src.modules.diffusionmodules.attention", "LinearAttention")):  # fmt: skip
-        sys.modules[name] = types.ModuleType(name)
-        setattr(sys.modules[name], attribute, type(attribute, (), {}))  # LinearAttention is subclassed at import
-    try:
-        from src.modules.data_representation.data_entries import DataEntries
-        from src.modules.data_representation.data_entry import DataEntry
-        from src.modules.diffusionmodules.model_1d import Decoder1D
-        from src.modules.fit.fit_audio import FIT
-        from src.modules.fit.layers.fit_layers import FITBlockV5
-        from src.modules.fit.layers.rin_layers import Attention, FeedForward
-        from src.modules.hifigan.models import Generator
-        from src.modules.initializers.initializers import RINWeightScalerInitializer
-
-        return types.SimpleNamespace(**locals())
-    finally:
-        sys.path[:] = saved_path
-        for name in set(sys.modules) - set(saved_modules):
-            del sys.modules[name]
-        sys.modules.update(saved_modules)
+    return genau_reference.unavailable_reason(os.environ.get("GENAU_REPO"))
 
 
 def build_reference_fit(ref: types.SimpleNamespace, config) -> nn.Module:
@@ -153,13 +96,8 @@ def build_reference_fit(ref: types.SimpleNamespace, config) -> nn.Module:
 
 
 def run_reference_fit(ref: types.SimpleNamespace, model: nn.Module, sample, timestep, text, dataset_id):
-    """Feed the FIT exactly as GenAU's ``DiffusionWrapper`` does: (B, C, T, 1) input, (B, 1, text) summary."""
-    entries = ref.DataEntries()
-    entries.add(ref.DataEntry("input", sample[..., None]))
-    entries.add(ref.DataEntry("summary_text_embeddings", text[:, None]))
-    entries.add(ref.DataEntry("noise_labels", timestep))
-    entries.add(ref.DataEntry("dataset_id", dataset_id))
-    return model(entries)["input"].data[..., 0]
+    """The reference FIT's ε for one input, fed as GenAU's ``DiffusionWrapper`` does."""
+    return genau_reference.run_reference_fit(ref, model, sample, timestep, text, dataset_id)[0]
 
 
 def build_reference_decoder(ref: types.SimpleNamespace, vae: AutoencoderKL1D, vocoder: SpeechT5HifiGan):
@@ -402,7 +340,13 @@ def main(argv: list[str] | None = None) -> dict:
     command = shlex.join([os.path.relpath(sys.executable), *sys.argv]) if argv is None else \
         shlex.join(["benchmarks/genau_speed.py", *argv])  # fmt: skip
     skipped = reference_unavailable_reason(args.skip_reference)
-    ref = None if skipped else import_reference(os.environ["GENAU_REPO"])
+    with contextlib.ExitStack() as stack:
+        ref = None if skipped else stack.enter_context(genau_reference.reference_modules(os.environ["GENAU_REPO"]))
+        return _run(args, command, skipped, ref)
+
+
+def _run(args: argparse.Namespace, command: str, skipped: str | None, ref: types.SimpleNamespace | None) -> dict:
+    """The measurements of :func:`main`, with the reference modules (or ``None``) loaded for the whole run."""
     report = {"command": command, "torch": torch.__version__, "threads": torch.get_num_threads(),
               "loadavg_start": loadavg(), "preset": args.preset, "steps": args.steps,
               "reference_skipped": skipped}  # fmt: skip

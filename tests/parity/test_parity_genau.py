@@ -3,13 +3,12 @@ checkpoint conversion of a Lightning state dict made from the reference modules;
 GenAUPipeline over whole trajectories.
 
 The reference code is imported from a local checkout named by ``GENAU_REPO`` (the repository root, containing
-``GenAU/src``); it is never copied into hf_audiogen. Its FiT needs ``einops`` and imports ``xformers`` at module level
-without using it for the classes GenAU runs, so a stub ``xformers`` is put in ``sys.modules`` for the test.
+``GenAU/src``) by ``genau_reference.py`` (shared with ``benchmarks/genau_speed.py``); it is never copied into
+hf_audiogen.
 Run: ``GENAU_REPO=/path/to/GenAU .venv/bin/python -m pytest -m parity tests/parity/test_parity_genau.py``
 (``pip install einops`` in that venv first).
 """
 
-import importlib.machinery
 import os
 import sys
 import types
@@ -23,71 +22,22 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from factories import one_torch_thread  # noqa: E402, F401 (fixture: two OpenMP threads on a busy box crawl)
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import genau_reference  # noqa: E402 (the reference importer shared with benchmarks/genau_speed.py)
+
 pytestmark = [pytest.mark.parity, pytest.mark.usefixtures("one_torch_thread")]
 
 GENAU_REPO = os.environ.get("GENAU_REPO")
-if not GENAU_REPO or not (Path(GENAU_REPO) / "GenAU" / "src" / "modules" / "fit" / "fit_audio.py").is_file():
-    pytest.skip("set GENAU_REPO to a checkout of snap-research/GenAU (containing GenAU/src/modules/fit) to run the "
-                "GenAU parity tests", allow_module_level=True)  # fmt: skip
-pytest.importorskip("einops", reason="the reference FiT imports einops: pip install einops")
-
-
-def _xformers_stub() -> dict[str, types.ModuleType]:
-    """Modules for the names ``rin_layers.py`` imports from xformers (none is called by Attention/FeedForward)."""
-    names = ["xformers", "xformers.ops", "xformers.ops.fmha", "xformers.ops.fmha.cutlass", "xformers.ops.fmha.flash",
-             "xformers.components", "xformers.components.feedforward", "xformers.components.attention",
-             "xformers.components.activations"]  # fmt: skip
-    modules = {name: types.ModuleType(name) for name in names}
-    for name, module in modules.items():  # importlib.util.find_spec() refuses modules without a spec
-        module.__spec__ = importlib.machinery.ModuleSpec(name, loader=None, is_package=True)
-    for name, module in modules.items():
-        parent, _, child = name.rpartition(".")
-        if parent:
-            setattr(modules[parent], child, module)
-    modules["xformers.ops"].memory_efficient_attention = None
-    for op in ("cutlass", "flash"):
-        modules[f"xformers.ops.fmha.{op}"].FwOp = modules[f"xformers.ops.fmha.{op}"].BwOp = None
-    modules["xformers.components.attention"].ScaledDotProduct = None
-    modules["xformers.components.activations"].Activation = None
-    return modules
+if genau_reference.unavailable_reason(GENAU_REPO):
+    pytest.skip(f"{genau_reference.unavailable_reason(GENAU_REPO)}: set GENAU_REPO to a checkout of "
+                "snap-research/GenAU (containing GenAU/src/modules/fit) to run the GenAU parity tests",
+                allow_module_level=True)  # fmt: skip
 
 
 @pytest.fixture(scope="module")
 def reference():
-    """Import the reference modules under their own ``src`` package; undo sys.path/sys.modules changes afterwards."""
-    # Import our side (and the libraries that probe for xformers at import time) before the stub exists.
-    import hf_audiogen.genau  # noqa: F401
-    from transformers import SpeechT5HifiGan  # noqa: F401
-
-    saved_modules, saved_path = dict(sys.modules), list(sys.path)
-    if "xformers" not in sys.modules:
-        sys.modules.update(_xformers_stub())
-    sys.path.insert(0, str(Path(GENAU_REPO) / "GenAU"))
-    for name in [n for n in sys.modules if n == "src" or n.startswith("src.")]:
-        del sys.modules[name]
-    # model_1d.py imports two names it does not use on the 1D-VAE path; their modules pull in Lightning and more.
-    for name, attribute in (("src.utilities.model.model_util", "instantiate_from_config"),
-                            ("src.modules.diffusionmodules.attention", "LinearAttention")):  # fmt: skip
-        sys.modules[name] = types.ModuleType(name)
-        setattr(sys.modules[name], attribute, type(attribute, (), {}))  # LinearAttention is subclassed at import
-    try:
-        from src.modules.data_representation.data_entries import DataEntries
-        from src.modules.diffusionmodules.model_1d import Decoder1D, Encoder1D
-        from src.modules.data_representation.data_entry import DataEntry
-        from src.modules.fit.fit_audio import FIT
-        from src.modules.fit.layers.fit_layers import FITBlockV5
-        from src.modules.fit.layers.rin_layers import Attention, FeedForward
-        from src.modules.hifigan.models import Generator
-        from src.modules.initializers.initializers import RINWeightScalerInitializer
-        from src.modules.latent_diffusion import ddim as ddim_module
-        from src.modules.latent_diffusion.ddim import DDIMSampler
-        from src.utilities.diffusion.diffusion_util import make_beta_schedule
-
-        yield types.SimpleNamespace(**locals())
-    finally:
-        sys.path[:] = saved_path
-        for name in set(sys.modules) - set(saved_modules):
-            del sys.modules[name]
+    with genau_reference.reference_modules(GENAU_REPO) as ref:
+        yield ref
 
 
 TINY = dict(C=8, D=32, Dl=48, ctx=40, text=24, blocks=2, local=2, glob=2, heads=4, dim_head=8, ids=32)
@@ -110,16 +60,7 @@ def build_reference_fit(ref, T, p, g, L):
 
 
 def run_reference(ref, model, x, text, t, dataset_id, latents=None):
-    """Feed the FIT exactly as GenAU's DiffusionWrapper does: (B, C, T, 1) input, (B, 1, text) summary."""
-    entries = ref.DataEntries()
-    entries.add(ref.DataEntry("input", x[..., None]))
-    entries.add(ref.DataEntry("summary_text_embeddings", text[:, None]))
-    entries.add(ref.DataEntry("noise_labels", t))
-    entries.add(ref.DataEntry("dataset_id", dataset_id))
-    if latents is not None:
-        entries.add(ref.DataEntry("latents", latents))
-    out = model(entries)
-    return out["input"].data[..., 0], out["latents"].data
+    return genau_reference.run_reference_fit(ref, model, x, t, text, dataset_id, latents)
 
 
 @pytest.mark.parametrize("T, p, g, L", [(32, 1, 8, 8), (64, 2, 4, 16)])

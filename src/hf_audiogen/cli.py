@@ -236,6 +236,11 @@ def _add_convert(sub) -> None:
 
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg")
+AUDIOGEN_DEFAULT_SECONDS = 5.0
+# `generate` options that only one family understands (argparse dest -> family); all default to None.
+_FAMILY_OPTIONS = {"top_k": "audiogen", "top_p": "audiogen", "temperature": "audiogen", "continue_from": "audiogen",
+                   "steps": "genau", "dataset": "genau", "rerank": "genau"}  # fmt: skip
+_FAMILY_PLURALS = {"audiogen": "AudioGen models", "genau": "GenAU pipelines"}
 
 
 def _cmd_generate(args: argparse.Namespace) -> None:
@@ -244,19 +249,42 @@ def _cmd_generate(args: argparse.Namespace) -> None:
 
     from .audio import load_audio, write_audio
     from .audiogen.modeling_audiogen import MAX_GENERATION_SECONDS
-    from .pretrained import load_pipeline
+    from .pretrained import TEXT_TO_AUDIO_FAMILIES, load_pipeline, model_family
 
-    # Cheap checks first: a typo should not cost a model load.
-    if not 0 < args.duration <= MAX_GENERATION_SECONDS:
-        raise UserError(f"--duration must be more than 0 and at most {MAX_GENERATION_SECONDS:g} seconds, "
-                        f"got {args.duration:g}")  # fmt: skip
+    # Cheap checks first: a typo should not cost a model load. The family comes from one small JSON file.
+    family = model_family(args.model)
+    model_name = args.model or "the bundled demo model"
+    if family not in TEXT_TO_AUDIO_FAMILIES:
+        raise UserError(f"--model {model_name} holds a {family} model; generate runs AudioGen models and GenAU "
+                        "pipelines")  # fmt: skip
+    for dest, only in _FAMILY_OPTIONS.items():
+        if only != family and getattr(args, dest) is not None:
+            raise UserError(f"--{dest.replace('_', '-')} only applies to {_FAMILY_PLURALS[only]}, and {model_name} "
+                            f"is {TEXT_TO_AUDIO_FAMILIES[family]}")  # fmt: skip
+    if family == "audiogen":
+        duration = AUDIOGEN_DEFAULT_SECONDS if args.duration is None else args.duration
+        if not 0 < duration <= MAX_GENERATION_SECONDS:
+            raise UserError(f"--duration must be more than 0 and at most {MAX_GENERATION_SECONDS:g} seconds, "
+                            f"got {duration:g}")  # fmt: skip
+    elif args.duration is not None and not args.duration > 0:  # the upper limit is the pipeline's: checked on load
+        raise UserError(f"--duration must be more than 0 seconds, got {args.duration:g}")
     if args.num < 1:
         raise UserError(f"--num must be 1 or more, got {args.num}")
     # The model checks these too, but only once loaded; here the message can name the option.
     if args.guidance is not None and args.guidance < 0:
         raise UserError(f"--guidance must be 0 or more (1 = no guidance), got {args.guidance:g}")
-    if args.negative_prompt and args.guidance == 1:
-        raise UserError("--negative-prompt acts through guidance: it needs --guidance other than 1 (e.g. 3)")
+    if args.negative_prompt and args.guidance is not None:
+        # AudioGen applies guidance unless the scale is 1; GenAU's diffusion only above 1.
+        if family == "audiogen" and args.guidance == 1:
+            raise UserError("--negative-prompt acts through guidance: it needs --guidance other than 1 (e.g. 3)")
+        if family == "genau" and args.guidance <= 1:
+            raise UserError(f"--negative-prompt acts through guidance: GenAU needs --guidance above 1 (e.g. 4), "
+                            f"got {args.guidance:g}")  # fmt: skip
+    if args.steps is not None and args.steps < 1:
+        raise UserError(f"--steps must be 1 or more, got {args.steps}")
+    if args.rerank is not None and args.rerank < args.num:
+        raise UserError(f"--rerank must be at least --num ({args.num}): the best --num of the --rerank candidates "
+                        f"are kept; got {args.rerank}")  # fmt: skip
     if args.top_k is not None and args.top_k < 0:
         raise UserError(f"--top-k must be 0 or more (0 = off), got {args.top_k}")
     if args.top_p is not None and not 0 < args.top_p <= 1:
@@ -272,41 +300,97 @@ def _cmd_generate(args: argparse.Namespace) -> None:
     # Without --seed, draw one and print it, so that a result the user likes can be generated again.
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(2**31)
 
-    pipe = load_pipeline(args.model)
-    outputs = pipe(
-        args.prompt, negative_prompt=args.negative_prompt, duration=args.duration, guidance_scale=args.guidance,
-        top_k=args.top_k, top_p=args.top_p, temperature=args.temperature, seed=seed, num_return_sequences=args.num,
-        audio_prompt=audio_prompt, progress_bar=True,
+    if family == "audiogen":
+        pipe = load_pipeline(args.model)
+        outputs = pipe(
+            args.prompt, negative_prompt=args.negative_prompt, duration=duration, guidance_scale=args.guidance,
+            top_k=args.top_k, top_p=args.top_p, temperature=args.temperature, seed=seed,
+            num_return_sequences=args.num, audio_prompt=audio_prompt, progress_bar=True,
+        )  # fmt: skip
+        outputs = outputs if isinstance(outputs, list) else [outputs]
+        results = [(output["audio"], output["sampling_rate"], "") for output in outputs]
+    else:
+        results = _generate_genau(args, seed)
+    paths = [out] if len(results) == 1 else [out.with_name(f"{out.stem}_{i}{out.suffix}") for i in range(len(results))]
+    for path, (audio, sampling_rate, note) in zip(paths, results):
+        write_audio(path, audio, sampling_rate)
+        print(f"wrote {path} ({audio.shape[-1] / sampling_rate:.2f} s at {sampling_rate} Hz, seed {seed}{note})")
+
+
+def _generate_genau(args: argparse.Namespace, seed: int) -> list[tuple]:
+    """Run a GenAU pipeline for `generate`: ``[(audio, sampling_rate, note for the "wrote" line)]``."""
+    import torch
+
+    from .pretrained import load_pipeline
+
+    pipe = load_pipeline(args.model, family="genau")
+    # Checks that need the loaded pipeline, still before the sampling loop.
+    longest = pipe.max_audio_length_in_s
+    duration = longest if args.duration is None else args.duration
+    if duration > longest + 1e-9:
+        raise UserError(f"--duration {duration:g} is too long for {args.model}: this GenAU pipeline generates at most "
+                        f"{longest:g} seconds (its transformer's positional range)")  # fmt: skip
+    if args.rerank is not None and pipe.clap_model is None:
+        raise UserError(f"--rerank needs a CLAP scorer in the pipeline (clap_model + clap_processor), and "
+                        f"{args.model} has none")  # fmt: skip
+    options = {"num_inference_steps": args.steps, "guidance_scale": args.guidance}
+    if args.dataset is not None:
+        if not pipe.transformer.config.num_dataset_ids:
+            raise UserError(f"--dataset: the transformer of {args.model} has no dataset token")
+        options["dataset_id"] = int(args.dataset) if args.dataset.isdigit() else args.dataset
+        try:
+            pipe.transformer.dataset_id(options["dataset_id"])
+        except ValueError as err:
+            raise UserError(f"--dataset: {err}") from err
+    output = pipe(
+        args.prompt, negative_prompt=args.negative_prompt, audio_length_in_s=duration,
+        num_waveforms_per_prompt=args.num, num_candidates_per_prompt=args.rerank,
+        generator=torch.Generator().manual_seed(seed),
+        **{name: value for name, value in options.items() if value is not None},  # None: the pipeline's default
     )  # fmt: skip
-    outputs = outputs if isinstance(outputs, list) else [outputs]
-    paths = [out] if len(outputs) == 1 else [out.with_name(f"{out.stem}_{i}{out.suffix}") for i in range(len(outputs))]
-    for path, output in zip(paths, outputs):
-        write_audio(path, output["audio"], output["sampling_rate"])
-        seconds = output["audio"].shape[-1] / output["sampling_rate"]
-        print(f"wrote {path} ({seconds:.2f} s at {output['sampling_rate']} Hz, seed {seed})")
+    scores = [None] * len(output.audios) if output.clap_scores is None else output.clap_scores
+    return [(audio, pipe.sampling_rate, "" if score is None else f", CLAP score {score:.3f}")
+            for audio, score in zip(output.audios, scores)]  # fmt: skip
 
 
 def _add_generate(sub) -> None:
     p = sub.add_parser(
         "generate",
-        help="generate sound from a text prompt with AudioGen and write it to a WAV file",
-        description="Generate DURATION seconds of audio for PROMPT (and optionally continue an audio clip) with an "
-        "AudioGen model. Default model: the small demo model bundled with the package. Sampling parameters left "
-        "out take the model's defaults (the paper's: guidance 3, top-p 0.25).",
+        help="generate sound from a text prompt with AudioGen or GenAU and write it to a WAV file",
+        description="Generate DURATION seconds of audio for PROMPT with an AudioGen model (autoregressive over codec "
+        "tokens; can also continue an audio clip) or a GenAU pipeline (latent diffusion; a diffusers directory with "
+        "model_index.json). The family is read from --model; options marked AudioGen or GenAU only are refused for "
+        "the other family. Default model: the small AudioGen demo model bundled with the package. Parameters left "
+        "out take the model's defaults (AudioGen: guidance 3, top-p 0.25; GenAU: guidance 4, 100 DDIM steps).",
     )
     p.add_argument("prompt", help='description of the sound, e.g. "a dog barks in the rain" ("" = unconditional)')
-    p.add_argument("--model", default=None, help="AudioGen directory or Hub id (default: the bundled demo model)")
-    p.add_argument("--duration", type=float, default=5.0, help="seconds of new audio (default: %(default)s)")
-    p.add_argument("--guidance", type=float, default=None, help="classifier-free guidance scale (1 = none)")
-    p.add_argument("--top-k", type=int, default=None, help="sample from the K most likely codes (0 = off)")
-    p.add_argument("--top-p", type=float, default=None, help="nucleus sampling threshold in (0, 1] (1 = off)")
-    p.add_argument("--temperature", type=float, default=None, help="sampling temperature (> 0)")
+    p.add_argument("--model", default=None, metavar="DIR_OR_ID",
+                   help="AudioGen directory or Hub id, or GenAU pipeline directory or Hub id (default: the bundled "
+                   "AudioGen demo model)")  # fmt: skip
+    p.add_argument("--duration", type=float, default=None,
+                   help=f"seconds of new audio (default: {AUDIOGEN_DEFAULT_SECONDS:g} for AudioGen, at most "
+                   "600; for GenAU the pipeline's longest, e.g. 10.24, which is also the limit)")  # fmt: skip
+    p.add_argument("--guidance", type=float, default=None,
+                   help="classifier-free guidance scale (AudioGen: 1 = none; GenAU: 1 or less = none)")  # fmt: skip
     p.add_argument("--seed", type=int, default=None, help="random seed (default: a random one, printed)")
     p.add_argument("--num", type=int, default=1, help="number of samples; files get _0, _1, ... suffixes")
-    p.add_argument("--negative-prompt", default=None, help="text to steer away from (needs guidance != 1)")
-    p.add_argument("--continue-from", default=None, metavar="AUDIO",
-                   help="audio file to continue (the output starts with it)")  # fmt: skip
+    p.add_argument("--negative-prompt", default=None,
+                   help="text to steer away from (acts through guidance: AudioGen's != 1, GenAU's > 1)")  # fmt: skip
     p.add_argument("--out", default="audiogen.wav", help="output file, .wav/.flac/.ogg (default: %(default)s)")
+    p.add_argument("--top-k", type=int, default=None,
+                   help="AudioGen only: sample from the K most likely codes (0 = off)")  # fmt: skip
+    p.add_argument("--top-p", type=float, default=None,
+                   help="AudioGen only: nucleus sampling threshold in (0, 1] (1 = off)")  # fmt: skip
+    p.add_argument("--temperature", type=float, default=None, help="AudioGen only: sampling temperature (> 0)")
+    p.add_argument("--continue-from", default=None, metavar="AUDIO",
+                   help="AudioGen only: audio file to continue (the output starts with it)")  # fmt: skip
+    p.add_argument("--steps", type=int, default=None, help="GenAU only: denoising steps (default: the pipeline's, 100)")
+    p.add_argument("--dataset", default=None, metavar="NAME_OR_ID",
+                   help="GenAU only: dataset token, a name of the transformer's dataset_names or an id (default: "
+                   "the pipeline's, audiocaps = 0)")  # fmt: skip
+    p.add_argument("--rerank", type=int, default=None, metavar="N",
+                   help="GenAU only: generate N candidates and keep the best --num by CLAP audio-text similarity "
+                   "(needs a pipeline saved with a CLAP scorer, clap_model + clap_processor)")  # fmt: skip
     p.set_defaults(func=_cmd_generate)
 
 

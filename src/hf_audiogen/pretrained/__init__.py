@@ -65,28 +65,93 @@ def resolve_model_source(model: str | os.PathLike | None = None) -> str:
     return source
 
 
-def load_pipeline(model: str | os.PathLike | None = None, **kwargs):
-    """An ``AudioGenPipeline`` from :func:`resolve_model_source` ``(model)``; ``kwargs`` go to ``from_pretrained``.
+# What ``load_pipeline`` can load, as messages name it (keys: the families of hub.detect_family).
+TEXT_TO_AUDIO_FAMILIES = {"audiogen": "an AudioGen model", "genau": "a GenAU pipeline"}
 
-    Loading problems (missing directory, incomplete save, unreachable Hub) raise ``FileNotFoundError`` with one line
-    of explanation, so command-line tools and the Space can show it as is.
+
+def model_family(model: str | os.PathLike | None = None) -> str:
+    """The family of the model ``model`` names, read from one small JSON file (no weights are loaded).
+
+    ``None`` (the bundled demo) -> ``"audiogen"``; a diffusers pipeline directory (``model_index.json``) -> the family
+    of its pipeline class (``"genau"`` for a ``GenAUPipeline``); a transformers directory (``config.json``) -> the
+    family of its ``model_type`` (``"audiogen"``, ``"codec"``...), or ``"audiogen"`` when the config does not tell,
+    so that the AudioGen loader says what is wrong with it; a Hub id -> the family of the repository's
+    ``model_index.json`` if it has one, else ``"audiogen"``. A missing directory raises ``FileNotFoundError`` as
+    :func:`resolve_model_source` does.
     """
-    from ..audiogen import AudioGenPipeline
+    from ..hub import detect_family
 
-    source = resolve_model_source(model)
+    if model is None:
+        return "audiogen"
+    source = os.path.expanduser(os.fspath(model))
+    if os.path.isfile(os.path.join(source, "model_index.json")):
+        return detect_family(source)  # ValueError naming the class of a pipeline of no known family
+    source = resolve_model_source(source)
+    if os.path.isdir(source):
+        try:
+            return detect_family(source)
+        except ValueError:
+            return "audiogen"
+    return _hub_pipeline_family(source)
+
+
+def _hub_pipeline_family(repo_id: str) -> str:
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import EntryNotFoundError
+
+    from ..hub import detect_family
+
     try:
-        return AudioGenPipeline.from_pretrained(source, **kwargs)
-    except OSError as err:  # transformers/huggingface_hub report a missing file or an unreachable Hub as OSError
+        index_path = hf_hub_download(repo_id, "model_index.json")
+    except (OSError, ValueError, EntryNotFoundError):
+        # No such file (a transformers repository), an unreachable Hub or an unknown repository: the AudioGen loader
+        # then reports the problem in its own words.
+        return "audiogen"
+    return detect_family(os.path.dirname(index_path))
+
+
+def load_pipeline(model: str | os.PathLike | None = None, family: str | None = "audiogen", **kwargs):
+    """A text-to-audio pipeline for ``model`` (see :func:`resolve_model_source`); ``kwargs`` go to ``from_pretrained``.
+
+    ``family``: ``"audiogen"`` (default) loads an ``AudioGenPipeline``, ``"genau"`` a ``GenAUPipeline`` (diffusers
+    pipeline directory or Hub id), ``None`` whichever :func:`model_family` finds. A local model of another family
+    than the one asked for raises ``ValueError`` saying what it is. Loading problems (missing directory, incomplete
+    save, unreachable Hub) raise ``FileNotFoundError`` with one line of explanation, so command-line tools and the
+    Space can show it as is.
+    """
+    if family is not None and family not in TEXT_TO_AUDIO_FAMILIES:
+        raise ValueError(f"family must be one of {sorted(TEXT_TO_AUDIO_FAMILIES)} or None, got {family!r}")
+    # With the family given, only local directories (and the bundled default) are checked: asking the Hub costs a
+    # request, and the loader fails clearly on a repository of another family anyway.
+    local = model is None or os.path.isdir(os.path.expanduser(os.fspath(model)))
+    found = model_family(model) if family is None or local else family
+    name = "the bundled demo model" if model is None else os.fspath(model)
+    if found not in TEXT_TO_AUDIO_FAMILIES or (family is not None and found != family):
+        wanted = TEXT_TO_AUDIO_FAMILIES[family] if family else " or ".join(TEXT_TO_AUDIO_FAMILIES.values())
+        raise ValueError(f"{name} holds {TEXT_TO_AUDIO_FAMILIES.get(found, f'a {found} model')}, not {wanted}")
+    if found == "genau":
+        from ..genau import GenAUPipeline as pipeline_class
+
+        source = os.path.expanduser(os.fspath(model))
+    else:
+        from ..audiogen import AudioGenPipeline as pipeline_class
+
+        source = resolve_model_source(model)
+    try:
+        return pipeline_class.from_pretrained(source, **kwargs)
+    except OSError as err:  # the libraries report a missing file or an unreachable Hub as OSError
         reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise FileNotFoundError(f"cannot load an AudioGen model from {source!r}: {reason}") from err
+        raise FileNotFoundError(f"cannot load {TEXT_TO_AUDIO_FAMILIES[found]} from {source!r}: {reason}") from err
 
 
 __all__ = [
     "BundledModelMissingError",
     "CODEC_MODEL_NAME",
     "DEMO_MODEL_NAME",
+    "TEXT_TO_AUDIO_FAMILIES",
     "bundled_model_path",
     "default_model_path",
     "load_pipeline",
+    "model_family",
     "resolve_model_source",
 ]

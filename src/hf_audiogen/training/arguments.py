@@ -1,16 +1,24 @@
 """Command-line options every training script shares (names follow diffusers' and transformers' example scripts).
 
-A script builds its parser with :func:`add_common_training_args`, adds its own options, then calls
-:func:`check_common_training_args` so bad values stop the run before any model is built.
+A script builds its parser with :func:`training_arg_parser` (or :func:`add_common_training_args` on a parser of its
+own), adds its own options (the audio-only families: :func:`add_audio_data_args`), then calls
+:func:`check_common_training_args` so bad values stop the run before any model is built. :func:`resolve_config` reads
+the ``--config`` option of the families that take "a preset name or a config.json".
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+from collections.abc import Callable, Collection
+from pathlib import Path
+from typing import TypeVar
 
 from .schedules import LR_SCHEDULES
 
 MIXED_PRECISION_CHOICES = ("no", "fp16", "bf16")
+
+ConfigT = TypeVar("ConfigT")
 
 
 def _positive_int(text: str) -> int:
@@ -59,6 +67,55 @@ def add_common_training_args(parser: argparse.ArgumentParser) -> argparse.Argume
     logs.add_argument("--report_to", default=None,
                       help="also log to an accelerate tracker ('tensorboard', 'wandb', 'trackio', ...)")
     return parser
+
+
+def training_arg_parser(description: str, **defaults) -> argparse.ArgumentParser:
+    """A parser with the common options (:func:`add_common_training_args`), ``defaults`` overriding theirs (the
+    family's learning rate, schedule, batch size...), and every option's default shown in ``--help``."""
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    add_common_training_args(parser)
+    parser.set_defaults(**defaults)
+    return parser
+
+
+def add_audio_data_args(
+    parser: argparse.ArgumentParser, segment_seconds: float, segment_help: str, eval_max_seconds: float
+) -> argparse._ArgumentGroup:
+    """The "data" group of the families trained on audio alone (codec, GenAU's VAE and vocoder): the dataset, its
+    train/eval splits, random crops of ``--segment_seconds`` and the held-out clips. Returned so that a family can
+    add its own data options after these."""
+    data = parser.add_argument_group("data")
+    data.add_argument("--dataset", required=True,
+                      help="audio dataset: a local folder with metadata.jsonl/csv, parquet or webdataset shards, "
+                           "or a Hub dataset id")
+    data.add_argument("--train_split", default="train", help="split to train on")
+    data.add_argument("--eval_split", default="validation", help="held-out split for evaluation")
+    data.add_argument("--segment_seconds", type=float, default=segment_seconds, help=segment_help)
+    data.add_argument("--shuffle_buffer_size", type=int, default=1000, help="shuffle buffer of the training stream")
+    data.add_argument("--max_eval_clips", type=int, default=32, help="evaluate on at most this many held-out clips")
+    data.add_argument("--eval_max_seconds", type=float, default=eval_max_seconds,
+                      help="truncate held-out clips to this length")
+    return data
+
+
+def resolve_config(
+    name_or_path: str,
+    presets: Collection[str],
+    from_preset: Callable[[str], ConfigT],
+    from_dict: Callable[[dict], ConfigT],
+    kind: str = "config",
+) -> ConfigT:
+    """``--config``: ``from_preset(name)`` for a name in ``presets``, else ``from_dict`` of a ``config.json`` file
+    or of the one in a directory; anything else raises ``ValueError`` naming the presets and ``kind`` of file."""
+    if name_or_path in presets:
+        return from_preset(name_or_path)
+    path = Path(name_or_path)
+    if path.is_dir():
+        path = path / "config.json"
+    if not path.is_file():
+        raise ValueError(f"--config {name_or_path!r} is neither a preset ({', '.join(presets)}) nor a {kind} JSON "
+                         f"file")  # fmt: skip
+    return from_dict(json.loads(path.read_text(encoding="utf-8")))
 
 
 def check_common_training_args(args: argparse.Namespace) -> None:

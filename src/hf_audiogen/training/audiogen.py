@@ -26,7 +26,6 @@ which would otherwise shift condition dropout between a resumed and an uninterru
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import math
 import os
@@ -47,7 +46,7 @@ from ..codec import CodecFeatureExtractor, CodecModel
 from ..data.mixing import MixingAugmentation
 from ..data.streams import load_audio_dataset
 from ..data.text_normalization import CaptionNormalizer
-from .arguments import add_common_training_args, check_common_training_args
+from .arguments import check_common_training_args, training_arg_parser
 from .audiogen_data import (
     IGNORE_INDEX,
     TEXT_KEYS,
@@ -62,8 +61,10 @@ from .checkpointing import register_save_pretrained_hooks, save_checkpoint
 from .loop import (
     TimeBudget,
     adamw_with_decay_groups,
+    count_optimizer_step,
     epoch_batches,
     optimizer_update,
+    save_eval_results,
     setup_accelerator,
     start_or_resume,
 )
@@ -148,13 +149,10 @@ def _add_data_and_eval_args(parser: argparse.ArgumentParser) -> None:
 
 def build_arg_parser() -> argparse.ArgumentParser:
     """All options of ``training_scripts/train_audiogen.py``."""
-    parser = argparse.ArgumentParser(
-        description="Train the AudioGen language model over a frozen codec and a frozen text encoder.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
-    add_common_training_args(parser)
-    parser.set_defaults(learning_rate=5e-4, lr_scheduler="inverse_sqrt", lr_warmup_steps=3000, max_grad_norm=1.0,
-                        train_batch_size=16)  # fmt: skip
+    parser = training_arg_parser(
+        "Train the AudioGen language model over a frozen codec and a frozen text encoder.",
+        learning_rate=5e-4, lr_scheduler="inverse_sqrt", lr_warmup_steps=3000, max_grad_norm=1.0, train_batch_size=16,
+    )  # fmt: skip
 
     model = parser.add_argument_group("model (either --init_from, or --codec + --text_encoder + decoder sizes)")
     model.add_argument("--init_from", default=None,
@@ -180,13 +178,11 @@ def build_arg_parser() -> argparse.ArgumentParser:
 
 def build_lora_arg_parser() -> argparse.ArgumentParser:
     """All options of ``training_scripts/finetune_lora.py``."""
-    parser = argparse.ArgumentParser(
-        description="Fine-tune a trained AudioGen model with LoRA adapters on its decoder; saves the adapter only.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
-    add_common_training_args(parser)
-    parser.set_defaults(learning_rate=1e-4, lr_scheduler="constant_with_warmup", lr_warmup_steps=0,
-                        max_grad_norm=1.0, train_batch_size=8)  # fmt: skip
+    parser = training_arg_parser(
+        "Fine-tune a trained AudioGen model with LoRA adapters on its decoder; saves the adapter only.",
+        learning_rate=1e-4, lr_scheduler="constant_with_warmup", lr_warmup_steps=0, max_grad_norm=1.0,
+        train_batch_size=8,
+    )  # fmt: skip
     lora = parser.add_argument_group("LoRA")
     lora.add_argument("--model", required=True, help="the trained AudioGen directory to adapt")
     lora.add_argument("--lora_rank", type=int, default=8)
@@ -585,34 +581,32 @@ def run_training(args: argparse.Namespace, model, processor, is_lora: bool = Fal
             continue
         if ema is not None:
             ema.step(trainable)
-        state.global_step += 1
-        progress.step()
-        step = state.global_step
+        update = count_optimizer_step(state, progress, budget, args.max_train_steps)
+        step = update.step
         last_loss = sum(step_losses) / len(step_losses)  # mean over the step's micro-batches
         first_loss = last_loss if first_loss is None else first_loss
         step_losses = []
         means.update({"loss": last_loss})
-        is_last = step >= args.max_train_steps or budget.is_spent()
-        if is_last and step < args.max_train_steps:
-            progress.write(f"--max_train_minutes {args.max_train_minutes} reached at step {step}")
-        if step % args.logging_steps == 0 or is_last:
+        if update.out_of_time and step < args.max_train_steps:
+            progress.write(budget.stop_note(step))
+        if update.is_due(args.logging_steps):
             progress.log({**means.pop(), "lr": scheduler.get_last_lr()[0]}, step=step)
         if step % args.checkpointing_steps == 0:
             path = save_checkpoint(accelerator, output_dir, step, args.checkpoints_total_limit)
             if accelerator.is_main_process and not is_lora:
                 processor.save_pretrained(path / "model")  # a checkpoint's model folder is then a pipeline dir
-        if eval_batches and (step % args.eval_steps == 0 or is_last):
+        if eval_batches and update.is_due(args.eval_steps):
             evaluation = _evaluate(raw, eval_batches, unigram, ema, trainable, progress, step)
             if args.load_best_model_at_end and evaluation.nll < best.nll:
                 best.step, best.metrics = step, vars(evaluation)
                 with _ema_weights(ema, trainable):
                     _save_model(raw, processor, output_dir / BEST_MODEL_DIR, is_lora)
-        if sample_prompts and (step % sample_steps == 0 or is_last) and accelerator.is_main_process:
+        if sample_prompts and update.is_due(sample_steps) and accelerator.is_main_process:
             with _ema_weights(ema, trainable):
                 write_samples(audiogen, processor, sample_prompts, output_dir / "samples", step,
                               args.sample_seconds, args.sample_guidance_scale, seed=args.seed)  # fmt: skip
         accelerator.wait_for_everyone()
-        if is_last:
+        if update.last:
             break
 
     progress.close()
@@ -634,7 +628,7 @@ def run_training(args: argparse.Namespace, model, processor, is_lora: bool = Fal
             shutil.rmtree(best_dir)
         if evaluation is not None:
             results.update(vars(evaluation))
-        (output_dir / "eval_results.json").write_text(json.dumps(results, indent=2))
+        save_eval_results(output_dir, results)
     accelerator.end_training()
     return AudioGenTrainingResult(output_dir, state.global_step, first_loss, last_loss, evaluation)
 

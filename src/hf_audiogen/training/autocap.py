@@ -21,7 +21,6 @@ loads.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import zlib
 from collections.abc import Sequence
@@ -37,13 +36,15 @@ from ..autocap import AutoCapConfig, AutoCapFeatureExtractor, AutoCapForConditio
 from ..autocap.configuration_autocap import CLAP_TOKEN_POSITIONS, METADATA_TAGS
 from ..data.streams import load_audio_dataset
 from ..evaluation.caption_metrics import compute_caption_metrics
-from .arguments import add_common_training_args, check_common_training_args
+from .arguments import check_common_training_args, training_arg_parser
 from .checkpointing import register_save_pretrained_hooks, save_checkpoint
 from .loop import (
     TimeBudget,
     adamw_with_decay_groups,
+    count_optimizer_step,
     epoch_batches,
     optimizer_update,
+    save_eval_results,
     setup_accelerator,
     start_or_resume,
 )
@@ -102,13 +103,9 @@ def _metadata_column(text: str) -> tuple[str, str]:
 
 def build_arg_parser() -> argparse.ArgumentParser:
     """All options of ``training_scripts/train_autocap.py``."""
-    parser = argparse.ArgumentParser(
-        description="Train AutoCap (audio captioning with metadata) in two stages.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
-    add_common_training_args(parser)
-    parser.set_defaults(learning_rate=1e-4, lr_scheduler="cosine", lr_warmup_steps=0, max_grad_norm=2.0,
-                        train_batch_size=32)  # fmt: skip
+    parser = training_arg_parser("Train AutoCap (audio captioning with metadata) in two stages.",
+                                 learning_rate=1e-4, lr_scheduler="cosine", lr_warmup_steps=0, max_grad_norm=2.0,
+                                 train_batch_size=32)  # fmt: skip
     optim = parser.add_argument_group("optimiser (reference: Adam 0.9/0.999, weight decay 1e-6)")
     optim.add_argument("--weight_decay", type=float, default=1e-6)
     optim.add_argument("--adam_beta1", type=float, default=0.9)
@@ -416,21 +413,19 @@ def run_training(args: argparse.Namespace, model: AutoCapForConditionalGeneratio
         step_losses.append(accelerator.reduce(loss.detach().float(), reduction="mean").item())
         if not accelerator.sync_gradients:
             continue
-        state.global_step += 1
-        progress.step()
-        step = state.global_step
+        update = count_optimizer_step(state, progress, budget, args.max_train_steps)
+        step = update.step
         last_loss = sum(step_losses) / len(step_losses)
         first_loss = last_loss if first_loss is None else first_loss
         step_losses = []
         means.update({"loss": last_loss})
-        is_last = step >= args.max_train_steps or budget.is_spent()
-        if step % args.logging_steps == 0 or is_last:
+        if update.is_due(args.logging_steps):
             progress.log({**means.pop(), "lr": scheduler.get_last_lr()[0]}, step=step)
         if step % args.checkpointing_steps == 0:
             path = save_checkpoint(accelerator, output_dir, step, args.checkpoints_total_limit)
             if accelerator.is_main_process:
                 processor.save_pretrained(path / "model")  # a checkpoint's model folder is a pipeline directory
-        if eval_batches and (step % args.eval_steps == 0 or is_last):
+        if eval_batches and update.is_due(args.eval_steps):
             evaluation = evaluate_captions(raw, processor, eval_batches, args.eval_num_beams)
             progress.log({k: v for k, v in evaluation.items() if k != "examples"}, step=step)
             progress.write(
@@ -439,7 +434,7 @@ def run_training(args: argparse.Namespace, model: AutoCapForConditionalGeneratio
                 f"{evaluation['examples'][0][0]!r} (ref {evaluation['examples'][0][1]!r})"
             )
         accelerator.wait_for_everyone()
-        if is_last:
+        if update.last:
             break
 
     progress.close()
@@ -450,7 +445,7 @@ def run_training(args: argparse.Namespace, model: AutoCapForConditionalGeneratio
         results = {"stage": args.stage, "step": state.global_step, "first_loss": first_loss, "last_loss": last_loss}
         if evaluation is not None:
             results.update(evaluation)
-        (output_dir / "eval_results.json").write_text(json.dumps(results, indent=2))
+        save_eval_results(output_dir, results)
     accelerator.end_training()
     return AutoCapTrainingResult(output_dir, state.global_step, first_loss, last_loss, evaluation)
 

@@ -23,7 +23,6 @@ and writes a few reconstructions to ``OUTPUT_DIR/samples/step-N/``. The final co
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,9 +44,17 @@ from ..codec.losses import (
 )
 from ..codec.metrics import si_snr
 from ..data.streams import AudioCollator, load_audio_dataset
-from .arguments import add_common_training_args, check_common_training_args
-from .checkpointing import register_save_pretrained_hooks, save_checkpoint
-from .loop import TimeBudget, epoch_batches, optimizer_update, setup_accelerator, start_or_resume
+from .arguments import add_audio_data_args, check_common_training_args, resolve_config, training_arg_parser
+from .checkpointing import register_save_pretrained_hooks
+from .loop import (
+    StepBookkeeping,
+    TimeBudget,
+    epoch_batches,
+    optimizer_update,
+    save_eval_results,
+    setup_accelerator,
+    start_or_resume,
+)
 from .progress import RunningMeans, TrainingProgress
 from .schedules import get_lr_scheduler
 
@@ -66,42 +73,23 @@ DEFAULT_LOSS_WEIGHTS = {"l1": 0.1, "mel": 2.0, "adversarial": 4.0, "feature_matc
 # ----------------------------------------------------------------------------------------------- configuration
 def load_codec_config(name_or_path: str) -> CodecConfig:
     """A :class:`CodecConfig` from a preset name (``CODEC_PRESETS``), a ``config.json`` or a directory holding one."""
-    if name_or_path in CODEC_PRESETS:
-        return CODEC_PRESETS[name_or_path]()
-    path = Path(name_or_path)
-    if path.is_dir():
-        path = path / "config.json"
-    if not path.is_file():
-        raise ValueError(
-            f"--config {name_or_path!r} is neither a preset ({', '.join(CODEC_PRESETS)}) nor a config JSON file"
-        )
-    return CodecConfig.from_dict(json.loads(path.read_text()))
+    return resolve_config(name_or_path, CODEC_PRESETS, lambda name: CODEC_PRESETS[name](), CodecConfig.from_dict)
 
 
 def build_arg_parser() -> argparse.ArgumentParser:
     """All options of ``training_scripts/train_codec.py``."""
-    parser = argparse.ArgumentParser(
-        description="Train the neural audio codec (SEANet + RVQ) with reconstruction and adversarial losses.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
-    add_common_training_args(parser)
-    parser.set_defaults(learning_rate=3e-4, train_batch_size=8)
+    parser = training_arg_parser(
+        "Train the neural audio codec (SEANet + RVQ) with reconstruction and adversarial losses.",
+        learning_rate=3e-4, train_batch_size=8,
+    )  # fmt: skip
 
     model = parser.add_argument_group("model")
     model.add_argument("--config", default="small",
                        help=f"codec preset ({', '.join(CODEC_PRESETS)}) or path to a codec config.json")
     model.add_argument("--discriminator_filters", type=int, default=32, help="channels of the MS-STFT discriminator")
 
-    data = parser.add_argument_group("data")
-    data.add_argument("--dataset", required=True,
-                      help="audio dataset: a local folder with metadata.jsonl/csv, parquet or webdataset shards, "
-                           "or a Hub dataset id")
-    data.add_argument("--train_split", default="train", help="split to train on")
-    data.add_argument("--eval_split", default="validation", help="held-out split for evaluation")
-    data.add_argument("--segment_seconds", type=float, default=1.0, help="length of the random training crops")
-    data.add_argument("--shuffle_buffer_size", type=int, default=1000, help="shuffle buffer of the training stream")
-    data.add_argument("--max_eval_clips", type=int, default=32, help="evaluate on at most this many held-out clips")
-    data.add_argument("--eval_max_seconds", type=float, default=10.0, help="truncate held-out clips to this length")
+    data = add_audio_data_args(parser, segment_seconds=1.0, segment_help="length of the random training crops",
+                               eval_max_seconds=10.0)  # fmt: skip
     data.add_argument("--num_audio_samples", type=int, default=4,
                       help="reconstructions written to OUTPUT_DIR/samples at each evaluation")
 
@@ -346,6 +334,7 @@ def train_codec(args: argparse.Namespace) -> CodecTrainingResult:
     codec.train()
     discriminator.train()
     budget = TimeBudget(accelerator, args.max_train_minutes)
+    bookkeeping = StepBookkeeping(accelerator, args, state, progress, budget)
 
     no_batch = f"the {args.train_split!r} split of {args.dataset!r} yielded no training batch"
     for batch in epoch_batches(accelerator, train_loader, train_loader.collate_fn, state, args.max_train_steps,
@@ -357,22 +346,14 @@ def train_codec(args: argparse.Namespace) -> CodecTrainingResult:
 
         if not accelerator.sync_gradients:
             continue
-        state.global_step += 1
-        progress.step()
-        step = state.global_step
-        out_of_time = budget.is_spent()
-        last = step >= args.max_train_steps or out_of_time
-        if step % args.logging_steps == 0 or last:
-            progress.log({**means.pop(), "lr": scheduler_g.get_last_lr()[0]}, step=step)
-        if step % args.checkpointing_steps == 0 or out_of_time:
-            save_checkpoint(accelerator, output_dir, step, args.checkpoints_total_limit)
-        if (step % args.eval_steps == 0 or last) and eval_clips:
+        update = bookkeeping.after_update(means, scheduler_g)  # count the step, log, checkpoint
+        if update.is_due(args.eval_steps) and eval_clips:
             evaluation = _evaluate_and_write_samples(
-                accelerator, raw_codec, eval_clips, mel_loss, args, output_dir, step, progress
+                accelerator, raw_codec, eval_clips, mel_loss, args, output_dir, update.step, progress
             )
-        if last:
-            if out_of_time:
-                progress.write(f"--max_train_minutes {args.max_train_minutes} reached at step {step}")
+        if update.last:
+            if update.out_of_time:
+                progress.write(budget.stop_note(update.step))
             break
 
     progress.close()
@@ -383,8 +364,7 @@ def train_codec(args: argparse.Namespace) -> CodecTrainingResult:
                               ).save_pretrained(output_dir)
         trainer.raw_discriminator.save_pretrained(output_dir / "discriminator")
         if evaluation is not None:
-            (output_dir / "eval_results.json").write_text(json.dumps(
-                {"step": state.global_step, **vars(evaluation)}, indent=2))
+            save_eval_results(output_dir, {"step": state.global_step, **vars(evaluation)})
     accelerator.end_training()
     return CodecTrainingResult(output_dir=output_dir, global_step=state.global_step, evaluation=evaluation,
                                is_main_process=accelerator.is_main_process)

@@ -72,13 +72,15 @@ from ..genau import (
     genau_ddim_scheduler,
 )
 from ..genau.pipeline_genau import T5_POOLING_MODES
-from .arguments import add_common_training_args, check_common_training_args
-from .checkpointing import register_save_pretrained_hooks, save_checkpoint
+from .arguments import check_common_training_args, training_arg_parser
+from .checkpointing import register_save_pretrained_hooks
 from .loop import (
+    StepBookkeeping,
     TimeBudget,
     adamw_with_decay_groups,
     epoch_batches,
     optimizer_update,
+    save_eval_results,
     setup_accelerator,
     start_or_resume,
 )
@@ -95,13 +97,9 @@ UNCONDITIONAL_DATASET_ID = 0  # the reference's DatasetIDs.get_unconditional_con
 # ----------------------------------------------------------------------------------------------------------------------
 def build_arg_parser() -> argparse.ArgumentParser:
     """All options of ``training_scripts/train_genau.py``."""
-    parser = argparse.ArgumentParser(
-        description="Train GenAU's FiT denoiser over a frozen 1D-VAE and frozen text encoders.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
-    add_common_training_args(parser)
-    parser.set_defaults(learning_rate=1e-4, lr_scheduler="cosine", lr_warmup_steps=0, max_grad_norm=0.5,
-                        train_batch_size=8)  # fmt: skip
+    parser = training_arg_parser("Train GenAU's FiT denoiser over a frozen 1D-VAE and frozen text encoders.",
+                                 learning_rate=1e-4, lr_scheduler="cosine", lr_warmup_steps=0, max_grad_norm=0.5,
+                                 train_batch_size=8)  # fmt: skip
 
     model = parser.add_argument_group("model (either --init_from, or --vae + text encoder(s) + a FiT preset)")
     model.add_argument("--init_from", default=None,
@@ -731,6 +729,7 @@ def train_genau(args: argparse.Namespace) -> GenAUTrainingResult:
     evaluated_untrained = False
     sample_every = args.sample_every or args.eval_steps
     budget = TimeBudget(accelerator, args.max_train_minutes)
+    bookkeeping = StepBookkeeping(accelerator, args, state, progress, budget)
     transformer.train()
 
     def evaluate(step: int) -> DiffusionEvaluation | None:
@@ -769,29 +768,22 @@ def train_genau(args: argparse.Namespace) -> GenAUTrainingResult:
             continue
         if ema is not None:
             ema.step(trainable)
-        state.global_step += 1
-        progress.step()
-        step = state.global_step
         means.update({"loss": sum(step_losses) / len(step_losses)})
         step_losses = []
-        out_of_time = budget.is_spent()
-        last = step >= args.max_train_steps or out_of_time
-        if step % args.logging_steps == 0 or last:
-            logged = means.pop()
-            logged_losses.append(logged["loss"])
-            progress.log({**logged, "lr": lr_scheduler.get_last_lr()[0]}, step=step)
-        if step % args.checkpointing_steps == 0 or out_of_time:
-            save_checkpoint(accelerator, output_dir, step, args.checkpoints_total_limit)
-        if step % args.eval_steps == 0 or last:
+        update = bookkeeping.after_update(means, lr_scheduler)  # count the step, log, checkpoint
+        step = update.step
+        if update.logged is not None:
+            logged_losses.append(update.logged["loss"])
+        if update.is_due(args.eval_steps):
             evaluation = evaluate(step) or evaluation
-        if sample_prompts and (step % sample_every == 0 or last) and accelerator.is_main_process:
+        if sample_prompts and update.is_due(sample_every) and accelerator.is_main_process:
             with _ema_weights(ema, trainable):
                 write_samples(pipe, sample_prompts, output_dir / "samples" / f"step-{step}", sample_seconds,
                               args.sample_guidance_scale, args.sample_inference_steps, dataset_id, args.seed)
         accelerator.wait_for_everyone()
-        if last:
-            if out_of_time:
-                progress.write(f"--max_train_minutes {args.max_train_minutes} reached at step {step}")
+        if update.last:
+            if update.out_of_time:
+                progress.write(budget.stop_note(step))
             break
 
     progress.close()
@@ -807,7 +799,7 @@ def train_genau(args: argparse.Namespace) -> GenAUTrainingResult:
         for key, value in (("first_evaluation", first_evaluation), ("last_evaluation", evaluation)):
             if value is not None:
                 results[key] = vars(value)
-        (output_dir / "eval_results.json").write_text(json.dumps(results, indent=2))
+        save_eval_results(output_dir, results)
     accelerator.end_training()
     return GenAUTrainingResult(
         output_dir=output_dir, global_step=state.global_step, scaling_factor=scale.value,

@@ -27,7 +27,6 @@ checkpoint is only the last one computed (1.0 before the first export). The run'
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import math
 from dataclasses import dataclass
@@ -44,13 +43,15 @@ from ..data.streams import RandomSegment, load_audio_dataset
 from ..genau import AutoencoderKL1D, GenAUMelFeatureExtractor
 from ..genau.losses import AutoencoderKL1DLoss, MelPatchDiscriminator
 from ..genau.modeling_autoencoder_kl_1d import VAE_PRESETS
-from .arguments import add_common_training_args, check_common_training_args
-from .checkpointing import register_save_pretrained_hooks, save_checkpoint
+from .arguments import add_audio_data_args, check_common_training_args, resolve_config, training_arg_parser
+from .checkpointing import register_save_pretrained_hooks
 from .loop import (
+    StepBookkeeping,
     TimeBudget,
     adamw_with_decay_groups,
     epoch_batches,
     optimizer_update,
+    save_eval_results,
     setup_accelerator,
     start_or_resume,
 )
@@ -165,25 +166,14 @@ def load_eval_mels(
 def load_vae(name_or_path: str) -> AutoencoderKL1D:
     """A randomly initialised :class:`AutoencoderKL1D` from a preset name (``VAE_PRESETS``), a ``config.json`` or a
     directory holding one."""
-    if name_or_path in VAE_PRESETS:
-        return AutoencoderKL1D.from_preset(name_or_path)
-    path = Path(name_or_path)
-    if path.is_dir():
-        path = path / "config.json"
-    if not path.is_file():
-        raise ValueError(f"--config {name_or_path!r} is neither a preset ({', '.join(VAE_PRESETS)}) nor a VAE "
-                         f"config JSON file")  # fmt: skip
-    return AutoencoderKL1D.from_config(json.loads(path.read_text()))
+    return resolve_config(name_or_path, VAE_PRESETS, AutoencoderKL1D.from_preset, AutoencoderKL1D.from_config,
+                          kind="VAE config")  # fmt: skip
 
 
 def build_arg_parser() -> argparse.ArgumentParser:
     """All options of ``training_scripts/train_vae.py``."""
-    parser = argparse.ArgumentParser(
-        description="Train GenAU's 1D-VAE on log-mels with reconstruction, KL and adversarial losses.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
-    add_common_training_args(parser)
-    parser.set_defaults(learning_rate=1e-4, train_batch_size=8)
+    parser = training_arg_parser("Train GenAU's 1D-VAE on log-mels with reconstruction, KL and adversarial losses.",
+                                 learning_rate=1e-4, train_batch_size=8)  # fmt: skip
 
     model = parser.add_argument_group("model")
     model.add_argument("--config", default="small",
@@ -191,18 +181,9 @@ def build_arg_parser() -> argparse.ArgumentParser:
     model.add_argument("--disc_base_channels", type=int, default=64, help="width of the PatchGAN discriminator")
     model.add_argument("--disc_num_layers", type=int, default=3, help="strided layers of the PatchGAN discriminator")
 
-    data = parser.add_argument_group("data")
-    data.add_argument("--dataset", required=True,
-                      help="audio dataset: a local folder with metadata.jsonl/csv, parquet or webdataset shards, "
-                           "or a Hub dataset id")
-    data.add_argument("--train_split", default="train", help="split to train on")
-    data.add_argument("--eval_split", default="validation", help="held-out split for evaluation")
-    data.add_argument("--segment_seconds", type=float, default=10.24,
-                      help="length of the random training crops (the reference: 10.24 s = 1024 frames); the frame "
-                           "count must be a multiple of the VAE's downsampling (4)")
-    data.add_argument("--shuffle_buffer_size", type=int, default=1000, help="shuffle buffer of the training stream")
-    data.add_argument("--max_eval_clips", type=int, default=32, help="evaluate on at most this many held-out clips")
-    data.add_argument("--eval_max_seconds", type=float, default=10.24, help="truncate held-out clips to this length")
+    add_audio_data_args(parser, segment_seconds=10.24, eval_max_seconds=10.24,
+                        segment_help="length of the random training crops (the reference: 10.24 s = 1024 frames); "
+                                     "the frame count must be a multiple of the VAE's downsampling (4)")  # fmt: skip
 
     losses = parser.add_argument_group("losses (defaults: the reference's 1d_vae.yaml)")
     losses.add_argument("--kl_weight", type=float, default=1000.0,
@@ -338,6 +319,20 @@ def _reduced(accelerator, logs: dict[str, float]) -> dict[str, float]:
     return dict(zip(logs, accelerator.reduce(values, reduction="mean").tolist()))
 
 
+def build_gan_optimizers(args: argparse.Namespace, generator: nn.Module, discriminator: nn.Module) -> tuple:
+    """``(optimizer_g, optimizer_d, scheduler_g, scheduler_d)`` of GenAU's VAE and vocoder: AdamW with
+    ``--adam_beta1/2`` and ``--weight_decay`` on matrices only, the discriminator at ``--discriminator_learning_rate``
+    (default ``--learning_rate``), both on ``--lr_scheduler``."""
+    betas = (args.adam_beta1, args.adam_beta2)
+    optimizer_g = adamw_with_decay_groups(list(generator.parameters()), args.learning_rate, args.weight_decay, betas)
+    optimizer_d = adamw_with_decay_groups(list(discriminator.parameters()),
+                                          args.discriminator_learning_rate or args.learning_rate, args.weight_decay,
+                                          betas)  # fmt: skip
+    scheduler_g = get_lr_scheduler(args.lr_scheduler, optimizer_g, args.lr_warmup_steps, args.max_train_steps)
+    scheduler_d = get_lr_scheduler(args.lr_scheduler, optimizer_d, args.lr_warmup_steps, args.max_train_steps)
+    return optimizer_g, optimizer_d, scheduler_g, scheduler_d
+
+
 def train_vae(args: argparse.Namespace) -> VAETrainingResult:
     """Train a VAE as configured by ``args`` (see :func:`build_arg_parser`); returns where it was saved."""
     check_args(args)
@@ -362,13 +357,7 @@ def train_vae(args: argparse.Namespace) -> VAETrainingResult:
     eval_mels = load_eval_mels(args.dataset, args.eval_split, feature_extractor, args.max_eval_clips,
                                args.eval_max_seconds)  # fmt: skip
 
-    betas = (args.adam_beta1, args.adam_beta2)
-    optimizer_g = adamw_with_decay_groups(list(model.parameters()), args.learning_rate, args.weight_decay, betas)
-    optimizer_d = adamw_with_decay_groups(list(discriminator.parameters()),
-                                          args.discriminator_learning_rate or args.learning_rate, args.weight_decay,
-                                          betas)  # fmt: skip
-    scheduler_g = get_lr_scheduler(args.lr_scheduler, optimizer_g, args.lr_warmup_steps, args.max_train_steps)
-    scheduler_d = get_lr_scheduler(args.lr_scheduler, optimizer_d, args.lr_warmup_steps, args.max_train_steps)
+    optimizer_g, optimizer_d, scheduler_g, scheduler_d = build_gan_optimizers(args, model, discriminator)
     model, discriminator, optimizer_g, optimizer_d, scheduler_g, scheduler_d, train_loader = accelerator.prepare(
         model, discriminator, optimizer_g, optimizer_d, scheduler_g, scheduler_d, train_loader
     )
@@ -387,6 +376,7 @@ def train_vae(args: argparse.Namespace) -> VAETrainingResult:
     model.train()
     discriminator.train()
     budget = TimeBudget(accelerator, args.max_train_minutes)
+    bookkeeping = StepBookkeeping(accelerator, args, state, progress, budget)
 
     no_batch = f"the {args.train_split!r} split of {args.dataset!r} yielded no training batch"
     for batch in epoch_batches(accelerator, train_loader, train_loader.collate_fn, state, args.max_train_steps,
@@ -414,20 +404,12 @@ def train_vae(args: argparse.Namespace) -> VAETrainingResult:
 
         if not accelerator.sync_gradients:
             continue
-        state.global_step += 1
-        progress.step()
-        step = state.global_step
-        out_of_time = budget.is_spent()
-        last = step >= args.max_train_steps or out_of_time
-        if step % args.logging_steps == 0 or last:
-            progress.log({**means.pop(), "lr": scheduler_g.get_last_lr()[0]}, step=step)
-        if step % args.checkpointing_steps == 0 or out_of_time:
-            save_checkpoint(accelerator, output_dir, step, args.checkpoints_total_limit)
-        if (step % args.eval_steps == 0 or last) and eval_mels:
-            evaluate(step)
-        if last:
-            if out_of_time:
-                progress.write(f"--max_train_minutes {args.max_train_minutes} reached at step {step}")
+        update = bookkeeping.after_update(means, scheduler_g)  # count the step, log, checkpoint
+        if update.is_due(args.eval_steps) and eval_mels:
+            evaluate(update.step)
+        if update.last:
+            if update.out_of_time:
+                progress.write(budget.stop_note(update.step))
             break
 
     progress.close()
@@ -436,8 +418,8 @@ def train_vae(args: argparse.Namespace) -> VAETrainingResult:
     if accelerator.is_main_process:
         scaling_factor = evaluate.save(output_dir / "final")
         raw_discriminator.save_pretrained(output_dir / "discriminator")
-        (output_dir / "eval_results.json").write_text(json.dumps(
-            {"step": state.global_step, "eval_mel_l1": vars(history), "scaling_factor": scaling_factor}, indent=2))
+        save_eval_results(output_dir, {"step": state.global_step, "eval_mel_l1": vars(history),
+                                       "scaling_factor": scaling_factor})  # fmt: skip
     accelerator.end_training()
     return VAETrainingResult(output_dir=output_dir, global_step=state.global_step, evaluations=history,
                              scaling_factor=scaling_factor, is_main_process=accelerator.is_main_process)

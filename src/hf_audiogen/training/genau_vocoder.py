@@ -30,7 +30,6 @@ them to ``OUTPUT_DIR/samples/step-N/``. The final generator goes to ``OUTPUT_DIR
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import math
 from dataclasses import dataclass
@@ -51,19 +50,25 @@ from ..audio import write_audio
 from ..genau import GenAUMelFeatureExtractor, log_mel_spectrogram, vocoder_hop_length
 from ..genau.losses import feature_matching_loss
 from ..genau.vocoder import VOCODER_PRESETS, genau_vocoder_config
-from .arguments import add_common_training_args, check_common_training_args
-from .checkpointing import register_save_pretrained_hooks, save_checkpoint
-from .genau_vae import EvaluationHistory, build_train_dataloader, load_eval_mels, segment_samples
+from .arguments import add_audio_data_args, check_common_training_args, resolve_config, training_arg_parser
+from .checkpointing import register_save_pretrained_hooks
+from .genau_vae import (
+    EvaluationHistory,
+    build_gan_optimizers,
+    build_train_dataloader,
+    load_eval_mels,
+    segment_samples,
+)
 from .loop import (
+    StepBookkeeping,
     TimeBudget,
-    adamw_with_decay_groups,
     epoch_batches,
     optimizer_update,
+    save_eval_results,
     setup_accelerator,
     start_or_resume,
 )
 from .progress import RunningMeans, TrainingProgress
-from .schedules import get_lr_scheduler
 
 logger = logging.getLogger(__name__)
 
@@ -277,25 +282,17 @@ def hifigan_init_(vocoder: SpeechT5HifiGan) -> SpeechT5HifiGan:
 def load_vocoder_config(name_or_path: str) -> SpeechT5HifiGanConfig:
     """A GenAU vocoder config from a preset name (``VOCODER_PRESETS``), a ``config.json`` or a directory holding
     one."""
-    if name_or_path in VOCODER_PRESETS:
-        return genau_vocoder_config(name_or_path)
-    path = Path(name_or_path)
-    if path.is_dir():
-        path = path / "config.json"
-    if not path.is_file():
-        raise ValueError(f"--config {name_or_path!r} is neither a preset ({', '.join(VOCODER_PRESETS)}) nor a "
-                         f"SpeechT5HifiGan config JSON file")  # fmt: skip
-    return SpeechT5HifiGanConfig.from_json_file(str(path))
+    # (SpeechT5HifiGanConfig(**config) is what SpeechT5HifiGanConfig.from_json_file does with the file.)
+    return resolve_config(name_or_path, VOCODER_PRESETS, genau_vocoder_config,
+                          lambda config: SpeechT5HifiGanConfig(**config), kind="SpeechT5HifiGan config")  # fmt: skip
 
 
 def build_arg_parser() -> argparse.ArgumentParser:
     """All options of ``training_scripts/train_vocoder.py``."""
-    parser = argparse.ArgumentParser(
-        description="Train GenAU's HiFi-GAN vocoder (log-mel -> waveform) with MPD/MSD discriminators and mel loss.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
-    add_common_training_args(parser)
-    parser.set_defaults(learning_rate=2e-4, train_batch_size=16)
+    parser = training_arg_parser(
+        "Train GenAU's HiFi-GAN vocoder (log-mel -> waveform) with MPD/MSD discriminators and mel loss.",
+        learning_rate=2e-4, train_batch_size=16,
+    )  # fmt: skip
 
     model = parser.add_argument_group("model")
     model.add_argument("--config", default="small",
@@ -303,17 +300,9 @@ def build_arg_parser() -> argparse.ArgumentParser:
     model.add_argument("--discriminator_channel_divisor", type=int, default=1,
                        help="divide HiFi-GAN's MPD/MSD widths by this (1 = HiFi-GAN's discriminators)")
 
-    data = parser.add_argument_group("data")
-    data.add_argument("--dataset", required=True,
-                      help="audio dataset: a local folder with metadata.jsonl/csv, parquet or webdataset shards, "
-                           "or a Hub dataset id")
-    data.add_argument("--train_split", default="train", help="split to train on")
-    data.add_argument("--eval_split", default="validation", help="held-out split for evaluation")
-    data.add_argument("--segment_seconds", type=float, default=0.512,
-                      help="length of the random training segments (HiFi-GAN: 8192 samples at 22 kHz)")
-    data.add_argument("--shuffle_buffer_size", type=int, default=1000, help="shuffle buffer of the training stream")
-    data.add_argument("--max_eval_clips", type=int, default=32, help="evaluate on at most this many held-out clips")
-    data.add_argument("--eval_max_seconds", type=float, default=10.24, help="truncate held-out clips to this length")
+    data = add_audio_data_args(parser, segment_seconds=0.512, eval_max_seconds=10.24,
+                               segment_help="length of the random training segments (HiFi-GAN: 8192 samples at 22 "
+                                            "kHz)")  # fmt: skip
     data.add_argument("--num_audio_samples", type=int, default=2,
                       help="resynthesised clips written to OUTPUT_DIR/samples at each evaluation")
 
@@ -439,13 +428,7 @@ def train_vocoder(args: argparse.Namespace) -> VocoderTrainingResult:
                                args.eval_max_seconds)  # fmt: skip
     front_end = MelFrontEnd(feature_extractor).to(accelerator.device)
 
-    betas = (args.adam_beta1, args.adam_beta2)
-    optimizer_g = adamw_with_decay_groups(list(model.parameters()), args.learning_rate, args.weight_decay, betas)
-    optimizer_d = adamw_with_decay_groups(list(discriminator.parameters()),
-                                          args.discriminator_learning_rate or args.learning_rate, args.weight_decay,
-                                          betas)  # fmt: skip
-    scheduler_g = get_lr_scheduler(args.lr_scheduler, optimizer_g, args.lr_warmup_steps, args.max_train_steps)
-    scheduler_d = get_lr_scheduler(args.lr_scheduler, optimizer_d, args.lr_warmup_steps, args.max_train_steps)
+    optimizer_g, optimizer_d, scheduler_g, scheduler_d = build_gan_optimizers(args, model, discriminator)
     model, discriminator, optimizer_g, optimizer_d, scheduler_g, scheduler_d, train_loader = accelerator.prepare(
         model, discriminator, optimizer_g, optimizer_d, scheduler_g, scheduler_d, train_loader
     )
@@ -475,6 +458,7 @@ def train_vocoder(args: argparse.Namespace) -> VocoderTrainingResult:
     model.train()
     discriminator.train()
     budget = TimeBudget(accelerator, args.max_train_minutes)
+    bookkeeping = StepBookkeeping(accelerator, args, state, progress, budget)
 
     no_batch = f"the {args.train_split!r} split of {args.dataset!r} yielded no training batch"
     for batch in epoch_batches(accelerator, train_loader, train_loader.collate_fn, state, args.max_train_steps,
@@ -513,20 +497,12 @@ def train_vocoder(args: argparse.Namespace) -> VocoderTrainingResult:
 
         if not accelerator.sync_gradients:
             continue
-        state.global_step += 1
-        progress.step()
-        step = state.global_step
-        out_of_time = budget.is_spent()
-        last = step >= args.max_train_steps or out_of_time
-        if step % args.logging_steps == 0 or last:
-            progress.log({**means.pop(), "lr": scheduler_g.get_last_lr()[0]}, step=step)
-        if step % args.checkpointing_steps == 0 or out_of_time:
-            save_checkpoint(accelerator, output_dir, step, args.checkpoints_total_limit)
-        if (step % args.eval_steps == 0 or last) and eval_mels:
-            evaluate(step)
-        if last:
-            if out_of_time:
-                progress.write(f"--max_train_minutes {args.max_train_minutes} reached at step {step}")
+        update = bookkeeping.after_update(means, scheduler_g)  # count the step, log, checkpoint
+        if update.is_due(args.eval_steps) and eval_mels:
+            evaluate(update.step)
+        if update.last:
+            if update.out_of_time:
+                progress.write(budget.stop_note(update.step))
             break
 
     progress.close()
@@ -534,8 +510,7 @@ def train_vocoder(args: argparse.Namespace) -> VocoderTrainingResult:
     if accelerator.is_main_process:
         raw_model.without_weight_norm().save_pretrained(output_dir / "final")
         raw_discriminator.save_pretrained(output_dir / "discriminator")
-        (output_dir / "eval_results.json").write_text(json.dumps(
-            {"step": state.global_step, "eval_mel_l1": vars(history)}, indent=2))
+        save_eval_results(output_dir, {"step": state.global_step, "eval_mel_l1": vars(history)})
     accelerator.end_training()
     return VocoderTrainingResult(output_dir=output_dir, global_step=state.global_step, evaluations=history,
                                  is_main_process=accelerator.is_main_process)

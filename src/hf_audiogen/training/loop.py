@@ -1,6 +1,7 @@
 """The pieces of a training loop that every family's loop (``training.codec``, ``training.autocap``,
-``training.audiogen``) shares: the Accelerator of a run, the optimizer update of one micro-batch, the epoch stream
-with exact resume, the ``--max_train_minutes`` budget and AdamW with weight-decay groups.
+``training.audiogen``, ``training.genau``, ``training.genau_vae``, ``training.genau_vocoder``) shares: the
+Accelerator of a run, the optimizer update of one micro-batch, the epoch stream with exact resume, the
+``--max_train_minutes`` budget, the bookkeeping after each optimizer step and AdamW with weight-decay groups.
 
 A family's loop reads top to bottom as::
 
@@ -8,10 +9,19 @@ A family's loop reads top to bottom as::
     ...  # models, data, optimizers, accelerator.prepare, checkpoint hooks
     state = start_or_resume(accelerator, output_dir, args.resume_from_checkpoint)
     budget = TimeBudget(accelerator, args.max_train_minutes)
+    bookkeeping = StepBookkeeping(accelerator, args, state, progress, budget)
     for batch in epoch_batches(accelerator, train_loader, collate, state, args.max_train_steps, ...):
         with accelerator.accumulate(model):
             optimizer_update(accelerator, loss, parameters, optimizer, scheduler, args.max_grad_norm)
-        ...  # on sync_gradients: step counters, logs, checkpoints, evaluation; break on the last step
+        if not accelerator.sync_gradients:
+            continue
+        update = bookkeeping.after_update(means, scheduler)  # count the step, log, checkpoint
+        ...  # evaluation, samples: if update.is_due(args.eval_steps)
+        if update.last:
+            if update.out_of_time:
+                progress.write(budget.stop_note(update.step))
+            break
+    ...  # main process: save the model, save_eval_results(output_dir, {...})
 """
 
 from __future__ import annotations
@@ -20,6 +30,7 @@ import argparse
 import json
 import time
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -27,9 +38,11 @@ import torch
 from accelerate import Accelerator
 from accelerate.utils import DataLoaderConfiguration, ProjectConfiguration
 
-from .checkpointing import TrainingState, load_checkpoint, resolve_resume_checkpoint
+from .checkpointing import TrainingState, load_checkpoint, resolve_resume_checkpoint, save_checkpoint
+from .progress import RunningMeans, TrainingProgress
 
-TRAINING_ARGS_FILE = "training_args.json"  # the name hub.write_model_card looks for
+TRAINING_ARGS_FILE = "training_args.json"  # the names hub.write_model_card looks for
+EVAL_RESULTS_FILE = "eval_results.json"
 
 
 def setup_accelerator(args: argparse.Namespace, project_name: str) -> Accelerator:
@@ -137,6 +150,64 @@ def adamw_with_decay_groups(
     )  # fmt: skip
 
 
+@dataclass(frozen=True)
+class OptimizerStep:
+    """Where a run stands after an optimizer step (from :func:`count_optimizer_step`): which periodic work is due."""
+
+    step: int  # optimizer steps done, this one included
+    out_of_time: bool  # --max_train_minutes is spent (a collective decision, see TimeBudget)
+    last: bool  # the run stops after this step: --max_train_steps reached or out of time
+    logged: dict[str, float] | None = None  # what StepBookkeeping logged at this step, if anything
+
+    def is_due(self, every: int) -> bool:
+        """Every ``every`` steps and on the last one (logging, evaluation, samples)."""
+        return self.step % every == 0 or self.last
+
+    def saves_checkpoint(self, every: int) -> bool:
+        """Every ``every`` steps, and when the time budget stops the run early, so that it can be resumed."""
+        return self.step % every == 0 or self.out_of_time
+
+
+def count_optimizer_step(
+    state: TrainingState, progress: TrainingProgress, budget: TimeBudget, max_steps: int
+) -> OptimizerStep:
+    """Count the optimizer step that just happened (``state.global_step`` and the progress bar) and ask the time
+    budget whether to stop; every process must call it on every optimizer step (``budget.is_spent`` is collective)."""
+    state.global_step += 1
+    progress.step()
+    out_of_time = budget.is_spent()
+    return OptimizerStep(step=state.global_step, out_of_time=out_of_time,
+                         last=state.global_step >= max_steps or out_of_time)  # fmt: skip
+
+
+class StepBookkeeping:
+    """The bookkeeping after each optimizer step of a loop whose checkpoints are plain :func:`save_checkpoint`:
+    :meth:`after_update` counts the step (:func:`count_optimizer_step`), logs the running means and the learning rate
+    every ``--logging_steps`` and on the last step, and saves a checkpoint when
+    :meth:`OptimizerStep.saves_checkpoint`. Evaluation, samples and the ``break`` on ``update.last`` stay in the
+    loop, which differs there from family to family."""
+
+    def __init__(self, accelerator: Accelerator, args: argparse.Namespace, state: TrainingState,
+                 progress: TrainingProgress, budget: TimeBudget):  # fmt: skip
+        self.accelerator, self.args, self.state, self.progress, self.budget = accelerator, args, state, progress, budget
+
+    def after_update(self, means: RunningMeans, scheduler) -> OptimizerStep:
+        """Call on every optimizer step (``accelerator.sync_gradients``), on every process."""
+        args = self.args
+        update = count_optimizer_step(self.state, self.progress, self.budget, args.max_train_steps)
+        if update.is_due(args.logging_steps):
+            update = replace(update, logged={**means.pop(), "lr": scheduler.get_last_lr()[0]})
+            self.progress.log(update.logged, step=update.step)
+        if update.saves_checkpoint(args.checkpointing_steps):
+            save_checkpoint(self.accelerator, args.output_dir, update.step, args.checkpoints_total_limit)
+        return update
+
+
+def save_eval_results(output_dir: str | Path, results: dict) -> None:
+    """``OUTPUT_DIR/eval_results.json`` (the run's final figures; hub.write_model_card reads it). Main process."""
+    (Path(output_dir) / EVAL_RESULTS_FILE).write_text(json.dumps(results, indent=2))
+
+
 class TimeBudget:
     """``--max_train_minutes``, counted from construction; ``None`` never runs out.
 
@@ -154,3 +225,7 @@ class TimeBudget:
             return False
         over = torch.tensor(float(time.monotonic() > self.deadline), device=self.accelerator.device)
         return bool(self.accelerator.reduce(over, reduction="sum") > 0)
+
+    def stop_note(self, step: int) -> str:
+        """The line a loop prints when the budget ended the run at ``step``."""
+        return f"--max_train_minutes {self.minutes} reached at step {step}"

@@ -98,6 +98,7 @@ def test_time_budget_stops_and_still_saves(pieces, tmp_path):
                                   "--eval_steps", "100"))  # fmt: skip
     assert result.global_step == 1 and result.evaluation is not None  # evaluated at the (early) last step
     assert (out / "model.safetensors").is_file() and (out / "samples" / "step-1").is_dir()
+    assert (out / "checkpoint-1" / "model").is_dir()  # a run stopped by the clock can be resumed
 
 
 def test_load_best_model_at_end_keeps_the_lowest_held_out_nll(pieces, tmp_path):

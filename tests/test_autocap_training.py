@@ -125,6 +125,14 @@ def test_resume_is_exact(workspace):
         torch.testing.assert_close(full[name], resumed[name], rtol=0, atol=1e-6, msg=name)
 
 
+def test_time_budget_stop_leaves_a_resumable_checkpoint(workspace):
+    root, data, tokenizer_dir = workspace
+    main(common_args(data, root / "timed", 8, checkpointing_steps=4, stage=1, model_preset="tiny",
+                     bart_model=tokenizer_dir, max_eval_clips=0, max_train_minutes=1e-6))  # fmt: skip
+    assert sorted(p.name for p in (root / "timed").glob("checkpoint-*")) == ["checkpoint-1"]
+    assert (root / "timed" / "checkpoint-1" / "model" / "processor_config.json").is_file()
+
+
 def test_collator_metadata_dropout_and_caption_lists():
     from factories import tiny_autocap_processor
 

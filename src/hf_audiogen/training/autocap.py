@@ -421,7 +421,7 @@ def run_training(args: argparse.Namespace, model: AutoCapForConditionalGeneratio
         means.update({"loss": last_loss})
         if update.is_due(args.logging_steps):
             progress.log({**means.pop(), "lr": scheduler.get_last_lr()[0]}, step=step)
-        if step % args.checkpointing_steps == 0:
+        if update.saves_checkpoint(args.checkpointing_steps):  # also when --max_train_minutes stops the run
             path = save_checkpoint(accelerator, output_dir, step, args.checkpoints_total_limit)
             if accelerator.is_main_process:
                 processor.save_pretrained(path / "model")  # a checkpoint's model folder is a pipeline directory

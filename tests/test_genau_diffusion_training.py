@@ -23,7 +23,7 @@ from hf_audiogen.training.genau import (
     parse_args,
     scale_from_latents,
 )
-from hf_audiogen.training.loop import micro_batch_seed
+from hf_audiogen.training.loop import lamb_like_genau, micro_batch_seed
 from hf_audiogen.training.progress import read_metrics
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -115,6 +115,38 @@ def test_loss_decreases_on_a_fixed_batch():
     assert losses[-1] < 0.5 * losses[0], losses
 
 
+def test_lamb_follows_the_references_update_rule():
+    # GenAU's LAMB (jettify's torch-optimizer): m, v without bias correction; r = m / (sqrt(v) + eps) + wd * p;
+    # p -= lr * clamp(|p|, 0, 10) / |r| * r, per parameter tensor, weight decay on every tensor.
+    torch.manual_seed(0)
+    model = torch.nn.Linear(6, 3).double()
+    params = [p.detach().clone() for p in model.parameters()]
+    lr, wd, (b1, b2), eps = 5e-3, 0.01, (0.9, 0.99), 1e-6
+    optimizer = lamb_like_genau(list(model.parameters()), lr, wd, (b1, b2))
+    moments = [(torch.zeros_like(p), torch.zeros_like(p)) for p in params]
+    for _ in range(3):
+        x = torch.randn(5, 6, dtype=torch.float64)
+        optimizer.zero_grad()
+        model(x).pow(2).mean().backward()
+        optimizer.step()
+    # Recompute the same three steps by the formula from the initial weights.
+    torch.manual_seed(0)
+    reference = torch.nn.Linear(6, 3).double()
+    for _ in range(3):
+        x = torch.randn(5, 6, dtype=torch.float64)
+        reference.zero_grad()
+        reference(x).pow(2).mean().backward()
+        with torch.no_grad():
+            for p, (m, v) in zip(reference.parameters(), moments):
+                m.mul_(b1).add_(p.grad, alpha=1 - b1)
+                v.mul_(b2).addcmul_(p.grad, p.grad, value=1 - b2)
+                r = m / (v.sqrt() + eps) + wd * p
+                p -= lr * (p.norm().clamp(0, 10) / r.norm()) * r
+    for ours, theirs in zip(model.parameters(), reference.parameters()):
+        torch.testing.assert_close(ours, theirs, rtol=0, atol=1e-8)  # the package adds eps to |r|: ~2e-9 apart
+    assert not torch.equal(next(model.parameters()), params[0])  # it did move
+
+
 # ----------------------------------------------------------------------------------------------------------------------
 # Training runs
 # ----------------------------------------------------------------------------------------------------------------------
@@ -167,12 +199,13 @@ def _train_init_from(init_dir, output_dir):
                  "--max_eval_clips", "0", "--num_threads", "1"])  # fmt: skip
 
 
-def test_resume_is_exact(pieces, tmp_path):
+@pytest.mark.parametrize("optimizer", ["adamw", "lamb"])
+def test_resume_is_exact(pieces, tmp_path, optimizer):
     # 4 train clips / batch 2 = 2 steps per epoch: resuming after step 1 restarts mid-epoch 0, then crosses into
     # epoch 1. Condition dropout 0.5, FiT dropout, posterior samples, noise and steps must all repeat. The first
     # part is stopped by the time budget (same --max_train_steps, so the same cosine schedule).
     common = ("--max_train_steps", "3", "--checkpointing_steps", "3", "--eval_steps", "100", "--num_samples", "0",
-              "--use_ema", "--condition_dropout", "0.5")  # fmt: skip
+              "--use_ema", "--condition_dropout", "0.5", "--optimizer", optimizer)  # fmt: skip
     _train(pieces, tmp_path / "straight", *common)
     stopped = _train(pieces, tmp_path / "resumed", *common, "--max_train_minutes", "1e-6")
     assert stopped.global_step == 1 and (tmp_path / "resumed" / "checkpoint-1").is_dir()

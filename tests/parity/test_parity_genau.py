@@ -393,3 +393,37 @@ def test_converter_reads_the_reference_sample_config():
                                                    block_out_channels=(512, 1024, 2048))  # fmt: skip
     assert _cond_stage_kinds({}, config) == {0: "clap", 1: "t5", 2: "ids"}
     assert _dataset_names(config) == GENAU_DATASET_NAMES
+
+
+def test_lamb_matches_the_reference_optimizer():
+    """``--optimizer lamb`` (pytorch-optimizer's Lamb, configured by lamb_like_genau) vs GenAU's own lamb.py over 20
+    steps in float64 (the package adds eps to the update norm in the trust ratio: a few 1e-9 apart)."""
+    import importlib.util
+
+    from hf_audiogen.training.loop import lamb_like_genau
+
+    folder = Path(GENAU_REPO) / "GenAU" / "src" / "modules" / "optimizers"
+    package = types.ModuleType("genau_reference_optimizers")
+    package.__path__ = [str(folder)]
+    sys.modules[package.__name__] = package
+    try:
+        spec = importlib.util.spec_from_file_location(f"{package.__name__}.lamb", folder / "lamb.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)  # its "from .types import ..." resolves inside the stub package
+    finally:
+        for name in [n for n in sys.modules if n.startswith(package.__name__)]:
+            del sys.modules[name]
+    torch.manual_seed(0)
+    ours, theirs = torch.nn.Linear(16, 8).double(), torch.nn.Linear(16, 8).double()
+    theirs.load_state_dict(ours.state_dict())
+    optimizers = {id(ours): lamb_like_genau(list(ours.parameters()), 5e-3, 0.01, (0.9, 0.99)),
+                  id(theirs): module.Lamb(theirs.parameters(), lr=5e-3, betas=(0.9, 0.99), weight_decay=0.01)}
+    for _ in range(20):
+        x = torch.randn(4, 16, dtype=torch.float64)
+        for model in (ours, theirs):
+            optimizers[id(model)].zero_grad()
+            model(x).pow(2).mean().backward()
+            optimizers[id(model)].step()
+    diff = max((a - b).abs().max().item() for a, b in zip(ours.parameters(), theirs.parameters()))
+    print(f"LAMB, 20 steps, float64: max |ours - reference| = {diff:.2e}")
+    assert diff < 1e-7

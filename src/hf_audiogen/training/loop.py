@@ -150,6 +150,23 @@ def adamw_with_decay_groups(
     )  # fmt: skip
 
 
+def lamb_like_genau(
+    parameters: list[torch.nn.Parameter], learning_rate: float, weight_decay: float, betas: tuple[float, float]
+) -> torch.optim.Optimizer:
+    """LAMB as GenAU trains with it (its ``src/modules/optimizers/lamb.py``, jettify's torch-optimizer LAMB: no bias
+    correction, L2 term added to the Adam step before the trust ratio, weight norm clamped to 10, weight decay on every
+    parameter), from the maintained ``pytorch-optimizer`` package (torch-optimizer is unmaintained; timm's Lamb pulls
+    torchvision)."""
+    try:
+        from pytorch_optimizer import Lamb
+    except ImportError as err:
+        raise ImportError("--optimizer lamb needs the pytorch-optimizer package: pip install 'hf_audiogen[train]'"
+                          ) from err  # fmt: skip
+    # adam_debias=True: step size lr, not lr / (1 - beta1^t); weight_decouple=False: the L2 term joins the Adam step.
+    return Lamb(parameters, lr=learning_rate, betas=betas, weight_decay=weight_decay, weight_decouple=False,
+                adam_debias=True, eps=1e-6)  # fmt: skip
+
+
 @dataclass(frozen=True)
 class OptimizerStep:
     """Where a run stands after an optimizer step (from :func:`count_optimizer_step`): which periodic work is due."""

@@ -215,7 +215,9 @@ def test_cards_of_the_other_families(tmp_path):
 
     genau = tmp_path / "genau"
     _write_json(genau / "model_index.json", {"_class_name": "GenAUPipeline", "transformer": ["hf_audiogen", "FiT"],
-                                             "scheduler": ["diffusers", "DDIMScheduler"]})  # fmt: skip
+                                             "scheduler": ["diffusers", "DDIMScheduler"],
+                                             "text_encoder": [None, None],
+                                             "text_encoder_2": ["transformers", "T5EncoderModel"]})  # fmt: skip
     _write_json(genau / "transformer" / "config.json", {"num_layers": 3})
     _write_json(genau / "scheduler" / "scheduler_config.json", {"num_train_timesteps": 1000})
     save_file({"w": torch.zeros(10)}, str(genau / "transformer" / "diffusion_pytorch_model.safetensors"))
@@ -223,6 +225,7 @@ def test_cards_of_the_other_families(tmp_path):
     assert _card_metadata(readme)["pipeline_tag"] == "text-to-audio"
     assert "| Denoiser blocks | 3 |" in readme and "| Scheduler | DDIMScheduler |" in readme
     assert "| Parameters of `transformer` | 10 |" in readme
+    assert "| Text encoder (T5 slot) | T5EncoderModel |" in readme and "CLAP slot" not in readme  # absent: not listed
     assert "@article{hajiali2024taming" in readme and "@misc{michaels2023audiojourney" in readme
 
     autocap = tmp_path / "autocap"

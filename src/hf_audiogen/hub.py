@@ -161,7 +161,9 @@ FAMILIES: dict[str, CardFamily] = {
                                                      "vae.sampling_rate", "sampling_rate")),
             ("scheduler", "Scheduler", ("model_index.scheduler",)),
             ("num_train_timesteps", "Diffusion training steps", ("scheduler.num_train_timesteps",)),
-            ("text_encoder", "Text encoder", ("model_index.text_encoder", "text_encoder._name_or_path")),
+            ("text_encoder", "Text encoder (CLAP slot)", ("model_index.text_encoder", "text_encoder._name_or_path")),
+            ("text_encoder_2", "Text encoder (T5 slot)", ("model_index.text_encoder_2",
+                                                          "text_encoder_2._name_or_path")),
         ),  # fmt: skip
     ),
     "autocap": CardFamily(

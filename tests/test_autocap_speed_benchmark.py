@@ -2,7 +2,6 @@
 
 import importlib.util
 import json
-import time
 from pathlib import Path
 
 import torch
@@ -21,12 +20,10 @@ def test_tiny_run_reports_times_token_counts_and_ratios(tmp_path, capsys):
     benchmark = load_benchmark()
     out = tmp_path / "speed.json"
     threads = torch.get_num_threads()
-    start = time.perf_counter()
     try:
         returned = benchmark.main(["--tiny", "--repeats", "1", "--batch-sizes", "1", "2", "--json", str(out)])
     finally:
         torch.set_num_threads(threads)
-    assert time.perf_counter() - start < 15
     report = json.loads(out.read_text())
     assert report == json.loads(json.dumps(returned))
     printed = capsys.readouterr().out

@@ -258,6 +258,8 @@ def test_convert_without_config_infers_the_sizes(original, files):
         convert_genau_checkpoint(files / "genau.ckpt", fit_config={"attention_head_dim": 8}, **encoders(original))
     with pytest.raises(ValueError, match="attention width 32 is not a multiple of attention_head_dim=64"):
         convert_genau_checkpoint(files / "genau.ckpt", fit_config={"group_size": 4}, **encoders(original))
+    with pytest.raises(ValueError, match=r"fit_config has unknown key\(s\) \['groupsize'\]; allowed: .*group_size"):
+        convert_genau_checkpoint(files / "genau.ckpt", fit_config={"groupsize": 4}, **encoders(original))
     pipe = convert_genau_checkpoint(files / "genau.ckpt", fit_config={"group_size": 4, "attention_head_dim": 8},
                                     **encoders(original)).pipeline  # fmt: skip
     for name in ("in_channels", "sample_size", "patch_size", "num_latents", "hidden_size", "latent_hidden_size",
@@ -393,7 +395,6 @@ def test_bad_files_and_arguments(original, files, tmp_path):
     with pytest.raises(ValueError, match="cannot load the CLAP tokenizer .*pass tokenizer="):
         convert_genau_checkpoint(files / "genau.ckpt", config=files / "genau.yaml",
                                  **{**encoders(original), "tokenizer": str(tmp_path / "nope")})  # fmt: skip
-    (tmp_path / "hifigan.json").write_text(json.dumps({"upsample_rates": [4, 4, 2, 2, 2]}))
     with pytest.raises(ValueError, match="upsamples by 128 .* but the config's mel hop is 160"):
         convert_genau_checkpoint(files / "genau.ckpt", config=files / "genau.yaml", **encoders(original),
                                  vocoder_config={"upsample_rates": [4, 4, 2, 2, 2],

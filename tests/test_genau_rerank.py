@@ -91,6 +91,24 @@ def test_score_is_the_clap_cosine_similarity_of_48khz_audio_and_text(pipe):
     assert scores.abs().max() <= 1.0
 
 
+def test_clips_longer_than_the_scorers_window_score_the_same_every_time(pipe):
+    """ClapFeatureExtractor crops clips longer than max_length_s (1 s here) at a random place with numpy's global RNG;
+    the pipeline scores the centre window instead, so scores (and re-ranking) do not depend on that RNG."""
+    rng = np.random.default_rng(1)
+    audio = (0.1 * rng.standard_normal((2, 48000))).astype(np.float32)  # 3 s at 16 kHz, 9 s at 48 kHz
+    texts = ["a dog barks in the park", "rain falls"]
+    scores = []
+    for numpy_seed in (0, 1, 2):
+        np.random.seed(numpy_seed)
+        scores.append(pipe.score_audio_text(audio, texts))
+    assert torch.equal(scores[0], scores[1]) and torch.equal(scores[0], scores[2])
+    edges, centre = audio.copy(), audio.copy()
+    edges[:, :8000] = 0.1 * rng.standard_normal((2, 8000))  # the first 0.5 s: outside the centre 1 s window
+    centre[:, 20000:28000] = 0.1 * rng.standard_normal((2, 8000))  # inside it
+    torch.testing.assert_close(pipe.score_audio_text(edges, texts), scores[0])
+    assert not torch.allclose(pipe.score_audio_text(centre, texts), scores[0])
+
+
 def test_save_load_keeps_the_scorer(pipe, tmp_path):
     before = run(pipe, num_candidates_per_prompt=2)
     pipe.save_pretrained(tmp_path)

@@ -52,6 +52,7 @@ Example:
 
 from __future__ import annotations
 
+import inspect
 import json
 import math
 import os
@@ -430,6 +431,10 @@ def fit_kwargs(state: dict, in_channels: int, config: dict | None, overrides: di
         reference = _fit_reference_settings(unet.get("params") or {})
         _mismatches(derived, reference, "FiT")
         kwargs.update(reference)
+    allowed = [name for name in inspect.signature(FiTTransformer1DModel.__init__).parameters if name != "self"]
+    unknown = sorted(set(overrides or {}) - set(allowed))
+    if unknown:
+        raise ValueError(f"fit_config has unknown key(s) {unknown}; allowed: {', '.join(sorted(allowed))}")
     kwargs.update(overrides or {})
     if "attention_head_dim" not in kwargs:
         kwargs["attention_head_dim"] = DEFAULT_ATTENTION_HEAD_DIM
@@ -791,8 +796,11 @@ def build_scheduler(alphas_cumprod: torch.Tensor, config: dict | None):
                          "treats an 'x0' output as ε)")  # fmt: skip
     schedule = params.get("beta_schedule", "linear")
 
+    def difference(scheduler) -> float:
+        return float((scheduler.alphas_cumprod.double() - reference).abs().max())
+
     def matches(scheduler) -> bool:
-        return float((scheduler.alphas_cumprod.double() - reference).abs().max()) <= SCHEDULE_TOLERANCE
+        return difference(scheduler) <= SCHEDULE_TOLERANCE
 
     def scaled_linear(start, end):
         return genau_ddim_scheduler(num_train_timesteps=steps, beta_start=start, beta_end=end,
@@ -801,10 +809,12 @@ def build_scheduler(alphas_cumprod: torch.Tensor, config: dict | None):
     scheduler = None
     if config is not None and schedule == "linear":
         # DDPM's defaults when the YAML leaves them out (GenAU's YAMLs set 0.0015 / 0.0195)
-        scheduler = scaled_linear(float(params.get("linear_start", 1e-4)), float(params.get("linear_end", 2e-2)))
+        start, end = float(params.get("linear_start", 1e-4)), float(params.get("linear_end", 2e-2))
+        scheduler = scaled_linear(start, end)
         if not matches(scheduler):
-            raise ValueError("the checkpoint's alphas_cumprod does not follow the config's linear schedule "
-                             f"({params.get('linear_start')}..{params.get('linear_end')})")  # fmt: skip
+            raise ValueError(f"the checkpoint's alphas_cumprod does not follow the config's linear schedule "
+                             f"(linear_start {start:g}, linear_end {end:g}): max |Δᾱ| {difference(scheduler):.2e} > "
+                             f"{SCHEDULE_TOLERANCE:g}")  # fmt: skip
     elif config is None:
         start, end = 1 - float(reference[0]), 1 - float(reference[-1] / reference[-2])
         for digits in range(2, 8):  # the shortest decimals that reproduce the stored schedule (0.0015, 0.0195)
@@ -818,7 +828,8 @@ def build_scheduler(alphas_cumprod: torch.Tensor, config: dict | None):
         scheduler = genau_ddim_scheduler(num_train_timesteps=steps, trained_betas=betas.tolist(),
                                          prediction_type=prediction)  # fmt: skip
         if not matches(scheduler):
-            raise ValueError("cannot reproduce the checkpoint's alphas_cumprod with a DDIM scheduler")
+            raise ValueError(f"cannot reproduce the checkpoint's alphas_cumprod with a DDIM scheduler: max |Δᾱ| "
+                             f"{difference(scheduler):.2e} > {SCHEDULE_TOLERANCE:g}")  # fmt: skip
     return scheduler
 
 

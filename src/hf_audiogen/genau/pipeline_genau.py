@@ -294,6 +294,12 @@ class GenAUPipeline(DiffusionPipeline):
         feature_extractor, tokenizer = self.clap_processor.feature_extractor, self.clap_processor.tokenizer
         # The CLAP audio tower works at its own rate (48 kHz for laion CLAP); GenAU makes 16 kHz audio.
         audios = resample(audios, self.sampling_rate, feature_extractor.sampling_rate)
+        # ClapFeatureExtractor crops clips longer than its max_length_s at a random place (numpy's global RNG): take
+        # the centre instead, so that a seeded call always scores, and keeps, the same candidates.
+        limit = feature_extractor.nb_max_samples
+        if audios.shape[1] > limit:
+            start = (audios.shape[1] - limit) // 2
+            audios = audios[:, start : start + limit]
         features = feature_extractor(list(audios), sampling_rate=feature_extractor.sampling_rate, return_tensors="pt")
         device, dtype = self.clap_model.device, self.clap_model.dtype
         is_longer = features.get("is_longer")  # set by the "fusion" truncation of clips longer than 10 s

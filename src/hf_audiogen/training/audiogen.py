@@ -592,9 +592,9 @@ def run_training(args: argparse.Namespace, model, processor, is_lora: bool = Fal
         if update.is_due(args.logging_steps):
             progress.log({**means.pop(), "lr": scheduler.get_last_lr()[0]}, step=step)
         if update.saves_checkpoint(args.checkpointing_steps):  # also when --max_train_minutes stops the run
-            path = save_checkpoint(accelerator, output_dir, step, args.checkpoints_total_limit)
-            if accelerator.is_main_process and not is_lora:
-                processor.save_pretrained(path / "model")  # a checkpoint's model folder is then a pipeline dir
+            # A checkpoint's model folder is then a pipeline directory (written before the checkpoint is complete).
+            save_checkpoint(accelerator, output_dir, step, args.checkpoints_total_limit,
+                            write_extra=None if is_lora else lambda path: processor.save_pretrained(path / "model"))
         if eval_batches and update.is_due(args.eval_steps):
             evaluation = _evaluate(raw, eval_batches, unigram, ema, trainable, progress, step)
             if args.load_best_model_at_end and evaluation.nll < best.nll:

@@ -422,9 +422,9 @@ def run_training(args: argparse.Namespace, model: AutoCapForConditionalGeneratio
         if update.is_due(args.logging_steps):
             progress.log({**means.pop(), "lr": scheduler.get_last_lr()[0]}, step=step)
         if update.saves_checkpoint(args.checkpointing_steps):  # also when --max_train_minutes stops the run
-            path = save_checkpoint(accelerator, output_dir, step, args.checkpoints_total_limit)
-            if accelerator.is_main_process:
-                processor.save_pretrained(path / "model")  # a checkpoint's model folder is a pipeline directory
+            # A checkpoint's model folder is a pipeline directory (written before the checkpoint is complete).
+            save_checkpoint(accelerator, output_dir, step, args.checkpoints_total_limit,
+                            write_extra=lambda path: processor.save_pretrained(path / "model"))
         if eval_batches and update.is_due(args.eval_steps):
             evaluation = evaluate_captions(raw, processor, eval_batches, args.eval_num_beams)
             progress.log({k: v for k, v in evaluation.items() if k != "examples"}, step=step)

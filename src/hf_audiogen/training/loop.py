@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
@@ -38,8 +39,16 @@ import torch
 from accelerate import Accelerator
 from accelerate.utils import DataLoaderConfiguration, ProjectConfiguration
 
-from .checkpointing import TrainingState, load_checkpoint, resolve_resume_checkpoint, save_checkpoint
+from .checkpointing import (
+    TrainingState,
+    list_checkpoints,
+    load_checkpoint,
+    resolve_resume_checkpoint,
+    save_checkpoint,
+)
 from .progress import RunningMeans, TrainingProgress
+
+logger = logging.getLogger(__name__)
 
 TRAINING_ARGS_FILE = "training_args.json"  # the names hub.write_model_card looks for
 EVAL_RESULTS_FILE = "eval_results.json"
@@ -81,6 +90,10 @@ def start_or_resume(
     resume_path = resolve_resume_checkpoint(output_dir, resume_from_checkpoint)
     if resume_path is not None:
         load_checkpoint(accelerator, resume_path, state)
+    elif resume_from_checkpoint is None and accelerator.is_main_process and list_checkpoints(output_dir):
+        logger.warning("%s already holds checkpoints (newest %s) and --resume_from_checkpoint is not given: this run "
+                       "starts from step 0, and its checkpoints replace those of the same step",
+                       output_dir, list_checkpoints(output_dir)[-1].name)  # fmt: skip
     return state
 
 

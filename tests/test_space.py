@@ -139,30 +139,10 @@ def test_to_int16_scales_and_clips():
     assert out.tolist() == [0, 16384, 32767, -32767, 32767, -32767, 0]
 
 
-@pytest.mark.parametrize(
-    "overrides, message",
-    [
-        (dict(prompt="   "), "describe the sound"),
-        (dict(duration=0), "Duration must be more than 0"),
-        (dict(duration=app.MAX_DURATION + 1), "at most"),
-        (dict(duration="3"), "Duration must be a number"),
-        (dict(guidance_scale=-1), "Guidance must be 0 or more"),
-        (dict(top_k=2.5), "Top-k must be a whole number"),
-        (dict(top_k=-1), "Top-k must be a whole number"),
-        (dict(top_p=1.5), "Top-p must be between 0 and 1"),
-        (dict(temperature=0), "Temperature must be more than 0"),
-        (dict(seed=None), "Seed must be a number"),
-        (dict(seed=-1), "Seed must be a whole number"),
-        (dict(seed=1.5), "Seed must be a whole number"),
-        (dict(num_samples=0), "Number of samples must be between 1 and 4"),
-        (dict(num_samples=app.MAX_SAMPLES + 1), "Number of samples must be between"),
-    ],
-)
-def test_text_to_audio_rejects_bad_settings_with_a_message(pipe, overrides, message):
-    kwargs = dict(prompt="a dog barks", seed=0, **FAST)
-    kwargs.update(overrides)
-    with pytest.raises(gr.Error, match=message):
-        app.text_to_audio(pipe, **kwargs)
+def test_text_to_audio_rejects_an_empty_prompt(pipe):
+    # Every other bad setting (NaN, out of range, wrong type...) is in tests/test_bad_input_space.py.
+    with pytest.raises(gr.Error, match="describe the sound"):
+        app.text_to_audio(pipe, "   ", seed=0, **FAST)
 
 
 def test_continue_audio_rejects_missing_or_tiny_clips(pipe):
@@ -253,9 +233,9 @@ def test_genau_and_autocap_tabs(model_dir, genau_pipe, autocap_pipe):
     assert audio.dtype == np.int16 and audio.shape == (round(0.2 * sampling_rate),)
     assert image.shape == (*app.SPECTROGRAM_SIZE, 3)
     np.testing.assert_array_equal(audio, again)
-    with pytest.raises(gr.Error, match=f"at most {genau_pipe.max_audio_length_in_s:g} seconds"):
+    with pytest.raises(gr.Error, match=rf"Duration \(s\) must .* in \[0.1, {genau_pipe.max_audio_length_in_s:g}\]"):
         app.genau_text_to_audio(genau_pipe, "a dog barks", genau_pipe.max_audio_length_in_s + 0.5, 2, 3.0)
-    with pytest.raises(gr.Error, match="Steps must be a whole number, 1 or more"):
+    with pytest.raises(gr.Error, match=r"Steps must be a whole number in \[1, 200\], got 0"):
         app.genau_text_to_audio(genau_pipe, "a dog barks", 0.2, 0, 3.0)
 
     clip = (SR, (np.random.default_rng(0).standard_normal(SR) * 3000).astype(np.int16))
@@ -395,4 +375,5 @@ def test_space_command_user_errors_are_one_line(capsys, tmp_path):
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "hf-audiogen space: error: model directory" in err and "does not exist" in err
     assert main(["space", "--port", "0", "--model", str(tmp_path)]) == 2
-    assert "--port must be in 1..65535, got 0" in capsys.readouterr().err
+    err = capsys.readouterr().err  # the wording is the CLI's; the option, the bad value and the range are named
+    assert err.count("\n") == 1 and "--port" in err and "got 0" in err and "65535" in err

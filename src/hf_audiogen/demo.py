@@ -4,9 +4,21 @@ Built by ``hf-audiogen space`` and by the Hugging Face Space (``spaces/app.py``)
 (:func:`text_to_audio`, :func:`continue_audio`, :func:`spectrogram_image`) that take the pipeline as an argument, so
 they are usable and testable without a server; :func:`build_demo` only lays out the page and wires them up.
 
-Concurrency: the page runs with a queue (several users generate at once, up to ``concurrency_limit`` jobs in
-parallel). The only shared object is the pipeline, loaded once on first use under a lock and then only read; each
-request samples with its own ``torch.Generator`` seeded from the request's seed (never the global RNG).
+Concurrency: the page runs with a bounded queue (several users generate at once, up to ``concurrency_limit`` jobs in
+parallel, at most ``MAX_QUEUE_SIZE`` waiting). The only shared object is the pipeline, loaded once on first use under a
+lock and then only read; each request samples with its own ``torch.Generator`` seeded from the request's seed (never
+the global RNG).
+
+Bad input: every knob is bounded on the page *and* checked again by the handler (API clients can send anything,
+NaN included), with the shared checks of :mod:`hf_audiogen.validation`. A handler raises ``InvalidInputError`` /
+``AudioError`` (or the pipeline's own ``ValueError``); :func:`shown_to_user` turns them into one-line ``gr.Error``
+messages naming the value and what is allowed. Uploads arrive as file paths and are decoded with soundfile (WAV, FLAC,
+OGG, MP3 without ffmpeg), reading only the frames the model uses (the last ``MAX_CLIP_SECONDS`` of a clip to
+continue, the first seconds AutoCap reads of a clip to caption), so a long upload costs no more than a short one.
+Uploads are capped at ``MAX_UPLOAD_SIZE`` and temporary files are deleted after ``DELETE_CACHE``.
+
+Privacy: gradio's usage analytics and its version check (requests to api.gradio.app and huggingface.co at build and
+launch) are turned off; the server contacts no outside host.
 
 Tabs for GenAU (text-to-audio latent diffusion) and AutoCap (audio captioning) appear only when the installed
 package provides ``GenAUPipeline`` / ``AutoCapPipeline`` *and* a model is configured for them (argument or the
@@ -23,21 +35,33 @@ Example:
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import importlib
 import logging
+import math
 import os
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
-import gradio as gr
-import numpy as np
-import torch
-from transformers.audio_utils import hertz_to_mel, mel_filter_bank, mel_to_hertz, spectrogram, window_function
+# Before gradio is imported: no usage analytics or version check (outside hosts contacted at build and launch).
+# build_demo also passes analytics_enabled=False, which is what holds for this page whatever the environment says.
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
-from .audio import int_to_float, to_mono
+import gradio as gr  # noqa: E402
+import numpy as np  # noqa: E402
+import soundfile as sf  # noqa: E402
+import torch  # noqa: E402
+from transformers.audio_utils import (  # noqa: E402
+    hertz_to_mel,
+    mel_filter_bank,
+    mel_to_hertz,
+    spectrogram,
+    window_function,
+)
+
+from .audio import MAX_SAMPLE_RATE, MIN_SAMPLE_RATE, AudioError, check_audio, check_sample_rate, to_mono  # noqa: E402
+from .validation import MAX_INFERENCE_STEPS, MAX_SAMPLES_PER_CALL, InvalidInputError, check_float  # noqa: E402
 
 logger = logging.getLogger(__name__)
 
@@ -46,9 +70,24 @@ OPTIONAL_MODELS = {  # tab -> (module, pipeline class, environment variable nami
     "genau": ("hf_audiogen.genau", "GenAUPipeline", "HF_GENAU_MODEL"),
     "autocap": ("hf_audiogen.autocap", "AutoCapPipeline", "HF_AUTOCAP_MODEL"),
 }
+# Bounds of every knob: the page's controls use them, and the handlers check them again (API clients).
 MAX_SAMPLES = 4  # output slots on the page
+assert MAX_SAMPLES <= MAX_SAMPLES_PER_CALL
+MIN_DURATION = 0.1  # seconds
 MAX_DURATION = 10.0  # seconds of new audio per request: keeps CPU requests short for everyone in the queue
-MAX_CLIP_SECONDS = 10.0  # longer uploads are continued from their last MAX_CLIP_SECONDS
+MAX_GUIDANCE = 10.0
+MAX_TOP_K = 500
+MIN_TEMPERATURE, MAX_TEMPERATURE = 0.1, 2.0
+MAX_SEED = 2**32 - 1
+MAX_GENAU_STEPS = min(200, MAX_INFERENCE_STEPS)
+MAX_PROMPT_CHARS = 1000
+MAX_CLIP_SECONDS = 10.0  # longer uploads are continued from their last MAX_CLIP_SECONDS (only those are read)
+MAX_CLIP_CHANNELS = 8
+# Server limits: upload size (gradio refuses larger files before they reach a handler), requests waiting in the queue,
+# and how often / after how long gradio deletes the uploads and results it keeps on disk (seconds).
+MAX_UPLOAD_SIZE = "100mb"
+MAX_QUEUE_SIZE = 20
+DELETE_CACHE = (3600, 3600)
 DEFAULT_CONCURRENCY = 2
 SPECTROGRAM_SIZE = (256, 640)  # (height, width) in pixels of the spectrogram images
 EXAMPLE_PROMPTS = ["a dog barks in the rain", "footsteps on gravel", "a car passes by on a wet road"]
@@ -130,18 +169,60 @@ def to_int16(audio: np.ndarray) -> np.ndarray:
     return np.round(audio * 32767.0).astype(np.int16)
 
 
-def from_gradio_audio(value: tuple[int, np.ndarray] | None, name: str = "the uploaded clip") -> tuple[np.ndarray, int]:
-    """gr.Audio(type="numpy") value ``(rate, (samples,) or (samples, channels) PCM)`` -> (mono float32, rate)."""
-    if value is None:
-        raise gr.Error(f"Please upload {name} (or record one) first.")
-    sampling_rate, data = value
+def read_clip(
+    clip, max_seconds: float, keep: Literal["end", "start"] = "end", name: str = "the clip"
+) -> tuple[np.ndarray, int, float]:
+    """An uploaded clip -> ``(mono float32 audio of at most max_seconds, sampling rate, seconds of the whole clip)``.
+
+    ``clip`` is what gr.Audio(type="filepath") gives (a path to any file libsndfile reads: WAV, FLAC, OGG, MP3; no
+    ffmpeg) or a ``(rate, samples)`` pair as gr.Audio(type="numpy") gives (``(samples,)`` or ``(samples, channels)``).
+    Only the ``max_seconds`` at the ``keep`` end are read and converted, whatever the length of the upload.
+    Raises ``InvalidInputError`` / ``AudioError`` (one line) for anything unusable.
+    """
+    if clip is None:
+        raise InvalidInputError(f"Please upload {name} (or record one) first.")
+    if isinstance(clip, (str, os.PathLike)):
+        return _read_clip_file(os.fspath(clip), max_seconds, keep)
+    if not isinstance(clip, (tuple, list)) or len(clip) != 2:
+        raise InvalidInputError(f"{name} must be an audio file or a (sample rate, samples) pair, got "
+                                f"{type(clip).__name__}")  # fmt: skip
+    sampling_rate, data = clip
+    if isinstance(sampling_rate, bool) or not isinstance(sampling_rate, (int, float, np.number)):
+        raise InvalidInputError(f"{name}'s sample rate must be an integer between {MIN_SAMPLE_RATE} and "
+                                f"{MAX_SAMPLE_RATE} Hz, got {_shown(sampling_rate)}")  # fmt: skip
+    sampling_rate = check_sample_rate(sampling_rate, f"{name}'s sample rate")  # 0, NaN, 44.1 (kHz): one line
     data = np.asarray(data)
-    if data.size == 0:
-        raise gr.Error(f"{name.capitalize()} is empty.")
-    audio = int_to_float(data) if np.issubdtype(data.dtype, np.integer) else data.astype(np.float32)
-    if audio.ndim == 2:
-        audio = to_mono(audio.T)  # gradio gives (samples, channels)
-    return audio, int(sampling_rate)
+    if data.dtype.kind not in "fiu" or data.ndim not in (1, 2):
+        raise AudioError(f"{name} must be numbers of shape (samples,) or (samples, channels), got dtype {data.dtype} "
+                         f"and shape {data.shape}")  # fmt: skip
+    if data.ndim == 2 and data.shape[1] > MAX_CLIP_CHANNELS:
+        raise AudioError(f"{name} must have 1 to {MAX_CLIP_CHANNELS} channels, got {data.shape[1]}")
+    total = data.shape[0]
+    count = min(total, int(round(max_seconds * sampling_rate)))
+    data = data[total - count :] if keep == "end" else data[:count]  # trim before converting anything
+    audio = check_audio(data.T, name=name)  # ints -> float32 in [-1, 1); empty or NaN/inf -> AudioError
+    return to_mono(audio), sampling_rate, total / sampling_rate
+
+
+def _read_clip_file(path: str, max_seconds: float, keep: Literal["end", "start"]) -> tuple[np.ndarray, int, float]:
+    shown = os.path.basename(path) or "the clip"  # the page shows the file's name, never the server's path
+    if not os.path.isfile(path):
+        raise AudioError(f"the uploaded file {shown!r} is gone; please upload it again")
+    try:
+        with sf.SoundFile(path) as file:
+            sampling_rate = check_sample_rate(file.samplerate, f"sample rate of {shown}")
+            if not 1 <= file.channels <= MAX_CLIP_CHANNELS:
+                raise AudioError(f"{shown} must have 1 to {MAX_CLIP_CHANNELS} channels, got {file.channels}")
+            total = file.frames
+            count = min(total, int(round(max_seconds * sampling_rate)))
+            if keep == "end" and total > count:
+                file.seek(total - count)
+            data = file.read(count, dtype="float32", always_2d=True)
+    except (sf.LibsndfileError, sf.SoundFileError, RuntimeError, TypeError) as err:
+        reason = str(err).replace(path, shown)  # libsndfile names the file: not the server's path on the page
+        raise AudioError(f"cannot decode {shown} ({reason}); upload a WAV, FLAC, OGG or MP3 file") from err
+    audio = check_audio(data.T, name=shown)  # (channels, samples); empty or NaN/inf -> AudioError
+    return to_mono(audio), sampling_rate, total / sampling_rate
 
 
 def spectrogram_image(audio: np.ndarray, sampling_rate: int, marker_seconds: float | None = None) -> np.ndarray:
@@ -181,70 +262,87 @@ def spectrogram_image(audio: np.ndarray, sampling_rate: int, marker_seconds: flo
 
 
 # ------------------------------------------------------------------------------------------------------- validation
-# The page's controls bound their values, but the same endpoints are open to API clients: everything is checked here,
-# with messages for the user (gr.Error).
-def _number(value, label: str) -> float:
-    if value is None or isinstance(value, bool) or not isinstance(value, (int, float, np.number)):
-        raise gr.Error(f"{label} must be a number, got {value!r}.")
-    if not np.isfinite(value):
-        raise gr.Error(f"{label} must be a finite number, got {value!r}.")
-    return float(value)
+# The page's controls bound their values, but the same endpoints are open to API clients (which can send NaN, inf,
+# strings or None): everything is checked here, with the shared checks. They raise InvalidInputError / AudioError;
+# shown_to_user turns those into gr.Error, in one place.
+def shown_to_user(handler: Callable) -> Callable:
+    """Decorator of the page's handlers: bad input (``ValueError``: ``InvalidInputError``, ``AudioError`` and what the
+    pipelines raise for bad arguments) reaches the user as a one-line gr.Error instead of a bare "Error"."""
+
+    @functools.wraps(handler)
+    def wrapper(*args, **kwargs):
+        try:
+            return handler(*args, **kwargs)
+        except gr.Error:
+            raise
+        except ValueError as err:
+            message = " ".join(str(err).split()) or type(err).__name__
+            raise gr.Error(message[:1].upper() + message[1:]) from err
+
+    return wrapper
+
+
+def _shown(value) -> str:
+    """How a bad value is named in a message (a short repr, also for long strings)."""
+    text = f"{value:g}" if isinstance(value, float) else repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def check_number(label: str, value, minimum: float, maximum: float) -> float:
+    """A finite number in ``[minimum, maximum]`` (NaN and infinities refused), else ``InvalidInputError``."""
+    return check_float(label, value, min=minimum, max=maximum)
+
+
+def check_whole(label: str, value, minimum: int, maximum: int) -> int:
+    """A whole number in ``[minimum, maximum]`` (``3.0`` from a slider is fine, ``2.5`` and NaN are not)."""
+    ok = not isinstance(value, bool) and isinstance(value, (int, float, np.number))
+    if ok:
+        number = float(value)
+        ok = math.isfinite(number) and number == int(number) and minimum <= number <= maximum
+    if not ok:
+        raise InvalidInputError(f"{label} must be a whole number in [{minimum}, {maximum}], got {_shown(value)}")
+    return int(value)
+
+
+def check_text(label: str, value, required: bool = False) -> str:
+    """Text of at most ``MAX_PROMPT_CHARS`` characters, stripped (``None`` = empty)."""
+    if value is None:
+        value = ""
+    if not isinstance(value, str):
+        raise InvalidInputError(f"{label} must be text of at most {MAX_PROMPT_CHARS} characters, got "
+                                f"{type(value).__name__} {_shown(value)}")  # fmt: skip
+    if len(value) > MAX_PROMPT_CHARS:
+        raise InvalidInputError(f"{label} must be text of at most {MAX_PROMPT_CHARS} characters, got {len(value)}")
+    if required and not value.strip():
+        raise InvalidInputError("Please describe the sound to generate (e.g. “a dog barks in the rain”).")
+    return value.strip()
 
 
 def check_duration(duration, maximum: float = MAX_DURATION) -> float:
-    duration = _number(duration, "Duration")
-    if not 0 < duration <= maximum:
-        raise gr.Error(f"Duration must be more than 0 and at most {maximum:g} seconds, got {duration:g}.")
-    return duration
+    return check_number("Duration (s)", duration, MIN_DURATION, maximum)
 
 
 def check_guidance(guidance_scale) -> float:
-    guidance_scale = _number(guidance_scale, "Guidance")
-    if guidance_scale < 0:
-        raise gr.Error(f"Guidance must be 0 or more (1 = no guidance), got {guidance_scale:g}.")
-    return guidance_scale
+    return check_number("Guidance", guidance_scale, 0.0, MAX_GUIDANCE)
 
 
 def seeded_generator(seed) -> torch.Generator:
     """Per-request generator: concurrent requests never touch the global RNG or each other's state."""
-    seed = _number(seed, "Seed")
-    if seed < 0 or seed != int(seed) or seed >= 2**63:
-        raise gr.Error(f"Seed must be a whole number, 0 or more, got {seed:g}.")
-    return torch.Generator().manual_seed(int(seed))
+    return torch.Generator().manual_seed(check_whole("Seed", seed, 0, MAX_SEED))
 
 
 def sampling_kwargs(duration, guidance_scale, top_k, top_p, temperature, seed) -> dict:
-    """AudioGen's settings from the page -> ``AudioGenPipeline`` arguments (raises gr.Error on a bad value)."""
-    top_k = _number(top_k, "Top-k")
-    if top_k < 0 or top_k != int(top_k):
-        raise gr.Error(f"Top-k must be a whole number, 0 or more (0 = off), got {top_k:g}.")
-    top_p = _number(top_p, "Top-p")
-    if not 0 <= top_p <= 1:
-        raise gr.Error(f"Top-p must be between 0 and 1 (0 or 1 = off), got {top_p:g}.")
-    temperature = _number(temperature, "Temperature")
-    if temperature <= 0:
-        raise gr.Error(f"Temperature must be more than 0, got {temperature:g}.")
-    return dict(duration=check_duration(duration), guidance_scale=check_guidance(guidance_scale), top_k=int(top_k),
-                top_p=top_p or 1.0, temperature=temperature, generator=seeded_generator(seed))  # fmt: skip
+    """AudioGen's settings from the page -> ``AudioGenPipeline`` arguments (``InvalidInputError`` on a bad value)."""
+    return dict(
+        duration=check_duration(duration), guidance_scale=check_guidance(guidance_scale),
+        top_k=check_whole("Top-k", top_k, 0, MAX_TOP_K), top_p=check_number("Top-p", top_p, 0.0, 1.0) or 1.0,
+        temperature=check_number("Temperature", temperature, MIN_TEMPERATURE, MAX_TEMPERATURE),
+        generator=seeded_generator(seed),
+    )  # fmt: skip
 
 
-def check_num_samples(num_samples: float) -> int:
-    if num_samples is None or isinstance(num_samples, bool) or num_samples != int(num_samples):
-        raise gr.Error(f"Number of samples must be a whole number, got {num_samples!r}.")
-    if not 1 <= num_samples <= MAX_SAMPLES:
-        raise gr.Error(f"Number of samples must be between 1 and {MAX_SAMPLES}, got {int(num_samples)}.")
-    return int(num_samples)
-
-
-@contextlib.contextmanager
-def user_errors():
-    """The pipeline reports bad input as ValueError (AudioError included): show it to the user, not as a crash."""
-    try:
-        yield
-    except gr.Error:
-        raise
-    except ValueError as err:
-        raise gr.Error(str(err)) from err
+def check_num_samples(num_samples) -> int:
+    return check_whole("Number of samples", num_samples, 1, MAX_SAMPLES)
 
 
 def _as_list(output) -> list[dict]:
@@ -257,6 +355,7 @@ def _result(output: dict, marker_seconds: float | None = None) -> Result:
 
 
 # -------------------------------------------------------------------------------------------------------- the tasks
+@shown_to_user
 def text_to_audio(
     pipeline,
     prompt: str,
@@ -270,21 +369,18 @@ def text_to_audio(
     negative_prompt: str = "",
 ) -> list[Result]:
     """Generate ``num_samples`` clips for ``prompt``: ``[(sampling_rate, int16 audio, spectrogram image), ...]``."""
-    if not isinstance(prompt, str) or not prompt.strip():
-        raise gr.Error("Please describe the sound to generate (e.g. “a dog barks in the rain”).")
+    prompt = check_text("Prompt", prompt, required=True)
+    negative_prompt = check_text("Negative prompt", negative_prompt) or None
     kwargs = sampling_kwargs(duration, guidance_scale, top_k, top_p, temperature, seed)
     num_samples = check_num_samples(num_samples)
-    negative_prompt = (negative_prompt or "").strip() or None
-    with user_errors():
-        output = pipeline(
-            prompt.strip(), negative_prompt=negative_prompt, num_return_sequences=num_samples, **kwargs
-        )
+    output = pipeline(prompt, negative_prompt=negative_prompt, num_return_sequences=num_samples, **kwargs)
     return [_result(out) for out in _as_list(output)]
 
 
+@shown_to_user
 def continue_audio(
     pipeline,
-    clip: tuple[int, np.ndarray] | None,
+    clip,
     prompt: str = "",
     duration: float = 3.0,
     guidance_scale: float = 3.0,
@@ -293,55 +389,73 @@ def continue_audio(
     temperature: float = 1.0,
     seed: float = 0,
 ) -> Result:
-    """Continue an uploaded clip (gr.Audio numpy value) by ``duration`` seconds, optionally steered by ``prompt``.
-    The result starts with the clip; its spectrogram marks where the clip ends."""
-    audio, sampling_rate = from_gradio_audio(clip)
-    kwargs = sampling_kwargs(duration, guidance_scale, top_k, top_p, temperature, seed)
-    clip_seconds = audio.size / sampling_rate
-    if clip_seconds > MAX_CLIP_SECONDS:
-        gr.Warning(f"The clip is {clip_seconds:.1f} s long: continuing its last {MAX_CLIP_SECONDS:g} s.")
-        audio = audio[-int(MAX_CLIP_SECONDS * sampling_rate) :]
-        clip_seconds = audio.size / sampling_rate
-    with user_errors():
-        output = pipeline((prompt or "").strip(), audio_prompt=(audio, sampling_rate), **kwargs)
-    return _result(_as_list(output)[0], marker_seconds=clip_seconds)
+    """Continue an uploaded clip (a file path, as gr.Audio(type="filepath") gives, or ``(rate, samples)``) by
+    ``duration`` seconds, optionally steered by ``prompt``. Only what the model reads of the clip is read from the
+    upload (its last ``MAX_CLIP_SECONDS``, or less for a model with a shorter window). The result starts with the
+    part of the clip the model continued; its spectrogram marks where the clip ends, and a warning says when that
+    is not the whole clip."""
+    prompt = check_text("Prompt", prompt)
+    kwargs = sampling_kwargs(duration, guidance_scale, top_k, top_p, temperature, seed)  # cheap checks first
+    config = getattr(getattr(pipeline, "model", None), "config", None)
+    read_seconds = min(MAX_CLIP_SECONDS, float(getattr(config, "max_duration", None) or MAX_CLIP_SECONDS))
+    audio, sampling_rate, total_seconds = read_clip(clip, read_seconds, keep="end", name="the clip to continue")
+    output = _as_list(pipeline(prompt, audio_prompt=(audio, sampling_rate), **kwargs))[0]
+    # The output is (the part of) the clip the model read, then the new audio: the clip ends where the new audio
+    # starts. The new audio is a whole number of codec frames.
+    frame_rate = getattr(config, "frame_rate", None)
+    new_seconds = int(kwargs["duration"] * frame_rate) / frame_rate if frame_rate else kwargs["duration"]
+    output_seconds = np.asarray(output["audio"]).size / int(output["sampling_rate"])
+    clip_seconds = min(max(output_seconds - new_seconds, 0.0), total_seconds)
+    if total_seconds > clip_seconds + 0.05:
+        gr.Warning(f"The clip is {total_seconds:.1f} s long: continuing its last {clip_seconds:.3g} s.")
+    return _result(output, marker_seconds=clip_seconds)
 
 
+@shown_to_user
 def genau_text_to_audio(
     pipeline, prompt: str, duration: float = 5.0, num_inference_steps: float = 50, guidance_scale: float = 4.0,
     seed: float = 0, negative_prompt: str = "",
 ) -> Result:  # fmt: skip
     """Text-to-audio with a ``GenAUPipeline`` (latent diffusion): ``(sampling_rate, int16 audio, spectrogram)``."""
-    if not isinstance(prompt, str) or not prompt.strip():
-        raise gr.Error("Please describe the sound to generate (e.g. “a dog barks in the rain”).")
+    prompt = check_text("Prompt", prompt, required=True)
+    negative_prompt = check_text("Negative prompt", negative_prompt) or None
     duration = check_duration(duration, min(MAX_DURATION, pipeline.max_audio_length_in_s))
-    steps = _number(num_inference_steps, "Steps")
-    if steps < 1 or steps != int(steps):
-        raise gr.Error(f"Steps must be a whole number, 1 or more, got {steps:g}.")
-    with user_errors():
-        output = pipeline(
-            prompt.strip(), negative_prompt=(negative_prompt or "").strip() or None, num_inference_steps=int(steps),
-            guidance_scale=check_guidance(guidance_scale), audio_length_in_s=duration,
-            generator=seeded_generator(seed),
-        )  # fmt: skip
+    steps = check_whole("Steps", num_inference_steps, 1, MAX_GENAU_STEPS)
+    output = pipeline(
+        prompt, negative_prompt=negative_prompt, num_inference_steps=steps,
+        guidance_scale=check_guidance(guidance_scale), audio_length_in_s=duration, generator=seeded_generator(seed),
+    )  # fmt: skip
     return _result({"audio": output.audios[0], "sampling_rate": pipeline.sampling_rate})
 
 
-def caption_audio(pipeline, clip: tuple[int, np.ndarray] | None) -> str:
-    """Caption an uploaded clip (gr.Audio numpy value) with an ``AutoCapPipeline``."""
-    audio, sampling_rate = from_gradio_audio(clip)
-    with user_errors():
-        return pipeline({"array": audio, "sampling_rate": sampling_rate})
+@shown_to_user
+def caption_audio(pipeline, clip) -> str:
+    """Caption an uploaded clip (file path or ``(rate, samples)``) with an ``AutoCapPipeline``. Only the seconds
+    AutoCap reads (its feature extractor's ``max_length_s``, 10 s) are read from the upload."""
+    extractor = getattr(getattr(pipeline, "processor", None), "feature_extractor", None)
+    max_seconds = float(getattr(extractor, "max_length_s", MAX_CLIP_SECONDS))
+    audio, sampling_rate, total_seconds = read_clip(clip, max_seconds, keep="start", name="the clip to caption")
+    if total_seconds > audio.size / sampling_rate + 1e-6:
+        gr.Warning(f"The clip is {total_seconds:.1f} s long: captioning its first {max_seconds:g} s.")
+    return pipeline({"array": audio, "sampling_rate": sampling_rate})
 
 
 # ------------------------------------------------------------------------------------------------------------ page
 def _sampling_controls() -> list:
-    guidance = gr.Slider(0.0, 10.0, value=3.0, step=0.5, label="Guidance (classifier-free; 1 = none)")
-    top_k = gr.Slider(0, 500, value=0, step=1, label="Top-k (0 = off)")
+    guidance = gr.Slider(0.0, MAX_GUIDANCE, value=3.0, step=0.5, label="Guidance (classifier-free; 1 = none)")
+    top_k = gr.Slider(0, MAX_TOP_K, value=0, step=1, label="Top-k (0 = off)")
     top_p = gr.Slider(0.0, 1.0, value=0.25, step=0.05, label="Top-p (0 or 1 = off)")
-    temperature = gr.Slider(0.1, 2.0, value=1.0, step=0.05, label="Temperature")
-    seed = gr.Number(value=0, precision=0, minimum=0, label="Seed")
-    return [guidance, top_k, top_p, temperature, seed]
+    temperature = gr.Slider(MIN_TEMPERATURE, MAX_TEMPERATURE, value=1.0, step=0.05, label="Temperature")
+    return [guidance, top_k, top_p, temperature, _seed_control()]
+
+
+def _seed_control() -> gr.Number:
+    # No precision=0: gradio would turn a NaN from an API client into a crash before the handler could explain it.
+    return gr.Number(value=0, minimum=0, maximum=MAX_SEED, step=1, label="Seed")
+
+
+def _prompt_box(label: str, placeholder: str, **kwargs) -> gr.Textbox:
+    return gr.Textbox(label=label, placeholder=placeholder, max_length=MAX_PROMPT_CHARS, **kwargs)
 
 
 def _slots(results: list[Result]) -> list:
@@ -358,9 +472,21 @@ def _slots(results: list[Result]) -> list:
 
 
 def _slot_visibility(num_samples: float) -> list:
-    """Show as many output pairs as samples are asked for."""
-    shown = int(num_samples or 1)
+    """Show as many output pairs as samples are asked for (one for a value the handler will refuse)."""
+    try:
+        shown = check_num_samples(num_samples)
+    except InvalidInputError:
+        shown = 1
     return [component(visible=i < shown) for i in range(MAX_SAMPLES) for component in (gr.Audio, gr.Image)]
+
+
+class DemoBlocks(gr.Blocks):
+    """The demo's ``gr.Blocks``: ``launch()`` caps uploads at ``MAX_UPLOAD_SIZE`` unless told otherwise (gradio
+    only takes that limit at launch, and the Space, ``hf-audiogen space`` and the tests all launch this page)."""
+
+    def launch(self, *args, **kwargs):
+        kwargs.setdefault("max_file_size", MAX_UPLOAD_SIZE)
+        return super().launch(*args, **kwargs)
 
 
 def build_demo(
@@ -368,7 +494,8 @@ def build_demo(
     genau_model: str | os.PathLike | None = None,
     autocap_model: str | os.PathLike | None = None,
     concurrency_limit: int | None = None,
-) -> gr.Blocks:
+    max_queue_size: int = MAX_QUEUE_SIZE,
+) -> DemoBlocks:
     """The demo page, with its queue set up; nothing is loaded until the first request.
 
     Args:
@@ -377,6 +504,7 @@ def build_demo(
         genau_model, autocap_model: models of the optional tabs (default: ``$HF_GENAU_MODEL``, ``$HF_AUTOCAP_MODEL``).
         concurrency_limit: generation jobs run in parallel (default: ``$HF_AUDIOGEN_CONCURRENCY``, else 2); more
             requests wait in the queue.
+        max_queue_size: requests that may wait in the queue; more are turned away with "the queue is full".
     """
     if concurrency_limit is None:
         setting = os.environ.get("HF_AUDIOGEN_CONCURRENCY", str(DEFAULT_CONCURRENCY))
@@ -385,6 +513,8 @@ def build_demo(
         concurrency_limit = int(setting)
     if isinstance(concurrency_limit, bool) or not isinstance(concurrency_limit, int) or concurrency_limit < 1:
         raise ValueError(f"concurrency_limit must be an integer >= 1, got {concurrency_limit!r}")
+    if isinstance(max_queue_size, bool) or not isinstance(max_queue_size, int) or max_queue_size < 1:
+        raise ValueError(f"max_queue_size must be an integer >= 1, got {max_queue_size!r}")
     audiogen = audiogen_loader(model)
     genau = optional_loader("genau", genau_model)
     autocap = optional_loader("autocap", autocap_model)
@@ -401,7 +531,8 @@ def build_demo(
                                                      temperature, seed)  # fmt: skip
         return (sampling_rate, audio), image
 
-    with gr.Blocks(title="hf_audiogen: text-to-audio") as demo:
+    # analytics_enabled=False: no usage analytics and no version check (api.gradio.app, huggingface.co).
+    with DemoBlocks(title="hf_audiogen: text-to-audio", analytics_enabled=False, delete_cache=DELETE_CACHE) as demo:
         gr.Markdown(
             "# hf_audiogen: sound effects from text\n"
             f"AudioGen model: `{audiogen.description}`. Describe a sound, pick a duration and press **Generate**; "
@@ -410,10 +541,9 @@ def build_demo(
         with gr.Tab("Text to audio"):
             with gr.Row():
                 with gr.Column():
-                    prompt = gr.Textbox(label="Prompt", placeholder="a dog barks in the rain", lines=2,
-                                        elem_id="prompt")  # fmt: skip
-                    negative_prompt = gr.Textbox(label="Negative prompt (optional)", placeholder="wind noise")
-                    duration = gr.Slider(0.1, MAX_DURATION, value=3.0, step=0.1, label="Duration (s)",
+                    prompt = _prompt_box("Prompt", "a dog barks in the rain", lines=2, elem_id="prompt")
+                    negative_prompt = _prompt_box("Negative prompt (optional)", "wind noise")
+                    duration = gr.Slider(MIN_DURATION, MAX_DURATION, value=3.0, step=0.1, label="Duration (s)",
                                          elem_id="duration")  # fmt: skip
                     num_samples = gr.Slider(1, MAX_SAMPLES, value=1, step=1, label="Number of samples",
                                             elem_id="num-samples")  # fmt: skip
@@ -436,11 +566,13 @@ def build_demo(
         with gr.Tab("Continue a clip"):
             with gr.Row():
                 with gr.Column():
-                    clip = gr.Audio(label="Clip to continue", type="numpy", sources=["upload", "microphone"],
-                                    elem_id="clip")  # fmt: skip
-                    continue_prompt = gr.Textbox(label="Prompt (optional)", placeholder="footsteps on gravel")
-                    continue_duration = gr.Slider(0.1, MAX_DURATION, value=3.0, step=0.1, label="Seconds to add",
-                                                  elem_id="continue-duration")  # fmt: skip
+                    # type="filepath": the handler decodes the upload with soundfile (no ffmpeg), reading only
+                    # the part it continues; "numpy" would have gradio decode the whole file first.
+                    clip = gr.Audio(label=f"Clip to continue (its last {MAX_CLIP_SECONDS:g} s are used)",
+                                    type="filepath", sources=["upload", "microphone"], elem_id="clip")  # fmt: skip
+                    continue_prompt = _prompt_box("Prompt (optional)", "footsteps on gravel")
+                    continue_duration = gr.Slider(MIN_DURATION, MAX_DURATION, value=3.0, step=0.1,
+                                                  label="Seconds to add", elem_id="continue-duration")  # fmt: skip
                     with gr.Accordion("Sampling", open=False):
                         continue_sampling = _sampling_controls()
                     continue_button = gr.Button("Continue", variant="primary", elem_id="continue")
@@ -460,12 +592,13 @@ def build_demo(
                 with gr.Row():
                     with gr.Column():
                         genau_inputs = [
-                            gr.Textbox(label="Prompt", placeholder="a dog barks in the rain", lines=2),
-                            gr.Slider(0.1, MAX_DURATION, value=5.0, step=0.1, label="Duration (s)"),
-                            gr.Slider(1, 200, value=50, step=1, label="Denoising steps"),
-                            gr.Slider(0.0, 10.0, value=4.0, step=0.5, label="Guidance (classifier-free; <= 1 = none)"),
-                            gr.Number(value=0, precision=0, minimum=0, label="Seed"),
-                            gr.Textbox(label="Negative prompt (optional)"),
+                            _prompt_box("Prompt", "a dog barks in the rain", lines=2),
+                            gr.Slider(MIN_DURATION, MAX_DURATION, value=5.0, step=0.1, label="Duration (s)"),
+                            gr.Slider(1, MAX_GENAU_STEPS, value=50, step=1, label="Denoising steps"),
+                            gr.Slider(0.0, MAX_GUIDANCE, value=4.0, step=0.5,
+                                      label="Guidance (classifier-free; <= 1 = none)"),  # fmt: skip
+                            _seed_control(),
+                            _prompt_box("Negative prompt (optional)", ""),
                         ]
                         genau_button = gr.Button("Generate with GenAU", variant="primary")
                     with gr.Column():
@@ -483,16 +616,17 @@ def build_demo(
         if autocap is not None:
             with gr.Tab("AutoCap captioning"):
                 gr.Markdown(f"Describe a sound with AutoCap, model `{autocap.description}`.")
-                caption_clip = gr.Audio(label="Clip to caption", type="numpy", sources=["upload", "microphone"])
+                caption_clip = gr.Audio(label="Clip to caption", type="filepath", sources=["upload", "microphone"])
                 caption_button = gr.Button("Caption", variant="primary")
                 caption = gr.Textbox(label="Caption", interactive=False)
                 caption_button.click(lambda clip: caption_audio(autocap(), clip), [caption_clip], [caption],
                                      api_name="caption")  # fmt: skip
 
-    return demo.queue(default_concurrency_limit=concurrency_limit)
+    return demo.queue(default_concurrency_limit=concurrency_limit, max_size=max_queue_size)
 
 
 __all__ = [
+    "DemoBlocks",
     "PipelineLoader",
     "audiogen_loader",
     "build_demo",
@@ -502,8 +636,10 @@ __all__ = [
     "continue_audio",
     "genau_text_to_audio",
     "optional_loader",
+    "read_clip",
     "sampling_kwargs",
     "seeded_generator",
+    "shown_to_user",
     "spectrogram_image",
     "text_to_audio",
     "to_int16",

@@ -213,7 +213,7 @@ def test_audiocraft_conversion_refuses_mismatched_checkpoints():
     with pytest.raises(ValueError, match=r"1 unknown key\(s\): \['encoder.model.99.conv.conv.bias'\]"):
         convert_audiocraft_compression_checkpoint({"best_state": extra, "xp.cfg": cfg})
     missing = {k: v for k, v in state.items() if k != "decoder.model.1.lstm.bias_hh_l0"}
-    with pytest.raises(ValueError, match=r"missing key\(s\): \['decoder.layers.1.lstm.bias_hh_l0'\]"):
+    with pytest.raises(ValueError, match=r"missing key\(s\): \['decoder\.model\.1\.lstm\.bias_hh_l0'\]"):
         convert_audiocraft_compression_checkpoint({"best_state": missing, "xp.cfg": cfg})
     with pytest.raises(ValueError, match="shape mismatch"):
         convert_audiocraft_compression_checkpoint({"best_state": state, "xp.cfg": cfg.replace("bins: 32", "bins: 64")})

@@ -45,18 +45,34 @@ import re
 from typing import Any
 
 import torch
-from transformers import AutoModelForTextEncoding, AutoTokenizer, GenerationConfig, PreTrainedModel
+from transformers import AutoModelForTextEncoding, GenerationConfig, PreTrainedModel
 from transformers.initialization import no_init_weights
 
+from ..checkpoint_io import (
+    check_input_dir,
+    check_out_dir,
+    check_tokenizer,
+    check_tokenizer_dir,
+    load_pretrained_checked,
+    load_tokenizer,
+    looks_like_local_path,
+    one_line,
+)
 from ..codec.convert_audiocraft import (
+    _as_number,
+    _cfg_bool,
     _cfg_get,
+    _cfg_mapping,
+    _cfg_number,
     _check_converted_keys,
+    _check_state_dict,
     _load_package,
     _parse_xp_cfg,
     convert_audiocraft_compression_checkpoint,
 )
 from ..codec.feature_extraction_codec import CodecFeatureExtractor
 from ..codec.modeling_codec import CodecModel
+from ..validation import InvalidInputError
 from .configuration_audiogen import AudioGenConfig, AudioGenDecoderConfig
 from .modeling_audiogen import AudioGenForConditionalGeneration
 from .processing_audiogen import AudioGenProcessor
@@ -115,6 +131,7 @@ def _load_lm_package(pkg_or_path: dict | str | os.PathLike) -> dict:
     # A solver checkpoint (not exported) nests the model state: {"model": state_dict, "optimizer": ..., ...}.
     if isinstance(state_dict, dict) and isinstance(state_dict.get("model"), dict):
         state_dict = state_dict["model"]
+    state_dict = _check_state_dict(state_dict, "the audiocraft LM checkpoint's best_state")
     return {"xp.cfg": _parse_xp_cfg(pkg_or_path["xp.cfg"]), "best_state": state_dict}
 
 
@@ -123,24 +140,29 @@ def _load_lm_package(pkg_or_path: dict | str | os.PathLike) -> dict:
 # ---------------------------------------------------------------------------------------------------------------------
 def _text_conditioner(cfg: dict) -> tuple[str, dict]:
     """Name and config of the one text conditioner the decoder cross-attends to (``description`` for AudioGen)."""
-    fuser = _cfg_get(cfg, "fuser", {}) or {}
+    fuser = _cfg_mapping(cfg, "fuser", {})
+    for method in ("cross", "sum", "prepend", "input_interpolate"):
+        if not isinstance(fuser.get(method) or [], (list, tuple)):
+            raise InvalidInputError(f"xp.cfg field 'fuser.{method}' must be a list of condition names, got "
+                                    f"{fuser[method]!r}")  # fmt: skip
     cross = list(fuser.get("cross") or [])
     others = {method: list(fuser.get(method) or []) for method in ("sum", "prepend", "input_interpolate")}
     if len(cross) != 1 or any(others.values()):
-        raise ValueError(
+        raise InvalidInputError(
             f"xp.cfg fuser has cross={cross} and {others}: only one text condition fused by cross-attention (and "
             "nothing summed, prepended or interpolated) can be converted"
         )
     if fuser.get("cross_attention_pos_emb", False):
-        raise ValueError(
+        raise InvalidInputError(
             "xp.cfg fuser.cross_attention_pos_emb=true (positions added to the text states) is not supported"
         )
     name = cross[0]
     conditioner = _cfg_get(cfg, f"conditioners.{name}", None)
     if not isinstance(conditioner, dict) or conditioner.get("model") != "t5":
         model = conditioner.get("model") if isinstance(conditioner, dict) else conditioner
-        raise ValueError(f"xp.cfg conditioners.{name}.model={model!r}: only a 't5' text conditioner can be converted")
-    return name, dict(conditioner.get("t5") or {})
+        raise InvalidInputError(f"xp.cfg conditioners.{name}.model={model!r}: only a 't5' text conditioner can be "
+                                "converted")  # fmt: skip
+    return name, dict(_cfg_mapping(cfg, f"conditioners.{name}.t5", {}))
 
 
 def _pattern(cfg: dict, num_codebooks: int) -> tuple[str, list[int]]:
@@ -148,17 +170,22 @@ def _pattern(cfg: dict, num_codebooks: int) -> tuple[str, list[int]]:
     if modeling == "parallel":
         return "parallel", [0] * num_codebooks
     if modeling != "delay":
-        raise ValueError(f"xp.cfg codebooks_pattern.modeling={modeling!r}: only 'delay' and 'parallel' are supported")
-    delays = list(_cfg_get(cfg, "codebooks_pattern.delay.delays", list(range(num_codebooks))))
+        raise InvalidInputError(f"xp.cfg codebooks_pattern.modeling={modeling!r}: only 'delay' and 'parallel' are "
+                                "supported")  # fmt: skip
+    delays = _cfg_get(cfg, "codebooks_pattern.delay.delays", list(range(num_codebooks)))
     for field in ("flatten_first", "empty_initial"):
         value = _cfg_get(cfg, f"codebooks_pattern.delay.{field}", 0)
         if value:
-            raise ValueError(f"xp.cfg codebooks_pattern.delay.{field}={value!r}: only 0 is supported")
-    if len(delays) != num_codebooks:
-        raise ValueError(
-            f"xp.cfg codebooks_pattern.delay.delays={delays} must have one delay per codebook (n_q={num_codebooks})"
+            raise InvalidInputError(f"xp.cfg codebooks_pattern.delay.{field}={value!r}: only 0 is supported")
+    if not isinstance(delays, (list, tuple)) or len(delays) != num_codebooks:
+        raise InvalidInputError(
+            f"xp.cfg codebooks_pattern.delay.delays={delays!r} must be a list with one delay per codebook "
+            f"(n_q={num_codebooks})"
         )
-    return "delay", [int(d) for d in delays]
+    delays = [_as_number(delay, "codebooks_pattern.delay.delays") for delay in delays]
+    if any(delay < 0 for delay in delays):
+        raise InvalidInputError(f"xp.cfg codebooks_pattern.delay.delays={delays} must be >= 0")
+    return "delay", delays
 
 
 def audiogen_decoder_config_from_audiocraft_cfg(xp_cfg: str | dict, frame_rate: int = 50) -> AudioGenDecoderConfig:
@@ -167,8 +194,9 @@ def audiogen_decoder_config_from_audiocraft_cfg(xp_cfg: str | dict, frame_rate: 
     cfg = _parse_xp_cfg(xp_cfg)
     lm_model = _cfg_get(cfg, "lm_model", "transformer_lm")
     if lm_model != "transformer_lm":
-        raise ValueError(f"xp.cfg lm_model={lm_model!r}: only 'transformer_lm' (AudioGen / MusicGen) can be converted")
-    lm = _cfg_get(cfg, "transformer_lm")
+        raise InvalidInputError(f"xp.cfg lm_model={lm_model!r}: only 'transformer_lm' (AudioGen / MusicGen) can be "
+                                "converted")  # fmt: skip
+    _cfg_mapping(cfg, "transformer_lm")
 
     unsupported = []
     for field, (default, allowed) in _FIXED_LM_FIELDS.items():
@@ -176,39 +204,58 @@ def audiogen_decoder_config_from_audiocraft_cfg(xp_cfg: str | dict, frame_rate: 
         if value not in allowed:
             unsupported.append(f"{field}={value!r} (supported: {', '.join(repr(a) for a in allowed)})")
     if unsupported:
-        raise ValueError(
+        raise InvalidInputError(
             "xp.cfg transformer_lm has settings AudioGenDecoder does not implement: " + "; ".join(unsupported)
         )
     _text_conditioner(cfg)  # validates the fuser / conditioner up front
 
-    dim, num_codebooks = int(lm["dim"]), int(lm["n_q"])
+    def number(field, cast=int, default=KeyError):
+        return _cfg_number(cfg, f"transformer_lm.{field}", cast, default)
+
+    dim, num_codebooks = number("dim"), number("n_q")
+    for field, value in (("dim", dim), ("n_q", num_codebooks), ("num_layers", number("num_layers")),
+                         ("num_heads", number("num_heads")), ("card", number("card"))):  # fmt: skip
+        if value < 1:
+            raise InvalidInputError(f"xp.cfg field 'transformer_lm.{field}' must be >= 1, got {value}")
+    if dim % number("num_heads"):
+        raise InvalidInputError(f"xp.cfg transformer_lm.dim={dim} is not a multiple of num_heads="
+                                f"{number('num_heads')}")  # fmt: skip
     pattern, delays = _pattern(cfg, num_codebooks)
-    dropout = float(lm.get("dropout", 0.0) or 0.0)
-    attention_dropout = lm.get("attention_dropout")
+    has_dropout = _cfg_get(cfg, "transformer_lm.dropout", None) is not None  # audiocraft: null means 0
+    dropout = _cfg_number(cfg, "transformer_lm.dropout", float) if has_dropout else 0.0
+    attention_dropout = _cfg_get(cfg, "transformer_lm.attention_dropout", None)
     depthwise_init = _cfg_get(cfg, "transformer_lm.depthwise_init", None)
-    frames = int(float(_cfg_get(cfg, "dataset.segment_duration", 10.0)) * frame_rate)
-    return AudioGenDecoderConfig(
-        hidden_size=dim,
-        num_hidden_layers=int(lm["num_layers"]),
-        num_attention_heads=int(lm["num_heads"]),
-        ffn_dim=int(float(lm.get("hidden_scale", 4)) * dim),
-        activation_function=str(_cfg_get(cfg, "transformer_lm.activation", "gelu")),
-        bias_attn=bool(lm.get("bias_attn", True)),
-        bias_ff=bool(lm.get("bias_ff", True)),
-        bias_proj=bool(lm.get("bias_proj", True)),
-        num_codebooks=num_codebooks,
-        codebook_size=int(lm["card"]),
-        codebook_pattern=pattern,
-        codebook_delays=delays,
-        embedding_combine="sum",
-        max_position_embeddings=max(2048, frames + 1 + max(delays)),
-        dropout=dropout,
-        attention_dropout=dropout if attention_dropout is None else float(attention_dropout),
-        layer_norm_eps=1e-5,  # audiocraft's 'layer_norm' is nn.LayerNorm with its default eps
-        cross_attention_mask=False,
-        condition_dropout=float(_cfg_get(cfg, "classifier_free_guidance.training_dropout", 0.0)),
-        depthwise_init=depthwise_init == "current",
-    )
+    frames = int(_cfg_number(cfg, "dataset.segment_duration", float, 10.0) * frame_rate)
+    try:
+        return AudioGenDecoderConfig(
+            hidden_size=dim,
+            num_hidden_layers=number("num_layers"),
+            num_attention_heads=number("num_heads"),
+            ffn_dim=int(number("hidden_scale", float, 4) * dim),
+            activation_function=str(_cfg_get(cfg, "transformer_lm.activation", "gelu")),
+            bias_attn=_cfg_bool(cfg, "transformer_lm.bias_attn", True),
+            bias_ff=_cfg_bool(cfg, "transformer_lm.bias_ff", True),
+            bias_proj=_cfg_bool(cfg, "transformer_lm.bias_proj", True),
+            num_codebooks=num_codebooks,
+            codebook_size=number("card"),
+            codebook_pattern=pattern,
+            codebook_delays=delays,
+            embedding_combine="sum",
+            max_position_embeddings=max(2048, frames + 1 + max(delays)),
+            dropout=dropout,
+            attention_dropout=dropout if attention_dropout is None else _cfg_number(
+                cfg, "transformer_lm.attention_dropout", float),
+            layer_norm_eps=1e-5,  # audiocraft's 'layer_norm' is nn.LayerNorm with its default eps
+            cross_attention_mask=False,
+            condition_dropout=_cfg_number(cfg, "classifier_free_guidance.training_dropout", float, 0.0),
+            depthwise_init=depthwise_init == "current",
+        )
+    except InvalidInputError:
+        raise
+    except ValueError as err:
+        raise InvalidInputError(
+            f"xp.cfg describes a decoder AudioGenDecoderConfig cannot hold: {one_line(err)}"
+        ) from err
 
 
 def generation_config_from_audiocraft_cfg(xp_cfg: str | dict, frame_rate: int) -> GenerationConfig:
@@ -217,14 +264,16 @@ def generation_config_from_audiocraft_cfg(xp_cfg: str | dict, frame_rate: int) -
     audio (``AudioGen.__init__``) and a long-form stride of a fifth of the window (``extend_stride``: 2 s of the
     released 10 s)."""
     cfg = _parse_xp_cfg(xp_cfg)
-    window = float(_cfg_get(cfg, "dataset.segment_duration", 10.0))
-    top_p = float(_cfg_get(cfg, "generate.lm.top_p", 0.0) or 0.0)
+    window = _cfg_number(cfg, "dataset.segment_duration", float, 10.0)
+    if window <= 0:
+        raise InvalidInputError(f"xp.cfg field 'dataset.segment_duration' must be > 0 seconds, got {window:g}")
+    top_p = _cfg_number(cfg, "generate.lm.top_p", float, 0.0) if _cfg_get(cfg, "generate.lm.top_p", None) else 0.0
     return GenerationConfig(
-        do_sample=bool(_cfg_get(cfg, "generate.lm.use_sampling", True)),
-        temperature=float(_cfg_get(cfg, "generate.lm.temp", 1.0)),
-        top_k=int(_cfg_get(cfg, "generate.lm.top_k", 250)),
+        do_sample=_cfg_bool(cfg, "generate.lm.use_sampling", True),
+        temperature=_cfg_number(cfg, "generate.lm.temp", float, 1.0),
+        top_k=_cfg_number(cfg, "generate.lm.top_k", int, 250),
         top_p=top_p if top_p > 0 else 1.0,  # audiocraft: top_p=0 means "off" (and top_p>0 replaces top-k)
-        guidance_scale=float(_cfg_get(cfg, "classifier_free_guidance.inference_coef", 3.0)),
+        guidance_scale=_cfg_number(cfg, "classifier_free_guidance.inference_coef", float, 3.0),
         max_new_tokens=int(min(5.0, window) * frame_rate),
         extend_stride=window / 5,
     )
@@ -234,8 +283,10 @@ def default_text_encoder_id(xp_cfg: str | dict) -> str:
     """The Hub id of the T5 model the run was trained with (``conditioners.<text>.t5.name``)."""
     _, t5 = _text_conditioner(_parse_xp_cfg(xp_cfg))
     name = t5.get("name")
-    if not name:
-        raise ValueError("xp.cfg does not name its T5 model (conditioners.<text>.t5.name); pass text_encoder=...")
+    if not name or not isinstance(name, str):
+        raise InvalidInputError(
+            "xp.cfg does not name its T5 model (conditioners.<text>.t5.name); pass text_encoder=..."
+        )
     return _T5_HUB_IDS.get(name, name)
 
 
@@ -288,6 +339,19 @@ def _rename(key: str, text_condition: str) -> list[tuple[str, slice | None]] | N
     return None
 
 
+def _source_key(key: str, text_condition: str) -> str:
+    """The audiocraft key that holds our ``key`` (the inverse of ``_rename``): what a missing-key error names."""
+    if key.startswith("enc_to_dec_proj."):
+        name = f"condition_provider.conditioners.{text_condition}.output_proj." + key.removeprefix("enc_to_dec_proj.")
+    elif key.startswith("decoder.layers."):
+        name = "transformer.layers." + key.removeprefix("decoder.layers.")
+        name = re.sub(r"\.(self_attn|cross_attention)\.[qkv]_proj\.(weight|bias)$", r".\1.in_proj_\2", name)
+    else:
+        name = key.removeprefix("decoder.")
+    targets = _rename(name, text_condition)
+    return name if targets and key in [target for target, _ in targets] else f"{key} (our name)"
+
+
 def convert_audiocraft_lm_state_dict(
     state_dict: dict[str, torch.Tensor],
     config: AudioGenDecoderConfig,
@@ -297,13 +361,15 @@ def convert_audiocraft_lm_state_dict(
     """Rename an audiocraft ``LMModel`` state dict to ``enc_to_dec_proj.*`` + ``decoder.*`` keys of
     [`AudioGenForConditionalGeneration`].
 
-    Raises one ``ValueError`` listing every unknown key, missing key and shape mismatch. A text projection whose input
-    width is not ``text_hidden_size`` gets its own error naming the text encoder width the checkpoint needs.
+    Raises one ``ValueError`` listing every unknown key, missing key and shape mismatch, named as the audiocraft
+    checkpoint names them. A text projection whose input width is not ``text_hidden_size`` gets its own error naming
+    the text encoder width the checkpoint needs.
     """
+    state_dict = _check_state_dict(state_dict, "the audiocraft LM checkpoint's best_state")
     expected = _expected_shapes(config, text_hidden_size)
     proj_key = f"condition_provider.conditioners.{text_condition}.output_proj.weight"
     if proj_key in state_dict and state_dict[proj_key].dim() == 2 and state_dict[proj_key].shape[1] != text_hidden_size:
-        raise ValueError(
+        raise InvalidInputError(
             f"the text encoder has hidden size {text_hidden_size}, but the checkpoint's text projection {proj_key} "
             f"{tuple(state_dict[proj_key].shape)} expects {state_dict[proj_key].shape[1]}-dimensional text states: "
             "use the text encoder the model was trained with (see conditioners.<text>.t5.name in xp.cfg)"
@@ -324,43 +390,59 @@ def convert_audiocraft_lm_state_dict(
             if tuple(part.shape) != expected[new_key]:
                 wrong_shape.append(f"{key} -> {new_key}: checkpoint {tuple(part.shape)} vs model {expected[new_key]}")
             converted[new_key] = part.contiguous()
-    missing = sorted(set(expected) - set(converted))
+    missing = sorted({_source_key(key, text_condition) for key in set(expected) - set(converted)})
 
     _check_converted_keys("the audiocraft LM checkpoint does not match the model built from its xp.cfg", unknown,
-                          missing, wrong_shape, missing_note=" (our names)")
+                          missing, wrong_shape)
     return converted
 
 
 # ---------------------------------------------------------------------------------------------------------------------
 # Whole model
 # ---------------------------------------------------------------------------------------------------------------------
+_TOKENIZER_HINT = "copy the tokenizer files there (or pass tokenizer=)"
+
+
+def _check_text_encoder_source(text_encoder: Any, tokenizer: Any) -> None:
+    """Local text-encoder / tokenizer directories exist and hold a tokenizer, checked before the checkpoints are read
+    (``_load_text_encoder`` loads them after)."""
+    if isinstance(text_encoder, (str, os.PathLike)) and looks_like_local_path(os.fspath(text_encoder)):
+        path = os.path.expanduser(os.fspath(text_encoder))
+        check_input_dir(path, "text encoder directory", "expected a save_pretrained directory or a Hub id")
+        if tokenizer is None:
+            check_tokenizer_dir(path, "text encoder directory", _TOKENIZER_HINT)
+    if isinstance(tokenizer, (str, os.PathLike)) and looks_like_local_path(os.fspath(tokenizer)):
+        check_tokenizer_dir(os.path.expanduser(os.fspath(tokenizer)), "tokenizer", "expected the text encoder's "
+                            "tokenizer directory")  # fmt: skip
+
+
 def _load_text_encoder(text_encoder: Any, tokenizer: Any, xp_cfg: dict):
-    """(text encoder model, tokenizer or None) from a model, a Hub id / directory, or None (the run's T5)."""
+    """(text encoder model, tokenizer or None) from a model, a Hub id / directory, or None (the run's T5). A Hub id or
+    directory must hold the tokenizer too unless ``tokenizer`` is given: the output would have none, or an empty one."""
     if text_encoder is None:
         text_encoder = default_text_encoder_id(xp_cfg)
+    if isinstance(tokenizer, (str, os.PathLike)):
+        tokenizer = load_tokenizer(tokenizer, "tokenizer", hint="expected the text encoder's tokenizer directory")
     if isinstance(text_encoder, (str, os.PathLike)):
         source = os.fspath(text_encoder)
-        if source.startswith(("/", ".", "~")) and not os.path.isdir(os.path.expanduser(source)):
-            raise ValueError(f"cannot load the text encoder {source!r}: no such directory (and not a Hub id)")
-        try:
-            model = AutoModelForTextEncoding.from_pretrained(source)
-        except OSError as err:  # not a directory and not reachable on the Hub: say which, in one line
-            reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-            raise ValueError(
-                f"cannot load the text encoder {source!r} (a Hub id or a local directory): {reason}"
-            ) from err
+        if looks_like_local_path(source) and not os.path.isdir(os.path.expanduser(source)):
+            kind = "a file, not a directory" if os.path.exists(os.path.expanduser(source)) else "no such directory"
+            raise InvalidInputError(f"cannot load the text encoder {source!r}: {kind} (expected a save_pretrained "
+                                    "directory or a Hub id)")  # fmt: skip
         if tokenizer is None:
-            try:
-                tokenizer = AutoTokenizer.from_pretrained(source)
-            except (OSError, ValueError):  # a directory with weights only: the caller may pass tokenizer=...
-                tokenizer = None
-        return model, tokenizer
-    if not isinstance(text_encoder, PreTrainedModel):
-        raise ValueError(
+            # Before the (large) model: a text-encoder directory without tokenizer files gives an empty tokenizer.
+            tokenizer = load_tokenizer(source, "text encoder directory", hint=_TOKENIZER_HINT)
+        model = load_pretrained_checked(AutoModelForTextEncoding.from_pretrained, source, "text encoder")
+    elif isinstance(text_encoder, PreTrainedModel):
+        model = text_encoder
+    else:
+        raise InvalidInputError(
             "text_encoder must be a Hub id, a directory or a transformers PreTrainedModel, got "
             f"{type(text_encoder).__name__}"
         )
-    return text_encoder, tokenizer
+    if tokenizer is not None:
+        check_tokenizer(tokenizer, "tokenizer", "of the text encoder", getattr(model.config, "vocab_size", None))
+    return model, tokenizer
 
 
 def convert_audiocraft_checkpoint(
@@ -381,16 +463,28 @@ def convert_audiocraft_checkpoint(
             the T5 named in ``xp.cfg`` (``google-t5/t5-large`` for AudioGen), which must be reachable.
         out_dir: if given, ``save_pretrained`` the model there, with an [`AudioGenProcessor`] when a tokenizer is known
             (``tokenizer`` or the one next to ``text_encoder``) and the codec's feature extractor otherwise.
-        tokenizer: the text encoder's tokenizer (default: loaded from ``text_encoder`` when that is a path or id).
+        tokenizer: the text encoder's tokenizer (default: loaded from ``text_encoder`` when that is a path or id,
+            which must then hold the tokenizer files: a directory with weights only is refused, as transformers would
+            build an empty tokenizer from it).
+
+    Raises:
+        InvalidInputError: (a ``ValueError``, one line) for anything wrong with the inputs: unreadable or refused
+            checkpoint files, an ``xp.cfg`` field of the wrong type, keys that are missing, unknown or mis-shaped
+            (named as the checkpoint names them), a tokenizer without a vocabulary, an ``out_dir`` that cannot be
+            written. All paths are checked before the checkpoints are read.
 
     Returns:
         The converted model, with audiocraft's unmasked cross-attention (``cross_attention_mask=False``) and its
         generation defaults (``generate.lm.*`` / ``classifier_free_guidance.inference_coef`` of ``xp.cfg``).
     """
+    # What a user gives is checked before the checkpoints (gigabytes) are read.
+    if out_dir is not None:
+        out_dir = check_out_dir(out_dir)
+    _check_text_encoder_source(text_encoder, tokenizer)
     if isinstance(lm_pkg_or_path, (str, os.PathLike)) and os.path.isdir(lm_pkg_or_path):
         directory = os.fspath(lm_pkg_or_path)
         if not is_audiocraft_checkpoint_dir(directory):
-            raise ValueError(
+            raise InvalidInputError(
                 f"{directory} is not an audiocraft model directory: it needs {LM_CHECKPOINT_NAME} and "
                 f"{COMPRESSION_CHECKPOINT_NAME} (and no config.json)"
             )
@@ -398,7 +492,8 @@ def convert_audiocraft_checkpoint(
         if compression_pkg_or_path is None:
             compression_pkg_or_path = os.path.join(directory, COMPRESSION_CHECKPOINT_NAME)
     if compression_pkg_or_path is None:
-        raise ValueError("compression_pkg_or_path is required unless lm_pkg_or_path is an audiocraft model directory")
+        raise InvalidInputError("compression_pkg_or_path is required unless lm_pkg_or_path is an audiocraft model "
+                                "directory")  # fmt: skip
 
     package = _load_lm_package(lm_pkg_or_path)
     xp_cfg, state_dict = package["xp.cfg"], package["best_state"]
@@ -408,14 +503,14 @@ def convert_audiocraft_checkpoint(
         codec = convert_audiocraft_compression_checkpoint(compression_pkg_or_path)
     decoder_config = audiogen_decoder_config_from_audiocraft_cfg(xp_cfg, codec.config.frame_rate)
     text_condition, _ = _text_conditioner(xp_cfg)
-    lm_rate = _cfg_get(xp_cfg, "sample_rate", codec.config.sampling_rate)
-    if int(lm_rate) != codec.config.sampling_rate:
-        raise ValueError(
+    lm_rate = _cfg_number(xp_cfg, "sample_rate", int, codec.config.sampling_rate)
+    if lm_rate != codec.config.sampling_rate:
+        raise InvalidInputError(
             f"the LM was trained at sample_rate={lm_rate} but the codec runs at {codec.config.sampling_rate} Hz"
         )
     codec_codes = (codec.config.num_quantizers, codec.config.codebook_size)
     if codec_codes != (decoder_config.num_codebooks, decoder_config.codebook_size):
-        raise ValueError(
+        raise InvalidInputError(
             f"the codec has {codec_codes[0]} x {codec_codes[1]} codes but the LM models "
             f"n_q={decoder_config.num_codebooks} x card={decoder_config.codebook_size}: pass the compression "
             "checkpoint the LM was trained with"
@@ -429,7 +524,7 @@ def convert_audiocraft_checkpoint(
         text_encoder=text_model.config,
         codec=codec.config,
         decoder=decoder_config,
-        max_duration=float(_cfg_get(xp_cfg, "dataset.segment_duration", 10.0)),
+        max_duration=_cfg_number(xp_cfg, "dataset.segment_duration", float, 10.0),
     )
     # Every decoder weight is overwritten below: skip the random init (minutes for the 1.5B-parameter release).
     with no_init_weights():
@@ -443,7 +538,6 @@ def convert_audiocraft_checkpoint(
     model.eval()
 
     if out_dir is not None:
-        out_dir = os.fspath(out_dir)
         model.save_pretrained(out_dir)
         feature_extractor = CodecFeatureExtractor(
             feature_size=codec.config.audio_channels, sampling_rate=codec.config.sampling_rate

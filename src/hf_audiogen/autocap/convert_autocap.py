@@ -56,17 +56,26 @@ from __future__ import annotations
 
 import logging
 import os
-import pickle
 import re
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 import yaml
-from transformers import AutoConfig, AutoTokenizer, Blip2QFormerConfig, ClapAudioConfig
+from transformers import AutoConfig, Blip2QFormerConfig, ClapAudioConfig
 from transformers.initialization import no_init_weights
 
+from ..checkpoint_io import (
+    check_input_file,
+    check_out_dir,
+    check_tokenizer,
+    load_tokenizer,
+    load_torch_file,
+    load_yaml_file,
+    one_line,
+)
 from ..codec.convert_audiocraft import _check_converted_keys
+from ..validation import InvalidInputError
 from .configuration_autocap import (
     BART_BASE_KWARGS,
     CLAP_HTSAT_BASE_KWARGS,
@@ -114,40 +123,32 @@ class _Rule:
 # Loading
 # ---------------------------------------------------------------------------------------------------------------------
 def _torch_load(path: str | os.PathLike, what: str, allow_pickle: bool) -> Any:
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"{what} not found: {path}")
-    try:
-        # Tensors, dicts, strings and numbers only by default: a checkpoint from the internet is untrusted code.
-        return torch.load(path, map_location="cpu", weights_only=not allow_pickle)
-    except pickle.UnpicklingError as err:
-        if not allow_pickle and "Unsupported global" in str(err):  # a pickle with classes, not a broken file
-            raise ValueError(
-                f"{what} {path} holds Python objects besides tensors (e.g. Lightning hyper-parameters); if you trust "
-                "the file, convert with allow_pickle=True (CLI: --allow-pickle)"
-            ) from err
-        raise ValueError(f"{what} {path} is not a PyTorch checkpoint ({str(err).splitlines()[0]})") from err
-    except (RuntimeError, EOFError, OSError) as err:  # zip archive broken, truncated file, not a torch file
-        raise ValueError(f"{what} {path} is not a PyTorch checkpoint ({str(err).splitlines()[0]})") from err
+    # Tensors, dicts, strings and numbers only by default: a checkpoint from the internet is untrusted code.
+    return load_torch_file(path, what, allow_pickle=allow_pickle,
+                           force_hint="convert with allow_pickle=True (CLI: --allow-pickle)")  # fmt: skip
 
 
 def _as_state_dict(loaded: Any, what: str) -> dict[str, torch.Tensor]:
     """The state dict inside a Lightning checkpoint (``state_dict``, or ``model`` as the reference's loader also
     accepts), or the dict itself when it is already one."""
     if not isinstance(loaded, dict):
-        raise ValueError(f"{what} must be a dict (a Lightning checkpoint or a state dict), got {type(loaded).__name__}")
+        raise InvalidInputError(f"{what} must be a dict (a Lightning checkpoint or a state dict), got "
+                                f"{type(loaded).__name__}")  # fmt: skip
     for field in ("state_dict", "model"):
         if isinstance(loaded.get(field), dict):
             loaded = loaded[field]
             break
     else:
         if not loaded or not all(isinstance(value, torch.Tensor) for value in loaded.values()):
-            raise ValueError(
+            raise InvalidInputError(
                 f"{what} has no 'state_dict' (or 'model') entry and is not a state dict itself; its top-level keys "
                 f"are {sorted(map(str, loaded))[:20]}"
             )
-    not_tensors = sorted(key for key, value in loaded.items() if not isinstance(value, torch.Tensor))
+    not_tensors = sorted(str(key) for key, value in loaded.items() if not isinstance(value, torch.Tensor))
     if not_tensors:
-        raise ValueError(f"{what}: the state dict has non-tensor entries {not_tensors[:10]}")
+        raise InvalidInputError(f"{what}: the state dict has non-tensor entries {not_tensors[:10]}; expected tensors")
+    if not loaded:
+        raise InvalidInputError(f"{what} has an empty state dict; expected the model's weights")
     return loaded
 
 
@@ -176,7 +177,7 @@ def load_laion_clap_checkpoint(
     # laion_clap strips the DistributedDataParallel prefix the same way when loading.
     state_dict = {key.removeprefix("module."): value for key, value in state_dict.items()}
     if not any(key.startswith("audio_branch.") for key in state_dict):
-        raise ValueError(
+        raise InvalidInputError(
             "the LAION-CLAP checkpoint has no audio_branch.* keys; its keys start with "
             f"{sorted({key.split('.')[0] for key in state_dict})}"
         )
@@ -193,15 +194,13 @@ _TaggedLoader.add_multi_constructor("!", lambda loader, tag, node: f"!{tag} {loa
 def load_reference_config(reference_config: dict | str | os.PathLike) -> dict:
     """The reference training YAML (a path or an already parsed dict) as a dict."""
     if isinstance(reference_config, (str, os.PathLike)):
-        if not os.path.isfile(reference_config):
-            raise FileNotFoundError(f"reference config not found: {reference_config}")
-        with open(reference_config, encoding="utf-8") as file:
-            try:
-                reference_config = yaml.load(file, Loader=_TaggedLoader)  # noqa: S506 - a SafeLoader subclass
-            except yaml.YAMLError as err:
-                raise ValueError(f"{file.name} is not valid YAML: {err}") from err
+        path = os.fspath(reference_config)
+        reference_config = load_yaml_file(path, "reference config", _TaggedLoader)
+        if not isinstance(reference_config, dict):
+            raise InvalidInputError(f"the reference config {path} must be a YAML mapping (the training YAML, e.g. "
+                                    f"autocap-full.yaml), got {type(reference_config).__name__}")  # fmt: skip
     if not isinstance(reference_config, dict):
-        raise ValueError(f"the reference config must be a YAML mapping, got {type(reference_config).__name__}")
+        raise InvalidInputError(f"the reference config must be a YAML mapping, got {type(reference_config).__name__}")
     return reference_config
 
 
@@ -212,6 +211,21 @@ def _get(config: dict, dotted: str, default: Any = None) -> Any:
             return default
         value = value[part]
     return value
+
+
+def _get_number(config: dict, dotted: str, cast: type, default: Any) -> Any:
+    """``cast`` (int or float) of the reference config's field ``dotted``, or an error naming the field and value."""
+    value = _get(config, dotted, default)
+    try:
+        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+            raise ValueError
+        number = float(value)
+        if number != number or number in (float("inf"), float("-inf")) or (cast is int and not number.is_integer()):
+            raise ValueError
+        return int(number) if cast is int else number
+    except ValueError:
+        kind = "an integer" if cast is int else "a finite number"
+        raise InvalidInputError(f"the reference config's {dotted} must be {kind}, got {value!r}") from None
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -228,12 +242,14 @@ def _check_supported(reference: dict) -> None:
         if value != supported:
             unsupported.append(f"{dotted}={value!r} (supported: {supported!r})")
     if unsupported:
-        raise ValueError("the reference config has settings this port does not implement: " + "; ".join(unsupported))
+        raise InvalidInputError("the reference config has settings this port does not implement: "
+                                + "; ".join(unsupported))  # fmt: skip
 
 
 def _require(state_dict: dict[str, torch.Tensor], key: str) -> torch.Tensor:
     if key not in state_dict:
-        raise ValueError(f"the AutoCap checkpoint lacks {key!r}, which every AutoCap model has: is it an AutoCap one?")
+        raise InvalidInputError(f"the AutoCap checkpoint lacks {key!r}, which every AutoCap model has: is it an "
+                                "AutoCap one?")  # fmt: skip
     return state_dict[key]
 
 
@@ -248,7 +264,7 @@ def _swin_config(state_dict: dict[str, torch.Tensor], prefix: str, defaults: dic
     stage has two blocks) the spectrogram size; ``defaults`` for what the weights do not tell."""
     stages = _layer_indices(state_dict, re.escape(prefix) + r"layers\.(\d+)\.blocks\.0\.norm1\.weight")
     if not stages:
-        raise ValueError(f"the checkpoint has no HTSAT under {prefix}*: is it an AutoCap checkpoint?")
+        raise InvalidInputError(f"the checkpoint has no HTSAT under {prefix}*: is it an AutoCap checkpoint?")
     block = f"{prefix}layers.{{}}.blocks.{{}}."
     depths = [len(_layer_indices(state_dict, re.escape(f"{prefix}layers.{i}.blocks.") + r"(\d+)\.norm1\.weight"))
               for i in stages]  # fmt: skip
@@ -290,22 +306,24 @@ def autocap_config_from_checkpoint(
     qformer_layers = _layer_indices(state_dict, layer + r"\.attention\.self\.query\.weight")
     cross_layers = _layer_indices(state_dict, layer + r"\.crossattention\.self\.query\.weight")
     if not qformer_layers or not cross_layers or cross_layers[0] != 0:
-        raise ValueError("the checkpoint has no audio_Qformer.bert.encoder.layer.* Q-Former with cross-attention")
+        raise InvalidInputError(
+            "the checkpoint has no audio_Qformer.bert.encoder.layer.* Q-Former with cross-attention"
+        )
     frequency = cross_layers[1] - cross_layers[0] if len(cross_layers) > 1 else len(qformer_layers)
     if cross_layers != list(range(0, len(qformer_layers), frequency)):
-        raise ValueError(f"the Q-Former has cross-attention in layers {cross_layers}: not every n-th layer")
+        raise InvalidInputError(f"the Q-Former has cross-attention in layers {cross_layers}: not every n-th layer")
     intermediate = _require(state_dict, "audio_Qformer.bert.encoder.layer.0.intermediate_query.dense.weight")
     qformer_config = Blip2QFormerConfig(**{
         **QFORMER_KWARGS, "hidden_size": query_tokens.shape[-1], "num_hidden_layers": len(qformer_layers),
         "intermediate_size": intermediate.shape[0], "cross_attention_frequency": frequency,
-        "num_attention_heads": int(_get(reference, "audio_qformer.num_attention_heads",
-                                        QFORMER_KWARGS["num_attention_heads"])),
+        "num_attention_heads": _get_number(reference, "audio_qformer.num_attention_heads", int,
+                                           QFORMER_KWARGS["num_attention_heads"]),
     })  # fmt: skip
 
     shared = _require(state_dict, _SHARED_BART_KEY)
     vocab_size, d_model = shared.shape
     if d_model % 64:
-        raise ValueError(
+        raise InvalidInputError(
             f"BART's width {d_model} is not a multiple of 64, so its number of heads is unknown: pass config=... "
             "(an AutoCapConfig) to convert this checkpoint"
         )
@@ -328,17 +346,26 @@ def autocap_config_from_checkpoint(
         if any(key.startswith("clap_model.model.audio_branch.") for key in state_dict):
             clap_config = _swin_config(state_dict, "clap_model.model.audio_branch.", clap_config)
 
-    return AutoCapConfig(
-        audio_config=ClapAudioConfig(**_swin_config(state_dict, "encoder.audio_enc.", HTSAT_KWARGS)),
-        clap_config=ClapAudioConfig(**clap_config),
-        qformer_config=qformer_config,
-        text_config=text_config,
-        use_clap=use_clap,
-        num_query_tokens=query_tokens.shape[1],
-        max_audio_positions=_require(state_dict, "audio_position_embedding.weight").shape[0],
-        audio_dropout=float(_get(reference, "model.audio_features_dropout_p", 0.2)),
-        metadata_dropout=float(_get(reference, "model.text_features_dropout_p", 0.2)),
-    )
+    audio_config = ClapAudioConfig(**_swin_config(state_dict, "encoder.audio_enc.", HTSAT_KWARGS))
+    max_audio_positions = _require(state_dict, "audio_position_embedding.weight").shape[0]
+    try:
+        return AutoCapConfig(
+            audio_config=audio_config,
+            clap_config=ClapAudioConfig(**clap_config),
+            qformer_config=qformer_config,
+            text_config=text_config,
+            use_clap=use_clap,
+            num_query_tokens=query_tokens.shape[1],
+            max_audio_positions=max_audio_positions,
+            audio_dropout=_get_number(reference, "model.audio_features_dropout_p", float, 0.2),
+            metadata_dropout=_get_number(reference, "model.text_features_dropout_p", float, 0.2),
+        )
+    except InvalidInputError:
+        raise
+    except ValueError as err:  # e.g. a dropout of the reference config out of [0, 1)
+        raise InvalidInputError(
+            f"the checkpoint and reference config describe a model AutoCapConfig cannot hold: {one_line(err)}"
+        ) from err
 
 
 def feature_extractor_from_reference_config(
@@ -348,25 +375,41 @@ def feature_extractor_from_reference_config(
     defaults when no config is given) and LAION-CLAP's fixed 48 kHz front-end, with as many mel bins as ``config``'s
     towers read (and no CLAP front-end for a model without the CLAP token)."""
     reference = load_reference_config(reference_config) if reference_config is not None else {}
-    args = _get(reference, "audio_args", {}) or {}
+    if not isinstance(_get(reference, "audio_args", {}) or {}, dict):
+        raise InvalidInputError(f"the reference config's audio_args must be a mapping, got "
+                                f"{_get(reference, 'audio_args')!r}")  # fmt: skip
     defaults = AutoCapFeatureExtractor()
-    extractor = AutoCapFeatureExtractor(
-        feature_size=int(args.get("n_mels", defaults.feature_size)),
-        sampling_rate=int(args.get("sr", defaults.sampling_rate)),
-        hop_length=int(args.get("hop_length", defaults.hop_length)),
-        n_fft=int(args.get("n_fft", defaults.n_fft)),
-        frequency_min=float(args.get("f_min", defaults.frequency_min)),
-        frequency_max=float(args.get("f_max", defaults.frequency_max)),
-        max_length_s=float(args.get("max_length", defaults.max_length_s)),
-        clap_sampling_rate=None if config is not None and not config.use_clap else defaults.clap_sampling_rate,
-        clap_feature_size=config.clap_config.num_mel_bins if config is not None else defaults.clap_feature_size,
-    )
+
+    def arg(name, cast, default):
+        return _get_number(reference, f"audio_args.{name}", cast, default)
+
+    try:
+        extractor = _feature_extractor(arg, defaults, config)
+    except InvalidInputError:
+        raise
+    except ValueError as err:  # AudioError included: a rate, STFT size or mel range the front-end refuses
+        raise InvalidInputError(f"the reference config's audio_args describe a front-end AutoCapFeatureExtractor "
+                                f"cannot build: {one_line(err)}") from err  # fmt: skip
     if config is not None and extractor.feature_size != config.audio_config.num_mel_bins:
-        raise ValueError(
+        raise InvalidInputError(
             f"the reference config's audio_args.n_mels={extractor.feature_size} but the checkpoint's HTSAT reads "
             f"{config.audio_config.num_mel_bins} mel bins"
         )
     return extractor
+
+
+def _feature_extractor(arg, defaults: AutoCapFeatureExtractor, config: AutoCapConfig | None):
+    return AutoCapFeatureExtractor(
+        feature_size=arg("n_mels", int, defaults.feature_size),
+        sampling_rate=arg("sr", int, defaults.sampling_rate),
+        hop_length=arg("hop_length", int, defaults.hop_length),
+        n_fft=arg("n_fft", int, defaults.n_fft),
+        frequency_min=arg("f_min", float, defaults.frequency_min),
+        frequency_max=arg("f_max", float, defaults.frequency_max),
+        max_length_s=arg("max_length", float, defaults.max_length_s),
+        clap_sampling_rate=None if config is not None and not config.use_clap else defaults.clap_sampling_rate,
+        clap_feature_size=config.clap_config.num_mel_bins if config is not None else defaults.clap_feature_size,
+    )
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -487,6 +530,52 @@ def _rename_autocap(key: str) -> _Rule | None:
     return None
 
 
+_SWIN_BLOCK_SOURCES = {ours: theirs for theirs, ours in _SWIN_BLOCK_RENAMES.items()}
+_SWIN_PREFIXES = (("audio_encoder.audio_encoder.", "encoder.audio_enc."),
+                  ("clap_model.audio_model.audio_encoder.", "clap_model.model.audio_branch."))  # fmt: skip
+
+
+def _swin_source(rest: str) -> str:
+    """The reference HTSAT name of a ``ClapAudioEncoder`` key (without prefix): the inverse of ``_rename_swin``."""
+    if rest.startswith("batch_norm."):
+        return "bn0." + rest.removeprefix("batch_norm.")
+    match = _SWIN_BLOCK.fullmatch(rest)
+    if match is None:
+        return rest
+    block, name = match.groups()
+    fused = re.fullmatch(r"attention\.self\.(query|key|value)\.(weight|bias)", name)
+    if fused:
+        return f"{block}attn.qkv.{fused.group(2)}"
+    return block + _SWIN_BLOCK_SOURCES.get(name, name)
+
+
+def _reference_key(key: str) -> str:
+    """The reference checkpoint key that holds our ``key`` (the inverse of ``_rename_autocap``), checked by renaming it
+    back; what a missing-key error names, so that it can be looked up in the checkpoint."""
+    if key in {"language_model." + tied.removeprefix("decoder.") for tied in _TIED_BART_KEYS}:
+        return _SHARED_BART_KEY  # BART's tied copies all come from the one word table
+    name = None
+    for ours, theirs in _SINGLE_KEYS.items():
+        if key == theirs:
+            name = ours
+    for theirs, ours in _DIRECT_RENAMES.items():
+        if name is None and key.startswith(ours) and key.removeprefix(ours) in ("weight", "bias"):
+            name = theirs + key.removeprefix(ours)
+    for ours, theirs in _SWIN_PREFIXES:
+        if name is None and key.startswith(ours):
+            name = theirs + _swin_source(key.removeprefix(ours))
+    if name is None and (match := re.fullmatch(r"clap_model\.audio_projection\.linear([12])\.(weight|bias)", key)):
+        name = f"clap_model.model.audio_projection.{'0' if match.group(1) == '1' else '2'}.{match.group(2)}"
+    if name is None and key.startswith("qformer.layernorm."):
+        name = "audio_Qformer.bert.embeddings.LayerNorm." + key.removeprefix("qformer.layernorm.")
+    if name is None and key.startswith("qformer.encoder.layer."):
+        name = "audio_Qformer.bert." + key.removeprefix("qformer.").replace("attention.attention.", "attention.self.")
+    if name is None and key.startswith("language_model."):
+        name = "decoder." + key.removeprefix("language_model.")
+    rule = _rename_autocap(name) if name is not None else None
+    return name if rule is not None and key in rule.targets else f"{key} (our name)"
+
+
 def convert_qformer_state_dict(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """AutoCap's LAVIS Q-Former state dict (keys ``bert.*``, as ``audio_Qformer.state_dict()``) -> the keys of
     ``transformers.Blip2QFormerModel``. Raises a ``ValueError`` listing unknown keys; load the result with
@@ -572,9 +661,14 @@ def convert_autocap_state_dict(
     shared = converted.get("language_model.model.shared.weight")
     if shared is not None:
         converted.update(dict.fromkeys(tied, shared))
+    if tag_tokens is not None and (not isinstance(tag_tokens, (list, tuple))
+                                   or not all(isinstance(tag, str) for tag in tag_tokens)):  # fmt: skip
+        raise InvalidInputError(f"the reference config's tokenizer.special_tokens must be a list of AutoCap's tags "
+                                f"{TAG_TOKENS} (in any order), got {tag_tokens!r}")  # fmt: skip
     if "tag_embeddings.weight" in converted and tag_tokens is not None and list(tag_tokens) != TAG_TOKENS:
         if sorted(tag_tokens) != sorted(TAG_TOKENS):
-            raise ValueError(f"the reference's special tokens {list(tag_tokens)} are not AutoCap's tags {TAG_TOKENS}")
+            raise InvalidInputError(f"the reference's special tokens {list(tag_tokens)} are not AutoCap's tags "
+                                    f"{TAG_TOKENS}")  # fmt: skip
         converted["tag_embeddings.weight"] = converted["tag_embeddings.weight"][
             [list(tag_tokens).index(tag) for tag in TAG_TOKENS]
         ]
@@ -585,9 +679,10 @@ def convert_autocap_state_dict(
             "the checkpoint has no CLAP weights (clap_model.*; the reference's load_from_checkpoint skips them): pass "
             "the LAION-CLAP checkpoint it used as clap_checkpoint (CLI: --clap-checkpoint)"
         )
+    missing = list(dict.fromkeys(_reference_key(key) for key in missing))  # as the checkpoint names them
     wrong_shape += _check_duplicates(state_dict, state_dict.get(_SHARED_BART_KEY))
     _check_converted_keys("the AutoCap checkpoint does not match the model built from its config", unknown, missing,
-                          wrong_shape, missing_note=" (our names)")  # fmt: skip
+                          wrong_shape)  # fmt: skip
     return converted, dropped
 
 
@@ -596,13 +691,9 @@ def convert_autocap_state_dict(
 # ---------------------------------------------------------------------------------------------------------------------
 def _load_tokenizer(tokenizer: Any):
     if isinstance(tokenizer, (str, os.PathLike)):
-        source = os.fspath(tokenizer)
-        try:
-            return AutoTokenizer.from_pretrained(source)
-        except (OSError, ValueError) as err:  # neither a tokenizer directory nor reachable on the Hub
-            reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-            raise ValueError(f"cannot load the tokenizer {source!r} (a directory or a Hub id): {reason}") from err
-    return tokenizer
+        return load_tokenizer(tokenizer, "tokenizer", hint="pass BART's tokenizer (e.g. a local copy of "
+                              "facebook/bart-base) as tokenizer= (CLI: --tokenizer)")  # fmt: skip
+    return check_tokenizer(tokenizer, "tokenizer", "given as an object")
 
 
 def convert_autocap_checkpoint(
@@ -632,8 +723,16 @@ def convert_autocap_checkpoint(
         feature_extractor: the front-end to save (default: from ``reference_config``).
         allow_pickle: unpickle arbitrary Python objects in the checkpoint files (only for files you trust).
     """
-    state_dict = dict(load_autocap_checkpoint(checkpoint, allow_pickle=allow_pickle))
+    # Everything a user gives is checked before the checkpoint (gigabytes) is read.
+    if out_dir is not None:
+        out_dir = check_out_dir(out_dir)
     reference = load_reference_config(reference_config) if reference_config is not None else {}
+    if tokenizer is not None and out_dir is not None:
+        tokenizer = _load_tokenizer(tokenizer)
+    for path, what in ((checkpoint, "AutoCap checkpoint"), (clap_checkpoint, "LAION-CLAP checkpoint")):
+        if isinstance(path, (str, os.PathLike)):
+            check_input_file(path, what)
+    state_dict = dict(load_autocap_checkpoint(checkpoint, allow_pickle=allow_pickle))
     dropped_clap = []
     if clap_checkpoint is not None:
         dropped_clap = [key for key in state_dict if key.startswith("clap_model.")]
@@ -658,16 +757,21 @@ def convert_autocap_checkpoint(
     if out_dir is not None:
         if feature_extractor is None:
             feature_extractor = feature_extractor_from_reference_config(reference, config)
-        out_dir = os.fspath(out_dir)
         if tokenizer is not None:
-            processor = AutoCapProcessor(
-                feature_extractor, _load_tokenizer(tokenizer),
-                metadata_keys=_get(reference, "model.meta_keys", ["video_caption", "title"]),
-                max_metadata_length=int(_get(reference, "meta.max_prompt_len", 128)),
-                max_caption_length=int(_get(reference, "tokenizer.max_length", 30)),
-            )  # fmt: skip
+            try:
+                processor = AutoCapProcessor(
+                    feature_extractor, tokenizer,
+                    metadata_keys=_get(reference, "model.meta_keys", ["video_caption", "title"]),
+                    max_metadata_length=_get_number(reference, "meta.max_prompt_len", int, 128),
+                    max_caption_length=_get_number(reference, "tokenizer.max_length", int, 30),
+                )  # fmt: skip
+            except InvalidInputError:
+                raise
+            except ValueError as err:
+                raise InvalidInputError(f"the reference config's model.meta_keys / meta.max_prompt_len / "
+                                        f"tokenizer.max_length: {one_line(err)}") from err  # fmt: skip
             if processor.tag_token_offset != config.tag_token_offset:
-                raise ValueError(
+                raise InvalidInputError(
                     f"the tokenizer puts the tag tokens at id {processor.tag_token_offset}, but the model's tag "
                     f"table starts at {config.tag_token_offset} (BART's vocabulary size): use BART's own tokenizer"
                 )

@@ -48,8 +48,11 @@ TOKENIZER_VOCABULARY_FILES = (
 _TOKENIZER_PROBE = "a dog barks in the rain"
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
-_GLOBAL = re.compile(r"GLOBAL\s+([\w.]+)")
-_UNRECOGNIZED_CALL = re.compile(r"unrecognized function\s+(\S+)")
+# The wordings torch's weights-only unpickler uses for what it refused.
+_BLOCKED_PATTERNS = [re.compile(pattern) for pattern in (
+    r"GLOBAL\s+([\w.<>]+)", r"unrecognized function\s+(\S+)", r"got <class '([\w.]+)'>",
+    r"global ([\w.<>]+) is not allowed",
+)]  # fmt: skip
 # First bytes of what torch.save writes: a zip archive (torch >= 1.6) or a pickle (older files, protocol >= 2).
 _ZIP_MAGIC = b"PK\x03\x04"
 _PICKLE_MAGIC = b"\x80"
@@ -148,8 +151,11 @@ def check_out_dir(out_dir: str | os.PathLike, what: str = "out_dir") -> str:
 def blocked_global(message: str) -> str | None:
     """The Python global (``module.name``) that torch's safe unpickler refused, read from its error message (e.g.
     ``posix.system`` from "unsupported GLOBAL posix.system whose module posix is blocked"), or ``None``."""
-    match = _GLOBAL.search(message) or _UNRECOGNIZED_CALL.search(message)
-    return match.group(1).rstrip(".") if match else None
+    for pattern in _BLOCKED_PATTERNS:
+        match = pattern.search(message)
+        if match:
+            return match.group(1).rstrip(".")
+    return None
 
 
 def load_torch_file(

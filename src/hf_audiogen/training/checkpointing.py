@@ -49,6 +49,7 @@ import numpy as np
 import torch
 from accelerate import Accelerator
 
+from ..checkpoint_io import blocked_global
 from ..validation import InvalidInputError
 
 logger = logging.getLogger(__name__)
@@ -407,16 +408,6 @@ def weights_only_loads():
                 os.environ[name] = value
 
 
-def _blocked_global(err: BaseException) -> str | None:
-    """The global a weights-only load refused, from torch's UnpicklingError message (three wordings)."""
-    text = str(err)
-    for pattern in (r"GLOBAL ([\w.<>]+)", r"got <class '([\w.]+)'>", r"global ([\w.<>]+) is not allowed"):
-        match = re.search(pattern, text)
-        if match:
-            return match.group(1)
-    return None
-
-
 def _error_detail(err: BaseException) -> str:
     """The informative line of an error (for a weights-only failure, the unpickler's, not torch's preamble)."""
     text = str(err)
@@ -429,7 +420,7 @@ def _error_detail(err: BaseException) -> str:
 def refusal_message(file: Path, err: BaseException) -> str | None:
     """The one line for a file whose weights-only load failed because it names a global that could run code
     (``None`` if it failed for another reason: a truncated or corrupt file)."""
-    blocked = _blocked_global(err)
+    blocked = blocked_global(str(err))
     if blocked is None:
         return None
     return (f"refusing checkpoint file {file}: loading it needs {blocked}, which is not a tensor, number or "

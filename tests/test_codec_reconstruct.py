@@ -48,7 +48,7 @@ def test_reconstruct_file(codec_dir, stereo_wav, tmp_path):
 
 
 def test_reconstruct_errors(codec_dir, stereo_wav, tmp_path, monkeypatch):
-    with pytest.raises(ValueError, match="num_codebooks must be an integer between 1 and 3"):
+    with pytest.raises(ValueError, match=r"num_codebooks must be an integer in \[1, 3\]"):
         reconstruct_file(stereo_wav, tmp_path / "out.wav", model=codec_dir, num_codebooks=4)
     monkeypatch.setattr(reconstruct, "BUNDLED_CODEC_DIR", tmp_path / "missing")
     with pytest.raises(FileNotFoundError, match="no bundled codec"):

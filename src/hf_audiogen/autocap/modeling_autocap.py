@@ -38,6 +38,7 @@ from transformers import initialization as init
 from transformers.modeling_outputs import BaseModelOutput, ModelOutput, Seq2SeqLMOutput
 from transformers.models.bart.modeling_bart import shift_tokens_right
 
+from ..loading import StrictLoadingMixin
 from .configuration_autocap import AutoCapConfig
 
 
@@ -60,7 +61,7 @@ class AutoCapEncoderOutput(ModelOutput):
     clap_token: torch.FloatTensor | None = None
 
 
-class AutoCapPreTrainedModel(PreTrainedModel):
+class AutoCapPreTrainedModel(StrictLoadingMixin, PreTrainedModel):
     config: AutoCapConfig
     config_class = AutoCapConfig
     base_model_prefix = "autocap"
@@ -144,7 +145,8 @@ class AutoCapForConditionalGeneration(AutoCapPreTrainedModel, GenerationMixin):
     @classmethod
     def from_pretrained(cls, *args, **kwargs):
         model = super().from_pretrained(*args, **kwargs)
-        model._freeze_pretrained_encoders()  # loading materialises fresh parameters, which require grad again
+        loaded = model[0] if isinstance(model, tuple) else model  # output_loading_info=True returns (model, info)
+        loaded._freeze_pretrained_encoders()  # loading materialises fresh parameters, which require grad again
         return model
 
     def _frozen_encoders(self) -> list[nn.Module]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import io
 import logging
+import math
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -24,7 +25,15 @@ import torch
 from tqdm.auto import tqdm
 from transformers import Pipeline
 
-from ..audio import AudioError, check_audio, check_sample_rate, load_audio, to_mono
+from ..audio import AudioError, audio_file_duration, check_audio, check_sample_rate, load_audio, to_mono
+from ..validation import (
+    MAX_PROMPTS_PER_CALL,
+    MAX_SAMPLES_PER_CALL,
+    InvalidInputError,
+    check_choice,
+    check_float,
+    check_int,
+)
 from .modeling_autocap import AutoCapForConditionalGeneration
 from .processing_autocap import AutoCapProcessor
 
@@ -32,6 +41,9 @@ logger = logging.getLogger(__name__)
 
 # The task name under which `transformers.pipeline(...)` builds this class (registered in hf_audiogen.registration).
 PIPELINE_TASK = "autocap-audio-captioning"
+# Seconds kept beyond the captioned window before resampling, so that the resampler's edge never reaches it (the
+# feature extractor then cuts the clip exactly).
+_TRIM_MARGIN_S = 0.5
 
 EXAMPLE_DOC_STRING = """
     Example:
@@ -72,19 +84,21 @@ class AutoCapPipeline(Pipeline):
 
     def __init__(self, model: AutoCapForConditionalGeneration, processor: AutoCapProcessor | None = None, **kwargs):
         if not isinstance(model, AutoCapForConditionalGeneration):
-            raise ValueError(f"AutoCapPipeline needs an AutoCapForConditionalGeneration, got {type(model).__name__}")
+            raise InvalidInputError(
+                f"AutoCapPipeline needs an AutoCapForConditionalGeneration, got {type(model).__name__}"
+            )
         if not isinstance(processor, AutoCapProcessor):
-            raise ValueError(
+            raise InvalidInputError(
                 "AutoCapPipeline needs an AutoCapProcessor (feature extractor + tokenizer), got "
                 f"{type(processor).__name__}; save one next to the model (AutoCapProcessor(...).save_pretrained(dir))"
             )
         if processor.tag_token_offset != model.config.tag_token_offset:
-            raise ValueError(
+            raise InvalidInputError(
                 f"the processor's tag tokens start at id {processor.tag_token_offset} but the model's tag table at "
                 f"{model.config.tag_token_offset} (its BART vocabulary size): they were not made for each other"
             )
         if model.config.use_clap != (processor.feature_extractor.clap_sampling_rate is not None):
-            raise ValueError(
+            raise InvalidInputError(
                 f"the model's use_clap={model.config.use_clap} does not match the feature extractor's CLAP front-end "
                 f"(clap_sampling_rate={processor.feature_extractor.clap_sampling_rate})"
             )
@@ -121,7 +135,7 @@ class AutoCapPipeline(Pipeline):
         """Write the model (``config.json``, ``generation_config.json``, ``model.safetensors``) and the processor
         (tokenizer files, ``processor_config.json``) to one directory."""
         if os.path.isfile(save_directory):
-            raise ValueError(f"save_directory must be a directory, got the file {save_directory}")
+            raise InvalidInputError(f"save_directory must be a directory, got the file {save_directory}")
         os.makedirs(save_directory, exist_ok=True)
         # Pipeline.save_pretrained would also copy this module as remote code; the package provides it.
         self.model.save_pretrained(save_directory, **kwargs)
@@ -164,26 +178,29 @@ class AutoCapPipeline(Pipeline):
         items = [inputs] if single else inputs
         count = len(items) if hasattr(items, "__len__") else None
         if count == 0:
-            raise ValueError("inputs is empty: give at least one audio clip")
+            raise InvalidInputError("inputs is empty: give at least one audio clip")
         if metadata is not None:
             if single or isinstance(metadata, Mapping):
                 if not isinstance(metadata, Mapping):
-                    raise ValueError(f"metadata for one input must be a dict, got {type(metadata).__name__}")
+                    raise InvalidInputError(f"metadata for one input must be a dict, got {type(metadata).__name__}")
                 if not single:
-                    raise ValueError("inputs is a list: give metadata as a list with one dict (or None) per input")
+                    raise InvalidInputError(
+                        "inputs is a list: give metadata as a list with one dict (or None) per input"
+                    )
                 metadata = [metadata]
             elif isinstance(metadata, str) or not isinstance(metadata, Sequence):
-                raise ValueError(f"metadata must be a dict or a list of dicts, got {type(metadata).__name__}")
+                raise InvalidInputError(f"metadata must be a dict or a list of dicts, got {type(metadata).__name__}")
             elif count is None or len(metadata) != count:
-                raise ValueError(
+                raise InvalidInputError(
                     f"got {count if count is not None else 'an unsized iterable of'} input(s) but {len(metadata)} "
                     "metadata entries; give one dict (or None) per input"
                 )
         if sampling_rate is not None:
             sampling_rate = check_sample_rate(sampling_rate)
         batch_size = batch_size if batch_size is not None else (self._batch_size or 1)
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+        batch_size = check_int("batch_size", batch_size, min=1, max=MAX_PROMPTS_PER_CALL)
+        if progress_bar is not None:
+            progress_bar = bool(check_choice("progress_bar", progress_bar, (True, False)))
         if progress_bar is None:
             progress_bar = count is None or count > batch_size
 
@@ -213,44 +230,64 @@ class AutoCapPipeline(Pipeline):
         **kwargs,
     ):
         if kwargs:
-            raise ValueError(
+            raise InvalidInputError(
                 f"unknown argument(s) {sorted(kwargs)} for AutoCapPipeline; pass other generate() options as "
                 "generate_kwargs={...}"
             )
+        if generate_kwargs is not None and not isinstance(generate_kwargs, dict):
+            raise InvalidInputError(f"generate_kwargs must be a dict of generate() options, got {generate_kwargs!r}")
         generate = dict(generate_kwargs or {})
         options = dict(num_beams=num_beams, max_new_tokens=max_new_tokens, min_new_tokens=min_new_tokens,
                        do_sample=do_sample, top_p=top_p, top_k=top_k, temperature=temperature,
                        repetition_penalty=repetition_penalty, no_repeat_ngram_size=no_repeat_ngram_size,
                        num_return_sequences=num_return_sequences)  # fmt: skip
         generate.update({name: value for name, value in options.items() if value is not None})
-        for name in ("num_beams", "max_new_tokens", "num_return_sequences"):
-            value = generate.get(name)
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        self._check_generate_options(generate)
         if generate.get("num_return_sequences", 1) > 1 and not generate.get("do_sample"):
             beams = generate.get("num_beams", self.model.generation_config.num_beams or 1)
             if generate["num_return_sequences"] > beams:
-                raise ValueError(
+                raise InvalidInputError(
                     f"num_return_sequences={generate['num_return_sequences']} needs num_beams >= it (got {beams}) "
                     "or do_sample=True"
                 )
         forward = {"generate_kwargs": generate}
         if seed is not None:
-            if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-                raise ValueError(f"seed must be an integer, got {seed!r}")
-            forward["seed"] = int(seed)
+            forward["seed"] = check_int("seed", seed, min=0)
+            if forward["seed"] >= 2**64:  # torch.manual_seed's range
+                raise InvalidInputError(f"seed must be an integer in [0, 2**64 - 1], got {seed}")
         return {}, forward, {}
+
+    def _check_generate_options(self, generate: dict) -> None:
+        """Check the decoding options in place (plain Python values), before any clip is read."""
+        max_tokens = int(self.model.config.text_config.max_position_embeddings)
+        ints = {"num_beams": (1, MAX_SAMPLES_PER_CALL), "num_return_sequences": (1, MAX_SAMPLES_PER_CALL),
+                "max_new_tokens": (1, max_tokens), "min_new_tokens": (0, max_tokens), "top_k": (0, None),
+                "no_repeat_ngram_size": (0, None)}  # fmt: skip
+        for name, (low, high) in ints.items():
+            if generate.get(name) is not None:
+                generate[name] = check_int(name, generate[name], min=low, max=high)
+        floats = {"top_p": dict(min=0, max=1, min_inclusive=False), "temperature": dict(min=0, min_inclusive=False),
+                  "repetition_penalty": dict(min=0, min_inclusive=False)}  # fmt: skip
+        for name, bounds in floats.items():
+            if generate.get(name) is not None:
+                generate[name] = check_float(name, generate[name], **bounds)
+        if generate.get("do_sample") is not None:
+            generate["do_sample"] = bool(check_choice("do_sample", generate["do_sample"], (True, False)))
+        low, high = generate.get("min_new_tokens"), generate.get("max_new_tokens")
+        if low is not None and high is not None and low > high:
+            raise InvalidInputError(f"min_new_tokens must be in [0, max_new_tokens={high}], got {low}")
 
     # ----------------------------------------------------------------------------------------------------------------
     # Steps
     # ----------------------------------------------------------------------------------------------------------------
     def preprocess(self, request: dict) -> dict:
-        audio, sampling_rate, row_metadata = self._load(request["input"], request["sampling_rate"], request["index"])
+        audio, sampling_rate, row_metadata, seconds = self._load(
+            request["input"], request["sampling_rate"], request["index"]
+        )
         metadata = request["metadata"] if request["metadata"] is not None else row_metadata
         name = f"input {request['index']}"
         if not np.any(audio):
             logger.warning("%s is silent (all samples are zero): its caption says nothing about the sound", name)
-        seconds = audio.shape[-1] / sampling_rate
         if seconds > self.processor.feature_extractor.max_length_s + 1e-6:
             logger.warning(
                 "%s is %.1f s long: only its first %g s are captioned (cut longer audio into clips to caption it all)",
@@ -262,49 +299,67 @@ class AutoCapPipeline(Pipeline):
             raise type(err)(f"{name}: {err}") from err
         return dict(inputs)
 
-    def _load(self, item: Any, sampling_rate: int | None, index: int) -> tuple[np.ndarray, int, dict | None]:
-        """One input -> (mono float32 audio, its rate, metadata found in a datasets row)."""
+    def _load(self, item: Any, sampling_rate: int | None, index: int) -> tuple[np.ndarray, int, dict | None, float]:
+        """One input -> (mono float32 audio, its rate, metadata found in a datasets row, its full length in seconds).
+
+        Only the part the model reads (the first ``max_length_s`` seconds, and a margin) is decoded, checked and
+        handed on to be resampled: a 10-minute file costs what a 10-second one does.
+        """
         name = f"input {index}"
+        keep_seconds = self.processor.feature_extractor.max_length_s + _TRIM_MARGIN_S
         row_metadata = None
         if isinstance(item, Mapping) and "audio" in item:  # a datasets row
             row_metadata = {key: item[key] for key in self.processor.metadata_keys if key in item}
             item = item["audio"]
-        if isinstance(item, (str, os.PathLike, bytes, bytearray)):
-            source = item if isinstance(item, (str, os.PathLike)) else io.BytesIO(bytes(item))
-            audio, rate = load_audio(source, mono="mean")
-            return audio, rate, row_metadata
         if isinstance(item, Mapping):
             if item.get("array") is not None:
                 if "sampling_rate" not in item:
                     raise AudioError(f"{name}: an audio dict with 'array' needs 'sampling_rate'")
-                return self._check_array(item["array"], item["sampling_rate"], name), int(item["sampling_rate"]), \
-                    row_metadata  # fmt: skip
+                audio, seconds = self._check_array(item["array"], item["sampling_rate"], name, keep_seconds)
+                return audio, int(item["sampling_rate"]), row_metadata, seconds
             if item.get("bytes") is not None or item.get("path") is not None:  # datasets Audio(decode=False)
-                source = io.BytesIO(item["bytes"]) if item.get("bytes") is not None else item["path"]
-                audio, rate = load_audio(source, mono="mean")
-                return audio, rate, row_metadata
-            raise AudioError(
-                f"{name}: an audio dict needs 'array' + 'sampling_rate' or 'path' / 'bytes', got keys {sorted(item)}"
-            )
+                item = item["bytes"] if item.get("bytes") is not None else item["path"]
+            else:
+                raise AudioError(
+                    f"{name}: an audio dict needs 'array' + 'sampling_rate' or 'path' / 'bytes', got keys "
+                    f"{sorted(item)}"
+                )
+        if isinstance(item, (str, os.PathLike, bytes, bytearray)):
+            source = item if isinstance(item, (str, os.PathLike)) else io.BytesIO(bytes(item))
+            seconds = audio_file_duration(source)
+            if isinstance(source, io.BytesIO):
+                source.seek(0)
+            audio, rate = load_audio(source, mono="mean", max_duration=keep_seconds)
+            return audio, rate, row_metadata, seconds
         if hasattr(item, "get_all_samples"):  # datasets' torchcodec AudioDecoder
             samples = item.get_all_samples()
-            return self._check_array(samples.data, samples.sample_rate, name), int(samples.sample_rate), row_metadata
+            audio, seconds = self._check_array(samples.data, samples.sample_rate, name, keep_seconds)
+            return audio, int(samples.sample_rate), row_metadata, seconds
         if isinstance(item, (np.ndarray, torch.Tensor, list)):
             if sampling_rate is None:
                 raise AudioError(f"{name} is a raw array: pass sampling_rate= (its rate in Hz)")
-            return self._check_array(item, sampling_rate, name), sampling_rate, row_metadata
+            audio, seconds = self._check_array(item, sampling_rate, name, keep_seconds)
+            return audio, sampling_rate, row_metadata, seconds
         raise AudioError(
             f"{name}: cannot caption a {type(item).__name__}; give a file path, an array with sampling_rate, an audio "
             "dict or a datasets row"
         )
 
     @staticmethod
-    def _check_array(audio, sampling_rate, name: str) -> np.ndarray:
-        check_sample_rate(sampling_rate, f"{name} sampling_rate")
+    def _check_array(audio, sampling_rate, name: str, keep_seconds: float | None = None) -> tuple[np.ndarray, float]:
+        """-> (mono float32 audio cut to its first ``keep_seconds``, the full length in seconds)."""
+        sampling_rate = check_sample_rate(sampling_rate, f"{name} sampling_rate")
         if isinstance(audio, torch.Tensor):
-            audio = audio.detach().cpu().float().numpy()
-        audio = check_audio(np.asarray(audio), name=name)
-        return to_mono(audio, "mean")  # (channels, samples) -> mean over channels
+            audio = audio.detach()
+        else:
+            audio = np.asarray(audio)
+        seconds = audio.shape[-1] / sampling_rate if audio.ndim else 0.0
+        if keep_seconds is not None and audio.ndim in (1, 2):
+            audio = audio[..., : math.ceil(keep_seconds * sampling_rate)]
+        if isinstance(audio, torch.Tensor):
+            audio = audio.cpu().float().numpy()
+        audio = check_audio(audio, name=name)
+        return to_mono(audio, "mean"), seconds  # (channels, samples) -> mean over channels
 
     def _forward(self, model_inputs: dict, generate_kwargs: dict | None = None, seed: int | None = None) -> dict:
         if seed is not None:

@@ -6,6 +6,7 @@ import numpy as np
 from transformers import BatchFeature, SequenceFeatureExtractor
 
 from ..audio import AudioError, check_audio, check_sample_rate, resample, to_mono
+from ..validation import InvalidInputError, check_choice, check_int, check_optional_int
 
 _MONO_MODES = ("error", "mean", "first")
 
@@ -47,8 +48,7 @@ class CodecFeatureExtractor(SequenceFeatureExtractor):
         mono: Literal["error", "mean", "first"] = "error",
         **kwargs,
     ):
-        if isinstance(feature_size, bool) or not isinstance(feature_size, int) or feature_size < 1:
-            raise ValueError(f"feature_size (audio channels) must be a positive int, got {feature_size!r}")
+        feature_size = check_int("feature_size (audio channels)", feature_size, min=1)
         sampling_rate = check_sample_rate(sampling_rate)
         _check_mono(mono)
         super().__init__(feature_size=feature_size, sampling_rate=sampling_rate, padding_value=padding_value, **kwargs)
@@ -78,13 +78,14 @@ class CodecFeatureExtractor(SequenceFeatureExtractor):
             samples), 1 on real samples and 0 on padding.
         """
         if sampling_rate is None:
-            raise ValueError(
+            raise InvalidInputError(
                 f"{type(self).__name__} needs the sampling_rate of raw_audio (e.g. sampling_rate=44100); it resamples "
                 f"to {self.sampling_rate} Hz"
             )
         sampling_rate = check_sample_rate(sampling_rate)
         mono = self.mono if mono is None else mono
         _check_mono(mono)
+        max_length = check_optional_int("max_length (samples)", max_length, min=1)
 
         waveforms = [
             self._prepare_waveform(example, sampling_rate, mono, index)
@@ -131,8 +132,7 @@ class CodecFeatureExtractor(SequenceFeatureExtractor):
 
 
 def _check_mono(mono) -> None:
-    if mono not in _MONO_MODES:
-        raise ValueError(f"mono must be one of {_MONO_MODES}, got {mono!r}")
+    check_choice("mono", mono, _MONO_MODES)
 
 
 def _tensor_to_numpy(tensor) -> np.ndarray:

@@ -28,6 +28,8 @@ from transformers.models.encodec.modeling_encodec import (
 )
 from transformers.utils import ModelOutput, logging
 
+from ..loading import StrictLoadingMixin
+from ..validation import InvalidInputError
 from .configuration_codec import CodecConfig
 
 logger = logging.get_logger(__name__)
@@ -202,9 +204,11 @@ class ResidualVectorQuantizer(nn.Module):
         if num_quantizers is None:
             return self.num_quantizers
         if isinstance(num_quantizers, bool) or not isinstance(num_quantizers, int):
-            raise ValueError(f"num_quantizers must be an int in [1, {self.num_quantizers}], got {num_quantizers!r}")
+            raise InvalidInputError(
+                f"num_quantizers must be an int in [1, {self.num_quantizers}], got {num_quantizers!r}"
+            )
         if not 1 <= num_quantizers <= self.num_quantizers:
-            raise ValueError(f"num_quantizers must be in [1, {self.num_quantizers}], got {num_quantizers}")
+            raise InvalidInputError(f"num_quantizers must be in [1, {self.num_quantizers}], got {num_quantizers}")
         return num_quantizers
 
     @property
@@ -257,12 +261,12 @@ class ResidualVectorQuantizer(nn.Module):
     def codes_to_latents(self, codes: torch.Tensor) -> torch.Tensor:
         """(B, K, F) codes -> (B, D, F) quantized latents (sum of the K code vectors); K may be < num_quantizers."""
         if codes.dim() != 3:
-            raise ValueError(f"codes must have shape (batch, num_codebooks, frames), got {tuple(codes.shape)}")
+            raise InvalidInputError(f"codes must have shape (batch, num_codebooks, frames), got {tuple(codes.shape)}")
         if codes.dtype not in (torch.int64, torch.int32):
-            raise ValueError(f"codes must be an integer tensor (torch.long), got dtype {codes.dtype}")
+            raise InvalidInputError(f"codes must be an integer tensor (torch.long), got dtype {codes.dtype}")
         self._check_num_quantizers(codes.shape[1])
         if codes.numel() and (codes.min() < 0 or codes.max() >= self.codebook_size):
-            raise ValueError(f"codes must be in [0, {self.codebook_size}), got values in "
+            raise InvalidInputError(f"codes must be in [0, {self.codebook_size}), got values in "
                              f"[{int(codes.min())}, {int(codes.max())}]")  # fmt: skip
         quantized = self.layers[0].decode(codes[:, 0])
         for k in range(1, codes.shape[1]):
@@ -304,7 +308,7 @@ class CodecOutput(ModelOutput):
     quantized_latents: torch.FloatTensor | None = None
 
 
-class CodecPreTrainedModel(PreTrainedAudioTokenizerBase):
+class CodecPreTrainedModel(StrictLoadingMixin, PreTrainedAudioTokenizerBase):
     config: CodecConfig
     base_model_prefix = "codec"
     main_input_name = "input_values"
@@ -392,19 +396,22 @@ class CodecModel(CodecPreTrainedModel):
     def _prepare_input(self, input_values: torch.Tensor, padding_mask: torch.Tensor | None) -> torch.Tensor:
         """Validate (B, T) or (B, C, T) audio and zero the padded samples; returns (B, C, T)."""
         if not isinstance(input_values, torch.Tensor):
-            raise ValueError(f"input_values must be a torch.Tensor, got {type(input_values).__name__}")
+            raise InvalidInputError(f"input_values must be a torch.Tensor, got {type(input_values).__name__}")
         if not input_values.is_floating_point():
-            raise ValueError(f"input_values must be a float tensor, got dtype {input_values.dtype}")
+            raise InvalidInputError(f"input_values must be a float tensor, got dtype {input_values.dtype}")
         if input_values.dim() == 2 and self.config.audio_channels == 1:
             input_values = input_values[:, None, :]
         if input_values.dim() != 3 or input_values.shape[1] != self.config.audio_channels:
-            raise ValueError(
+            raise InvalidInputError(
                 f"input_values must have shape (batch, {self.config.audio_channels}, samples)"
                 + (" or (batch, samples)" if self.config.audio_channels == 1 else "")
                 + f", got {tuple(input_values.shape)}"
             )
         if input_values.shape[0] == 0 or input_values.shape[-1] == 0:
-            raise ValueError(f"input_values is empty: shape {tuple(input_values.shape)}")
+            raise InvalidInputError(f"input_values is empty: shape {tuple(input_values.shape)}")
+        if not torch.isfinite(input_values).all():
+            bad = int((~torch.isfinite(input_values)).sum())
+            raise InvalidInputError(f"input_values must be finite audio samples, got {bad} NaN/inf sample(s)")
         if padding_mask is not None:
             mask = self._prepare_padding_mask(padding_mask, input_values)
             input_values = input_values * mask[:, None, :].to(input_values.dtype)
@@ -415,7 +422,7 @@ class CodecModel(CodecPreTrainedModel):
         """(B, T) or (B, 1, T) mask -> (B, T) bool."""
         mask = padding_mask.reshape(padding_mask.shape[0], -1) if padding_mask.dim() == 3 else padding_mask
         if mask.dim() != 2 or mask.shape != (input_values.shape[0], input_values.shape[-1]):
-            raise ValueError(f"padding_mask must have shape (batch, samples) = ({input_values.shape[0]}, "
+            raise InvalidInputError(f"padding_mask must have shape (batch, samples) = ({input_values.shape[0]}, "
                              f"{input_values.shape[-1]}), got {tuple(padding_mask.shape)}")  # fmt: skip
         return mask.bool()
 
@@ -435,7 +442,7 @@ class CodecModel(CodecPreTrainedModel):
     def decode_latents(self, latents: torch.Tensor) -> torch.Tensor:
         """Latents (B, hidden_size, F) -> audio (B, C, F * hop_length)."""
         if latents.dim() != 3 or latents.shape[1] != self.config.hidden_size:
-            raise ValueError(f"latents must have shape (batch, {self.config.hidden_size}, frames), got "
+            raise InvalidInputError(f"latents must have shape (batch, {self.config.hidden_size}, frames), got "
                              f"{tuple(latents.shape)}")  # fmt: skip
         return self.decoder(latents)
 

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import torch
 
-from ..audio import load_audio, write_audio
+from ..audio import audio_file_duration, load_audio, write_audio
+from ..validation import MAX_AUDIO_PROMPT_SECONDS, InvalidInputError, check_int
 from .feature_extraction_codec import CodecFeatureExtractor
 from .metrics import si_snr
 from .modeling_codec import CodecModel
@@ -79,15 +80,17 @@ def reconstruct_file(
     >>> print(f"{result.si_snr:.1f} dB")  # doctest: +SKIP
     ```
     """
+    # Checks that need no model first: the file's length from its header (the codec reads all of it, and its memory
+    # grows with the length).
+    seconds = audio_file_duration(audio_path)
+    if seconds > MAX_AUDIO_PROMPT_SECONDS:
+        raise InvalidInputError(
+            f"{os.fspath(audio_path)} is {seconds:.1f} s long; audio to reconstruct must be at most "
+            f"{MAX_AUDIO_PROMPT_SECONDS:g} s: cut it into parts first"
+        )
     codec, feature_extractor = load_codec(model)
     total = codec.config.num_quantizers
-    if num_codebooks is not None and (
-        isinstance(num_codebooks, bool) or not isinstance(num_codebooks, int) or not 1 <= num_codebooks <= total
-    ):
-        raise ValueError(
-            f"num_codebooks must be an integer between 1 and {total} for this codec, got {num_codebooks!r}"
-        )
-    num_codebooks = total if num_codebooks is None else num_codebooks
+    num_codebooks = total if num_codebooks is None else check_int("num_codebooks", num_codebooks, min=1, max=total)
 
     audio, sampling_rate = load_audio(audio_path, mono="mean" if codec.config.audio_channels == 1 else False)
     inputs = feature_extractor(audio, sampling_rate=sampling_rate, return_tensors="pt")

@@ -15,6 +15,14 @@ from transformers import BatchFeature, SequenceFeatureExtractor
 
 from ..audio import AudioError, check_audio, check_sample_rate, resample, to_mono
 from ..mel import log_mel_spectrogram, slaney_mel_filters
+from ..validation import (
+    MAX_AUDIO_PROMPT_SECONDS,
+    InvalidInputError,
+    check_choice,
+    check_float,
+    check_int,
+    check_optional_float,
+)
 
 
 class GenAUMelFeatureExtractor(SequenceFeatureExtractor):
@@ -65,20 +73,17 @@ class GenAUMelFeatureExtractor(SequenceFeatureExtractor):
         **kwargs,
     ):
         sampling_rate = check_sample_rate(sampling_rate)
-        for name, value in (("feature_size", feature_size), ("n_fft", n_fft), ("hop_length", hop_length)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
-        if hop_length > n_fft:
-            raise ValueError(f"hop_length ({hop_length}) must not exceed n_fft ({n_fft})")
-        if not 0 <= min_frequency < max_frequency <= sampling_rate / 2:
-            raise ValueError(
-                f"need 0 <= min_frequency < max_frequency <= sampling_rate / 2 = {sampling_rate / 2}, got "
-                f"{min_frequency} and {max_frequency}"
-            )
-        if log_floor <= 0:
-            raise ValueError(f"log_floor must be > 0, got {log_floor}")
-        if max_duration_s is not None and max_duration_s * sampling_rate < hop_length:
-            raise ValueError(f"max_duration_s must cover at least one hop, got {max_duration_s!r}")
+        feature_size = check_int("feature_size", feature_size, min=1)
+        n_fft = check_int("n_fft", n_fft, min=1)
+        hop_length = check_int("hop_length (at most n_fft)", hop_length, min=1, max=n_fft)
+        max_frequency = check_float("max_frequency (Hz, up to sampling_rate / 2)", max_frequency, min=0,
+                                    max=sampling_rate / 2, min_inclusive=False)  # fmt: skip
+        min_frequency = check_float("min_frequency (Hz, below max_frequency)", min_frequency, min=0, max=max_frequency,
+                                    max_inclusive=False)  # fmt: skip
+        log_floor = check_float("log_floor", log_floor, min=0, min_inclusive=False)
+        max_duration_s = check_optional_float("max_duration_s (seconds, at least one hop)", max_duration_s,
+                                              min=hop_length / sampling_rate, max=MAX_AUDIO_PROMPT_SECONDS)  # fmt: skip
+        check_choice("do_normalize", do_normalize, (True, False))
         super().__init__(feature_size=feature_size, sampling_rate=sampling_rate, padding_value=padding_value, **kwargs)
         self.n_fft = n_fft
         self.hop_length = hop_length
@@ -117,12 +122,13 @@ class GenAUMelFeatureExtractor(SequenceFeatureExtractor):
             ``(batch, frames)``: 1 on frames that contain audio, 0 on frames that only hold padding.
         """
         if sampling_rate is None:
-            raise ValueError(
+            raise InvalidInputError(
                 f"{type(self).__name__} needs the sampling_rate of raw_audio (e.g. sampling_rate=44100); it resamples "
                 f"to {self.sampling_rate} Hz"
             )
         sampling_rate = check_sample_rate(sampling_rate)
-        do_normalize = self.do_normalize if do_normalize is None else do_normalize
+        do_normalize = self.do_normalize if do_normalize is None else check_choice("do_normalize", do_normalize,
+                                                                                   (True, False))  # fmt: skip
         waveforms = [self._prepare_waveform(w, sampling_rate, do_normalize, i) for i, w in enumerate(_split(raw_audio))]
         lengths = [len(w) for w in waveforms]
         target = self.max_samples or -(-max(lengths) // self.hop_length) * self.hop_length

@@ -21,6 +21,8 @@ from diffusers.models.upsampling import Upsample1D
 from diffusers.utils.accelerate_utils import apply_forward_hook
 from torch import nn
 
+from ..loading import StrictLoadingMixin
+
 
 class DiagonalGaussianDistribution1D(DiagonalGaussianDistribution):
     """diffusers' posterior for ``(batch, channels, frames)`` moments.
@@ -172,7 +174,7 @@ VAE_PRESETS: dict[str, dict] = {
 }
 
 
-class AutoencoderKL1D(ModelMixin, ConfigMixin):
+class AutoencoderKL1D(StrictLoadingMixin, ModelMixin, ConfigMixin):
     r"""GenAU's 1-D KL autoencoder: ``(batch, mel_bins, frames)`` log-mels <-> ``(batch, latent_channels, frames / 4)``.
 
     The latent the diffusion model sees is ``posterior.sample() * scaling_factor`` (GenAU samples the posterior and

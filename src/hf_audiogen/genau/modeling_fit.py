@@ -32,6 +32,8 @@ from diffusers.loaders import PeftAdapterMixin
 from diffusers.utils import BaseOutput
 from torch import nn
 
+from ..loading import StrictLoadingMixin
+
 
 class RINLayerNorm(nn.Module):
     """LayerNorm with a learned scale ``gamma`` and a fixed zero shift ``beta`` (a buffer, so it is saved).
@@ -217,7 +219,7 @@ GENAU_DATASET_NAMES = ["audiocaps", "clotho", "vggsounds", "wavcaps_audioset_str
                        "wavcaps_freesound", "wavcaps_soundbible", "fsd50k", "caption_audioset", "autocap"]  # fmt: skip
 
 
-class FiTTransformer1DModel(ModelMixin, ConfigMixin, PeftAdapterMixin):
+class FiTTransformer1DModel(StrictLoadingMixin, ModelMixin, ConfigMixin, PeftAdapterMixin):
     r"""FiT ε-predictor over ``(batch, in_channels, frames)`` latents, conditioned on a pooled text embedding, the
     diffusion step and a dataset id (three context tokens).
 

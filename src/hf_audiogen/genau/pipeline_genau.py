@@ -56,7 +56,18 @@ from transformers import (
     T5EncoderModel,
 )
 
+from ..aligned_memory import realign_weights
 from ..audio import resample
+from ..validation import (
+    MAX_CANDIDATES_PER_PROMPT,
+    MAX_INFERENCE_STEPS,
+    MAX_PROMPTS_PER_CALL,
+    MAX_SAMPLES_PER_CALL,
+    InvalidInputError,
+    check_choice,
+    check_float,
+    check_int,
+)
 from .modeling_autoencoder_kl_1d import AutoencoderKL1D
 from .modeling_fit import FiTTransformer1DModel
 
@@ -221,6 +232,18 @@ class GenAUPipeline(DiffusionPipeline):
                               clap_processor=clap_processor)  # fmt: skip
         self.register_to_config(t5_pooling=t5_pooling, t5_max_length=t5_max_length)
 
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, **kwargs):
+        """``DiffusionPipeline.from_pretrained``, then the loaded components' weights moved out of the memory-mapped
+        files into aligned memory (:func:`~hf_audiogen.aligned_memory.realign_weights`): the loaded pipeline then
+        computes bit for bit what the saved one did, whatever BLAS code path the CPU takes. Components passed in as
+        keyword arguments are left as they are."""
+        pipe = super().from_pretrained(pretrained_model_name_or_path, **kwargs)
+        for name, component in pipe.components.items():
+            if isinstance(component, torch.nn.Module) and name not in kwargs:
+                realign_weights(component)
+        return pipe
+
     # ----------------------------------------------------------------------------------------------------------------
     # Geometry: seconds <-> latent frames
     # ----------------------------------------------------------------------------------------------------------------
@@ -326,61 +349,85 @@ class GenAUPipeline(DiffusionPipeline):
     # Call
     # ----------------------------------------------------------------------------------------------------------------
     def check_inputs(self, prompt, negative_prompt, audio_length_in_s, num_inference_steps, guidance_scale,
-                     num_waveforms_per_prompt, output_type, num_candidates_per_prompt=None) -> list[str]:  # fmt: skip
+                     num_waveforms_per_prompt, output_type, num_candidates_per_prompt=None, eta=1.0,
+                     latents=None) -> list[str]:  # fmt: skip
+        """Validate every argument of ``__call__`` before any work; returns the prompts as a list."""
         if isinstance(prompt, str):
             prompt = [prompt]
         if not isinstance(prompt, (list, tuple)) or not all(isinstance(p, str) for p in prompt):
-            raise ValueError(f"prompt must be a string or a list of strings, got {type(prompt).__name__}")
+            raise InvalidInputError(f"prompt must be a string or a list of strings, got {type(prompt).__name__}")
         if len(prompt) == 0:
-            raise ValueError("prompt is an empty list: give at least one prompt")
+            raise InvalidInputError("prompt is an empty list: give at least one prompt")
+        if len(prompt) > MAX_PROMPTS_PER_CALL:
+            raise InvalidInputError(f"number of prompts must be in [1, {MAX_PROMPTS_PER_CALL}] per call, got "
+                                    f"{len(prompt)}: split them over several calls")  # fmt: skip
         if negative_prompt is not None and not isinstance(negative_prompt, str):
             if not isinstance(negative_prompt, (list, tuple)) or not all(isinstance(p, str) for p in negative_prompt):
-                raise ValueError(f"negative_prompt must be a string or a list of strings, got "
+                raise InvalidInputError(f"negative_prompt must be a string or a list of strings, got "
                                  f"{type(negative_prompt).__name__}")  # fmt: skip
             if len(negative_prompt) != len(prompt):
-                raise ValueError(
+                raise InvalidInputError(
                     f"negative_prompt has {len(negative_prompt)} entries but prompt has {len(prompt)}: give one "
                     "negative prompt per prompt, or a single string"
                 )
-        if not isinstance(audio_length_in_s, (int, float)) or isinstance(audio_length_in_s, bool) or \
-                not 0 < audio_length_in_s <= self.max_audio_length_in_s + 1e-9:  # fmt: skip
-            raise ValueError(
-                f"audio_length_in_s must be in (0, {self.max_audio_length_in_s:g}] (the transformer's positional "
-                f"range), got {audio_length_in_s!r}"
-            )
-        if isinstance(num_inference_steps, bool) or not isinstance(num_inference_steps, int) or num_inference_steps < 1:
-            raise ValueError(f"num_inference_steps must be a positive int, got {num_inference_steps!r}")
-        if num_inference_steps > self.scheduler.config.num_train_timesteps:
-            raise ValueError(f"num_inference_steps ({num_inference_steps}) must not exceed the scheduler's "
-                             f"{self.scheduler.config.num_train_timesteps} training steps")  # fmt: skip
-        if not isinstance(guidance_scale, (int, float)) or guidance_scale < 0:
-            raise ValueError(f"guidance_scale must be a number >= 0, got {guidance_scale!r}")
-        if isinstance(num_waveforms_per_prompt, bool) or not isinstance(num_waveforms_per_prompt, int) or \
-                num_waveforms_per_prompt < 1:  # fmt: skip
-            raise ValueError(f"num_waveforms_per_prompt must be a positive int, got {num_waveforms_per_prompt!r}")
-        if output_type not in ("np", "pt", "latent"):
-            raise ValueError(f"output_type must be 'np', 'pt' or 'latent', got {output_type!r}")
+        audio_length_in_s = check_float(
+            "audio_length_in_s (the transformer's positional range)", audio_length_in_s, min=0,
+            max=self.max_audio_length_in_s + 1e-9, min_inclusive=False,
+        )  # fmt: skip
+        max_steps = min(MAX_INFERENCE_STEPS, int(self.scheduler.config.num_train_timesteps))
+        check_int("num_inference_steps", num_inference_steps, min=1, max=max_steps)
+        if not self._timesteps_fit(num_inference_steps):
+            # The scheduler's timesteps must stay inside its training schedule: with steps_offset=1 and "leading"
+            # spacing (GenAU's DDIM, as the reference's), 1000 steps would ask for timestep 1000 of a 0..999 schedule.
+            while max_steps > 1 and not self._timesteps_fit(max_steps):
+                max_steps -= 1
+            check_int(f"num_inference_steps (what {type(self.scheduler).__name__} takes)", num_inference_steps,
+                      min=1, max=max_steps)  # fmt: skip
+        check_float("guidance_scale", guidance_scale, min=0)
+        check_float("eta", eta, min=0, max=1)
+        check_int("num_waveforms_per_prompt", num_waveforms_per_prompt, min=1, max=MAX_SAMPLES_PER_CALL)
+        check_choice("output_type", output_type, ("np", "pt", "latent"))
         if output_type != "latent" and self.vocoder is None:
-            raise ValueError("this pipeline has no vocoder: use output_type='latent', or load it with "
+            raise InvalidInputError("this pipeline has no vocoder: use output_type='latent', or load it with "
                              "GenAUPipeline.from_pretrained(path, vocoder=SpeechT5HifiGan.from_pretrained(...))")
+        per_prompt = num_waveforms_per_prompt
         if num_candidates_per_prompt is not None:
-            if isinstance(num_candidates_per_prompt, bool) or not isinstance(num_candidates_per_prompt, int) or \
-                    num_candidates_per_prompt < num_waveforms_per_prompt:  # fmt: skip
-                raise ValueError(
-                    f"num_candidates_per_prompt must be an int >= num_waveforms_per_prompt "
-                    f"({num_waveforms_per_prompt}): the best num_waveforms_per_prompt of the candidates are returned; "
-                    f"got {num_candidates_per_prompt!r}"
-                )
+            check_int("num_candidates_per_prompt (at least num_waveforms_per_prompt)", num_candidates_per_prompt,
+                      min=num_waveforms_per_prompt, max=MAX_CANDIDATES_PER_PROMPT)  # fmt: skip
+            per_prompt = num_candidates_per_prompt
             if self.clap_model is None:
-                raise ValueError(
+                raise InvalidInputError(
                     "re-ranking with num_candidates_per_prompt needs a CLAP scorer: build the pipeline with "
                     "clap_model (a transformers ClapModel) and clap_processor (its ClapProcessor)"
                 )
             if output_type == "latent":
-                raise ValueError(
+                raise InvalidInputError(
                     "re-ranking scores waveforms: use output_type 'np' or 'pt' with num_candidates_per_prompt"
                 )
+        # All prompts' samples run through the transformer as one batch (twice with guidance).
+        if len(prompt) * per_prompt > MAX_PROMPTS_PER_CALL:
+            raise InvalidInputError(
+                f"prompts x samples per prompt must be in [1, {MAX_PROMPTS_PER_CALL}] per call (they run as one "
+                f"batch), got {len(prompt)} x {per_prompt} = {len(prompt) * per_prompt}: split the prompts over "
+                "several calls"
+            )
+        if latents is not None:
+            if not isinstance(latents, torch.Tensor):
+                raise InvalidInputError(f"latents must be a torch.Tensor, got {type(latents).__name__}")
+            if latents.is_floating_point() and not torch.isfinite(latents).all():
+                raise InvalidInputError("latents must be finite, got NaN/inf values")
         return list(prompt)
+
+    def _timesteps_fit(self, num_inference_steps: int) -> bool:
+        """Whether ``num_inference_steps`` keeps the scheduler's timesteps inside its training schedule (checked on a
+        fresh copy, so the pipeline's scheduler keeps its state)."""
+        try:
+            scheduler = type(self.scheduler).from_config(self.scheduler.config)
+            scheduler.set_timesteps(num_inference_steps)
+        except (ValueError, IndexError):
+            return False
+        timesteps = scheduler.timesteps
+        return len(timesteps) > 0 and 0 <= float(timesteps.max()) < self.scheduler.config.num_train_timesteps
 
     def prepare_extra_step_kwargs(self, generator, eta: float) -> dict:
         # Only DDIM-like schedulers take eta; multistep solvers take neither eta nor (always) a generator.
@@ -416,10 +463,12 @@ class GenAUPipeline(DiffusionPipeline):
         Args:
             prompt: one prompt or a list.
             negative_prompt: replaces the empty prompt as the unconditional branch (a string or one per prompt).
-            num_inference_steps: denoising steps (reference scripts: 100 or 200).
+            num_inference_steps: denoising steps (reference scripts: 100 or 200); at most what the scheduler's
+                training schedule allows (999 for GenAU's DDIM, whose ``steps_offset=1`` puts step 1000 past it).
             guidance_scale: classifier-free guidance scale; CFG runs when it is > 1 (reference: 4.0).
             audio_length_in_s: seconds to generate, at most ``max_audio_length_in_s`` (default: that maximum).
-            num_waveforms_per_prompt: samples returned per prompt.
+            num_waveforms_per_prompt: samples returned per prompt (at most 64; prompts x samples at most 256,
+                as they run as one batch).
             generator: torch generator(s) for the initial noise and the DDIM noise.
             dataset_id: dataset-style token, a name of ``transformer.config.dataset_names`` or an id (GenAU
                 generates with "audiocaps" = 0).
@@ -443,19 +492,34 @@ class GenAUPipeline(DiffusionPipeline):
         if audio_length_in_s is None:
             audio_length_in_s = self.max_audio_length_in_s
         prompt = self.check_inputs(prompt, negative_prompt, audio_length_in_s, num_inference_steps, guidance_scale,
-                                   num_waveforms_per_prompt, output_type, num_candidates_per_prompt)  # fmt: skip
+                                   num_waveforms_per_prompt, output_type, num_candidates_per_prompt, eta,
+                                   latents)  # fmt: skip
+        audio_length_in_s = float(audio_length_in_s)
+        guidance_scale, eta = float(guidance_scale), float(eta)
         if isinstance(negative_prompt, str):
             negative_prompt = [negative_prompt] * len(prompt)
         callback_on_step_end_tensor_inputs = callback_on_step_end_tensor_inputs or ["latents"]
         unknown = [name for name in callback_on_step_end_tensor_inputs if name not in self._callback_tensor_inputs]
         if unknown:
-            raise ValueError(f"callback_on_step_end_tensor_inputs must be among {self._callback_tensor_inputs}, got "
+            raise InvalidInputError(f"callback_on_step_end_tensor_inputs must be among {self._callback_tensor_inputs}, got "
                              f"{unknown}")  # fmt: skip
-        dataset_index = self.transformer.dataset_id(dataset_id) if self.transformer.config.num_dataset_ids else 0
+        if isinstance(dataset_id, bool) or not isinstance(dataset_id, (str, int, np.integer)):
+            raise InvalidInputError(f"dataset_id must be a dataset name or an integer id, got {dataset_id!r}")
+        dataset_id = int(dataset_id) if isinstance(dataset_id, np.integer) else dataset_id
+        try:
+            dataset_index = self.transformer.dataset_id(dataset_id) if self.transformer.config.num_dataset_ids else 0
+        except ValueError as err:  # an unknown name or an id out of range: the transformer's message says which
+            raise InvalidInputError(str(err)) from None
         device = self._execution_device
         do_cfg = guidance_scale > 1.0
         per_prompt = num_waveforms_per_prompt if num_candidates_per_prompt is None else num_candidates_per_prompt
         batch = len(prompt) * per_prompt
+        generators = generator if isinstance(generator, list) else [generator]
+        if not all(g is None or isinstance(g, torch.Generator) for g in generators):
+            raise InvalidInputError(f"generator must be a torch.Generator or a list of them, got {generator!r}")
+        if isinstance(generator, list) and len(generator) != batch:
+            raise InvalidInputError(f"a list of generators must have one per sample: {batch} (prompts x samples per "
+                                    f"prompt), got {len(generator)}")  # fmt: skip
 
         prompt_embeds, negative_embeds = self.encode_prompt(prompt, device, per_prompt, do_cfg,
                                                             negative_prompt)  # fmt: skip
@@ -468,7 +532,7 @@ class GenAUPipeline(DiffusionPipeline):
         if latents is None:
             latents = randn_tensor(shape, generator=generator, device=device, dtype=prompt_embeds.dtype)
         elif tuple(latents.shape) != shape:
-            raise ValueError(f"latents must have shape {shape}, got {tuple(latents.shape)}")
+            raise InvalidInputError(f"latents must have shape {shape}, got {tuple(latents.shape)}")
         self.scheduler.set_timesteps(num_inference_steps, device=device)
         latents = latents.to(device) * self.scheduler.init_noise_sigma
         extra_step_kwargs = self.prepare_extra_step_kwargs(generator, eta)

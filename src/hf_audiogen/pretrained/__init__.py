@@ -18,6 +18,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from ..validation import InvalidInputError
+
 PRETRAINED_DIR = Path(__file__).resolve().parent
 DEMO_MODEL_NAME = "audiogen-sfx-demo"
 CODEC_MODEL_NAME = "sfx-codec-small"
@@ -120,7 +122,7 @@ def load_pipeline(model: str | os.PathLike | None = None, family: str | None = "
     Space can show it as is.
     """
     if family is not None and family not in TEXT_TO_AUDIO_FAMILIES:
-        raise ValueError(f"family must be one of {sorted(TEXT_TO_AUDIO_FAMILIES)} or None, got {family!r}")
+        raise InvalidInputError(f"family must be one of {sorted(TEXT_TO_AUDIO_FAMILIES)} or None, got {family!r}")
     # With the family given, only local directories (and the bundled default) are checked: asking the Hub costs a
     # request, and the loader fails clearly on a repository of another family anyway.
     local = model is None or os.path.isdir(os.path.expanduser(os.fspath(model)))
@@ -128,7 +130,7 @@ def load_pipeline(model: str | os.PathLike | None = None, family: str | None = "
     name = "the bundled demo model" if model is None else os.fspath(model)
     if found not in TEXT_TO_AUDIO_FAMILIES or (family is not None and found != family):
         wanted = TEXT_TO_AUDIO_FAMILIES[family] if family else " or ".join(TEXT_TO_AUDIO_FAMILIES.values())
-        raise ValueError(f"{name} holds {TEXT_TO_AUDIO_FAMILIES.get(found, f'a {found} model')}, not {wanted}")
+        raise InvalidInputError(f"{name} holds {TEXT_TO_AUDIO_FAMILIES.get(found, f'a {found} model')}, not {wanted}")
     if found == "genau":
         from ..genau import GenAUPipeline as pipeline_class
 

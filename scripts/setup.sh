@@ -8,7 +8,8 @@ cd "$(dirname "$0")/.."
 venv=.venv
 constraints=(-c requirements/lock.txt)
 if [ "${1:-}" = "--latest" ]; then
-  venv=.venv-latest constraints=(--upgrade --upgrade-strategy eager)
+  # eager upgrades, except torch: upgrading it from PyPI would replace the CPU wheel with the CUDA build (+ nvidia-*)
+  venv=.venv-latest constraints=(--upgrade --upgrade-strategy eager -c scripts/lock-overrides.txt)
   shift
 fi
 extras="${1:-}"

@@ -103,11 +103,17 @@ def test_stage_1_then_stage_2(workspace):
     assert torch.equal(trained1.language_model.state_dict()[words], trained2.language_model.state_dict()[words])
     layer = "model.decoder.layers.0.fc1.weight"
     assert not torch.equal(trained1.language_model.state_dict()[layer], trained2.language_model.state_dict()[layer])
-    # Validation moves the right way from stage 1 to stage 2.
+    # Validation moves the right way from stage 1 (the control: stage 2 with no training is exactly stage 1). Fixed
+    # margins on 5 clips' BLEU/CIDEr are not: over 17 (stage-1, stage-2) seed pairs, BLEU-1 gains ranged 0.02-0.29
+    # and CIDEr-D 0.11-2.1, and kernels of another CPU or library version move one run across such a margin. The
+    # teacher-forced loss is the stable signal (ratio 0.33-0.41 over those pairs; 0.60 with --learning_rate 1e-3,
+    # 0.86 with 1e-4, 1.0 with ~0), so it carries the size check; each caption metric must rise (from ~0: the
+    # stage-1 captions share no words with the references), which it never did with those weaker rates.
     first, second = (json.loads((root / d / "eval_results.json").read_text()) for d in ("stage1", "stage2"))
     assert (first["stage"], second["stage"]) == (1, 2)
-    assert second["val_loss"] < first["val_loss"]
-    assert second["bleu_1"] > first["bleu_1"] + 0.05 and second["cider_d"] > first["cider_d"] + 0.2
+    assert second["val_loss"] < 0.5 * first["val_loss"], (first["val_loss"], second["val_loss"])
+    for metric in ("bleu_1", "rouge_l", "cider_d"):
+        assert second[metric] > first[metric] + 1e-3, (metric, first[metric], second[metric])
     caption = AutoCapPipeline.from_pretrained(root / "stage2")(str(data / "clips" / "validation_0_tone.wav"))
     assert isinstance(caption, str) and caption
 

@@ -138,9 +138,9 @@ def test_rerank_keeps_the_best_candidate_by_clap_score(reranking_model_dir, tmp_
         (None, ["--steps", "5"], "--steps only applies to GenAU pipelines, and the bundled demo model is an AudioGen",
          True),
         # values that need no model
-        ("genau", ["--duration", "0"], "--duration must be more than 0 seconds, got 0", True),
-        ("genau", ["--steps", "0"], "--steps must be 1 or more, got 0", True),
-        ("genau", ["--rerank", "1", "--num", "2"], "--rerank must be at least --num (2)", True),
+        ("genau", ["--duration", "0"], "--duration must be a finite number > 0, got 0", True),
+        ("genau", ["--steps", "0"], "--steps must be an integer in [1, 1000], got 0", True),
+        ("genau", ["--rerank", "1", "--num", "2"], "--rerank must be an integer in [2, 64], got 1", True),
         ("genau", ["--negative-prompt", "wind", "--guidance", "1"], "GenAU needs --guidance above 1 (e.g. 4), got 1",
          True),
         ("codec", [], "--model {codec} holds a codec model; generate runs AudioGen models and GenAU pipelines", True),

@@ -15,7 +15,7 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-from .validation import check_choice, check_optional_float
+from .validation import InvalidInputError, check_choice, check_optional_float
 
 AudioSource = Union[str, os.PathLike, bytes, bytearray, memoryview, io.IOBase]
 
@@ -80,7 +80,7 @@ def to_mono(audio: np.ndarray, mode: Literal["mean", "first", "error"] = "mean")
         return audio[0]
     if mode == "mean":
         return audio.mean(axis=0).astype(np.float32)
-    raise ValueError(f"mode must be 'mean', 'first' or 'error', got {mode!r}")
+    raise InvalidInputError(f"mode must be 'mean', 'first' or 'error', got {mode!r}")
 
 
 def resample(audio: np.ndarray, orig_sr: int, target_sr: int, quality: str = "HQ") -> np.ndarray:

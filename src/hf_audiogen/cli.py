@@ -357,6 +357,7 @@ def _cmd_generate(args: argparse.Namespace) -> None:
         check_int,
         check_optional_float,
         check_optional_int,
+        check_seed,
     )
 
     # Cheap checks first: a typo should not cost a model load. The family comes from one small JSON file.
@@ -375,6 +376,8 @@ def _cmd_generate(args: argparse.Namespace) -> None:
     else:  # the upper limit is the pipeline's: checked on load
         check_optional_float("--duration", args.duration, min=0, min_inclusive=False)
     check_int("--num", args.num, min=1, max=MAX_SAMPLES_PER_CALL)
+    if args.seed is not None:
+        check_seed(args.seed, "--seed")
     # The model checks these too, but only once loaded; here the message can name the option.
     check_optional_float("--guidance", args.guidance, min=0)
     if args.negative_prompt and args.guidance is not None:

@@ -509,12 +509,12 @@ def build_demo(
     if concurrency_limit is None:
         setting = os.environ.get("HF_AUDIOGEN_CONCURRENCY", str(DEFAULT_CONCURRENCY))
         if not setting.strip().isdigit():
-            raise ValueError(f"HF_AUDIOGEN_CONCURRENCY must be an integer >= 1, got {setting!r}")
+            raise InvalidInputError(f"HF_AUDIOGEN_CONCURRENCY must be an integer >= 1, got {setting!r}")
         concurrency_limit = int(setting)
     if isinstance(concurrency_limit, bool) or not isinstance(concurrency_limit, int) or concurrency_limit < 1:
-        raise ValueError(f"concurrency_limit must be an integer >= 1, got {concurrency_limit!r}")
+        raise InvalidInputError(f"concurrency_limit must be an integer >= 1, got {concurrency_limit!r}")
     if isinstance(max_queue_size, bool) or not isinstance(max_queue_size, int) or max_queue_size < 1:
-        raise ValueError(f"max_queue_size must be an integer >= 1, got {max_queue_size!r}")
+        raise InvalidInputError(f"max_queue_size must be an integer >= 1, got {max_queue_size!r}")
     audiogen = audiogen_loader(model)
     genau = optional_loader("genau", genau_model)
     autocap = optional_loader("autocap", autocap_model)

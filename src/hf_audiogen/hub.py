@@ -39,6 +39,7 @@ from huggingface_hub import HfApi, ModelCard, ModelCardData
 from huggingface_hub.errors import HfHubHTTPError, LocalTokenNotFoundError
 from huggingface_hub.utils import HFValidationError, validate_repo_id
 from safetensors import safe_open
+from .validation import InvalidInputError
 
 LIBRARY_NAME = "hf_audiogen"
 
@@ -194,9 +195,9 @@ def _check_model_dir(model_dir: str | Path) -> Path:
     if not path.exists():
         raise FileNotFoundError(f"model directory {str(model_dir)!r} does not exist")
     if not path.is_dir():
-        raise ValueError(f"{str(model_dir)!r} is a file; expected a directory written by save_pretrained")
+        raise InvalidInputError(f"{str(model_dir)!r} is a file; expected a directory written by save_pretrained")
     if not (path / "config.json").is_file() and not (path / "model_index.json").is_file():
-        raise ValueError(f"{str(model_dir)!r} has neither config.json nor model_index.json; expected a directory "
+        raise InvalidInputError(f"{str(model_dir)!r} has neither config.json nor model_index.json; expected a directory "
                          "written by save_pretrained (transformers model or diffusers pipeline)")  # fmt: skip
     return path.resolve()
 
@@ -205,9 +206,9 @@ def _read_json(path: Path) -> dict:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as err:
-        raise ValueError(f"{path} is not valid JSON: {err}") from err
+        raise InvalidInputError(f"{path} is not valid JSON: {err}") from err
     if not isinstance(data, dict):
-        raise ValueError(f"{path} must hold a JSON object, got {type(data).__name__}")
+        raise InvalidInputError(f"{path} must hold a JSON object, got {type(data).__name__}")
     return data
 
 
@@ -224,7 +225,7 @@ def detect_family(model_dir: str | Path) -> str:
         for family in FAMILIES:
             if class_name.lower().startswith(family):
                 return family
-        raise ValueError(f"cannot tell the model family of the diffusers pipeline in {model_dir}: model_index.json "
+        raise InvalidInputError(f"cannot tell the model family of the diffusers pipeline in {model_dir}: model_index.json "
                          f"has _class_name={class_name!r}; expected a class starting with one of {sorted(FAMILIES)} "
                          "(case-insensitive); pass family=... explicitly")  # fmt: skip
     model_type = str(_read_json(config_path).get("model_type", ""))
@@ -233,7 +234,7 @@ def detect_family(model_dir: str | Path) -> str:
         if name == family or name.startswith(family + "_"):
             return family
     allowed = ", ".join(f"{LIBRARY_NAME}_{f}" for f in FAMILIES)
-    raise ValueError(f"cannot tell the model family of {model_dir}: config.json has model_type={model_type!r}; "
+    raise InvalidInputError(f"cannot tell the model family of {model_dir}: config.json has model_type={model_type!r}; "
                      f"expected one of {allowed}; pass family=... explicitly")  # fmt: skip
 
 
@@ -354,11 +355,11 @@ def _model_class(model_dir: Path, tree: Mapping[str, Any]) -> str | None:
 # ----------------------------------------------------------------------------------------------- card inputs
 def _check_repo_id(repo_id: Any, what: str = "repo id") -> str:
     if not isinstance(repo_id, str) or not repo_id:
-        raise ValueError(f"{what} must be a non-empty string like 'my-name/my-model', got {repo_id!r}")
+        raise InvalidInputError(f"{what} must be a non-empty string like 'my-name/my-model', got {repo_id!r}")
     try:
         validate_repo_id(repo_id)
     except HFValidationError as err:
-        raise ValueError(f"invalid {what} {repo_id!r}: {err}") from None
+        raise InvalidInputError(f"invalid {what} {repo_id!r}: {err}") from None
     return repo_id
 
 
@@ -382,7 +383,7 @@ def _as_dict(value: Any, what: str) -> dict | None:
         return value.to_dict()
     if hasattr(value, "__dict__"):  # argparse.Namespace
         return dict(vars(value))
-    raise ValueError(f"{what} must be a dict, a JSON file path, a dataclass or a Namespace, got {type(value).__name__}")
+    raise InvalidInputError(f"{what} must be a dict, a JSON file path, a dataclass or a Namespace, got {type(value).__name__}")
 
 
 # How the training section finds the headline hyper-parameters among the names different scripts use.
@@ -425,7 +426,7 @@ def _eval_rows(eval_results: dict | None) -> list[dict]:
         elif isinstance(value, (int, float, str)) and not isinstance(value, bool):
             rows.append({"dataset": "", "metric": str(key), "value": _format_value(value)})
         else:
-            raise ValueError(f"eval_results[{key!r}] must be a number, a string or a dict of them, got {value!r}")
+            raise InvalidInputError(f"eval_results[{key!r}] must be a number, a string or a dict of them, got {value!r}")
     return rows
 
 
@@ -439,7 +440,7 @@ def _corpus_summary(corpus_dir: Path) -> dict:
             try:
                 record = json.loads(line)
             except json.JSONDecodeError as err:
-                raise ValueError(f"{corpus_dir / 'metadata.jsonl'} line {line_no} is not valid JSON: {err}") from err
+                raise InvalidInputError(f"{corpus_dir / 'metadata.jsonl'} line {line_no} is not valid JSON: {err}") from err
             source = sources.setdefault(str(record.get("source", "unknown")),
                                         {"clips": 0, "seconds": 0.0, "licences": Counter()})  # fmt: skip
             source["clips"] += 1
@@ -470,7 +471,7 @@ def _data_section(datasets: Any) -> tuple[list[str], list[dict], list[str]]:
     for entry in datasets:
         if isinstance(entry, Mapping):
             if not (entry.get("id") or entry.get("name")):
-                raise ValueError(f"dataset entry {dict(entry)!r} needs a 'name' (or a Hub 'id')")
+                raise InvalidInputError(f"dataset entry {dict(entry)!r} needs a 'name' (or a Hub 'id')")
             if entry.get("id"):
                 _check_repo_id(str(entry["id"]), what="dataset id")
                 hub_ids.append(str(entry["id"]))
@@ -482,7 +483,7 @@ def _data_section(datasets: Any) -> tuple[list[str], list[dict], list[str]]:
         path = Path(entry).expanduser()
         if path.is_dir():
             if not (path / "metadata.jsonl").is_file():
-                raise ValueError(f"local dataset folder {str(entry)!r} has no metadata.jsonl to read sources and "
+                raise InvalidInputError(f"local dataset folder {str(entry)!r} has no metadata.jsonl to read sources and "
                                  "licences from; pass a dict with name/license/url instead")  # fmt: skip
             summary = _corpus_summary(path)
             rows += [{**row, "url": ""} for row in summary["rows"]]
@@ -492,7 +493,7 @@ def _data_section(datasets: Any) -> tuple[list[str], list[dict], list[str]]:
         try:
             validate_repo_id(str(entry))
         except HFValidationError:
-            raise ValueError(f"dataset {str(entry)!r} is neither an existing local folder nor a valid Hub dataset id "
+            raise InvalidInputError(f"dataset {str(entry)!r} is neither an existing local folder nor a valid Hub dataset id "
                              "('org/name')") from None  # fmt: skip
         hub_ids.append(str(entry))
         rows.append({"name": str(entry), "clips": "", "duration": "", "license": "see the dataset card",
@@ -540,10 +541,10 @@ def write_model_card(
     model_dir = _check_model_dir(model_dir)
     family = detect_family(model_dir) if family is None else family
     if family not in FAMILIES:
-        raise ValueError(f"family must be one of {sorted(FAMILIES)}, got {family!r}")
+        raise InvalidInputError(f"family must be one of {sorted(FAMILIES)}, got {family!r}")
     spec = FAMILIES[family]
     if not isinstance(license, str) or not _LICENSE_RE.match(license):
-        raise ValueError(f"license must be a Hub licence identifier such as 'apache-2.0' or 'cc-by-nc-4.0', "
+        raise InvalidInputError(f"license must be a Hub licence identifier such as 'apache-2.0' or 'cc-by-nc-4.0', "
                          f"got {license!r}")  # fmt: skip
     if repo_id is not None:
         _check_repo_id(repo_id)

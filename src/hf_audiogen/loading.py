@@ -20,6 +20,7 @@ import logging
 import os
 from contextlib import contextmanager
 
+from .aligned_memory import realign_weights
 from .validation import InvalidInputError
 
 # The keyword arguments of ``from_pretrained`` that say where / how to fetch a config file.
@@ -99,6 +100,21 @@ def _read_config(source, kwargs: dict, config_name: str) -> dict | None:
         return None
 
 
+@contextmanager
+def _corrupt_weights_as_one_line(source: str):
+    """A truncated or garbled weights file is the file's fault: one line naming the folder, not a deep traceback."""
+    try:
+        from safetensors import SafetensorError
+    except ImportError:  # pragma: no cover - safetensors is a dependency of transformers and diffusers
+        SafetensorError = ()  # noqa: N806
+    try:
+        yield
+    except SafetensorError as err:
+        raise IncompatibleCheckpointError(
+            f"{source}: its .safetensors weights cannot be read (truncated or corrupt file?): {err}"
+        ) from err
+
+
 class StrictLoadingMixin:
     """Put first in the bases of a transformers ``PreTrainedModel`` or diffusers ``ModelMixin`` subclass: its
     ``from_pretrained`` refuses a folder of another model type and weights with missing or unexpected keys."""
@@ -115,7 +131,9 @@ class StrictLoadingMixin:
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path, *args, strict: bool = True, **kwargs):
         if not strict or pretrained_model_name_or_path is None:
-            return super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
+            loaded = super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
+            realign_weights(loaded[0] if isinstance(loaded, tuple) else loaded)
+            return loaded
         source = _source_name(pretrained_model_name_or_path, kwargs.get("subfolder"))
         config_name, key, expected = cls._strict_loading_expectation()
         given_config = kwargs.get("config")
@@ -133,10 +151,13 @@ class StrictLoadingMixin:
         if is_transformers:
             # Shape mismatches are reported in the info (and refused below) instead of a RuntimeError after a table.
             kwargs.setdefault("ignore_mismatched_sizes", True)
-        with _quiet_load_report():
+        with _quiet_load_report(), _corrupt_weights_as_one_line(source):
             model, info = super().from_pretrained(pretrained_model_name_or_path, *args, output_loading_info=True,
                                                   **kwargs)  # fmt: skip
         check_loading_info(source, cls.__name__, info)
+        # Weights are views into the memory-mapped file (8-byte aligned); some CPU kernels round differently on those
+        # than on freshly allocated memory, so a save -> load round trip would not be exact everywhere.
+        realign_weights(model)
         return (model, info) if want_info else model
 
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 from transformers.audio_utils import mel_filter_bank
+from .validation import InvalidInputError
 
 
 def slaney_mel_filters(
@@ -56,10 +57,10 @@ def log_mel_spectrogram(
     """
     n_fft = window.shape[-1]
     if waveform.ndim != 2:
-        raise ValueError(f"waveform must be (batch, samples), got shape {tuple(waveform.shape)}")
+        raise InvalidInputError(f"waveform must be (batch, samples), got shape {tuple(waveform.shape)}")
     pad = (n_fft - hop_length) // 2
     if waveform.shape[-1] <= pad:
-        raise ValueError(
+        raise InvalidInputError(
             f"waveform has {waveform.shape[-1]} samples; reflect padding needs more than (n_fft - hop) / 2 = {pad}"
         )
     # Reflect-pad by (n_fft - hop) / 2 and use center=False (not center=True) so that frame k is centred on sample

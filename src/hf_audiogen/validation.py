@@ -33,6 +33,7 @@ MAX_PROMPTS_PER_CALL = 256  # prompts in one pipeline call
 MAX_CANDIDATES_PER_PROMPT = 64  # GenAU re-ranking candidates
 MAX_INFERENCE_STEPS = 1000  # diffusion steps (also limited by the scheduler's training schedule)
 MAX_AUDIO_PROMPT_SECONDS = 600.0  # audio given to continue or caption, after trimming to what the model reads
+MAX_SEED = 2**64 - 1  # torch.Generator.manual_seed's range
 
 
 class InvalidInputError(ValueError):
@@ -44,13 +45,20 @@ class InvalidInputError(ValueError):
     """
 
 
+def _bound_text(bound) -> str:
+    if isinstance(bound, numbers.Integral):  # exact: 2**64 - 1 must not print as 1.84467e+19
+        bits = int(bound).bit_length()
+        return f"2**{bits} - 1" if bits >= 32 and int(bound) == 2**bits - 1 else str(int(bound))
+    return f"{bound:g}"
+
+
 def _range_text(min, max, min_inclusive: bool, max_inclusive: bool) -> str:
     if min is not None and max is not None:
-        return f"in {'[' if min_inclusive else '('}{min:g}, {max:g}{']' if max_inclusive else ')'}"
+        return f"in {'[' if min_inclusive else '('}{_bound_text(min)}, {_bound_text(max)}{']' if max_inclusive else ')'}"
     if min is not None:
-        return f"{'>=' if min_inclusive else '>'} {min:g}"
+        return f"{'>=' if min_inclusive else '>'} {_bound_text(min)}"
     if max is not None:
-        return f"{'<=' if max_inclusive else '<'} {max:g}"
+        return f"{'<=' if max_inclusive else '<'} {_bound_text(max)}"
     return ""
 
 
@@ -93,6 +101,11 @@ def check_int(name: str, value, *, min: int | None = None, max: int | None = Non
     if (min is not None and number < min) or (max is not None and number > max):
         raise InvalidInputError(f"{name} must be {allowed}, got {number}")
     return number
+
+
+def check_seed(seed, name: str = "seed") -> int:
+    """A seed for ``torch.Generator.manual_seed``: an integer in [0, 2**64 - 1] (numpy integers accepted)."""
+    return check_int(name, seed, min=0, max=MAX_SEED)
 
 
 def check_optional_float(name: str, value, **bounds) -> float | None:

@@ -35,6 +35,7 @@ tensor([[[9, 1, 2, 3, 9],
 from collections.abc import Sequence
 
 import torch
+from ..validation import InvalidInputError
 
 PATTERN_NAMES = ("delay", "parallel")
 
@@ -50,21 +51,21 @@ class DelayPattern:
     def __init__(self, delays: Sequence[int]):
         delays = [int(d) for d in delays]
         if not delays or any(d < 0 for d in delays):
-            raise ValueError(f"delays must be a non-empty list of non-negative ints (one per codebook), got {delays}")
+            raise InvalidInputError(f"delays must be a non-empty list of non-negative ints (one per codebook), got {delays}")
         self.delays = delays
 
     @classmethod
     def from_name(cls, name: str, num_codebooks: int, delays: Sequence[int] | None = None) -> "DelayPattern":
         """Build the ``"delay"`` (default delays ``0..K-1``) or ``"parallel"`` (all delays 0) pattern."""
         if name not in PATTERN_NAMES:
-            raise ValueError(f"codebook pattern must be one of {PATTERN_NAMES}, got {name!r}")
+            raise InvalidInputError(f"codebook pattern must be one of {PATTERN_NAMES}, got {name!r}")
         if name == "parallel":
             if delays is not None and any(d != 0 for d in delays):
-                raise ValueError(f"the parallel pattern has all delays 0, got delays={list(delays)}")
+                raise InvalidInputError(f"the parallel pattern has all delays 0, got delays={list(delays)}")
             return cls([0] * num_codebooks)
         delays = list(range(num_codebooks)) if delays is None else list(delays)
         if len(delays) != num_codebooks:
-            raise ValueError(f"need one delay per codebook ({num_codebooks}), got delays={delays}")
+            raise InvalidInputError(f"need one delay per codebook ({num_codebooks}), got delays={delays}")
         return cls(delays)
 
     @property
@@ -85,7 +86,7 @@ class DelayPattern:
 
     def _check_codebooks(self, tensor: torch.Tensor, what: str) -> None:
         if tensor.dim() < 3 or tensor.shape[1] != self.num_codebooks:
-            raise ValueError(
+            raise InvalidInputError(
                 f"{what} must have shape (batch, num_codebooks={self.num_codebooks}, length, ...), "
                 f"got {tuple(tensor.shape)}"
             )

@@ -13,6 +13,7 @@ from transformers.configuration_utils import SubConfigSpec
 
 from ..codec.configuration_codec import CodecConfig
 from .codebook_patterns import PATTERN_NAMES
+from ..validation import InvalidInputError
 
 # t5-large's architecture (the text encoder of the released AudioGen), spelled out because nothing can be downloaded.
 T5_LARGE_KWARGS = dict(
@@ -96,19 +97,19 @@ class AudioGenDecoderConfig(PreTrainedConfig):
                      "codebook_size", "max_position_embeddings"):  # fmt: skip
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"AudioGenDecoderConfig.{name} must be a positive integer, got {value!r}")
+                raise InvalidInputError(f"AudioGenDecoderConfig.{name} must be a positive integer, got {value!r}")
         if self.hidden_size % 2 or self.hidden_size < 4:
-            raise ValueError(
+            raise InvalidInputError(
                 f"AudioGenDecoderConfig.hidden_size must be even and >= 4 (sinusoidal positions use cos|sin halves), "
                 f"got {self.hidden_size}"
             )
         if self.hidden_size % self.num_attention_heads != 0:
-            raise ValueError(
+            raise InvalidInputError(
                 f"AudioGenDecoderConfig.hidden_size ({self.hidden_size}) must be divisible by num_attention_heads "
                 f"({self.num_attention_heads})"
             )
         if self.codebook_pattern not in PATTERN_NAMES:
-            raise ValueError(
+            raise InvalidInputError(
                 f"AudioGenDecoderConfig.codebook_pattern must be one of {PATTERN_NAMES}, got {self.codebook_pattern!r}"
             )
         if self.codebook_delays is None:
@@ -116,21 +117,21 @@ class AudioGenDecoderConfig(PreTrainedConfig):
             self.codebook_delays = [q * default for q in range(self.num_codebooks)]
         self.codebook_delays = [int(d) for d in self.codebook_delays]
         if len(self.codebook_delays) != self.num_codebooks or any(d < 0 for d in self.codebook_delays):
-            raise ValueError(
+            raise InvalidInputError(
                 f"AudioGenDecoderConfig.codebook_delays must hold {self.num_codebooks} non-negative ints, got "
                 f"{self.codebook_delays}"
             )
         if self.codebook_pattern == "parallel" and any(self.codebook_delays):
-            raise ValueError(f"the parallel pattern has no delays, got codebook_delays={self.codebook_delays}")
+            raise InvalidInputError(f"the parallel pattern has no delays, got codebook_delays={self.codebook_delays}")
         if self.embedding_combine not in _EMBEDDING_COMBINES:
-            raise ValueError(
+            raise InvalidInputError(
                 f"AudioGenDecoderConfig.embedding_combine must be one of {_EMBEDDING_COMBINES}, got "
                 f"{self.embedding_combine!r}"
             )
         for name in ("dropout", "attention_dropout", "condition_dropout"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
-                raise ValueError(f"AudioGenDecoderConfig.{name} must be in [0, 1], got {value!r}")
+                raise InvalidInputError(f"AudioGenDecoderConfig.{name} must be in [0, 1], got {value!r}")
         super().__post_init__(**kwargs)
 
     @property
@@ -187,22 +188,22 @@ class AudioGenConfig(PreTrainedConfig):
         super().__post_init__(**kwargs)
         self.is_encoder_decoder = True
         if self.decoder.num_codebooks != self.codec.num_quantizers:
-            raise ValueError(
+            raise InvalidInputError(
                 f"decoder.num_codebooks ({self.decoder.num_codebooks}) must equal codec.num_quantizers "
                 f"({self.codec.num_quantizers})"
             )
         if self.decoder.codebook_size != self.codec.codebook_size:
-            raise ValueError(
+            raise InvalidInputError(
                 f"decoder.codebook_size ({self.decoder.codebook_size}) must equal codec.codebook_size "
                 f"({self.codec.codebook_size})"
             )
         if self.text_encoder_source is not None and not self.freeze_text_encoder:
-            raise ValueError("text_encoder_source is for a frozen text encoder: set freeze_text_encoder=True")
+            raise InvalidInputError("text_encoder_source is for a frozen text encoder: set freeze_text_encoder=True")
         if not self.max_duration > 0:
-            raise ValueError(f"max_duration must be > 0 seconds, got {self.max_duration!r}")
+            raise InvalidInputError(f"max_duration must be > 0 seconds, got {self.max_duration!r}")
         window_steps = self.max_frames + 1 + max(self.decoder.codebook_delays)
         if window_steps > self.decoder.max_position_embeddings:
-            raise ValueError(
+            raise InvalidInputError(
                 f"max_duration={self.max_duration}s is {self.max_frames} frames = {window_steps} pattern steps, more "
                 f"than decoder.max_position_embeddings={self.decoder.max_position_embeddings}"
             )

@@ -532,7 +532,7 @@ def convert_audiocraft_checkpoint(
     # strict: the decoder and projection must be covered exactly (the sub-models keep their own loaded weights).
     own_keys = {key for key in model.state_dict() if key.startswith(("decoder.", "enc_to_dec_proj."))}
     if own_keys != set(weights):
-        raise ValueError(f"converted keys differ from the model's: {sorted(own_keys ^ set(weights))}")
+        raise InvalidInputError(f"converted keys differ from the model's: {sorted(own_keys ^ set(weights))}")
     model.load_state_dict({**model.state_dict(), **weights}, strict=True)
     model.generation_config = generation_config_from_audiocraft_cfg(xp_cfg, config.frame_rate)
     model.eval()

@@ -49,6 +49,7 @@ from ..validation import (
     check_choice,
     check_float,
     check_int,
+    check_seed,
 )
 from .codebook_patterns import DelayPattern
 from .configuration_audiogen import AudioGenConfig, AudioGenDecoderConfig
@@ -440,14 +441,6 @@ def _init_linear(linear: nn.Linear, depth: int | None) -> None:
 # ----------------------------------------------------------------------------------------------------------------------
 # Text-to-audio model
 # ----------------------------------------------------------------------------------------------------------------------
-def check_seed(seed) -> int:
-    """A seed for ``torch.Generator.manual_seed``: an integer in [0, 2**64 - 1] (numpy integers accepted)."""
-    seed = check_int("seed", seed, min=0)
-    if seed >= 2**64:
-        raise InvalidInputError(f"seed must be an integer in [0, 2**64 - 1], got {seed}")
-    return seed
-
-
 def resolve_text_encoder_source(source: str) -> str:
     """``"package:NAME"`` -> the model folder a pip package ships (its ``get_model_path()``); else ``source``."""
     if not source.startswith("package:"):

@@ -31,9 +31,9 @@ from transformers.pipelines import TextToAudioPipeline
 
 from ..audio import AudioError, check_audio, check_sample_rate, load_audio
 from ..codec import CodecFeatureExtractor
-from ..validation import MAX_PROMPTS_PER_CALL, InvalidInputError, check_choice, check_int
+from ..validation import MAX_PROMPTS_PER_CALL, InvalidInputError, check_choice, check_int, check_seed
 from .convert_audiocraft import convert_audiocraft_checkpoint, is_audiocraft_checkpoint_dir
-from .modeling_audiogen import AudioGenForConditionalGeneration, check_seed
+from .modeling_audiogen import AudioGenForConditionalGeneration
 from .processing_audiogen import AudioGenProcessor
 
 logger = logging.getLogger(__name__)

@@ -10,6 +10,7 @@ from typing import ClassVar
 
 from transformers import AutoConfig, Blip2QFormerConfig, ClapAudioConfig, PreTrainedConfig
 from transformers.configuration_utils import SubConfigSpec
+from ..validation import InvalidInputError
 
 # Metadata fields the reference knows, in the order it writes them, with the tag pair that wraps each one. Tag tokens
 # get ids after BART's vocabulary in this (open, close) order — the reference's 12 special tokens.
@@ -147,39 +148,39 @@ class AutoCapConfig(PreTrainedConfig):
         super().__post_init__(**kwargs)
         self.is_encoder_decoder = True
         if self.text_config.model_type != "bart":
-            raise ValueError(f"text_config must be a BART config, got model_type={self.text_config.model_type!r}")
+            raise InvalidInputError(f"text_config must be a BART config, got model_type={self.text_config.model_type!r}")
         # The Q-Former cross-attends to frame features projected to BART's width.
         self.qformer_config.encoder_hidden_size = self.text_config.d_model
         if not isinstance(self.use_qformer, bool):  # a string "false" from a YAML/CLI would silently mean True
-            raise ValueError(f"AutoCapConfig.use_qformer must be True or False, got {self.use_qformer!r}")
+            raise InvalidInputError(f"AutoCapConfig.use_qformer must be True or False, got {self.use_qformer!r}")
         if self.clap_token_position not in CLAP_TOKEN_POSITIONS:
-            raise ValueError(
+            raise InvalidInputError(
                 f"clap_token_position must be one of {CLAP_TOKEN_POSITIONS}, got {self.clap_token_position!r}"
             )
         for name in ("num_query_tokens", "audio_frame_repeat", "max_audio_positions"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"AutoCapConfig.{name} must be a positive integer, got {value!r}")
+                raise InvalidInputError(f"AutoCapConfig.{name} must be a positive integer, got {value!r}")
         for name in ("audio_dropout", "metadata_dropout", "label_smoothing"):
             value = getattr(self, name)
             if not 0.0 <= value < 1.0:
-                raise ValueError(f"AutoCapConfig.{name} must be in [0, 1), got {value!r}")
+                raise InvalidInputError(f"AutoCapConfig.{name} must be in [0, 1), got {value!r}")
         for name, config in (("audio_config", self.audio_config), ("clap_config", self.clap_config)):
             channels = config.patch_embeds_hidden_size * 2 ** (len(config.depths) - 1)
             if channels != config.hidden_size:
-                raise ValueError(
+                raise InvalidInputError(
                     f"{name}.hidden_size ({config.hidden_size}) must equal patch_embeds_hidden_size * "
                     f"2**(len(depths) - 1) = {channels} (the width of the last Swin stage)"
                 )
         longest = 2 + self.num_audio_tokens + 2  # [CLAP] <s> audio tokens, then at least one tag and </s>
         positions = self.text_config.max_position_embeddings
         if longest > positions and self.use_qformer:
-            raise ValueError(
+            raise InvalidInputError(
                 f"num_query_tokens={self.num_query_tokens} leaves no room for metadata in BART's "
                 f"max_position_embeddings={positions}"
             )
         if longest > positions:
-            raise ValueError(
+            raise InvalidInputError(
                 f"use_qformer=False feeds BART all {self.num_audio_tokens} audio frames (HTSAT time steps x "
                 f"audio_frame_repeat={self.audio_frame_repeat}), which leaves no room for metadata in its "
                 f"max_position_embeddings={positions}: raise text_config.max_position_embeddings or lower "

@@ -40,6 +40,7 @@ from transformers.models.bart.modeling_bart import shift_tokens_right
 
 from ..loading import StrictLoadingMixin
 from .configuration_autocap import AutoCapConfig
+from ..validation import InvalidInputError
 
 
 @dataclass
@@ -177,7 +178,7 @@ class AutoCapForConditionalGeneration(AutoCapPreTrainedModel, GenerationMixin):
         The audio encoders stay as ``config.freeze_audio_encoder`` / ``config.freeze_clap`` say in both stages.
         """
         if stage not in (1, 2):
-            raise ValueError(f"stage must be 1 or 2, got {stage!r}")
+            raise InvalidInputError(f"stage must be 1 or 2, got {stage!r}")
         self.requires_grad_(True)
         self.language_model.requires_grad_(stage == 2)
         if stage == 2 and not self.config.train_word_embeddings:
@@ -206,7 +207,7 @@ class AutoCapForConditionalGeneration(AutoCapPreTrainedModel, GenerationMixin):
         """HTSAT frame features -> Q-Former -> ``(batch, num_query_tokens, d_model)`` audio tokens (without the
         Q-Former: every projected frame, ``(batch, config.num_audio_tokens, d_model)``)."""
         if input_features.ndim != 4 or input_features.shape[1] != 1:
-            raise ValueError(
+            raise InvalidInputError(
                 f"input_features must have shape (batch, 1, frames, mel_bins), got {tuple(input_features.shape)}"
             )
         maps = self.audio_encoder(input_features=input_features).last_hidden_state  # (B, C, freq, time)
@@ -215,7 +216,7 @@ class AutoCapForConditionalGeneration(AutoCapPreTrainedModel, GenerationMixin):
         if not self.config.use_qformer:  # the reference's ablation: BART reads every frame, with its own positions
             return self.audio_dropout(self.audio_projection(frames))
         if frames.shape[1] > self.config.max_audio_positions:
-            raise ValueError(
+            raise InvalidInputError(
                 f"the audio encoder gives {frames.shape[1]} frames, more than max_audio_positions="
                 f"{self.config.max_audio_positions}"
             )
@@ -229,9 +230,9 @@ class AutoCapForConditionalGeneration(AutoCapPreTrainedModel, GenerationMixin):
     def get_clap_token(self, clap_input_features: torch.FloatTensor) -> torch.FloatTensor:
         """CLAP audio embedding (L2-normalised, as laion_clap returns it) -> ``(batch, 1, d_model)``."""
         if not self.config.use_clap:
-            raise ValueError("this model has no CLAP token (config.use_clap=False)")
+            raise InvalidInputError("this model has no CLAP token (config.use_clap=False)")
         if clap_input_features.ndim != 4 or clap_input_features.shape[1] != 1:
-            raise ValueError(
+            raise InvalidInputError(
                 "clap_input_features must have shape (batch, 1, frames, mel_bins), got "
                 f"{tuple(clap_input_features.shape)}"
             )
@@ -243,7 +244,7 @@ class AutoCapForConditionalGeneration(AutoCapPreTrainedModel, GenerationMixin):
         """Token ids -> embeddings: BART's word table below its vocabulary size, the tag table from there on."""
         offset = self.config.tag_token_offset
         if metadata_ids.min() < 0 or metadata_ids.max() >= offset + self.config.num_tag_tokens:
-            raise ValueError(
+            raise InvalidInputError(
                 f"metadata_ids must be in [0, {offset + self.config.num_tag_tokens}) (BART's {offset} words + "
                 f"{self.config.num_tag_tokens} tags), got values in [{int(metadata_ids.min())}, "
                 f"{int(metadata_ids.max())}]: was the tokenizer made by AutoCapProcessor?"
@@ -276,13 +277,13 @@ class AutoCapForConditionalGeneration(AutoCapPreTrainedModel, GenerationMixin):
         if metadata_ids is None:
             metadata_ids = torch.full((batch, 1), text.eos_token_id, dtype=torch.long, device=device)
         if metadata_ids.ndim != 2 or metadata_ids.shape[0] != batch:
-            raise ValueError(
+            raise InvalidInputError(
                 f"metadata_ids must have shape (batch={batch}, length), got {tuple(metadata_ids.shape)}"
             )
         if metadata_attention_mask is None:
             metadata_attention_mask = torch.ones_like(metadata_ids)
         if metadata_attention_mask.shape != metadata_ids.shape:
-            raise ValueError(
+            raise InvalidInputError(
                 f"metadata_attention_mask has shape {tuple(metadata_attention_mask.shape)}, metadata_ids "
                 f"{tuple(metadata_ids.shape)}"
             )
@@ -293,7 +294,7 @@ class AutoCapForConditionalGeneration(AutoCapPreTrainedModel, GenerationMixin):
         clap_token = None
         if self.config.use_clap:
             if clap_input_features is None:
-                raise ValueError(
+                raise InvalidInputError(
                     "this model uses a CLAP token: pass clap_input_features (from AutoCapFeatureExtractor)"
                 )
             clap_token = self.get_clap_token(clap_input_features).to(audio_tokens.dtype)
@@ -301,7 +302,7 @@ class AutoCapForConditionalGeneration(AutoCapPreTrainedModel, GenerationMixin):
                 parts.insert(0, clap_token)
         inputs_embeds = torch.cat(parts, dim=1)
         if inputs_embeds.shape[1] > text.max_position_embeddings:
-            raise ValueError(
+            raise InvalidInputError(
                 f"the encoder sequence is {inputs_embeds.shape[1]} long, more than BART's max_position_embeddings="
                 f"{text.max_position_embeddings}: shorten the metadata (AutoCapProcessor max_metadata_length)"
             )
@@ -345,7 +346,7 @@ class AutoCapForConditionalGeneration(AutoCapPreTrainedModel, GenerationMixin):
         """
         if encoder_outputs is None:
             if input_features is None:
-                raise ValueError("pass input_features (and clap_input_features) or encoder_outputs")
+                raise InvalidInputError("pass input_features (and clap_input_features) or encoder_outputs")
             encoder_outputs = self.encode(input_features, clap_input_features, metadata_ids, metadata_attention_mask)
         text = self.config.text_config
         if labels is not None and decoder_input_ids is None:
@@ -392,7 +393,7 @@ class AutoCapForConditionalGeneration(AutoCapPreTrainedModel, GenerationMixin):
         """
         if encoder_outputs is None:
             if input_features is None:
-                raise ValueError("pass input_features (and clap_input_features) or encoder_outputs")
+                raise InvalidInputError("pass input_features (and clap_input_features) or encoder_outputs")
             encoder_outputs = self.encode(input_features, clap_input_features, metadata_ids, metadata_attention_mask)
         generation_config = copy.deepcopy(generation_config or self.generation_config)
         if "max_length" in kwargs and "max_new_tokens" not in kwargs:

@@ -33,6 +33,7 @@ from ..validation import (
     check_choice,
     check_float,
     check_int,
+    check_seed,
 )
 from .modeling_autocap import AutoCapForConditionalGeneration
 from .processing_autocap import AutoCapProcessor
@@ -252,9 +253,7 @@ class AutoCapPipeline(Pipeline):
                 )
         forward = {"generate_kwargs": generate}
         if seed is not None:
-            forward["seed"] = check_int("seed", seed, min=0)
-            if forward["seed"] >= 2**64:  # torch.manual_seed's range
-                raise InvalidInputError(f"seed must be an integer in [0, 2**64 - 1], got {seed}")
+            forward["seed"] = check_seed(seed)
         return {}, forward, {}
 
     def _check_generate_options(self, generate: dict) -> None:

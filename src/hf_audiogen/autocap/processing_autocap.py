@@ -19,6 +19,7 @@ import torch
 from transformers import BatchFeature, ProcessorMixin
 
 from .configuration_autocap import METADATA_TAGS, TAG_TOKENS
+from ..validation import InvalidInputError
 
 logger = logging.getLogger(__name__)
 
@@ -64,13 +65,13 @@ class AutoCapProcessor(ProcessorMixin):
         **kwargs,
     ):
         if isinstance(metadata_keys, str) or not isinstance(metadata_keys, Sequence):
-            raise ValueError(f"metadata_keys must be a list of field names, got {metadata_keys!r}")
+            raise InvalidInputError(f"metadata_keys must be a list of field names, got {metadata_keys!r}")
         unknown = [key for key in metadata_keys if key not in METADATA_TAGS]
         if unknown:
-            raise ValueError(f"unknown metadata key(s) {unknown}; AutoCap knows {list(METADATA_ORDER)}")
+            raise InvalidInputError(f"unknown metadata key(s) {unknown}; AutoCap knows {list(METADATA_ORDER)}")
         for name, value in (("max_metadata_length", max_metadata_length), ("max_caption_length", max_caption_length)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+                raise InvalidInputError(f"{name} must be a positive integer, got {value!r}")
         self.metadata_keys = [key for key in METADATA_ORDER if key in metadata_keys]
         self.max_metadata_length = max_metadata_length
         self.max_caption_length = max_caption_length
@@ -100,15 +101,15 @@ class AutoCapProcessor(ProcessorMixin):
         """
         metadata = {} if metadata is None else metadata
         if not isinstance(metadata, Mapping):
-            raise ValueError(f"metadata must be a dict of field -> text (or None), got {type(metadata).__name__}")
+            raise InvalidInputError(f"metadata must be a dict of field -> text (or None), got {type(metadata).__name__}")
         for key in metadata:
             if key not in METADATA_TAGS:
-                raise ValueError(
+                raise InvalidInputError(
                     f"unknown metadata key {key!r}: this model reads {self.metadata_keys} (AutoCap knows "
                     f"{list(METADATA_ORDER)})"
                 )
             if key not in self.metadata_keys:
-                raise ValueError(
+                raise InvalidInputError(
                     f"metadata key {key!r} is not used by this model: it was trained with {self.metadata_keys}"
                 )
         segments = []
@@ -118,10 +119,10 @@ class AutoCapProcessor(ProcessorMixin):
                 value = ""
             elif key == "labels" and isinstance(value, (list, tuple)):
                 if not all(isinstance(label, str) for label in value):
-                    raise ValueError(f"metadata 'labels' must be a string or a list of strings, got {value!r}")
+                    raise InvalidInputError(f"metadata 'labels' must be a string or a list of strings, got {value!r}")
                 value = ", ".join(value)
             elif not isinstance(value, str):
-                raise ValueError(f"metadata {key!r} must be a string (or None), got {value!r}")
+                raise InvalidInputError(f"metadata {key!r} must be a string (or None), got {value!r}")
             opening, closing = METADATA_TAGS[key]
             segments.append(f"{opening} {value.strip()} {closing}")
         return " \n ".join(segments)
@@ -151,7 +152,7 @@ class AutoCapProcessor(ProcessorMixin):
             return {"metadata_ids": torch.tensor(ids), "metadata_attention_mask": torch.tensor(mask)}
         if return_tensors is None:
             return {"metadata_ids": ids, "metadata_attention_mask": mask}
-        raise ValueError(f"return_tensors must be 'pt' or None, got {return_tensors!r}")
+        raise InvalidInputError(f"return_tensors must be 'pt' or None, got {return_tensors!r}")
 
     # ----------------------------------------------------------------------------------------------------------------
     # Call / decode
@@ -181,7 +182,7 @@ class AutoCapProcessor(ProcessorMixin):
             ``metadata_ids``, ``metadata_attention_mask`` and, with ``text``, ``labels``.
         """
         if audio is None and text is None and metadata is None:
-            raise ValueError("AutoCapProcessor needs audio=..., metadata=... and/or text=...; got none")
+            raise InvalidInputError("AutoCapProcessor needs audio=..., metadata=... and/or text=...; got none")
         inputs = BatchFeature()
         num_items = None
         if audio is not None:
@@ -190,21 +191,21 @@ class AutoCapProcessor(ProcessorMixin):
             inputs.update(features)
             num_items = len(features["input_features"])
         elif sampling_rate is not None:
-            raise ValueError(f"sampling_rate={sampling_rate} was given without audio")
+            raise InvalidInputError(f"sampling_rate={sampling_rate} was given without audio")
         if metadata is None or isinstance(metadata, Mapping):
             metadata = [metadata] * (num_items if num_items is not None else 1)
         elif not isinstance(metadata, Sequence) or isinstance(metadata, str):
-            raise ValueError(f"metadata must be a dict, a list of dicts or None, got {type(metadata).__name__}")
+            raise InvalidInputError(f"metadata must be a dict, a list of dicts or None, got {type(metadata).__name__}")
         if num_items is not None and len(metadata) != num_items:
-            raise ValueError(f"got {num_items} audio clip(s) but {len(metadata)} metadata entries; give one per clip")
+            raise InvalidInputError(f"got {num_items} audio clip(s) but {len(metadata)} metadata entries; give one per clip")
         num_items = len(metadata)
         inputs.update(self.encode_metadata(metadata, return_tensors=return_tensors))
         if text is not None:
             texts = [text] if isinstance(text, str) else text
             if not isinstance(texts, Sequence) or not all(isinstance(t, str) for t in texts):
-                raise ValueError(f"text must be a caption or a list of captions, got {text!r}")
+                raise InvalidInputError(f"text must be a caption or a list of captions, got {text!r}")
             if len(texts) != num_items:
-                raise ValueError(f"got {num_items} item(s) but {len(texts)} caption(s); give one caption per clip")
+                raise InvalidInputError(f"got {num_items} item(s) but {len(texts)} caption(s); give one caption per clip")
             inputs["labels"] = self.encode_captions(texts, return_tensors=return_tensors)
         return inputs
 
@@ -231,12 +232,12 @@ def _add_tag_tokens(tokenizer) -> None:
     vocab = tokenizer.get_vocab()
     missing = [tag for tag in TAG_TOKENS if tag not in vocab]
     if missing and len(missing) != len(TAG_TOKENS):
-        raise ValueError(f"the tokenizer has some AutoCap tag tokens but not {missing}: give one with all or none")
+        raise InvalidInputError(f"the tokenizer has some AutoCap tag tokens but not {missing}: give one with all or none")
     if missing:
         tokenizer.add_tokens(TAG_TOKENS, special_tokens=True)
     ids = tokenizer.convert_tokens_to_ids(TAG_TOKENS)
     if ids != list(range(ids[0], ids[0] + len(TAG_TOKENS))):
-        raise ValueError(f"AutoCap tag tokens must have consecutive ids in the order {TAG_TOKENS}, got {ids}")
+        raise InvalidInputError(f"AutoCap tag tokens must have consecutive ids in the order {TAG_TOKENS}, got {ids}")
 
 
 __all__ = ["AutoCapProcessor", "METADATA_ORDER"]

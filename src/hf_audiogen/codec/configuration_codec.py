@@ -9,6 +9,7 @@ quantizers and the knobs of the trainable residual vector quantizer (EMA codeboo
 import math
 
 from transformers import PreTrainedConfig
+from ..validation import InvalidInputError
 
 _NORM_TYPES = ("weight_norm", "time_group_norm")
 _PAD_MODES = ("constant", "reflect", "replicate", "circular")
@@ -104,32 +105,32 @@ class CodecConfig(PreTrainedConfig):
         for name in positive_ints:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"CodecConfig.{name} must be a positive integer, got {value!r}")
+                raise InvalidInputError(f"CodecConfig.{name} must be a positive integer, got {value!r}")
         if not self.upsampling_ratios or any(r < 1 for r in self.upsampling_ratios):
-            raise ValueError(f"CodecConfig.upsampling_ratios must be a non-empty list of positive ints, got "
+            raise InvalidInputError(f"CodecConfig.upsampling_ratios must be a non-empty list of positive ints, got "
                              f"{self.upsampling_ratios!r}")  # fmt: skip
         if self.sampling_rate % self.hop_length != 0:
-            raise ValueError(
+            raise InvalidInputError(
                 f"CodecConfig.sampling_rate ({self.sampling_rate}) must be a multiple of the hop length "
                 f"prod(upsampling_ratios) = {self.hop_length} so that frame_rate is a whole number of frames per second"
             )
         if self.norm_type not in _NORM_TYPES:
-            raise ValueError(f"CodecConfig.norm_type must be one of {_NORM_TYPES}, got {self.norm_type!r}")
+            raise InvalidInputError(f"CodecConfig.norm_type must be one of {_NORM_TYPES}, got {self.norm_type!r}")
         if self.pad_mode not in _PAD_MODES:
-            raise ValueError(f"CodecConfig.pad_mode must be one of {_PAD_MODES}, got {self.pad_mode!r}")
+            raise InvalidInputError(f"CodecConfig.pad_mode must be one of {_PAD_MODES}, got {self.pad_mode!r}")
         if self.codebook_dim != self.hidden_size:
-            raise ValueError(
+            raise InvalidInputError(
                 f"CodecConfig.codebook_dim ({self.codebook_dim}) must equal hidden_size ({self.hidden_size}): the "
                 "quantizer has no input/output projection"
             )
         if not 0.0 < self.ema_decay < 1.0:
-            raise ValueError(f"CodecConfig.ema_decay must be in (0, 1), got {self.ema_decay!r}")
+            raise InvalidInputError(f"CodecConfig.ema_decay must be in (0, 1), got {self.ema_decay!r}")
         if self.threshold_ema_dead_code < 0:
-            raise ValueError(f"CodecConfig.threshold_ema_dead_code must be >= 0, got {self.threshold_ema_dead_code!r}")
+            raise InvalidInputError(f"CodecConfig.threshold_ema_dead_code must be >= 0, got {self.threshold_ema_dead_code!r}")
         if self.commitment_weight < 0:
-            raise ValueError(f"CodecConfig.commitment_weight must be >= 0, got {self.commitment_weight!r}")
+            raise InvalidInputError(f"CodecConfig.commitment_weight must be >= 0, got {self.commitment_weight!r}")
         if not self.use_causal_conv and self.trim_right_ratio != 1.0:
-            raise ValueError("CodecConfig.trim_right_ratio != 1.0 only makes sense with use_causal_conv=True, got "
+            raise InvalidInputError("CodecConfig.trim_right_ratio != 1.0 only makes sense with use_causal_conv=True, got "
                              f"{self.trim_right_ratio!r}")  # fmt: skip
 
     @property
@@ -187,7 +188,7 @@ class CodecConfig(PreTrainedConfig):
         """
         strides_by_k = {2: [4, 4, 2, 2], 4: [4, 4, 4, 2]}  # decoder order (= encoder strides reversed)
         if num_codebooks not in strides_by_k:
-            raise ValueError(f"paper_multi_stream(num_codebooks=...) must be 2 or 4 (the paper's x64 / x128 models), "
+            raise InvalidInputError(f"paper_multi_stream(num_codebooks=...) must be 2 or 4 (the paper's x64 / x128 models), "
                              f"got {num_codebooks!r}")  # fmt: skip
         preset = dict(upsampling_ratios=strides_by_k[num_codebooks], codebook_size=2048 // num_codebooks,
                       num_quantizers=num_codebooks)  # fmt: skip

@@ -20,6 +20,7 @@ from transformers import EncodecConfig, EncodecModel
 
 from .configuration_codec import CodecConfig
 from .modeling_codec import CodecModel
+from ..validation import InvalidInputError
 
 # EncodecConfig fields that CodecConfig has under the same name and meaning.
 _SHARED_FIELDS = (
@@ -37,11 +38,11 @@ def encodec_config_to_codec_config(encodec_config: EncodecConfig, **kwargs) -> C
     EnCodec codebook is already trained, so ``kmeans_init`` defaults to False here.
     """
     if not isinstance(encodec_config, EncodecConfig):
-        raise ValueError(f"expected a transformers EncodecConfig, got {type(encodec_config).__name__}")
+        raise InvalidInputError(f"expected a transformers EncodecConfig, got {type(encodec_config).__name__}")
     if encodec_config.normalize:
-        raise ValueError("EncodecConfig.normalize=True (per-input RMS normalisation) is not supported by CodecModel")
+        raise InvalidInputError("EncodecConfig.normalize=True (per-input RMS normalisation) is not supported by CodecModel")
     if encodec_config.chunk_length_s is not None:
-        raise ValueError(
+        raise InvalidInputError(
             f"EncodecConfig.chunk_length_s={encodec_config.chunk_length_s} (chunked encoding with overlap-add) is not "
             "supported by CodecModel, which encodes the whole input at once"
         )
@@ -58,7 +59,7 @@ def codec_from_encodec(encodec: EncodecModel, **config_kwargs) -> CodecModel:
     The result is in eval mode, like a model from ``from_pretrained``.
     """
     if not isinstance(encodec, EncodecModel):
-        raise ValueError(f"expected a transformers EncodecModel, got {type(encodec).__name__}")
+        raise InvalidInputError(f"expected a transformers EncodecModel, got {type(encodec).__name__}")
     config = encodec_config_to_codec_config(encodec.config, **config_kwargs)
     codec = CodecModel(config)
     codec.load_state_dict(encodec.state_dict(), strict=True)

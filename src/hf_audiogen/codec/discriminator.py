@@ -19,6 +19,7 @@ from torch import nn
 from transformers import PreTrainedConfig, PreTrainedModel
 from transformers import initialization as init
 from transformers.utils import ModelOutput
+from ..validation import InvalidInputError
 
 
 class MultiScaleSTFTDiscriminatorConfig(PreTrainedConfig):
@@ -56,24 +57,24 @@ class MultiScaleSTFTDiscriminatorConfig(PreTrainedConfig):
     def __post_init__(self, **kwargs):
         self.n_ffts = [int(n) for n in self.n_ffts]
         if not self.n_ffts or any(n < 8 for n in self.n_ffts):
-            raise ValueError(f"n_ffts must be a non-empty list of FFT sizes >= 8, got {self.n_ffts}")
+            raise InvalidInputError(f"n_ffts must be a non-empty list of FFT sizes >= 8, got {self.n_ffts}")
         if self.hop_lengths is None:
             self.hop_lengths = [n // 4 for n in self.n_ffts]
         self.hop_lengths = [int(h) for h in self.hop_lengths]
         if len(self.hop_lengths) != len(self.n_ffts) or any(h < 1 for h in self.hop_lengths):
-            raise ValueError(
+            raise InvalidInputError(
                 f"hop_lengths must hold one positive hop per n_fft ({len(self.n_ffts)}), got {self.hop_lengths}"
             )
         self.kernel_size = [int(k) for k in self.kernel_size]
         if len(self.kernel_size) != 2 or any(k < 1 for k in self.kernel_size):
-            raise ValueError(f"kernel_size must be two positive ints (time, frequency), got {self.kernel_size}")
+            raise InvalidInputError(f"kernel_size must be two positive ints (time, frequency), got {self.kernel_size}")
         self.dilations = [int(d) for d in self.dilations]
         if any(d < 1 for d in self.dilations):
-            raise ValueError(f"dilations must be positive ints, got {self.dilations}")
+            raise InvalidInputError(f"dilations must be positive ints, got {self.dilations}")
         if self.filters < 1:
-            raise ValueError(f"filters must be >= 1, got {self.filters}")
+            raise InvalidInputError(f"filters must be >= 1, got {self.filters}")
         if self.audio_channels < 1:
-            raise ValueError(f"audio_channels must be >= 1, got {self.audio_channels}")
+            raise InvalidInputError(f"audio_channels must be >= 1, got {self.audio_channels}")
         super().__post_init__(**kwargs)
 
     @property
@@ -190,12 +191,12 @@ class MultiScaleSTFTDiscriminator(PreTrainedModel):
     def forward(self, input_values: torch.Tensor) -> DiscriminatorOutput:
         """Score a batch of waveforms ``(batch, audio_channels, samples)``."""
         if input_values.dim() != 3 or input_values.shape[1] != self.config.audio_channels:
-            raise ValueError(
+            raise InvalidInputError(
                 f"input_values must have shape (batch, {self.config.audio_channels}, samples), "
                 f"got {tuple(input_values.shape)}"
             )
         if input_values.shape[-1] < self.config.min_input_length:
-            raise ValueError(
+            raise InvalidInputError(
                 f"input_values has {input_values.shape[-1]} samples; the discriminator needs at least "
                 f"{self.config.min_input_length} (its largest FFT size)"
             )

@@ -19,11 +19,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from transformers.audio_utils import mel_filter_bank
+from ..validation import InvalidInputError
 
 
 def _check_pair(prediction: torch.Tensor, target: torch.Tensor) -> None:
     if prediction.shape != target.shape:
-        raise ValueError(
+        raise InvalidInputError(
             f"prediction and target must have the same shape, got {tuple(prediction.shape)} and {tuple(target.shape)}"
         )
 
@@ -66,13 +67,13 @@ class MultiScaleMelLoss(nn.Module):
     ):
         super().__init__()
         if sampling_rate <= 0:
-            raise ValueError(f"sampling_rate must be positive, got {sampling_rate}")
+            raise InvalidInputError(f"sampling_rate must be positive, got {sampling_rate}")
         if not 2 <= min_exponent <= max_exponent:
-            raise ValueError(
+            raise InvalidInputError(
                 f"need 2 <= min_exponent <= max_exponent, got min_exponent={min_exponent}, max_exponent={max_exponent}"
             )
         if n_mels < 1 or alpha < 0 or floor <= 0:
-            raise ValueError(f"need n_mels >= 1, alpha >= 0, floor > 0; got {n_mels}, {alpha}, {floor}")
+            raise InvalidInputError(f"need n_mels >= 1, alpha >= 0, floor > 0; got {n_mels}, {alpha}, {floor}")
         self.sampling_rate = sampling_rate
         self.alpha = alpha
         self.floor = floor
@@ -118,7 +119,7 @@ class MultiScaleMelLoss(nn.Module):
 def discriminator_hinge_loss(real_logits: Sequence[torch.Tensor], fake_logits: Sequence[torch.Tensor]) -> torch.Tensor:
     """``1/K Σ_k mean(max(0, 1 - D_k(x))) + mean(max(0, 1 + D_k(x̂)))`` over the K discriminator scales."""
     if len(real_logits) != len(fake_logits) or not real_logits:
-        raise ValueError(
+        raise InvalidInputError(
             f"need the same non-zero number of real and fake logits, got {len(real_logits)} and {len(fake_logits)}"
         )
     losses = [F.relu(1 - real).mean() + F.relu(1 + fake).mean() for real, fake in zip(real_logits, fake_logits)]
@@ -128,7 +129,7 @@ def discriminator_hinge_loss(real_logits: Sequence[torch.Tensor], fake_logits: S
 def generator_hinge_loss(fake_logits: Sequence[torch.Tensor]) -> torch.Tensor:
     """``1/K Σ_k mean(max(0, 1 - D_k(x̂)))`` (the paper's ``ℓg``; audiocraft uses ``-mean(D_k(x̂))`` instead)."""
     if not fake_logits:
-        raise ValueError("need at least one scale of fake logits")
+        raise InvalidInputError("need at least one scale of fake logits")
     return torch.stack([F.relu(1 - fake).mean() for fake in fake_logits]).mean()
 
 
@@ -144,13 +145,13 @@ def feature_matching_loss(
     large activations from dominating.
     """
     if len(real_features) != len(fake_features) or not real_features:
-        raise ValueError(
+        raise InvalidInputError(
             f"need the same non-zero number of scales, got {len(real_features)} and {len(fake_features)}"
         )
     terms = []
     for real_scale, fake_scale in zip(real_features, fake_features):
         if len(real_scale) != len(fake_scale):
-            raise ValueError(f"scales have different depths: {len(real_scale)} and {len(fake_scale)} feature maps")
+            raise InvalidInputError(f"scales have different depths: {len(real_scale)} and {len(fake_scale)} feature maps")
         for real, fake in zip(real_scale, fake_scale):
             real = real.detach()
             terms.append(F.l1_loss(fake, real) / (real.abs().mean() + eps))
@@ -201,11 +202,11 @@ class GradientBalancer:
         norm_reduce: Callable[[torch.Tensor], torch.Tensor] | None = None,
     ):
         if not weights or any(w < 0 for w in weights.values()) or sum(weights.values()) <= 0:
-            raise ValueError(f"weights must be non-negative with a positive sum, got {dict(weights)}")
+            raise InvalidInputError(f"weights must be non-negative with a positive sum, got {dict(weights)}")
         if not 0.0 <= ema_decay < 1.0:
-            raise ValueError(f"ema_decay must be in [0, 1), got {ema_decay}")
+            raise InvalidInputError(f"ema_decay must be in [0, 1), got {ema_decay}")
         if total_norm <= 0:
-            raise ValueError(f"total_norm must be positive, got {total_norm}")
+            raise InvalidInputError(f"total_norm must be positive, got {total_norm}")
         self.weights = dict(weights)
         self.total_norm = total_norm
         self.ema_decay = ema_decay
@@ -225,10 +226,10 @@ class GradientBalancer:
         """Scalar to backpropagate instead of the weighted loss sum (see the class docstring)."""
         unknown = sorted(set(losses) - set(self.weights))
         if unknown:
-            raise ValueError(f"losses {unknown} have no weight; weighted losses are {sorted(self.weights)}")
+            raise InvalidInputError(f"losses {unknown} have no weight; weighted losses are {sorted(self.weights)}")
         names = [name for name in losses if self.weights[name] > 0]
         if not names:
-            raise ValueError(f"all of {sorted(losses)} have weight 0: nothing to backpropagate")
+            raise InvalidInputError(f"all of {sorted(losses)} have weight 0: nothing to backpropagate")
         gradients = []
         for name in names:
             # One call per loss: autograd.grad on several outputs would return the gradient of their sum.

@@ -1,6 +1,7 @@
 """Reconstruction metrics of the codec (also usable as differentiable training losses)."""
 
 import torch
+from ..validation import InvalidInputError
 
 
 def si_snr(estimate: torch.Tensor, reference: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
@@ -22,9 +23,9 @@ def si_snr(estimate: torch.Tensor, reference: torch.Tensor, eps: float = 1e-8) -
     ```
     """
     if estimate.shape[-1] != reference.shape[-1]:
-        raise ValueError(f"si_snr needs signals of the same length, got {estimate.shape[-1]} and {reference.shape[-1]}")
+        raise InvalidInputError(f"si_snr needs signals of the same length, got {estimate.shape[-1]} and {reference.shape[-1]}")
     if estimate.shape[-1] == 0:
-        raise ValueError("si_snr of empty signals is undefined")
+        raise InvalidInputError("si_snr of empty signals is undefined")
     estimate = estimate - estimate.mean(dim=-1, keepdim=True)
     reference = reference - reference.mean(dim=-1, keepdim=True)
     scale = (estimate * reference).sum(-1, keepdim=True) / (reference.square().sum(-1, keepdim=True) + eps)

@@ -58,6 +58,7 @@ import soundfile as sf
 from tqdm.auto import tqdm
 
 from ..audio import AudioError, check_audio, rms_db, to_mono
+from ..validation import InvalidInputError
 
 logger = logging.getLogger(__name__)
 
@@ -85,17 +86,17 @@ def read_subtitles(path: str | os.PathLike, format: str | None = None) -> list[t
     if format is None:
         format = SUBTITLE_FORMATS.get(path.suffix.lower())
         if format is None:
-            raise ValueError(f"cannot tell the subtitle format of {path}: expected a file ending in "
+            raise InvalidInputError(f"cannot tell the subtitle format of {path}: expected a file ending in "
                              f"{', '.join(SUBTITLE_FORMATS)} or format=")  # fmt: skip
     if format not in SUBTITLE_FORMATS.values():
-        raise ValueError(f"format must be one of {sorted(SUBTITLE_FORMATS.values())}, got {format!r}")
+        raise InvalidInputError(f"format must be one of {sorted(SUBTITLE_FORMATS.values())}, got {format!r}")
     if not path.is_file():
         raise FileNotFoundError(f"subtitle file not found: {path}")
     with open(path, encoding="utf-8-sig") as handle:
         try:
             captions = webvtt.from_buffer(handle, format=format)
         except webvtt.errors.MalformedFileError as err:
-            raise ValueError(f"{path} is not a valid {format} file: {err}") from err
+            raise InvalidInputError(f"{path} is not a valid {format} file: {err}") from err
 
     def seconds(t) -> float:  # Timestamp fields, exact to the millisecond (its in_seconds() truncates)
         return t.hours * 3600 + t.minutes * 60 + t.seconds + t.milliseconds / 1000
@@ -124,20 +125,20 @@ def ambient_segments(
     """
     if isinstance(duration, bool) or not isinstance(duration, (int, float, np.number)) or not math.isfinite(duration) \
             or duration <= 0:  # fmt: skip
-        raise ValueError(f"duration must be a positive number of seconds, got {duration!r}")
+        raise InvalidInputError(f"duration must be a positive number of seconds, got {duration!r}")
     if not 0 <= min_seconds < math.inf:
-        raise ValueError(f"min_seconds must be 0 or more, got {min_seconds!r}")
+        raise InvalidInputError(f"min_seconds must be 0 or more, got {min_seconds!r}")
     if not max_seconds > 0 or not max_seconds >= min_seconds:
-        raise ValueError(f"max_seconds must be positive and at least min_seconds={min_seconds}, got {max_seconds!r}")
+        raise InvalidInputError(f"max_seconds must be positive and at least min_seconds={min_seconds}, got {max_seconds!r}")
     intervals = []
     for i, interval in enumerate(subtitle_intervals):
         try:
             start, end = (float(t) for t in interval)
         except (TypeError, ValueError):
-            raise ValueError(f"subtitle interval {i} must be a (start, end) pair of seconds, got {interval!r}") \
+            raise InvalidInputError(f"subtitle interval {i} must be a (start, end) pair of seconds, got {interval!r}") \
                 from None
         if not (math.isfinite(start) and math.isfinite(end)) or start < 0 or end < start:
-            raise ValueError(f"subtitle interval {i} = ({start}, {end}) is invalid: need 0 <= start <= end, finite")
+            raise InvalidInputError(f"subtitle interval {i} = ({start}, {end}) is invalid: need 0 <= start <= end, finite")
         intervals.append((start, min(end, duration)))
     covered = []  # union of the intervals, sorted
     for start, end in sorted(intervals):
@@ -208,13 +209,13 @@ def autorecap_subsets(rows: Iterable[Mapping]) -> dict[str, list[dict]]:
     for i, row in enumerate(rows):
         similarity = row.get("clap_similarity")
         if similarity is None or isinstance(similarity, bool) or not math.isfinite(similarity):
-            raise ValueError(f"row {i} ({row.get('file')}) has clap_similarity={similarity!r}: the subsets need a "
+            raise InvalidInputError(f"row {i} ({row.get('file')}) has clap_similarity={similarity!r}: the subsets need a "
                              "CLAP score for every row (recaption with a CLAP model)")  # fmt: skip
         duration = row.get("duration")
         if duration is None and row.get("start") is not None and row.get("end") is not None:
             duration = row["end"] - row["start"]
         if duration is None:
-            raise ValueError(f"row {i} ({row.get('file')}) has no duration (nor start/end): MQ-L needs the length")
+            raise InvalidInputError(f"row {i} ({row.get('file')}) has no duration (nor start/end): MQ-L needs the length")
         for name in subsets_of(similarity, duration):
             subsets[name].append(dict(row))
     return subsets
@@ -293,9 +294,9 @@ def recaption(
                                 "build-sfx-corpus` does (metadata.jsonl with a `file` column)")  # fmt: skip
     in_dir = metadata_path.parent
     if out_dir.resolve() == in_dir.resolve():
-        raise ValueError(f"out_dir must differ from in_dir ({in_dir}): the output has its own metadata.jsonl")
+        raise InvalidInputError(f"out_dir must differ from in_dir ({in_dir}): the output has its own metadata.jsonl")
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+        raise InvalidInputError(f"batch_size must be a positive integer, got {batch_size!r}")
     rows = _read_jsonl(metadata_path)
 
     pipe = model if isinstance(model, AutoCapPipeline) else AutoCapPipeline.from_pretrained(model)
@@ -308,12 +309,12 @@ def recaption(
     metadata_columns = dict(metadata_columns or {})
     unknown = [key for key in metadata_columns if key not in pipe.processor.metadata_keys]
     if unknown:
-        raise ValueError(f"metadata key(s) {unknown} are not read by this AutoCap model: it reads "
+        raise InvalidInputError(f"metadata key(s) {unknown} are not read by this AutoCap model: it reads "
                          f"{pipe.processor.metadata_keys}")  # fmt: skip
     columns = set().union(*(row.keys() for row in rows)) if rows else set()
     absent = [column for column in metadata_columns.values() if column not in columns]
     if rows and absent:
-        raise ValueError(f"metadata column(s) {absent} are in no row of {metadata_path}; columns are {sorted(columns)}")
+        raise InvalidInputError(f"metadata column(s) {absent} are in no row of {metadata_path}; columns are {sorted(columns)}")
     clap_model, clap_processor, clap_name = _load_clap(clap)
 
     settings = {"input": str(metadata_path.resolve()), "model": getattr(pipe.model, "name_or_path", None),
@@ -382,10 +383,10 @@ def _load_clap(clap):
     if isinstance(clap, Sequence) and len(clap) == 2:
         model, processor = clap
         if not isinstance(model, ClapModel) or not isinstance(processor, ClapProcessor):
-            raise ValueError(f"clap must be a (ClapModel, ClapProcessor) pair, got ({type(model).__name__}, "
+            raise InvalidInputError(f"clap must be a (ClapModel, ClapProcessor) pair, got ({type(model).__name__}, "
                              f"{type(processor).__name__})")  # fmt: skip
         return model.eval(), processor, getattr(model, "name_or_path", None) or type(model).__name__
-    raise ValueError(f"clap must be a CLAP directory / Hub id or a (ClapModel, ClapProcessor) pair, got {clap!r}")
+    raise InvalidInputError(f"clap must be a CLAP directory / Hub id or a (ClapModel, ClapProcessor) pair, got {clap!r}")
 
 
 def _read_jsonl(path: Path) -> list[dict]:
@@ -397,9 +398,9 @@ def _read_jsonl(path: Path) -> list[dict]:
             try:
                 row = json.loads(line)
             except json.JSONDecodeError as err:
-                raise ValueError(f"{path} line {number} is not JSON: {err}") from err
+                raise InvalidInputError(f"{path} line {number} is not JSON: {err}") from err
             if not isinstance(row, dict):
-                raise ValueError(f"{path} line {number} must be a JSON object, got {type(row).__name__}")
+                raise InvalidInputError(f"{path} line {number} must be a JSON object, got {type(row).__name__}")
             rows.append(row)
     return rows
 
@@ -407,13 +408,13 @@ def _read_jsonl(path: Path) -> list[dict]:
 def _prepare_output(out_dir: Path, settings: dict, rows: list[dict]) -> set[int]:
     """Create ``out_dir`` or check it for resuming; return the indices of input rows already done."""
     if out_dir.exists() and not out_dir.is_dir():
-        raise ValueError(f"out_dir {out_dir} is a file, not a folder")
+        raise InvalidInputError(f"out_dir {out_dir} is a file, not a folder")
     out_dir.mkdir(parents=True, exist_ok=True)
     config_path, accounting_path = out_dir / _CONFIG_FILE, out_dir / "accounting.jsonl"
     metadata_path = out_dir / "metadata.jsonl"
     if not config_path.exists():
         if accounting_path.exists() or metadata_path.exists():
-            raise ValueError(f"{out_dir} holds metadata.jsonl / accounting.jsonl but no {_CONFIG_FILE}: not an "
+            raise InvalidInputError(f"{out_dir} holds metadata.jsonl / accounting.jsonl but no {_CONFIG_FILE}: not an "
                              "AutoReCap output folder, refusing to write into it")  # fmt: skip
         config_path.write_text(json.dumps(settings, indent=2) + "\n")
         return set()
@@ -421,13 +422,13 @@ def _prepare_output(out_dir: Path, settings: dict, rows: list[dict]) -> set[int]
     changed = sorted(key for key in set(previous) | set(settings) if previous.get(key) != settings.get(key))
     if changed:
         differences = "; ".join(f"{key}: {previous.get(key)!r} -> {settings.get(key)!r}" for key in changed)
-        raise ValueError(f"{out_dir} was written with other settings ({differences}); use a new output folder")
+        raise InvalidInputError(f"{out_dir} was written with other settings ({differences}); use a new output folder")
     # A run stopped mid-write can leave a cut last line: keep complete lines only.
     done = {}
     for account in _complete_lines(accounting_path):
         index = account["row"]
         if not 0 <= index < len(rows) or rows[index].get("file") != account["file"]:
-            raise ValueError(f"{accounting_path} row {index} ({account['file']}) does not match the input's "
+            raise InvalidInputError(f"{accounting_path} row {index} ({account['file']}) does not match the input's "
                              "metadata.jsonl any more: it changed since this output was written; use a new folder")
         done[index] = account
     kept = [row for row in _complete_lines(metadata_path) if row.get("source_row") in done]

@@ -45,6 +45,7 @@ from typing import Any
 import numpy as np
 
 from ..audio import AudioError, check_audio, check_sample_rate
+from ..validation import InvalidInputError
 
 # Energy below this (mean square, float64) is treated as silence: there is nothing to set an SNR against.
 SILENCE_POWER = 1e-12
@@ -78,9 +79,9 @@ def _power(audio: np.ndarray) -> float:
 def _check_number(value, name: str, low: float | None = None, high: float | None = None) -> float:
     is_real = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
     if not is_real or not math.isfinite(value):
-        raise ValueError(f"{name} must be a finite number, got {value!r}")
+        raise InvalidInputError(f"{name} must be a finite number, got {value!r}")
     if (low is not None and value < low) or (high is not None and value > high):
-        raise ValueError(f"{name}={value!r} is outside the allowed range [{low}, {high}]")
+        raise InvalidInputError(f"{name}={value!r} is outside the allowed range [{low}, {high}]")
     return float(value)
 
 
@@ -127,7 +128,7 @@ def mix_pair(
     """
     if sampling_rates is not None:
         if not isinstance(sampling_rates, (tuple, list)) or len(sampling_rates) != 2:
-            raise ValueError(f"sampling_rates must be a (first, second) pair of rates, got {sampling_rates!r}")
+            raise InvalidInputError(f"sampling_rates must be a (first, second) pair of rates, got {sampling_rates!r}")
         rate_a = check_sample_rate(sampling_rates[0], "sampling rate of the first clip")
         rate_b = check_sample_rate(sampling_rates[1], "sampling rate of the second clip")
         if rate_a != rate_b:
@@ -145,7 +146,7 @@ def mix_pair(
         target_rms_db = _check_number(target_rms_db, "target_rms_db", None, 0.0)
     length = a_np.shape[-1]
     if isinstance(offset, bool) or not isinstance(offset, (int, np.integer)) or not 0 <= offset < length:
-        raise ValueError(
+        raise InvalidInputError(
             f"offset must be an integer sample index in [0, {length - 1}] (first clip length), got {offset!r}"
         )
 
@@ -177,7 +178,7 @@ def concatenate_captions(first: str, second: str, separator: str = " ") -> str:
     """Caption of a mixture: ``first + separator + second``, or ``first`` alone when both are the same."""
     for name, caption in (("first caption", first), ("second caption", second)):
         if not isinstance(caption, str):
-            raise ValueError(f"{name} must be a string, got {type(caption).__name__}: {caption!r}")
+            raise InvalidInputError(f"{name} must be a string, got {type(caption).__name__}: {caption!r}")
     first, second = first.strip(), second.strip()
     if first == second or not second:
         return first
@@ -260,7 +261,7 @@ class MixingAugmentation:
         self.snr_range = self._check_range(snr_range, "snr_range")
         self.min_overlap = _check_number(min_overlap, "min_overlap", 0.0, 1.0)
         if self.min_overlap == 0.0:
-            raise ValueError("min_overlap must be > 0 (the second clip has to overlap the first), got 0")
+            raise InvalidInputError("min_overlap must be > 0 (the second clip has to overlap the first), got 0")
         if target_rms_db is None:
             self.target_rms_db = None
         elif isinstance(target_rms_db, (int, float, np.integer, np.floating)):
@@ -280,10 +281,10 @@ class MixingAugmentation:
     @staticmethod
     def _check_range(value, name: str, high: float | None = None) -> tuple[float, float]:
         if not isinstance(value, (tuple, list)) or len(value) != 2:
-            raise ValueError(f"{name} must be a (low, high) pair, got {value!r}")
+            raise InvalidInputError(f"{name} must be a (low, high) pair, got {value!r}")
         low_v, high_v = (_check_number(v, name, None, high) for v in value)
         if low_v > high_v:
-            raise ValueError(f"{name} must have low <= high, got {value!r}")
+            raise InvalidInputError(f"{name} must have low <= high, got {value!r}")
         return low_v, high_v
 
     # -- one pair -------------------------------------------------------------------------------------------------
@@ -297,7 +298,7 @@ class MixingAugmentation:
         """``(array or tensor, sampling rate or None)`` of one audio cell."""
         if isinstance(item, Mapping):
             if "array" not in item:
-                raise ValueError(
+                raise InvalidInputError(
                     f"audio item {index} is a dict without an 'array' key (keys: {sorted(item)}); "
                     "decode the audio first"
                 )
@@ -337,10 +338,10 @@ class MixingAugmentation:
     ) -> tuple[list, list[str], list[MixRecord]]:
         """Mix lists of audio items and captions; returns ``(audios, captions, records)`` of the same length."""
         if len(audios) != len(captions):
-            raise ValueError(f"got {len(audios)} audio items but {len(captions)} captions")
+            raise InvalidInputError(f"got {len(audios)} audio items but {len(captions)} captions")
         for i, caption in enumerate(captions):
             if not isinstance(caption, str):
-                raise ValueError(f"caption {i} must be a string, got {type(caption).__name__}: {caption!r}")
+                raise InvalidInputError(f"caption {i} must be a string, got {type(caption).__name__}: {caption!r}")
         rng = self.rng if rng is None else rng
         unpacked = [self._unpack(item, i) for i, item in enumerate(audios)]
         self._check_rates([rate for _, rate in unpacked])
@@ -379,9 +380,9 @@ class MixingAugmentation:
         if isinstance(batch, Mapping):  # datasets passes a LazyBatch, a Mapping but not a dict
             for column in (self.audio_column, self.text_column):
                 if column not in batch:
-                    raise ValueError(f"column {column!r} not found; available columns: {sorted(batch)}")
+                    raise InvalidInputError(f"column {column!r} not found; available columns: {sorted(batch)}")
                 if not isinstance(batch[column], list):
-                    raise ValueError(
+                    raise InvalidInputError(
                         f"column {column!r} must be a list (use datasets.map(..., batched=True)), "
                         f"got {type(batch[column]).__name__}"
                     )
@@ -395,13 +396,13 @@ class MixingAugmentation:
         elif isinstance(batch, (list, tuple)):
             for i, pair in enumerate(batch):
                 if not isinstance(pair, (tuple, list)) or len(pair) != 2:
-                    raise ValueError(
+                    raise InvalidInputError(
                         f"list batches must hold (audio, caption) pairs; item {i} is {type(pair).__name__}"
                     )
             audios, texts, records = self.mix_batch([a for a, _ in batch], [c for _, c in batch], rng)
             out = list(zip(audios, texts))
         else:
-            raise ValueError(
+            raise InvalidInputError(
                 "MixingAugmentation expects a dict of lists or a list of (audio, caption) pairs, "
                 f"got {type(batch).__name__}"
             )

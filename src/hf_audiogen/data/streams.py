@@ -30,6 +30,7 @@ import numpy as np
 import torch
 
 from ..audio import AudioError, check_sample_rate, load_audio
+from ..validation import InvalidInputError
 
 logger = logging.getLogger(__name__)
 
@@ -86,9 +87,9 @@ def load_audio_dataset(
         and call ``ds.set_epoch(epoch)`` for a new order each epoch.
     """
     if on_error not in ("raise", "skip"):
-        raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
+        raise InvalidInputError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
     if skipped is not None and on_error != "skip":
-        raise ValueError("skipped= collects skipped clips, so it needs on_error='skip'")
+        raise InvalidInputError("skipped= collects skipped clips, so it needs on_error='skip'")
     if sampling_rate is not None:
         sampling_rate = check_sample_rate(sampling_rate)
 
@@ -100,11 +101,11 @@ def load_audio_dataset(
         if audio_column is None and kind == "webdataset":
             audio_column = next((c for c in columns if c.rsplit(".", 1)[-1].lower() in _AUDIO_EXTENSIONS), None)
         if audio_column is None:
-            raise ValueError(f"no audio column in {source}: expected one of {', '.join(_AUDIO_COLUMNS)}"
+            raise InvalidInputError(f"no audio column in {source}: expected one of {', '.join(_AUDIO_COLUMNS)}"
                              f"{' or an audio file extension' if kind == 'webdataset' else ''}; columns are "
                              f"{columns}. Pass audio_column=")
     elif columns and audio_column not in columns:
-        raise ValueError(f"audio_column={audio_column!r} is not a column of {source}; columns are {columns}")
+        raise InvalidInputError(f"audio_column={audio_column!r} is not a column of {source}; columns are {columns}")
     if split_column is not None:
         ds = ds.filter(lambda value: value == split_column, input_columns="split", **map_kwargs)
 
@@ -130,19 +131,19 @@ def _load_table(source, split, streaming, cache_dir):
         metadata = next((path / name for name in _METADATA_FILES if (path / name).is_file()), None)
         shards = sorted(path.rglob("*.parquet")) or sorted(path.rglob("*.tar"))
         if metadata is None and not shards:
-            raise ValueError(f"{source} holds no {', '.join(_METADATA_FILES)}, *.parquet or *.tar shards")
+            raise InvalidInputError(f"{source} holds no {', '.join(_METADATA_FILES)}, *.parquet or *.tar shards")
         files = [metadata] if metadata is not None else shards
     elif path.is_file():
         files = [path]
     elif any(ch in str(source) for ch in "*?[") and sorted(Path().glob(str(source))):
         files = sorted(Path().glob(str(source)))
     elif not _looks_like_hub_id(str(source)):
-        raise ValueError(f"audio dataset {str(source)!r} not found (no such file or folder)")
+        raise InvalidInputError(f"audio dataset {str(source)!r} not found (no such file or folder)")
     else:
         try:
             ds = datasets.load_dataset(str(source), split=split or "train", **kwargs)
         except Exception as err:  # offline, unknown id, gated, ...: say both readings of `source` failed
-            raise ValueError(f"audio dataset {str(source)!r} is not a local file or folder and could not be loaded "
+            raise InvalidInputError(f"audio dataset {str(source)!r} is not a local file or folder and could not be loaded "
                              f"from the Hub: {err}") from err
         return _undecoded(ds), ds.info.builder_name if ds.info else "hub", None, None
 
@@ -150,7 +151,7 @@ def _load_table(source, split, streaming, cache_dir):
     builders = {".jsonl": "json", ".json": "json", ".csv": "csv", ".parquet": "parquet", ".tar": "webdataset"}
     builder = builders.get(suffix)
     if builder is None:
-        raise ValueError(f"cannot read {files[0]}: expected metadata.jsonl/.csv, *.parquet or *.tar")
+        raise InvalidInputError(f"cannot read {files[0]}: expected metadata.jsonl/.csv, *.parquet or *.tar")
     split_value = None
     if split is not None and builder in ("parquet", "webdataset"):
         root = path if path.is_dir() else files[0].parent
@@ -173,7 +174,7 @@ def _load_table(source, split, streaming, cache_dir):
     else:
         ds = _undecoded(datasets.load_dataset(builder, data_files=data_files, split="train", **kwargs))
     if split_value is not None and "split" not in (ds.features or {}):
-        raise ValueError(f"split={split!r} was requested but {source} has no 'split' column and no files named "
+        raise InvalidInputError(f"split={split!r} was requested but {source} has no 'split' column and no files named "
                          f"after the split; use split=None to read every row")
     return ds, builder, files[0].parent, split_value
 
@@ -267,7 +268,7 @@ def _caption(example, caption_column):
 def random_crop(audio: np.ndarray, num_samples: int, rng: np.random.Generator) -> np.ndarray:
     """A random window of ``num_samples`` along the last axis; shorter audio is returned whole (pad it later)."""
     if num_samples <= 0:
-        raise ValueError(f"num_samples must be positive, got {num_samples}")
+        raise InvalidInputError(f"num_samples must be positive, got {num_samples}")
     length = audio.shape[-1]
     if length <= num_samples:
         return audio
@@ -290,7 +291,7 @@ class RandomSegment:
 
     def __init__(self, num_samples: int, seed: int = 0, random: bool = True):
         if not isinstance(num_samples, (int, np.integer)) or isinstance(num_samples, bool) or num_samples <= 0:
-            raise ValueError(f"num_samples must be a positive integer, got {num_samples!r}")
+            raise InvalidInputError(f"num_samples must be a positive integer, got {num_samples!r}")
         self.num_samples = int(num_samples)
         self.seed = int(seed)
         self.random = random
@@ -330,7 +331,7 @@ class AudioCollator:
     def __init__(self, max_samples: int | None = None, seed: int = 0, random_crop: bool = True,
                  pad_to_max: bool = False):
         if pad_to_max and max_samples is None:
-            raise ValueError("pad_to_max=True needs max_samples")
+            raise InvalidInputError("pad_to_max=True needs max_samples")
         self.segment = RandomSegment(max_samples, seed, random_crop) if max_samples is not None else None
         self.max_samples = max_samples
         self.pad_to_max = pad_to_max
@@ -341,16 +342,16 @@ class AudioCollator:
 
     def __call__(self, examples: Sequence[dict]) -> dict:
         if not examples:
-            raise ValueError("cannot collate an empty list of examples")
+            raise InvalidInputError("cannot collate an empty list of examples")
         if self.segment is not None:
             examples = [self.segment(example) for example in examples]
         audios = [np.asarray(example["audio"], dtype=np.float32) for example in examples]
         rates = {int(example["sampling_rate"]) for example in examples}
         if len(rates) != 1:
-            raise ValueError(f"a batch mixes sampling rates {sorted(rates)}; load the dataset with sampling_rate=")
+            raise InvalidInputError(f"a batch mixes sampling rates {sorted(rates)}; load the dataset with sampling_rate=")
         shapes = {audio.shape[:-1] for audio in audios}
         if len(shapes) != 1:
-            raise ValueError(f"a batch mixes channel layouts {sorted(shapes)}; load the dataset with mono=True")
+            raise InvalidInputError(f"a batch mixes channel layouts {sorted(shapes)}; load the dataset with mono=True")
         lengths = [audio.shape[-1] for audio in audios]
         total = self.max_samples if self.pad_to_max else max(lengths)
         batch = np.zeros((len(audios), *shapes.pop(), total), dtype=np.float32)

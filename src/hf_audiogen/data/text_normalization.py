@@ -32,6 +32,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from ..validation import InvalidInputError
 
 # NLTK English stop words (nltk_data corpora/stopwords/english, 179 entries). Contractions are kept in their NLTK
 # spelling for fidelity; our tokenizer splits at apostrophes, so "don't" arrives as "don" + "t", both listed too.
@@ -72,7 +73,7 @@ DEFAULT_FILTER_WORDS: tuple[str, ...] = ("speech",)
 
 def _check_text(text, name: str) -> str:
     if not isinstance(text, str):
-        raise ValueError(f"{name} must be a string, got {type(text).__name__}: {text!r}")
+        raise InvalidInputError(f"{name} must be a string, got {type(text).__name__}: {text!r}")
     return text
 
 
@@ -143,10 +144,10 @@ def _split_tags(tags, name: str = "tags") -> list[str]:
         parts = []
         for i, tag in enumerate(tags):
             if not isinstance(tag, str):
-                raise ValueError(f"{name}[{i}] must be a string, got {type(tag).__name__}: {tag!r}")
+                raise InvalidInputError(f"{name}[{i}] must be a string, got {type(tag).__name__}: {tag!r}")
             parts.append(tag)
     else:
-        raise ValueError(
+        raise InvalidInputError(
             f"{name} must be a comma-separated string or a list of strings, got {type(tags).__name__}: {tags!r}"
         )
     return [part.strip() for part in parts if part.strip()]
@@ -202,10 +203,10 @@ def filter_speech(
         FilterDecision(keep=False, reason="caption contains 'speech'", matched='speech')
     """
     if caption is None and tags is None:
-        raise ValueError("filter_speech needs a caption or tags, got neither")
+        raise InvalidInputError("filter_speech needs a caption or tags, got neither")
     targets = {_check_text(w, "filter word").strip().lower() for w in words}
     if not targets or "" in targets:
-        raise ValueError(f"words must be non-empty strings, got {sorted(targets)!r}")
+        raise InvalidInputError(f"words must be non-empty strings, got {sorted(targets)!r}")
     fields = []
     if caption is not None:
         fields.append(("caption", _check_text(caption, "caption")))
@@ -254,7 +255,7 @@ class CaptionNormalizer:
         stopwords: Iterable[str] | None = None,
     ):
         if caption_column is None and tags_column is None:
-            raise ValueError("CaptionNormalizer needs caption_column or tags_column (both are None)")
+            raise InvalidInputError("CaptionNormalizer needs caption_column or tags_column (both are None)")
         self.caption_column = caption_column
         self.tags_column = tags_column
         self.output_column = output_column
@@ -297,10 +298,10 @@ class CaptionNormalizer:
         if column is None:
             return None
         if column not in batch:
-            raise ValueError(f"column {column!r} not found; available columns: {sorted(batch)}")
+            raise InvalidInputError(f"column {column!r} not found; available columns: {sorted(batch)}")
         values = batch[column]
         if not isinstance(values, list):
-            raise ValueError(
+            raise InvalidInputError(
                 f"CaptionNormalizer works on batches (use datasets.map(..., batched=True)); column {column!r} holds "
                 f"a {type(values).__name__}, not a list. For a single row call normalize_row(caption, tags)."
             )
@@ -308,14 +309,14 @@ class CaptionNormalizer:
 
     def __call__(self, batch: Mapping) -> dict:
         if not isinstance(batch, Mapping):  # datasets passes a LazyBatch, a Mapping but not a dict
-            raise ValueError(f"CaptionNormalizer expects a batch dict of lists, got {type(batch).__name__}")
+            raise InvalidInputError(f"CaptionNormalizer expects a batch dict of lists, got {type(batch).__name__}")
         captions = self._column(batch, self.caption_column)
         tags = self._column(batch, self.tags_column)
         size = len(captions if captions is not None else tags)
         captions = captions if captions is not None else [None] * size
         tags = tags if tags is not None else [None] * size
         if len(captions) != len(tags):
-            raise ValueError(f"caption and tags columns differ in length: {len(captions)} vs {len(tags)}")
+            raise InvalidInputError(f"caption and tags columns differ in length: {len(captions)} vs {len(tags)}")
         rows = [self.normalize_row(caption, tag) for caption, tag in zip(captions, tags)]
         return {
             self.output_column: [text for text, _, _ in rows],

@@ -36,6 +36,7 @@ import torch
 
 from ..audio import AudioError, check_audio, check_sample_rate, peak_normalize, resample, to_mono
 from ..mel import log_mel_spectrogram, slaney_mel_filters
+from ..validation import InvalidInputError
 
 
 class LogMelStatisticsEmbedding:
@@ -76,14 +77,14 @@ class LogMelStatisticsEmbedding:
         self.sampling_rate = check_sample_rate(sampling_rate)
         for name, value in (("n_mels", n_mels), ("n_fft", n_fft), ("hop_length", hop_length)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
+                raise InvalidInputError(f"{name} must be a positive int, got {value!r}")
         if hop_length > n_fft:
-            raise ValueError(f"hop_length ({hop_length}) must not exceed n_fft ({n_fft})")
+            raise InvalidInputError(f"hop_length ({hop_length}) must not exceed n_fft ({n_fft})")
         if not 0 < max_frequency <= self.sampling_rate / 2:
-            raise ValueError(f"max_frequency must be in (0, sampling_rate / 2 = {self.sampling_rate / 2}], "
+            raise InvalidInputError(f"max_frequency must be in (0, sampling_rate / 2 = {self.sampling_rate / 2}], "
                              f"got {max_frequency}")  # fmt: skip
         if codec is not None and not hasattr(codec, "encode_latents"):
-            raise ValueError(f"codec must be a CodecModel (with encode_latents), got {type(codec).__name__}")
+            raise InvalidInputError(f"codec must be a CodecModel (with encode_latents), got {type(codec).__name__}")
         self.n_mels = n_mels
         self.n_fft = n_fft
         self.hop_length = hop_length
@@ -173,9 +174,9 @@ class StandardizedCosine:
     def __init__(self, reference: np.ndarray, eps: float = 1e-8):
         reference = np.asarray(reference, dtype=np.float64)
         if reference.ndim != 2 or reference.shape[0] < 2:
-            raise ValueError(f"reference features must be (N >= 2, dim), got shape {reference.shape}")
+            raise InvalidInputError(f"reference features must be (N >= 2, dim), got shape {reference.shape}")
         if not np.all(np.isfinite(reference)):
-            raise ValueError("reference features contain NaN or infinite values")
+            raise InvalidInputError("reference features contain NaN or infinite values")
         self.mean = reference.mean(axis=0)
         std = reference.std(axis=0)
         self.std = np.where(std > eps, std, 1.0)
@@ -184,7 +185,7 @@ class StandardizedCosine:
         """Standardise ``(N, dim)`` features and scale each row to unit length (all-zero rows stay zero)."""
         features = np.asarray(features, dtype=np.float64)
         if features.ndim != 2 or features.shape[1] != self.mean.shape[0]:
-            raise ValueError(f"features must be (N, {self.mean.shape[0]}), got shape {features.shape}")
+            raise InvalidInputError(f"features must be (N, {self.mean.shape[0]}), got shape {features.shape}")
         z = (features - self.mean) / self.std
         norms = np.linalg.norm(z, axis=1, keepdims=True)
         return z / np.where(norms > 0, norms, 1.0)

@@ -42,6 +42,7 @@ import tempfile
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
+from ..validation import InvalidInputError
 
 # ---------------------------------------------------------------------------------------------------------------------
 # Inputs
@@ -51,27 +52,27 @@ from pathlib import Path
 def _check_inputs(predictions, references) -> tuple[list[str], list[list[str]]]:
     """Validate ``predictions`` (one string per item) and ``references`` (one or more strings per item)."""
     if isinstance(predictions, str) or not isinstance(predictions, Sequence):
-        raise ValueError(f"predictions must be a list of strings, got {type(predictions).__name__}")
+        raise InvalidInputError(f"predictions must be a list of strings, got {type(predictions).__name__}")
     if isinstance(references, str) or not isinstance(references, Sequence):
-        raise ValueError(f"references must be a list (one entry per prediction), got {type(references).__name__}")
+        raise InvalidInputError(f"references must be a list (one entry per prediction), got {type(references).__name__}")
     if len(predictions) == 0:
-        raise ValueError("predictions is empty: give at least one caption to score")
+        raise InvalidInputError("predictions is empty: give at least one caption to score")
     if len(predictions) != len(references):
-        raise ValueError(
+        raise InvalidInputError(
             f"got {len(predictions)} prediction(s) but {len(references)} reference entries; give one entry (a string "
             "or a list of strings) per prediction"
         )
     for i, prediction in enumerate(predictions):
         if not isinstance(prediction, str):
-            raise ValueError(f"predictions[{i}] must be a string, got {prediction!r}")
+            raise InvalidInputError(f"predictions[{i}] must be a string, got {prediction!r}")
     checked = []
     for i, refs in enumerate(references):
         refs = [refs] if isinstance(refs, str) else refs
         if not isinstance(refs, Sequence) or len(refs) == 0:
-            raise ValueError(f"references[{i}] must be a non-empty list of strings, got {refs!r}")
+            raise InvalidInputError(f"references[{i}] must be a non-empty list of strings, got {refs!r}")
         for j, ref in enumerate(refs):
             if not isinstance(ref, str):
-                raise ValueError(f"references[{i}][{j}] must be a string, got {ref!r}")
+                raise InvalidInputError(f"references[{i}][{j}] must be a string, got {ref!r}")
         checked.append(list(refs))
     return list(predictions), checked
 
@@ -99,7 +100,7 @@ def tokenize_caption(text: str) -> list[str]:
     ['birds', 'chirp', 'and', 'a', 'man', "'s", 'voice', '-lrb-', 'loud', '-rrb-', 'speaks']
     """
     if not isinstance(text, str):
-        raise ValueError(f"a caption must be a string, got {text!r}")
+        raise InvalidInputError(f"a caption must be a string, got {text!r}")
     text = f" {text} "
     text = text.replace('"', " `` ")  # PTB turns double quotes into `` / '', both dropped
     for bracket, escaped in _BRACKETS.items():
@@ -188,7 +189,7 @@ def bleu(
     per-item scores use each item's own brevity penalty, as coco-caption's).
     """
     if isinstance(max_order, bool) or not isinstance(max_order, int) or max_order < 1:
-        raise ValueError(f"max_order must be a positive integer, got {max_order!r}")
+        raise InvalidInputError(f"max_order must be a positive integer, got {max_order!r}")
     predictions, references = _check_inputs(predictions, references)
     hyps, refs_list = _tokenize_all(predictions, references, tokenize)
     total_correct, total_guess = [0] * max_order, [0] * max_order
@@ -559,7 +560,7 @@ def compute_caption_metrics(
         metrics = CAPTION_METRICS if metrics == "all" else [metrics]
     unknown = [name for name in metrics if name not in CAPTION_METRICS]
     if unknown or not metrics:
-        raise ValueError(f"unknown caption metric(s) {unknown or metrics!r}; choose from {list(CAPTION_METRICS)}")
+        raise InvalidInputError(f"unknown caption metric(s) {unknown or metrics!r}; choose from {list(CAPTION_METRICS)}")
     predictions, references = _check_inputs(predictions, references)
     if "meteor" in metrics:
         _require_meteor(meteor_jar, java)

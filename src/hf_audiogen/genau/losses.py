@@ -21,12 +21,13 @@ from diffusers.configuration_utils import register_to_config
 from torch import nn
 
 from .modeling_autoencoder_kl_1d import DiagonalGaussianDistribution1D
+from ..validation import InvalidInputError
 
 
 def reconstruction_loss(inputs: torch.Tensor, reconstructions: torch.Tensor) -> torch.Tensor:
     """Per-example sum of absolute log-mel errors, ``(batch,)`` (the reference's pixel loss)."""
     if inputs.shape != reconstructions.shape:
-        raise ValueError(f"inputs and reconstructions differ in shape: {tuple(inputs.shape)} vs "
+        raise InvalidInputError(f"inputs and reconstructions differ in shape: {tuple(inputs.shape)} vs "
                          f"{tuple(reconstructions.shape)}")  # fmt: skip
     return (inputs - reconstructions).abs().flatten(1).sum(dim=1)
 
@@ -69,7 +70,7 @@ class MelPatchDiscriminator(ModelMixin, ConfigMixin):
     def __init__(self, base_channels: int = 64, num_layers: int = 3):
         super().__init__()
         if base_channels < 1 or num_layers < 1:
-            raise ValueError(f"base_channels and num_layers must be >= 1, got {base_channels} and {num_layers}")
+            raise InvalidInputError(f"base_channels and num_layers must be >= 1, got {base_channels} and {num_layers}")
         layers = [nn.Sequential(nn.Conv2d(1, base_channels, 4, stride=2, padding=1), nn.LeakyReLU(0.2))]
         channels = base_channels
         for n in range(1, num_layers + 1):
@@ -140,7 +141,7 @@ class AutoencoderKL1DLoss(nn.Module):
         for name, value in (("kl_weight", kl_weight), ("disc_weight", disc_weight), ("disc_factor", disc_factor),
                             ("perceptual_weight", perceptual_weight), ("disc_start", disc_start)):  # fmt: skip
             if value < 0:
-                raise ValueError(f"{name} must be >= 0, got {value}")
+                raise InvalidInputError(f"{name} must be >= 0, got {value}")
         self.kl_weight = kl_weight
         self.disc_weight = disc_weight
         self.disc_start = disc_start

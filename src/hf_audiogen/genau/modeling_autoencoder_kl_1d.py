@@ -22,6 +22,7 @@ from diffusers.utils.accelerate_utils import apply_forward_hook
 from torch import nn
 
 from ..loading import StrictLoadingMixin
+from ..validation import InvalidInputError
 
 
 class DiagonalGaussianDistribution1D(DiagonalGaussianDistribution):
@@ -226,14 +227,14 @@ class AutoencoderKL1D(StrictLoadingMixin, ModelMixin, ConfigMixin):
         for name, value in (("in_channels", in_channels), ("out_channels", out_channels), ("z_channels", z_channels),
                             ("latent_channels", latent_channels), ("layers_per_block", layers_per_block)):  # fmt: skip
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
+                raise InvalidInputError(f"{name} must be a positive int, got {value!r}")
         if len(block_out_channels) < 1 or any(c % norm_num_groups for c in block_out_channels):
-            raise ValueError(
+            raise InvalidInputError(
                 f"block_out_channels must be non-empty multiples of norm_num_groups={norm_num_groups}, got "
                 f"{tuple(block_out_channels)}"
             )
         if not scaling_factor > 0:
-            raise ValueError(f"scaling_factor must be > 0, got {scaling_factor}")
+            raise InvalidInputError(f"scaling_factor must be > 0, got {scaling_factor}")
         shared = (block_out_channels, layers_per_block, z_channels, norm_num_groups, dropout)
         self.encoder = Encoder1D(in_channels, *shared)
         self.decoder = Decoder1D(out_channels, *shared)
@@ -244,7 +245,7 @@ class AutoencoderKL1D(StrictLoadingMixin, ModelMixin, ConfigMixin):
     def from_preset(cls, name: str, **overrides) -> "AutoencoderKL1D":
         """A randomly initialised VAE from ``VAE_PRESETS[name]`` (``"genau"``, ``"small"``) with ``overrides``."""
         if name not in VAE_PRESETS:
-            raise ValueError(f"unknown VAE preset {name!r}; choose one of {sorted(VAE_PRESETS)}")
+            raise InvalidInputError(f"unknown VAE preset {name!r}; choose one of {sorted(VAE_PRESETS)}")
         return cls(**{**VAE_PRESETS[name], **overrides})
 
     @property
@@ -257,7 +258,7 @@ class AutoencoderKL1D(StrictLoadingMixin, ModelMixin, ConfigMixin):
         """``(batch, in_channels, frames)`` log-mels -> posterior over ``(batch, latent_channels, frames / 4)``
         (rounded up)."""
         if x.ndim != 3 or x.shape[1] != self.config.in_channels:
-            raise ValueError(
+            raise InvalidInputError(
                 f"expected log-mels of shape (batch, {self.config.in_channels}, frames) (mel bins as channels), got "
                 f"{tuple(x.shape)}"
             )
@@ -268,7 +269,7 @@ class AutoencoderKL1D(StrictLoadingMixin, ModelMixin, ConfigMixin):
     def decode(self, z: torch.Tensor, return_dict: bool = True) -> DecoderOutput | tuple:
         """``(batch, latent_channels, latent_frames)`` (unscaled) -> ``(batch, out_channels, 4 * latent_frames)``."""
         if z.ndim != 3 or z.shape[1] != self.config.latent_channels:
-            raise ValueError(
+            raise InvalidInputError(
                 f"expected latents of shape (batch, {self.config.latent_channels}, frames), got {tuple(z.shape)}"
             )
         mel = self.decoder(self.post_quant_conv(z))

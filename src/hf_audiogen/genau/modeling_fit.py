@@ -33,6 +33,7 @@ from diffusers.utils import BaseOutput
 from torch import nn
 
 from ..loading import StrictLoadingMixin
+from ..validation import InvalidInputError
 
 
 class RINLayerNorm(nn.Module):
@@ -58,7 +59,7 @@ class LearnedSinusoidalPosEmb(nn.Module):
     def __init__(self, dim: int):
         super().__init__()
         if dim % 2:
-            raise ValueError(f"time embedding size must be even, got {dim}")
+            raise InvalidInputError(f"time embedding size must be even, got {dim}")
         self.weights = nn.Parameter(torch.randn(dim // 2))
 
     def forward(self, t: torch.Tensor) -> torch.Tensor:
@@ -295,21 +296,21 @@ class FiTTransformer1DModel(StrictLoadingMixin, ModelMixin, ConfigMixin, PeftAda
                         time_embed_dim=time_embed_dim)  # fmt: skip
         for name, value in positive.items():
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
+                raise InvalidInputError(f"{name} must be a positive int, got {value!r}")
         if sample_size % (patch_size * group_size):
-            raise ValueError(
+            raise InvalidInputError(
                 f"sample_size ({sample_size}) must be a multiple of patch_size * group_size = {patch_size * group_size}"
             )
         num_groups = sample_size // (patch_size * group_size)
         if num_latents % num_groups:
-            raise ValueError(f"num_latents ({num_latents}) must be a multiple of the number of groups ({num_groups})")
+            raise InvalidInputError(f"num_latents ({num_latents}) must be a multiple of the number of groups ({num_groups})")
         if num_blocks < 0 or local_layers_per_block < 0 or global_layers_per_block < 0 or num_dataset_ids < 0:
-            raise ValueError("num_blocks, local/global_layers_per_block and num_dataset_ids must be >= 0")
+            raise InvalidInputError("num_blocks, local/global_layers_per_block and num_dataset_ids must be >= 0")
         if not 0 <= dropout < 1:
-            raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+            raise InvalidInputError(f"dropout must be in [0, 1), got {dropout}")
         dataset_names = list(GENAU_DATASET_NAMES[:num_dataset_ids] if dataset_names is None else dataset_names)
         if len(dataset_names) > max(num_dataset_ids, 1) or len(set(dataset_names)) != len(dataset_names):
-            raise ValueError(f"dataset_names must be unique and at most num_dataset_ids={num_dataset_ids}, got "
+            raise InvalidInputError(f"dataset_names must be unique and at most num_dataset_ids={num_dataset_ids}, got "
                              f"{dataset_names}")  # fmt: skip
         self.register_to_config(dataset_names=dataset_names)
         self.latents_per_group = num_latents // num_groups
@@ -364,7 +365,7 @@ class FiTTransformer1DModel(StrictLoadingMixin, ModelMixin, ConfigMixin, PeftAda
         """Build a randomly initialised model from ``FIT_PRESETS[name]`` (``"genau-s"``, ``"genau-l"``,
         ``"genau-sample"``, ``"small"``, ``"tiny"``), with ``overrides`` applied."""
         if name not in FIT_PRESETS:
-            raise ValueError(f"unknown FiT preset {name!r}; choose one of {sorted(FIT_PRESETS)}")
+            raise InvalidInputError(f"unknown FiT preset {name!r}; choose one of {sorted(FIT_PRESETS)}")
         return cls(**{**FIT_PRESETS[name], **overrides})
 
     @property
@@ -376,12 +377,12 @@ class FiTTransformer1DModel(StrictLoadingMixin, ModelMixin, ConfigMixin, PeftAda
         """Map a dataset name (``config.dataset_names``) or an id to an id, with a clear error if unknown."""
         if isinstance(name_or_id, str):
             if name_or_id not in self.config.dataset_names:
-                raise ValueError(f"unknown dataset name {name_or_id!r}; known: {self.config.dataset_names}")
+                raise InvalidInputError(f"unknown dataset name {name_or_id!r}; known: {self.config.dataset_names}")
             return self.config.dataset_names.index(name_or_id)
         if isinstance(name_or_id, bool) or not isinstance(name_or_id, int):
-            raise ValueError(f"dataset_id must be a dataset name or an int, got {name_or_id!r}")
+            raise InvalidInputError(f"dataset_id must be a dataset name or an int, got {name_or_id!r}")
         if not 0 <= name_or_id < max(self.config.num_dataset_ids, 1):
-            raise ValueError(f"dataset_id must be in [0, {self.config.num_dataset_ids}), got {name_or_id}")
+            raise InvalidInputError(f"dataset_id must be in [0, {self.config.num_dataset_ids}), got {name_or_id}")
         return name_or_id
 
     def forward(
@@ -405,17 +406,17 @@ class FiTTransformer1DModel(StrictLoadingMixin, ModelMixin, ConfigMixin, PeftAda
         """
         config = self.config
         if sample.ndim != 3 or sample.shape[1] != config.in_channels:
-            raise ValueError(f"sample must be (batch, {config.in_channels}, frames), got {tuple(sample.shape)}")
+            raise InvalidInputError(f"sample must be (batch, {config.in_channels}, frames), got {tuple(sample.shape)}")
         batch, _, frames = sample.shape
         if frames % self.frame_multiple or not 0 < frames <= config.sample_size:
-            raise ValueError(
+            raise InvalidInputError(
                 f"sample has {frames} frames; need a positive multiple of patch_size * group_size = "
                 f"{self.frame_multiple} up to sample_size={config.sample_size} (the positional range)"
             )
         if encoder_hidden_states.ndim == 3 and encoder_hidden_states.shape[1] == 1:
             encoder_hidden_states = encoder_hidden_states[:, 0]
         if encoder_hidden_states.shape != (batch, config.text_embed_dim):
-            raise ValueError(f"encoder_hidden_states must be ({batch}, {config.text_embed_dim}), got "
+            raise InvalidInputError(f"encoder_hidden_states must be ({batch}, {config.text_embed_dim}), got "
                              f"{tuple(encoder_hidden_states.shape)}")  # fmt: skip
         dtype = self.patches_pe.dtype
         timestep = torch.as_tensor(timestep, device=sample.device).to(dtype).reshape(-1).expand(batch)
@@ -426,7 +427,7 @@ class FiTTransformer1DModel(StrictLoadingMixin, ModelMixin, ConfigMixin, PeftAda
             ids = torch.as_tensor(0 if dataset_id is None else dataset_id, device=sample.device).long()
             ids = ids.reshape(-1).expand(batch)
             if ids.min() < 0 or ids.max() >= config.num_dataset_ids:
-                raise ValueError(f"dataset_id values must be in [0, {config.num_dataset_ids}), got {ids.tolist()}")
+                raise InvalidInputError(f"dataset_id values must be in [0, {config.num_dataset_ids}), got {ids.tolist()}")
             one_hot = F.one_hot(ids, config.num_dataset_ids).to(dtype)
             context.append(self.dataset_id_conditioning_mlp(one_hot)[:, None])
         context = torch.cat(context, dim=1)
@@ -439,7 +440,7 @@ class FiTTransformer1DModel(StrictLoadingMixin, ModelMixin, ConfigMixin, PeftAda
         latents = self.latents[: num_groups * self.latents_per_group].expand(batch, -1, -1)
         if self_conditioning_latents is not None:
             if not config.use_self_conditioning:
-                raise ValueError("self_conditioning_latents given but the model has use_self_conditioning=False")
+                raise InvalidInputError("self_conditioning_latents given but the model has use_self_conditioning=False")
             latents = latents + self.self_conditioning_latents_projection(self_conditioning_latents)
 
         for block in self.blocks:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 
 from transformers import SpeechT5HifiGan, SpeechT5HifiGanConfig
+from ..validation import InvalidInputError
 
 
 # Widths on top of the GenAU values: "genau" is HiFi-GAN V1 (upsample_initial_channel 1024, ~55M params with these
@@ -50,11 +51,11 @@ def genau_vocoder_config(preset: str = "genau", **overrides) -> SpeechT5HifiGanC
         normalize_before=False,  # GenAU feeds the VAE's log-mels as they are (no mean/std normalisation)
     )
     if preset not in VOCODER_PRESETS:
-        raise ValueError(f"unknown vocoder preset {preset!r}; choose one of {sorted(VOCODER_PRESETS)}")
+        raise InvalidInputError(f"unknown vocoder preset {preset!r}; choose one of {sorted(VOCODER_PRESETS)}")
     values.update(VOCODER_PRESETS[preset])
     values.update(overrides)
     if values["upsample_initial_channel"] < 2 ** len(values["upsample_rates"]):
-        raise ValueError(
+        raise InvalidInputError(
             f"upsample_initial_channel ({values['upsample_initial_channel']}) must be at least "
             f"2 ** len(upsample_rates) = {2 ** len(values['upsample_rates'])} (it is halved at every stage)"
         )

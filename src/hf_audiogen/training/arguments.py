@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from .schedules import LR_SCHEDULES
+from ..validation import InvalidInputError
 
 MIXED_PRECISION_CHOICES = ("no", "fp16", "bf16")
 
@@ -113,7 +114,7 @@ def resolve_config(
     if path.is_dir():
         path = path / "config.json"
     if not path.is_file():
-        raise ValueError(f"--config {name_or_path!r} is neither a preset ({', '.join(presets)}) nor a {kind} JSON "
+        raise InvalidInputError(f"--config {name_or_path!r} is neither a preset ({', '.join(presets)}) nor a {kind} JSON "
                          f"file")  # fmt: skip
     return from_dict(json.loads(path.read_text(encoding="utf-8")))
 
@@ -121,12 +122,12 @@ def resolve_config(
 def check_common_training_args(args: argparse.Namespace) -> None:
     """Raise ``ValueError`` on option values argparse cannot check on its own."""
     if args.learning_rate <= 0:
-        raise ValueError(f"--learning_rate must be positive, got {args.learning_rate}")
+        raise InvalidInputError(f"--learning_rate must be positive, got {args.learning_rate}")
     if args.lr_warmup_steps < 0:
-        raise ValueError(f"--lr_warmup_steps must be >= 0, got {args.lr_warmup_steps}")
+        raise InvalidInputError(f"--lr_warmup_steps must be >= 0, got {args.lr_warmup_steps}")
     if args.lr_scheduler == "inverse_sqrt" and args.lr_warmup_steps == 0:
-        raise ValueError("--lr_scheduler inverse_sqrt needs --lr_warmup_steps > 0")
+        raise InvalidInputError("--lr_scheduler inverse_sqrt needs --lr_warmup_steps > 0")
     if args.max_train_minutes is not None and args.max_train_minutes <= 0:
-        raise ValueError(f"--max_train_minutes must be positive, got {args.max_train_minutes}")
+        raise InvalidInputError(f"--max_train_minutes must be positive, got {args.max_train_minutes}")
     if args.max_grad_norm is not None and args.max_grad_norm <= 0:
-        raise ValueError(f"--max_grad_norm must be positive, got {args.max_grad_norm}")
+        raise InvalidInputError(f"--max_grad_norm must be positive, got {args.max_grad_norm}")

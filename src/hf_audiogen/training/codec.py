@@ -57,6 +57,7 @@ from .loop import (
 )
 from .progress import RunningMeans, TrainingProgress
 from .schedules import get_lr_scheduler
+from ..validation import InvalidInputError
 
 logger = logging.getLogger(__name__)
 
@@ -110,18 +111,18 @@ def build_arg_parser() -> argparse.ArgumentParser:
 def check_args(args: argparse.Namespace) -> None:
     check_common_training_args(args)
     if args.segment_seconds <= 0:
-        raise ValueError(f"--segment_seconds must be positive, got {args.segment_seconds}")
+        raise InvalidInputError(f"--segment_seconds must be positive, got {args.segment_seconds}")
     if args.adversarial_start_step < 0:
-        raise ValueError(f"--adversarial_start_step must be >= 0, got {args.adversarial_start_step}")
+        raise InvalidInputError(f"--adversarial_start_step must be >= 0, got {args.adversarial_start_step}")
     for name in DEFAULT_LOSS_WEIGHTS:
         if getattr(args, f"{name}_weight") < 0:
-            raise ValueError(f"--{name}_weight must be >= 0, got {getattr(args, f'{name}_weight')}")
+            raise InvalidInputError(f"--{name}_weight must be >= 0, got {getattr(args, f'{name}_weight')}")
     if args.l1_weight == 0 and args.mel_weight == 0:
-        raise ValueError("--l1_weight and --mel_weight are both 0: the codec needs a reconstruction loss")
+        raise InvalidInputError("--l1_weight and --mel_weight are both 0: the codec needs a reconstruction loss")
     if args.discriminator_filters < 1:
-        raise ValueError(f"--discriminator_filters must be >= 1, got {args.discriminator_filters}")
+        raise InvalidInputError(f"--discriminator_filters must be >= 1, got {args.discriminator_filters}")
     if args.max_eval_clips < 0 or args.num_audio_samples < 0 or args.eval_max_seconds <= 0:
-        raise ValueError("--max_eval_clips and --num_audio_samples must be >= 0 and --eval_max_seconds > 0")
+        raise InvalidInputError("--max_eval_clips and --num_audio_samples must be >= 0 and --eval_max_seconds > 0")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -156,7 +157,7 @@ def evaluate_codec(
     average SI-SNR, multi-scale mel distance and L1 over clips. Clips are run one at a time, so no padding enters
     the metrics."""
     if not clips:
-        raise ValueError("evaluate_codec needs at least one clip")
+        raise InvalidInputError("evaluate_codec needs at least one clip")
     mel_loss = mel_loss or MultiScaleMelLoss(codec.config.sampling_rate)
     was_training = codec.training
     codec.eval()
@@ -211,7 +212,7 @@ def _build_models(args: argparse.Namespace) -> tuple[CodecModel, MultiScaleSTFTD
     )
     segment = round(args.segment_seconds * codec.config.sampling_rate)
     if segment < discriminator.config.min_input_length:
-        raise ValueError(
+        raise InvalidInputError(
             f"--segment_seconds {args.segment_seconds} gives {segment} samples, fewer than the discriminator's "
             f"largest FFT ({discriminator.config.min_input_length}); use longer segments"
         )
@@ -430,7 +431,7 @@ def load_eval_clips(
     selected = [torch.as_tensor(example["audio"][:max_samples], dtype=torch.float32)[None]
                 for example in clips.select(range(min(max_clips, len(clips))))]
     if not selected:
-        raise ValueError(f"the {split!r} split of {dataset!r} is empty: nothing to evaluate on")
+        raise InvalidInputError(f"the {split!r} split of {dataset!r} is empty: nothing to evaluate on")
     return selected
 
 

@@ -89,6 +89,7 @@ from .loop import (
 )
 from .progress import RunningMeans, TrainingProgress
 from .schedules import get_lr_scheduler
+from ..validation import InvalidInputError
 
 logger = logging.getLogger(__name__)
 
@@ -187,33 +188,33 @@ def check_args(args: argparse.Namespace) -> None:
         clashing = [f"--{name}" for name in ("vae", "text_encoder", "text_encoder_2", "fit_config", "dataset_names")
                     if getattr(args, name) is not None]  # fmt: skip
         if clashing:
-            raise ValueError(f"--init_from brings its own VAE, text encoders and FiT: do not also pass "
+            raise InvalidInputError(f"--init_from brings its own VAE, text encoders and FiT: do not also pass "
                              f"{', '.join(clashing)} (only --vocoder may be added or replaced)")  # fmt: skip
     else:
         if args.vae is None:
-            raise ValueError("pass --vae (a trained AutoencoderKL1D directory), or --init_from a GenAUPipeline")
+            raise InvalidInputError("pass --vae (a trained AutoencoderKL1D directory), or --init_from a GenAUPipeline")
         if args.text_encoder is None and args.text_encoder_2 is None:
-            raise ValueError("pass at least one text encoder: --text_encoder (CLAP) and/or --text_encoder_2 (T5-style)")
+            raise InvalidInputError("pass at least one text encoder: --text_encoder (CLAP) and/or --text_encoder_2 (T5-style)")
     if not 0.0 <= args.condition_dropout < 1.0:
-        raise ValueError(f"--condition_dropout must be in [0, 1), got {args.condition_dropout}")
+        raise InvalidInputError(f"--condition_dropout must be in [0, 1), got {args.condition_dropout}")
     if args.segment_seconds <= 0:
-        raise ValueError(f"--segment_seconds must be positive, got {args.segment_seconds}")
+        raise InvalidInputError(f"--segment_seconds must be positive, got {args.segment_seconds}")
     for name in ("max_eval_clips", "num_samples"):
         if getattr(args, name) < 0:
-            raise ValueError(f"--{name} must be >= 0, got {getattr(args, name)}")
+            raise InvalidInputError(f"--{name} must be >= 0, got {getattr(args, name)}")
     for name in ("eval_batch_size", "eval_timesteps", "shuffle_buffer_size", "sample_inference_steps"):
         if getattr(args, name) < 1:
-            raise ValueError(f"--{name} must be >= 1, got {getattr(args, name)}")
+            raise InvalidInputError(f"--{name} must be >= 1, got {getattr(args, name)}")
     if args.sample_every is not None and args.sample_every < 1:
-        raise ValueError(f"--sample_every must be >= 1, got {args.sample_every}")
+        raise InvalidInputError(f"--sample_every must be >= 1, got {args.sample_every}")
     if args.sample_seconds is not None and args.sample_seconds <= 0:
-        raise ValueError(f"--sample_seconds must be positive, got {args.sample_seconds}")
+        raise InvalidInputError(f"--sample_seconds must be positive, got {args.sample_seconds}")
     if args.sample_guidance_scale < 0:
-        raise ValueError(f"--sample_guidance_scale must be >= 0, got {args.sample_guidance_scale}")
+        raise InvalidInputError(f"--sample_guidance_scale must be >= 0, got {args.sample_guidance_scale}")
     if not 0.0 < args.ema_decay < 1.0:
-        raise ValueError(f"--ema_decay must be in (0, 1), got {args.ema_decay}")
+        raise InvalidInputError(f"--ema_decay must be in (0, 1), got {args.ema_decay}")
     if not 0.0 <= args.min_lr_ratio <= 1.0:
-        raise ValueError(f"--min_lr_ratio must be in [0, 1], got {args.min_lr_ratio}")
+        raise InvalidInputError(f"--min_lr_ratio must be in [0, 1], got {args.min_lr_ratio}")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -231,7 +232,7 @@ def _load_saved(cls, path: str, option: str, subfolder: str):
     for candidate in (path, path / subfolder):
         if (candidate / "config.json").is_file():
             return cls.from_pretrained(candidate)
-    raise ValueError(f"{option} {str(path)!r} holds no saved {cls.__name__} (no config.json in it or in "
+    raise InvalidInputError(f"{option} {str(path)!r} holds no saved {cls.__name__} (no config.json in it or in "
                      f"{subfolder}/)")  # fmt: skip
 
 
@@ -246,11 +247,11 @@ def load_text_encoder(source: str, option: str, clap: bool):
     try:
         config = AutoConfig.from_pretrained(path)
     except (OSError, ValueError) as err:
-        raise ValueError(f"{option} {source!r}: cannot load a text encoder config from it ({err})") from err
+        raise InvalidInputError(f"{option} {source!r}: cannot load a text encoder config from it ({err})") from err
     if clap:
         classes = {"clap": ClapModel, "clap_text_model": ClapTextModelWithProjection}
         if config.model_type not in classes:
-            raise ValueError(f"{option} {source!r} is a {config.model_type!r} model; the CLAP slot takes a ClapModel "
+            raise InvalidInputError(f"{option} {source!r} is a {config.model_type!r} model; the CLAP slot takes a ClapModel "
                              "or ClapTextModelWithProjection (put other encoders in --text_encoder_2)")  # fmt: skip
         encoder = classes[config.model_type].from_pretrained(path)
     else:
@@ -291,12 +292,12 @@ def build_transformer(
         path = Path(config_path)
         path = path / "config.json" if path.is_dir() else path
         if not path.is_file():
-            raise ValueError(f"--fit_config {config_path!r} is not a FiT config.json (or a directory with one)")
+            raise InvalidInputError(f"--fit_config {config_path!r} is not a FiT config.json (or a directory with one)")
         config.update({k: v for k, v in json.loads(path.read_text()).items() if k in defaults})
     frames_per_group = config["patch_size"] * config["group_size"]
     preset_groups = config["sample_size"] // frames_per_group
     if config["num_latents"] % preset_groups:
-        raise ValueError(f"the FiT config has {config['num_latents']} latent tokens for {preset_groups} groups: not a "
+        raise InvalidInputError(f"the FiT config has {config['num_latents']} latent tokens for {preset_groups} groups: not a "
                          "whole number per group")  # fmt: skip
     groups = -(-latent_frames // frames_per_group)  # crops must be whole groups: the caller checks that
     config.update(in_channels=in_channels, text_embed_dim=text_embed_dim, sample_size=groups * frames_per_group,
@@ -321,7 +322,7 @@ def build_pipeline(args: argparse.Namespace) -> tuple[GenAUPipeline, GenAUMelFea
 
     if args.init_from is not None:
         if not Path(args.init_from, "model_index.json").is_file():
-            raise ValueError(f"--init_from {args.init_from!r} is not a saved GenAUPipeline (no model_index.json)")
+            raise InvalidInputError(f"--init_from {args.init_from!r} is not a saved GenAUPipeline (no model_index.json)")
         pipe = GenAUPipeline.from_pretrained(args.init_from)
         if vocoder is not None:
             pipe.register_modules(vocoder=vocoder)
@@ -361,7 +362,7 @@ def _feature_extractor(vae_dir: Path, vae: AutoencoderKL1D, segment_seconds: flo
         feature_extractor = GenAUMelFeatureExtractor(feature_size=vae.config.in_channels,
                                                      max_duration_s=segment_seconds)  # fmt: skip
     if feature_extractor.feature_size != vae.config.in_channels:
-        raise ValueError(f"the feature extractor gives {feature_extractor.feature_size} mel bins but the VAE takes "
+        raise InvalidInputError(f"the feature extractor gives {feature_extractor.feature_size} mel bins but the VAE takes "
                          f"{vae.config.in_channels}")  # fmt: skip
     return feature_extractor
 
@@ -374,18 +375,18 @@ def _check_geometry(pipe: GenAUPipeline, feature_extractor: GenAUMelFeatureExtra
     seconds_per_group = multiple * pipe.vae.temporal_downsampling * feature_extractor.hop_length / (
         feature_extractor.sampling_rate)
     if frames % multiple or frames > transformer.config.sample_size:
-        raise ValueError(
+        raise InvalidInputError(
             f"--segment_seconds {segment_seconds} gives {frames} latent frames; the FiT needs a multiple of {multiple} "
             f"frames (multiples of {seconds_per_group:g} s) up to its sample_size {transformer.config.sample_size} "
             f"({transformer.config.sample_size // multiple * seconds_per_group:g} s)"
         )
     if transformer.config.in_channels != pipe.vae.config.latent_channels:
-        raise ValueError(f"the FiT takes {transformer.config.in_channels} channels but the VAE's latents have "
+        raise InvalidInputError(f"the FiT takes {transformer.config.in_channels} channels but the VAE's latents have "
                          f"{pipe.vae.config.latent_channels}")  # fmt: skip
     if pipe.vocoder is not None:
         hop = math.prod(pipe.vocoder.config.upsample_rates)
         if (hop, pipe.vocoder.config.sampling_rate) != (feature_extractor.hop_length, feature_extractor.sampling_rate):
-            raise ValueError(
+            raise InvalidInputError(
                 f"the vocoder makes {hop} samples per mel frame at {pipe.vocoder.config.sampling_rate} Hz but the mel "
                 f"front-end has hop {feature_extractor.hop_length} at {feature_extractor.sampling_rate} Hz"
             )
@@ -396,7 +397,7 @@ def noise_scheduler_for(pipe: GenAUPipeline) -> DDPMScheduler:
     steps, scaled-linear 0.0015..0.0195, ε-prediction)."""
     scheduler = DDPMScheduler.from_config(pipe.scheduler.config)
     if scheduler.config.prediction_type != "epsilon":
-        raise ValueError(f"GenAU trains ε-prediction; the pipeline's scheduler has prediction_type "
+        raise InvalidInputError(f"GenAU trains ε-prediction; the pipeline's scheduler has prediction_type "
                          f"{scheduler.config.prediction_type!r}")  # fmt: skip
     return scheduler
 
@@ -496,7 +497,7 @@ class DiffusionBatches:
             return self.dataset_id
         name = example.get(self.dataset_column)
         if name not in self.dataset_names:
-            raise ValueError(f"clip {example.get('id')}: dataset name {name!r} (column {self.dataset_column!r}) is not "
+            raise InvalidInputError(f"clip {example.get('id')}: dataset name {name!r} (column {self.dataset_column!r}) is not "
                              f"one of the FiT's dataset_names {self.dataset_names}")  # fmt: skip
         return self.dataset_names.index(name)
 
@@ -504,12 +505,12 @@ class DiffusionBatches:
         captions = []
         for example in examples:
             if not isinstance(example.get("caption"), str):
-                raise ValueError(f"clip {example.get('id')} has no caption (got {example.get('caption')!r}): every "
+                raise InvalidInputError(f"clip {example.get('id')} has no caption (got {example.get('caption')!r}): every "
                                  "training clip needs one (see --caption_column)")  # fmt: skip
             captions.append(example["caption"])
         rates = {int(example["sampling_rate"]) for example in examples}
         if len(rates) != 1:
-            raise ValueError(f"a batch mixes sampling rates {sorted(rates)}")
+            raise InvalidInputError(f"a batch mixes sampling rates {sorted(rates)}")
         audio = [self.segment(example)["audio"] for example in examples]
         features = self.feature_extractor(audio, sampling_rate=rates.pop(), return_tensors="pt")
         return {

@@ -57,6 +57,7 @@ from .loop import (
 )
 from .progress import RunningMeans, TrainingProgress
 from .schedules import get_lr_scheduler
+from ..validation import InvalidInputError
 
 logger = logging.getLogger(__name__)
 
@@ -93,7 +94,7 @@ class MelSegmentCollator:
     def __init__(self, feature_extractor: GenAUMelFeatureExtractor, segment_samples: int, seed: int):
         hop = feature_extractor.hop_length
         if segment_samples % hop or segment_samples <= feature_extractor.n_fft // 2:
-            raise ValueError(
+            raise InvalidInputError(
                 f"segment_samples must be a multiple of the hop ({hop}) longer than n_fft / 2 "
                 f"({feature_extractor.n_fft // 2}), got {segment_samples}"
             )
@@ -110,7 +111,7 @@ class MelSegmentCollator:
         padding_mask = np.zeros((len(examples), self.segment_samples), dtype=np.int64)
         for row, example in enumerate(examples):
             if int(example["sampling_rate"]) != sampling_rate:
-                raise ValueError(f"clip {example.get('id')!r} is at {example['sampling_rate']} Hz; load the dataset "
+                raise InvalidInputError(f"clip {example.get('id')!r} is at {example['sampling_rate']} Hz; load the dataset "
                                  f"with sampling_rate={sampling_rate}")  # fmt: skip
             audio = np.asarray(example["audio"], dtype=np.float32)
             audio = peak_normalize(audio - audio.mean(), peak_db=_REFERENCE_PEAK_DB)
@@ -158,7 +159,7 @@ def load_eval_mels(
         features = feature_extractor(audio, sampling_rate=feature_extractor.sampling_rate, return_tensors="pt")
         mels.append(features["input_features"][0])
     if not mels:
-        raise ValueError(f"the {split!r} split of {dataset!r} is empty: nothing to evaluate on")
+        raise InvalidInputError(f"the {split!r} split of {dataset!r} is empty: nothing to evaluate on")
     return mels
 
 
@@ -205,18 +206,18 @@ def build_arg_parser() -> argparse.ArgumentParser:
 def check_args(args: argparse.Namespace) -> None:
     check_common_training_args(args)
     if args.segment_seconds <= 0:
-        raise ValueError(f"--segment_seconds must be positive, got {args.segment_seconds}")
+        raise InvalidInputError(f"--segment_seconds must be positive, got {args.segment_seconds}")
     for name in ("kl_weight", "disc_weight", "feature_matching_weight", "weight_decay", "disc_start"):
         if getattr(args, name) < 0:
-            raise ValueError(f"--{name} must be >= 0, got {getattr(args, name)}")
+            raise InvalidInputError(f"--{name} must be >= 0, got {getattr(args, name)}")
     if args.disc_base_channels < 1 or args.disc_num_layers < 1:
-        raise ValueError(f"--disc_base_channels and --disc_num_layers must be >= 1, got {args.disc_base_channels} "
+        raise InvalidInputError(f"--disc_base_channels and --disc_num_layers must be >= 1, got {args.disc_base_channels} "
                          f"and {args.disc_num_layers}")  # fmt: skip
     if args.max_eval_clips < 0 or args.eval_max_seconds <= 0:
-        raise ValueError(f"--max_eval_clips must be >= 0 and --eval_max_seconds > 0, got {args.max_eval_clips} and "
+        raise InvalidInputError(f"--max_eval_clips must be >= 0 and --eval_max_seconds > 0, got {args.max_eval_clips} and "
                          f"{args.eval_max_seconds}")  # fmt: skip
     if args.discriminator_learning_rate is not None and args.discriminator_learning_rate <= 0:
-        raise ValueError(f"--discriminator_learning_rate must be positive, got {args.discriminator_learning_rate}")
+        raise InvalidInputError(f"--discriminator_learning_rate must be positive, got {args.discriminator_learning_rate}")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -231,7 +232,7 @@ def evaluate_vae(vae: AutoencoderKL1D, mels: list[torch.Tensor]) -> float:
     """Mean over clips of the mean absolute log-mel error of the reconstruction from the posterior mean (one clip
     at a time, so no padding enters the figure)."""
     if not mels:
-        raise ValueError("evaluate_vae needs at least one log-mel")
+        raise InvalidInputError("evaluate_vae needs at least one log-mel")
     was_training = vae.training
     vae.eval()
     device = next(vae.parameters()).device
@@ -250,7 +251,7 @@ def compute_scaling_factor(vae: AutoencoderKL1D, mel: torch.Tensor, seed: int = 
     z = vae.encode(mel.to(device)).latent_dist.sample(generator=generator)
     std = float(z.float().std())
     if not std > 0 or not math.isfinite(std):
-        raise ValueError(f"latents of the first batch have std {std}: cannot derive a scaling_factor")
+        raise InvalidInputError(f"latents of the first batch have std {std}: cannot derive a scaling_factor")
     return 1.0 / std
 
 
@@ -344,7 +345,7 @@ def train_vae(args: argparse.Namespace) -> VAETrainingResult:
     feature_extractor = GenAUMelFeatureExtractor(feature_size=vae.config.in_channels, max_duration_s=None)
     frames = segment_samples(args, feature_extractor) // feature_extractor.hop_length
     if frames < vae.temporal_downsampling or frames % vae.temporal_downsampling:
-        raise ValueError(f"--segment_seconds {args.segment_seconds} gives {frames} mel frames; use a multiple of the "
+        raise InvalidInputError(f"--segment_seconds {args.segment_seconds} gives {frames} mel frames; use a multiple of the "
                          f"VAE's downsampling ({vae.temporal_downsampling} frames = "
                          f"{vae.temporal_downsampling * feature_extractor.hop_length / feature_extractor.sampling_rate}"
                          f" s)")  # fmt: skip

@@ -69,6 +69,7 @@ from .loop import (
     start_or_resume,
 )
 from .progress import RunningMeans, TrainingProgress
+from ..validation import InvalidInputError
 
 logger = logging.getLogger(__name__)
 
@@ -168,10 +169,10 @@ class HifiGanDiscriminator(ModelMixin, ConfigMixin):
     ):
         super().__init__()
         if any(p < 1 for p in periods) or num_scales < 0 or not (periods or num_scales):
-            raise ValueError(f"need periods >= 1 and num_scales >= 0, with at least one sub-discriminator; got "
+            raise InvalidInputError(f"need periods >= 1 and num_scales >= 0, with at least one sub-discriminator; got "
                              f"periods={tuple(periods)}, num_scales={num_scales}")  # fmt: skip
         if len(period_channels) != 5 or len(scale_channels) != 7 or min(*period_channels, *scale_channels) < 1:
-            raise ValueError(f"period_channels needs 5 and scale_channels 7 positive widths, got "
+            raise InvalidInputError(f"period_channels needs 5 and scale_channels 7 positive widths, got "
                              f"{tuple(period_channels)} and {tuple(scale_channels)}")  # fmt: skip
         self.period_discriminators = nn.ModuleList(_PeriodDiscriminator(p, list(period_channels)) for p in periods)
         self.scale_discriminators = nn.ModuleList(
@@ -187,7 +188,7 @@ class HifiGanDiscriminator(ModelMixin, ConfigMixin):
     def forward(self, waveform: torch.Tensor) -> tuple[list[torch.Tensor], list[list[torch.Tensor]]]:
         """``(batch, 1, samples)`` -> (logits of every sub-discriminator, their feature maps)."""
         if waveform.ndim != 3 or waveform.shape[1] != 1 or waveform.shape[-1] < self.min_input_length:
-            raise ValueError(f"expected waveforms of shape (batch, 1, samples >= {self.min_input_length}), got "
+            raise InvalidInputError(f"expected waveforms of shape (batch, 1, samples >= {self.min_input_length}), got "
                              f"{tuple(waveform.shape)}")  # fmt: skip
         logits, features = [], []
         for discriminator in self.period_discriminators:
@@ -322,19 +323,19 @@ def build_arg_parser() -> argparse.ArgumentParser:
 def check_args(args: argparse.Namespace) -> None:
     check_common_training_args(args)
     if args.segment_seconds <= 0:
-        raise ValueError(f"--segment_seconds must be positive, got {args.segment_seconds}")
+        raise InvalidInputError(f"--segment_seconds must be positive, got {args.segment_seconds}")
     for name in ("mel_weight", "feature_matching_weight", "weight_decay", "disc_start"):
         if getattr(args, name) < 0:
-            raise ValueError(f"--{name} must be >= 0, got {getattr(args, name)}")
+            raise InvalidInputError(f"--{name} must be >= 0, got {getattr(args, name)}")
     if args.mel_weight == 0:
-        raise ValueError("--mel_weight is 0: the vocoder needs its reconstruction loss")
+        raise InvalidInputError("--mel_weight is 0: the vocoder needs its reconstruction loss")
     if args.discriminator_channel_divisor < 1:
-        raise ValueError(f"--discriminator_channel_divisor must be >= 1, got {args.discriminator_channel_divisor}")
+        raise InvalidInputError(f"--discriminator_channel_divisor must be >= 1, got {args.discriminator_channel_divisor}")
     if args.max_eval_clips < 0 or args.num_audio_samples < 0 or args.eval_max_seconds <= 0:
-        raise ValueError(f"--max_eval_clips and --num_audio_samples must be >= 0 and --eval_max_seconds > 0, got "
+        raise InvalidInputError(f"--max_eval_clips and --num_audio_samples must be >= 0 and --eval_max_seconds > 0, got "
                          f"{args.max_eval_clips}, {args.num_audio_samples} and {args.eval_max_seconds}")  # fmt: skip
     if args.discriminator_learning_rate is not None and args.discriminator_learning_rate <= 0:
-        raise ValueError(f"--discriminator_learning_rate must be positive, got {args.discriminator_learning_rate}")
+        raise InvalidInputError(f"--discriminator_learning_rate must be positive, got {args.discriminator_learning_rate}")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -371,7 +372,7 @@ class MelFrontEnd(nn.Module):
 def evaluate_vocoder(model: VocoderForTraining, mels: list[torch.Tensor], front_end: MelFrontEnd) -> float:
     """Mean over clips of the mean absolute error between each log-mel and the log-mel of its resynthesis."""
     if not mels:
-        raise ValueError("evaluate_vocoder needs at least one log-mel")
+        raise InvalidInputError("evaluate_vocoder needs at least one log-mel")
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
@@ -412,12 +413,12 @@ def train_vocoder(args: argparse.Namespace) -> VocoderTrainingResult:
                                                  max_duration_s=None)  # fmt: skip
     generator = hifigan_init_(SpeechT5HifiGan(config))
     if vocoder_hop_length(generator) != feature_extractor.hop_length:
-        raise ValueError(f"the vocoder's upsampling rates {config.upsample_rates} multiply to "
+        raise InvalidInputError(f"the vocoder's upsampling rates {config.upsample_rates} multiply to "
                          f"{vocoder_hop_length(generator)}, not the mel hop ({feature_extractor.hop_length})")
     discriminator = build_discriminator(args.discriminator_channel_divisor)
     samples = segment_samples(args, feature_extractor)
     if samples <= feature_extractor.n_fft // 2:  # (the discriminators need far less: the longest period + 1)
-        raise ValueError(f"--segment_seconds {args.segment_seconds} gives {samples} samples; need more than "
+        raise InvalidInputError(f"--segment_seconds {args.segment_seconds} gives {samples} samples; need more than "
                          f"{feature_extractor.n_fft // 2} (half the mel FFT)")  # fmt: skip
     train_loader = build_train_dataloader(args, feature_extractor)
     if config.normalize_before:

@@ -47,6 +47,7 @@ from .checkpointing import (
     save_checkpoint,
 )
 from .progress import RunningMeans, TrainingProgress
+from ..validation import InvalidInputError
 
 logger = logging.getLogger(__name__)
 
@@ -132,7 +133,7 @@ def epoch_batches(
             state.batches_in_epoch += 1
             yield batch
         if state.batches_in_epoch == 0:
-            raise ValueError(empty_message)
+            raise InvalidInputError(empty_message)
         state.epoch += 1
         state.batches_in_epoch = 0
 

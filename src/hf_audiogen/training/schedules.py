@@ -15,6 +15,7 @@ from transformers.optimization import (
     get_cosine_with_min_lr_schedule_with_warmup,
     get_inverse_sqrt_schedule,
 )
+from ..validation import InvalidInputError
 
 LR_SCHEDULES = ("constant", "constant_with_warmup", "inverse_sqrt", "cosine")
 
@@ -49,24 +50,24 @@ def get_lr_scheduler(
     ```
     """
     if name not in LR_SCHEDULES:
-        raise ValueError(f"unknown lr schedule {name!r}; choose one of {LR_SCHEDULES}")
+        raise InvalidInputError(f"unknown lr schedule {name!r}; choose one of {LR_SCHEDULES}")
     if num_warmup_steps < 0:
-        raise ValueError(f"num_warmup_steps must be >= 0, got {num_warmup_steps}")
+        raise InvalidInputError(f"num_warmup_steps must be >= 0, got {num_warmup_steps}")
     if name == "constant":
         return get_constant_schedule(optimizer)
     if name == "constant_with_warmup":
         return get_constant_schedule_with_warmup(optimizer, num_warmup_steps)
     if name == "inverse_sqrt":
         if num_warmup_steps == 0:
-            raise ValueError("the inverse_sqrt schedule needs num_warmup_steps > 0 (its decay is relative to it)")
+            raise InvalidInputError("the inverse_sqrt schedule needs num_warmup_steps > 0 (its decay is relative to it)")
         return get_inverse_sqrt_schedule(optimizer, num_warmup_steps, timescale=num_warmup_steps)
     if num_training_steps is None or num_training_steps <= num_warmup_steps:
-        raise ValueError(
+        raise InvalidInputError(
             f"the cosine schedule needs num_training_steps > num_warmup_steps, got {num_training_steps} "
             f"and {num_warmup_steps}"
         )
     if not 0.0 <= min_lr_ratio <= 1.0:
-        raise ValueError(f"min_lr_ratio must be in [0, 1], got {min_lr_ratio}")
+        raise InvalidInputError(f"min_lr_ratio must be in [0, 1], got {min_lr_ratio}")
     return get_cosine_with_min_lr_schedule_with_warmup(
         optimizer, num_warmup_steps, num_training_steps, min_lr_rate=min_lr_ratio
     )

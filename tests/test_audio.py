@@ -234,7 +234,7 @@ def test_write_accepts_channels_first_and_torch_and_clips(tmp_path):
 
 
 def test_write_rejects_bad_input(tmp_path):
-    with pytest.raises(AudioError, match="unable to get format from file extension.*use a .wav, .flac or .ogg"):
+    with pytest.raises(AudioError, match="out.xyz.*.xyz.*use a .wav, .flac or .ogg"):
         write_audio(tmp_path / "out.xyz", tone(), 16000)
     with pytest.raises(AudioError, match="NaN"):
         write_audio(tmp_path / "out.wav", np.full(10, np.nan), 16000)

@@ -153,3 +153,20 @@ def test_metadata_json_is_parsed_before_the_model_loads(files, capsys):
     code, err = _run(["caption", str(files / "clip.wav"), "--model", str(files), "--metadata", json.dumps("x")],
                      capsys)  # fmt: skip
     assert code == 2 and "--metadata" in err
+
+
+def test_a_failed_write_leaves_no_file(tmp_path, monkeypatch):
+    # e.g. the disk fills up mid-write: the target name must not exist afterwards, not even as 0 bytes
+    import soundfile
+
+    from hf_audiogen.audio import write_audio
+
+    def failing_write(file, *args, **kwargs):
+        with open(file, "wb") as handle:
+            handle.write(b"RIFF")  # a few bytes, then the failure
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(soundfile, "write", failing_write)
+    with pytest.raises(OSError, match="No space left"):
+        write_audio(tmp_path / "x.wav", np.zeros(100, dtype=np.float32), 16000)
+    assert list(tmp_path.iterdir()) == []

@@ -180,18 +180,30 @@ def audio_file_duration(source: AudioSource) -> float:
 def write_audio(path: str | os.PathLike, audio, sampling_rate: int, subtype: str | None = None) -> str:
     """Write ``(samples,)`` or ``(channels, samples)`` float audio; the format follows the extension (wav, flac, ogg).
 
-    Values are clipped to [-1, 1] so that integer PCM formats do not wrap around.
+    Values are clipped to [-1, 1] so that integer PCM formats do not wrap around. The file appears whole or not at
+    all: it is written under a temporary name in the same folder and renamed, so an interrupted or failed write never
+    leaves an empty or truncated file at ``path``.
     """
     sampling_rate = check_sample_rate(sampling_rate)
     if hasattr(audio, "detach"):
         audio = audio.detach().cpu().float().numpy()
     audio = check_audio(np.asarray(audio), name="audio to write")
     audio = np.clip(audio, -1.0, 1.0)
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    folder, name = os.path.split(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    extension = os.path.splitext(name)[1]
+    audio_format = sf.available_formats().get(extension[1:].upper()) and extension[1:].upper()
+    if not audio_format:
+        raise AudioError(f"cannot write {path}: unknown extension {extension!r} (use a .wav, .flac or .ogg path)")
+    temporary = os.path.join(folder, f".{name}.{os.getpid()}.partial")
     try:
-        sf.write(path, audio.T if audio.ndim == 2 else audio, sampling_rate, subtype=subtype)
-    except (TypeError, ValueError) as err:  # soundfile's errors for an unknown extension or subtype
+        sf.write(temporary, audio.T if audio.ndim == 2 else audio, sampling_rate, subtype=subtype, format=audio_format)
+        os.replace(temporary, path)
+    except (TypeError, ValueError) as err:  # soundfile's errors for an unknown subtype
         raise AudioError(f"cannot write {path}: {err} (use a .wav, .flac or .ogg path)") from err
+    finally:
+        if os.path.exists(temporary):
+            os.remove(temporary)
     return str(path)
 
 

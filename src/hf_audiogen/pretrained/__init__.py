@@ -143,6 +143,8 @@ def load_pipeline(model: str | os.PathLike | None = None, family: str | None = "
         return pipeline_class.from_pretrained(source, **kwargs)
     except OSError as err:  # the libraries report a missing file or an unreachable Hub as OSError
         reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        if not os.path.exists(source):  # taken for a Hub id: say so, a mistyped folder name looks the same
+            reason = f"there is no local directory of that name, and as a Hub repo id: {reason}"
         raise FileNotFoundError(f"cannot load {TEXT_TO_AUDIO_FAMILIES[found]} from {source!r}: {reason}") from err
 
 

@@ -64,20 +64,6 @@ def pipe(real_pipe):
     return CountingPipeline(real_pipe)
 
 
-@pytest.fixture(scope="module")
-def genau_pipe():
-    from factories import tiny_genau_pipeline
-
-    return tiny_genau_pipeline()
-
-
-@pytest.fixture(scope="module")
-def autocap_pipe():
-    from factories import tiny_autocap_model, tiny_autocap_processor
-
-    from hf_audiogen.autocap import AutoCapPipeline
-
-    return AutoCapPipeline(model=tiny_autocap_model(), processor=tiny_autocap_processor())
 
 
 def noise(seconds: float, sampling_rate: int = SR, channels: int = 1) -> np.ndarray:

@@ -185,20 +185,6 @@ def test_model_comes_from_argument_then_environment(monkeypatch, model_dir):
     assert "bundled" in app.audiogen_loader().description
 
 
-@pytest.fixture(scope="module")
-def genau_pipe():
-    from factories import tiny_genau_pipeline
-
-    return tiny_genau_pipeline()
-
-
-@pytest.fixture(scope="module")
-def autocap_pipe():
-    from factories import tiny_autocap_model, tiny_autocap_processor
-
-    from hf_audiogen.autocap import AutoCapPipeline
-
-    return AutoCapPipeline(model=tiny_autocap_model(), processor=tiny_autocap_processor())
 
 
 def test_optional_tabs_appear_only_with_a_configured_model(monkeypatch, model_dir, genau_pipe, tmp_path, caplog):

@@ -95,6 +95,16 @@ def resample(audio: np.ndarray, orig_sr: int, target_sr: int, quality: str = "HQ
     return soxr.resample(audio.T, orig_sr, target_sr, quality=quality).T.astype(np.float32)
 
 
+def _readable(source: AudioSource) -> tuple[str, AudioSource]:
+    """(name for messages, something soundfile opens): a missing path is an AudioError, bytes become a file object."""
+    name = str(source) if isinstance(source, (str, os.PathLike)) else "<audio bytes>"
+    if isinstance(source, (str, os.PathLike)) and not os.path.isfile(source):
+        raise AudioError(f"audio file not found: {name}")
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        source = io.BytesIO(bytes(source))
+    return name, source
+
+
 def load_audio(
     source: AudioSource,
     sampling_rate: int | None = None,
@@ -123,15 +133,11 @@ def load_audio(
     Example:
         >>> audio, sr = load_audio("clip.flac", 16000)  # doctest: +SKIP
     """
-    name = str(source) if isinstance(source, (str, os.PathLike)) else "<audio bytes>"
     if sampling_rate is not None:
         check_sample_rate(sampling_rate)  # fail before decoding
     max_duration = check_optional_float("max_duration (seconds)", max_duration, min=0, min_inclusive=False)
     check_choice("keep", keep, ("start", "end"))
-    if isinstance(source, (str, os.PathLike)) and not os.path.isfile(source):
-        raise AudioError(f"audio file not found: {name}")
-    if isinstance(source, (bytes, bytearray, memoryview)):
-        source = io.BytesIO(bytes(source))
+    name, source = _readable(source)
     try:
         with sf.SoundFile(source) as file:
             sr = file.samplerate
@@ -161,11 +167,7 @@ def load_audio(
 def audio_file_duration(source: AudioSource) -> float:
     """Seconds of audio in a file (path, bytes or binary file object), read from its header: nothing is decoded. A
     file object is left at its start."""
-    name = str(source) if isinstance(source, (str, os.PathLike)) else "<audio bytes>"
-    if isinstance(source, (str, os.PathLike)) and not os.path.isfile(source):
-        raise AudioError(f"audio file not found: {name}")
-    if isinstance(source, (bytes, bytearray, memoryview)):
-        source = io.BytesIO(bytes(source))
+    name, source = _readable(source)
     try:
         with sf.SoundFile(source) as file:
             frames, rate = file.frames, file.samplerate

@@ -383,6 +383,31 @@ def test_from_pretrained_refuses(dirs, tmp_path, cls, source, damage, needles):
     _check_error(info, [str(folder), *needles])
 
 
+GENAU_COMPONENT_CASES = {
+    "vocoder missing key": ("vocoder", dict(drop=1), ["SpeechT5HifiGan", "MISSING"]),
+    "text encoder unexpected key": ("text_encoder", dict(add=BOGUS), ["bogus.weight", "UNEXPECTED"]),
+    "text encoder 2 reshaped key": ("text_encoder_2", dict(reshape=True), ["MISMATCH"]),
+}
+
+
+@pytest.mark.parametrize("component, damage, needles", GENAU_COMPONENT_CASES.values(), ids=GENAU_COMPONENT_CASES.keys())
+def test_genau_pipeline_refuses_damaged_transformers_components(dirs, tmp_path, component, damage, needles):
+    # transformers only logs a report for these and initialises missing weights at random: the pipeline refuses
+    import shutil
+
+    from hf_audiogen.genau import GenAUPipeline
+
+    folder = tmp_path / "genau"
+    shutil.copytree(dirs["genau"], folder)
+    shutil.rmtree(folder / component)
+    _damaged_copy(dirs["genau"] / component, folder / component, **damage)
+    with pytest.raises(IncompatibleCheckpointError) as info:
+        GenAUPipeline.from_pretrained(folder)
+    _check_error(info, [str(folder), *needles])
+    if "reshape" not in damage:  # transformers itself refuses mis-shaped weights, strict or not
+        assert isinstance(GenAUPipeline.from_pretrained(folder, strict=False), GenAUPipeline)  # lenient on request
+
+
 def test_reconstruct_refuses_a_folder_of_another_family(dirs, tmp_path):
     sf.write(tmp_path / "in.wav", _noise(0.2), SR)
     with pytest.raises(IncompatibleCheckpointError) as info:

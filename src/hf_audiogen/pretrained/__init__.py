@@ -25,6 +25,13 @@ DEMO_MODEL_NAME = "audiogen-sfx-demo"
 CODEC_MODEL_NAME = "sfx-codec-small"
 
 
+# Said wherever the bundled model is used by default, so that nobody takes it for a released model.
+DEMO_MODEL_NOTE = (
+    "the bundled demo model audiogen-sfx-demo: a 14 MB AudioGen trained on a CPU on 5.4 minutes of sound effects, "
+    "to show the pipeline work -- not a released model, and it does not follow prompts reliably"
+)
+
+
 class BundledModelMissingError(FileNotFoundError):
     """A model that should ship with the package is not there (e.g. a source checkout where it was not trained)."""
 
@@ -152,6 +159,7 @@ __all__ = [
     "BundledModelMissingError",
     "CODEC_MODEL_NAME",
     "DEMO_MODEL_NAME",
+    "DEMO_MODEL_NOTE",
     "TEXT_TO_AUDIO_FAMILIES",
     "bundled_model_path",
     "default_model_path",

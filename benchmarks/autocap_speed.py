@@ -87,13 +87,16 @@ def build_tokenizer(vocab_size: int):
 
 
 def build_configs(tiny: bool) -> dict[str, AutoCapConfig]:
-    """The three variants (see the module docstring); ``tiny``: ``AutoCapConfig.tiny`` sizes, frames repeated 2x."""
+    """The three variants (see the module docstring); ``tiny``: the tests' tiny sizes, frames repeated 2x."""
     if tiny:
+        sys.path.insert(0, str(REPO / "tests"))
+        from factories import tiny_autocap_config
+
         common = dict(audio_frame_repeat=2, text_config={"max_position_embeddings": 128})
         return {
-            "qformer": AutoCapConfig.tiny(**common),
-            "no_qformer": AutoCapConfig.tiny(use_qformer=False, **common),
-            "no_qformer_no_repeat": AutoCapConfig.tiny(use_qformer=False, **{**common, "audio_frame_repeat": 1}),
+            "qformer": tiny_autocap_config(**common),
+            "no_qformer": tiny_autocap_config(use_qformer=False, **common),
+            "no_qformer_no_repeat": tiny_autocap_config(use_qformer=False, **{**common, "audio_frame_repeat": 1}),
         }
     wide_bart = {**BART_BASE_KWARGS, "max_position_embeddings": NO_QFORMER_POSITIONS}
     return {
@@ -107,7 +110,7 @@ def build_feature_extractor(tiny: bool) -> AutoCapFeatureExtractor:
     if not tiny:
         return AutoCapFeatureExtractor()  # the reference's: 10 s at 32 kHz (HTSAT) and 48 kHz (CLAP)
     sys.path.insert(0, str(REPO / "tests"))
-    from factories import tiny_autocap_feature_extractor  # 1 s clips, 16 mel bins, for AutoCapConfig.tiny
+    from factories import tiny_autocap_feature_extractor  # 1 s clips, 16 mel bins, for tiny_autocap_config
 
     return tiny_autocap_feature_extractor()
 
@@ -180,7 +183,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--max-new-tokens", type=int, default=29,
                         help="tokens generated per caption, forced (default: the reference's max_length 30 - 1)")
     parser.add_argument("--sampling-rate", type=int, default=32000, help="rate of the input waveforms")
-    parser.add_argument("--tiny", action="store_true", help="tiny sizes (AutoCapConfig.tiny, 1 s clips): smoke test")
+    parser.add_argument("--tiny", action="store_true", help="tiny sizes (tests/factories.py, 1 s clips): smoke test")
     parser.add_argument("--json", type=Path, help="also write the figures to this JSON file")
     args = parser.parse_args(argv)
     for name in ("repeats", "max_new_tokens", "sampling_rate"):

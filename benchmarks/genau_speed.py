@@ -60,6 +60,19 @@ from hf_audiogen.genau.modeling_fit import FiTAttention, FiTFeedForward
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "parity"))
 import genau_reference  # noqa: E402 (the reference importer shared with tests/parity/test_parity_genau.py)
 
+PRESETS = sorted([*FIT_PRESETS, "tiny"])  # "tiny": the tests' FiT (tests/factories.py), for a smoke run
+
+
+def fit_preset(name: str, **overrides) -> FiTTransformer1DModel:
+    """A randomly initialised FiT of the preset ``name`` (one of ``PRESETS``), with ``overrides``."""
+    if name != "tiny":
+        return FiTTransformer1DModel.from_preset(name, **overrides)
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+    from factories import TINY_FIT_CONFIG
+
+    return FiTTransformer1DModel(**{**TINY_FIT_CONFIG, **overrides})
+
+
 DEFAULT_STEPS = inspect.signature(GenAUPipeline.__call__).parameters["num_inference_steps"].default
 TIMESTEP = 500  # any step: the FiT's cost does not depend on it
 
@@ -269,7 +282,7 @@ def measure_lengths(preset: str, preset_config, seconds_per_frame: float, args) 
     latents_per_group = preset_config.num_latents // (preset_config.sample_size // multiple)
     torch.manual_seed(0)
     num_latents = latents_per_group * (sample_size // multiple)
-    fit = FiTTransformer1DModel.from_preset(preset, sample_size=sample_size, num_latents=num_latents).eval()
+    fit = fit_preset(preset, sample_size=sample_size, num_latents=num_latents).eval()
     # Same width and the same number of attention + feed-forward layers as the FiT has in total.
     num_layers = sum(isinstance(m, FiTAttention) for m in fit.modules())
     full = FullAttentionTransformer(preset_config.in_channels, preset_config.patch_size,
@@ -318,7 +331,7 @@ def measure_lengths(preset: str, preset_config, seconds_per_frame: float, args) 
 # ----------------------------------------------------------------------------------------------------------------------
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--preset", default="genau-sample", choices=sorted(FIT_PRESETS),
+    parser.add_argument("--preset", default="genau-sample", choices=PRESETS,
                         help="FiT size (default: %(default)s = the reference's sample config, 70.1M parameters)")
     parser.add_argument("--repeats", type=int, default=9, help="timed rounds per step measurement (median)")
     parser.add_argument("--decode-repeats", type=int, default=3, help="timed rounds of VAE decode + vocoder")
@@ -356,7 +369,7 @@ def _run(args: argparse.Namespace, command: str, skipped: str | None, ref: types
     print("reference: " + (f"SKIPPED ({skipped})" if skipped else f"GENAU_REPO={os.environ['GENAU_REPO']}"))
 
     torch.manual_seed(0)
-    fit = FiTTransformer1DModel.from_preset(args.preset).eval()
+    fit = fit_preset(args.preset).eval()
     vae, vocoder = build_decoder(fit.config.in_channels)
     seconds_per_frame = vocoder_hop_length(vocoder) * vae.temporal_downsampling / vocoder.config.sampling_rate
     clip_seconds = fit.config.sample_size * seconds_per_frame

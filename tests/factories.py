@@ -72,15 +72,32 @@ def tiny_text_tokenizer():
     )
 
 
+def tiny_audiogen_config(num_codebooks: int = 2, codebook_size: int = 32, **kwargs):
+    """An ``AudioGenConfig`` of a few thousand parameters: ``tiny_t5_config`` text encoder, a 2-filter codec with
+    ``num_codebooks`` x ``codebook_size`` codes at 50 Hz (hop 320, 16 kHz), a 2-layer decoder of width 32 and a 1 s
+    window. Pass ``decoder={...}`` / ``codec={...}`` to override fields of those sub-configs."""
+    from hf_audiogen.audiogen import AudioGenConfig, AudioGenDecoderConfig
+    from hf_audiogen.codec import CodecConfig
+
+    codec = CodecConfig(
+        sampling_rate=16_000, num_filters=2, hidden_size=8, upsampling_ratios=[8, 5, 4, 2], num_lstm_layers=1,
+        codebook_size=codebook_size, num_quantizers=num_codebooks, kmeans_init=False, **kwargs.pop("codec", {}),
+    )  # fmt: skip
+    decoder = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, ffn_dim=64, num_codebooks=num_codebooks,
+                   codebook_size=codebook_size, max_position_embeddings=256)  # fmt: skip
+    preset = dict(text_encoder=tiny_t5_config(), codec=codec,
+                  decoder=AudioGenDecoderConfig(**{**decoder, **kwargs.pop("decoder", {})}), max_duration=1.0)
+    return AudioGenConfig(**{**preset, **kwargs})
+
+
 def tiny_audiogen_model(seed: int = 0, **config_kwargs):
     """A tiny ``AudioGenForConditionalGeneration`` in eval mode (random weights, ~77k parameters): ``tiny_t5_config``
     text encoder, 2 x 32-code codec at 50 Hz (hop 320, 16 kHz), 2-layer width-32 decoder, 1 s window.
-    ``config_kwargs`` go to ``AudioGenConfig.tiny`` (e.g. ``num_codebooks=3``, ``decoder={...}``)."""
-    from hf_audiogen.audiogen import AudioGenConfig, AudioGenForConditionalGeneration
+    ``config_kwargs`` go to ``tiny_audiogen_config`` (e.g. ``num_codebooks=3``, ``decoder={...}``)."""
+    from hf_audiogen.audiogen import AudioGenForConditionalGeneration
 
     torch.manual_seed(seed)
-    config_kwargs.setdefault("text_encoder", tiny_t5_config())
-    return AudioGenForConditionalGeneration(AudioGenConfig.tiny(**config_kwargs)).eval()
+    return AudioGenForConditionalGeneration(tiny_audiogen_config(**config_kwargs)).eval()
 
 
 @pytest.fixture
@@ -109,12 +126,12 @@ def tiny_audiogen_pipeline_dir(path, seed: int = 0, **config_kwargs):
     ``AudioGenPipeline.from_pretrained`` and ``pipeline("text-to-audio", model=path)`` load. Returns ``path``.
 
     The codec gets k-means-initialised codebooks (``tiny_codec_model``) so that encoding audio prompts gives varied
-    codes; ``config_kwargs`` go to ``AudioGenConfig.tiny``."""
-    from hf_audiogen.audiogen import AudioGenConfig, AudioGenForConditionalGeneration
+    codes; ``config_kwargs`` go to ``tiny_audiogen_config``."""
+    from hf_audiogen.audiogen import AudioGenForConditionalGeneration
 
     codec = tiny_codec_model(seed=seed, num_quantizers=config_kwargs.get("num_codebooks", 2))
     torch.manual_seed(seed)
-    config = AudioGenConfig.tiny(**{"text_encoder": tiny_t5_config(), **config_kwargs})
+    config = tiny_audiogen_config(**config_kwargs)
     model = AudioGenForConditionalGeneration(config, codec=codec).eval()
     model.save_pretrained(path)
     tiny_audiogen_processor().save_pretrained(path)
@@ -148,13 +165,31 @@ def tiny_genau_vae(seed: int = 0, **kwargs):
     return AutoencoderKL1D(**{**defaults, **kwargs}).eval()
 
 
+# A FiT of ~80k parameters: 8 latent channels, up to 64 frames in groups of 8 frames, 2 FiT blocks + the local tail,
+# 24-dim text embedding, 4 dataset ids.
+TINY_FIT_CONFIG = dict(
+    in_channels=8, sample_size=64, patch_size=2, group_size=4, num_latents=16, hidden_size=32, latent_hidden_size=48,
+    context_dim=40, num_blocks=2, local_layers_per_block=1, global_layers_per_block=1, num_attention_heads=4,
+    attention_head_dim=8, text_embed_dim=24, num_dataset_ids=4, time_embed_dim=8,
+    dataset_names=["audiocaps", "clotho", "other", "unused"],
+)  # fmt: skip
+
+
 def tiny_genau_fit(seed: int = 0, **overrides):
-    """A tiny ``FiTTransformer1DModel`` (preset "tiny": 8 latent channels, up to 64 frames in groups of 8 frames,
-    2 FiT blocks + the local tail, 24-dim text embedding, 4 dataset ids; ~80k parameters), eval mode."""
+    """A tiny ``FiTTransformer1DModel`` (``TINY_FIT_CONFIG`` with ``overrides``), eval mode."""
     from hf_audiogen.genau import FiTTransformer1DModel
 
     torch.manual_seed(seed)
-    return FiTTransformer1DModel.from_preset("tiny", **overrides).eval()
+    return FiTTransformer1DModel(**{**TINY_FIT_CONFIG, **overrides}).eval()
+
+
+@pytest.fixture
+def tiny_fit_preset(monkeypatch):
+    """``train_genau --fit_preset tiny``: ``TINY_FIT_CONFIG``, for the duration of a test (the library's presets are
+    the real sizes only)."""
+    from hf_audiogen.genau import FIT_PRESETS
+
+    monkeypatch.setitem(FIT_PRESETS, "tiny", TINY_FIT_CONFIG)
 
 
 def tiny_genau_vocoder(seed: int = 0):
@@ -201,7 +236,7 @@ TINY_CAPTIONS = [
 
 def tiny_bart_tokenizer(vocab_size: int = 300):
     """A byte-level BPE ``BartTokenizer`` (BART's class and special-token layout: ``<s>`` 0, ``<pad>`` 1, ``</s>`` 2,
-    ``<unk>`` 3, ``<mask>`` 4) trained on ``TINY_CAPTIONS`` to ``vocab_size`` entries (= ``AutoCapConfig.tiny``)."""
+    ``<unk>`` 3, ``<mask>`` 4) trained on ``TINY_CAPTIONS`` to ``vocab_size`` entries (= ``tiny_autocap_config``)."""
     import json
 
     from tokenizers import Tokenizer, models, pre_tokenizers, trainers
@@ -220,7 +255,7 @@ def tiny_bart_tokenizer(vocab_size: int = 300):
 
 def tiny_autocap_feature_extractor(**kwargs):
     """AutoCap's front-end scaled down to 1 s clips: 16 mel bins, 16 kHz / hop 160 (HTSAT) and 24 kHz / hop 240 (CLAP),
-    101 frames each (what ``AutoCapConfig.tiny``'s Swin towers take)."""
+    101 frames each (what ``tiny_autocap_config``'s Swin towers take)."""
     from hf_audiogen.autocap import AutoCapFeatureExtractor
 
     defaults = dict(
@@ -238,13 +273,61 @@ def tiny_autocap_processor(**kwargs):
     return AutoCapProcessor(tiny_autocap_feature_extractor(), tiny_bart_tokenizer(), **kwargs)
 
 
+def tiny_autocap_config(**kwargs):
+    """An ``AutoCapConfig`` of ~30k parameters: 2-stage Swin towers (width 16) on 16 mel bins, 8 queries, a 1+1-layer
+    BART of width 16 (vocabulary 300, as ``tiny_bart_tokenizer``). Pass ``audio_config={...}`` etc. to override
+    fields of the sub-configs."""
+    from transformers import AutoConfig, Blip2QFormerConfig, ClapAudioConfig
+
+    from hf_audiogen.autocap import AutoCapConfig
+
+    swin = dict(
+        spec_size=64, num_mel_bins=16, patch_size=4, patch_stride=[4, 4], window_size=4, depths=[1, 1],
+        num_attention_heads=[1, 2], patch_embeds_hidden_size=8, hidden_size=16, enable_fusion=False,
+    )  # fmt: skip
+    qformer = dict(
+        hidden_size=16, num_attention_heads=2, num_hidden_layers=1, intermediate_size=32,
+        cross_attention_frequency=1, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0,
+    )  # fmt: skip
+    bart = dict(
+        vocab_size=300, d_model=16, encoder_layers=1, decoder_layers=1, encoder_attention_heads=2,
+        decoder_attention_heads=2, encoder_ffn_dim=32, decoder_ffn_dim=32, max_position_embeddings=64,
+        dropout=0.0, attention_dropout=0.0, activation_dropout=0.0, pad_token_id=1, bos_token_id=0,
+        eos_token_id=2, decoder_start_token_id=2, forced_eos_token_id=2,
+    )  # fmt: skip
+    preset = dict(
+        audio_config=ClapAudioConfig(**{**swin, **kwargs.pop("audio_config", {})}),
+        clap_config=ClapAudioConfig(**{**swin, "projection_dim": 12, **kwargs.pop("clap_config", {})}),
+        qformer_config=Blip2QFormerConfig(**{**qformer, **kwargs.pop("qformer_config", {})}),
+        text_config=AutoConfig.for_model("bart", **{**bart, **kwargs.pop("text_config", {})}),
+        num_query_tokens=8,
+        audio_frame_repeat=1,
+        max_audio_positions=64,
+        audio_dropout=0.0,
+        metadata_dropout=0.0,
+    )
+    return AutoCapConfig(**{**preset, **kwargs})
+
+
 def tiny_autocap_model(seed: int = 0, **config_kwargs):
     """A tiny ``AutoCapForConditionalGeneration`` (eval mode, random weights, ~29k parameters) matching
-    ``tiny_autocap_processor``; ``config_kwargs`` go to ``AutoCapConfig.tiny``."""
-    from hf_audiogen.autocap import AutoCapConfig, AutoCapForConditionalGeneration
+    ``tiny_autocap_processor``; ``config_kwargs`` go to ``tiny_autocap_config``."""
+    from hf_audiogen.autocap import AutoCapForConditionalGeneration
 
     torch.manual_seed(seed)
-    return AutoCapForConditionalGeneration(AutoCapConfig.tiny(**config_kwargs)).eval()
+    return AutoCapForConditionalGeneration(tiny_autocap_config(**config_kwargs)).eval()
+
+
+@pytest.fixture
+def tiny_autocap_training_preset(monkeypatch):
+    """``train_autocap --model_preset tiny``: ``tiny_autocap_config`` with ``tiny_autocap_feature_extractor``, for
+    the duration of a test (the library's presets are the real sizes only)."""
+    from hf_audiogen.training import autocap
+
+    def tiny(text_config: dict, **overrides):
+        return tiny_autocap_config(text_config=text_config, **overrides), tiny_autocap_feature_extractor()
+
+    monkeypatch.setitem(autocap.MODEL_PRESETS, "tiny", tiny)
 
 
 def register_autocap_auto_classes():

@@ -11,11 +11,12 @@ import re
 import pytest
 import torch
 import yaml
-from factories import tiny_audiogen_model, tiny_codec_model, tiny_t5_config, tiny_text_tokenizer
+from factories import tiny_audiogen_config, tiny_audiogen_model, tiny_codec_model, tiny_t5_config
+from factories import tiny_text_tokenizer
 from test_codec_conversion import _to_audiocraft_layout, _xp_cfg
 from transformers import T5EncoderModel
 
-from hf_audiogen.audiogen import AudioGenConfig, AudioGenForConditionalGeneration
+from hf_audiogen.audiogen import AudioGenForConditionalGeneration
 from hf_audiogen.audiogen.convert_audiocraft import (
     convert_audiocraft_checkpoint,
     default_text_encoder_id,
@@ -157,7 +158,7 @@ def test_a_passed_text_encoder_keeps_masking_padded_prompts():
     """The converter hands a loaded text encoder to the model, whose config then went through AudioGenConfig(...):
     its attention implementation must survive, or T5 ignores the padding mask and padded prompts change."""
     text_encoder = T5EncoderModel(tiny_t5_config()).eval()
-    model = AudioGenForConditionalGeneration(AudioGenConfig.tiny(text_encoder=text_encoder.config),
+    model = AudioGenForConditionalGeneration(tiny_audiogen_config(text_encoder=text_encoder.config),
                                              text_encoder=text_encoder).eval()  # fmt: skip
     assert model.text_encoder.config._attn_implementation is not None
     tokenizer = tiny_text_tokenizer()

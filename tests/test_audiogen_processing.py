@@ -5,10 +5,10 @@ import re
 import numpy as np
 import pytest
 import torch
-from factories import tiny_audiogen_processor, tiny_text_tokenizer
+from factories import tiny_audiogen_config, tiny_audiogen_processor, tiny_text_tokenizer
 from transformers import AutoProcessor
 
-from hf_audiogen.audiogen import AudioGenConfig, AudioGenProcessor
+from hf_audiogen.audiogen import AudioGenProcessor
 
 
 def test_text_and_audio_are_prepared_together():
@@ -75,7 +75,7 @@ def test_save_and_load_round_trip(tmp_path):
     assert loaded(text=text)["input_ids"] == processor(text=text)["input_ids"]
 
     # AutoProcessor finds the class through the AudioGen config of the directory (registered on import).
-    AudioGenConfig.tiny().save_pretrained(tmp_path)
+    tiny_audiogen_config().save_pretrained(tmp_path)
     auto = AutoProcessor.from_pretrained(tmp_path)
     assert isinstance(auto, AudioGenProcessor) and auto.sampling_rate == 16000
 

@@ -2,7 +2,7 @@
 
 import pytest
 import torch
-from factories import register_autocap_auto_classes, tiny_autocap_model
+from factories import register_autocap_auto_classes, tiny_autocap_config, tiny_autocap_model
 
 from hf_audiogen.autocap import AutoCapConfig, AutoCapForConditionalGeneration
 
@@ -58,14 +58,14 @@ def test_config_rejects_bad_values(kwargs, message):
         if "text_config" in kwargs:
             AutoCapConfig(**kwargs)
         else:
-            AutoCapConfig.tiny(**kwargs)
+            tiny_autocap_config(**kwargs)
 
 
 def test_config_round_trip(tmp_path):
     register_autocap_auto_classes()
     from transformers import AutoConfig
 
-    config = AutoCapConfig.tiny(clap_token_position="encoder_output", use_clap=True, num_query_tokens=4)
+    config = tiny_autocap_config(clap_token_position="encoder_output", use_clap=True, num_query_tokens=4)
     config.save_pretrained(tmp_path)
     loaded = AutoConfig.from_pretrained(tmp_path)
     assert isinstance(loaded, AutoCapConfig)

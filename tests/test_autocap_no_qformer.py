@@ -4,7 +4,7 @@ ablation): every projected HTSAT frame is an audio token of BART."""
 import numpy as np
 import pytest
 import torch
-from factories import register_autocap_auto_classes, tiny_autocap_model, tiny_autocap_processor
+from factories import register_autocap_auto_classes, tiny_autocap_config, tiny_autocap_model, tiny_autocap_processor
 
 from hf_audiogen.autocap import AutoCapConfig, AutoCapForConditionalGeneration, AutoCapPipeline
 from hf_audiogen.autocap.configuration_autocap import BART_BASE_KWARGS
@@ -33,7 +33,7 @@ def test_audio_token_count_is_every_repeated_htsat_frame():
     wide = AutoCapConfig(use_qformer=False, text_config={**BART_BASE_KWARGS, "max_position_embeddings": 1171})
     assert wide.num_audio_tokens == 1024
     assert AutoCapConfig(use_qformer=False, audio_frame_repeat=1).num_audio_tokens == 32
-    tiny = AutoCapConfig.tiny(use_qformer=False, audio_frame_repeat=2, text_config={"max_position_embeddings": 96})
+    tiny = tiny_autocap_config(use_qformer=False, audio_frame_repeat=2, text_config={"max_position_embeddings": 96})
     assert tiny.num_audio_tokens == 64  # tiny HTSAT: 32 time steps
 
 
@@ -42,9 +42,9 @@ def test_audio_token_count_is_every_repeated_htsat_frame():
     [
         (lambda: AutoCapConfig(use_qformer=False),
          r"use_qformer=False feeds BART all 1024 audio frames .*max_position_embeddings=1024: raise"),
-        (lambda: AutoCapConfig.tiny(use_qformer=False, audio_frame_repeat=2),
+        (lambda: tiny_autocap_config(use_qformer=False, audio_frame_repeat=2),
          r"all 64 audio frames .*audio_frame_repeat=2.*max_position_embeddings=64"),
-        (lambda: AutoCapConfig.tiny(use_qformer="false"), r"use_qformer must be True or False, got 'false'"),
+        (lambda: tiny_autocap_config(use_qformer="false"), r"use_qformer must be True or False, got 'false'"),
     ],
 )  # fmt: skip
 def test_config_rejects_bad_values(make, message):
@@ -56,7 +56,7 @@ def test_config_round_trip(tmp_path):
     register_autocap_auto_classes()
     from transformers import AutoConfig
 
-    config = AutoCapConfig.tiny(use_qformer=False, audio_frame_repeat=2, text_config={"max_position_embeddings": 96})
+    config = tiny_autocap_config(use_qformer=False, audio_frame_repeat=2, text_config={"max_position_embeddings": 96})
     config.save_pretrained(tmp_path)
     loaded = AutoConfig.from_pretrained(tmp_path)
     assert isinstance(loaded, AutoCapConfig) and loaded.use_qformer is False

@@ -6,13 +6,16 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
-from factories import register_autocap_auto_classes, tiny_bart_tokenizer
+from factories import register_autocap_auto_classes, tiny_autocap_config, tiny_bart_tokenizer
+from factories import tiny_autocap_training_preset  # noqa: F401 (a fixture)
 
 from transformers import BartForConditionalGeneration
 
-from hf_audiogen.autocap import AutoCapConfig, AutoCapForConditionalGeneration, AutoCapPipeline
+from hf_audiogen.autocap import AutoCapForConditionalGeneration, AutoCapPipeline
 from hf_audiogen.training.autocap import AutoCapCollator, main, parse_args
 from hf_audiogen.training.progress import read_metrics
+
+pytestmark = pytest.mark.usefixtures("tiny_autocap_training_preset")
 
 SR = 16000
 TIME = np.arange(SR) / SR
@@ -49,7 +52,7 @@ def workspace(tmp_path_factory):
     # to its inputs): random, but with large weights; it also exercises --bart_model.
     bart_dir = root / "bart"
     torch.manual_seed(0)
-    bart_config = AutoCapConfig.tiny(text_config={"init_std": 0.5}).text_config
+    bart_config = tiny_autocap_config(text_config={"init_std": 0.5}).text_config
     BartForConditionalGeneration(bart_config).save_pretrained(bart_dir)
     tiny_bart_tokenizer().save_pretrained(bart_dir)
     return root, data, bart_dir

@@ -272,7 +272,7 @@ def test_captions_and_clap_scores_for_every_segment(full_run, clap):
     dog = next(row for row in rows if row["file"].endswith("dog_bark.flac"))
     assert dog["caption"] == "two dogs barking" and dog["licence"] == "CC0-1.0"  # the input row is kept
     # clap_similarity is the shared CLAP scorer's score of that audio and caption
-    from hf_audiogen.genau.pipeline_genau import clap_similarity
+    from hf_audiogen.evaluation.clap import clap_similarity
 
     audio, rate = sf.read(FIXTURES / "dog_bark.flac", dtype="float32")
     expected = clap_similarity(*clap, [audio], rate, [dog["autocap_caption"]])

@@ -10,7 +10,8 @@ import pytest
 import torch
 from transformers import SpeechT5HifiGan
 
-from factories import one_torch_thread, tiny_genau_pipeline, tiny_genau_training_pieces  # noqa: F401 (fixture)
+from factories import one_torch_thread, tiny_fit_preset  # noqa: F401 (fixtures)
+from factories import tiny_genau_pipeline, tiny_genau_training_pieces
 from hf_audiogen.data.streams import load_audio_dataset
 from hf_audiogen.genau import AutoencoderKL1D, FiTTransformer1DModel, GenAUMelFeatureExtractor, GenAUPipeline
 from hf_audiogen.training.genau import (
@@ -26,7 +27,7 @@ from hf_audiogen.training.genau import (
 from hf_audiogen.training.loop import lamb_like_genau, micro_batch_seed
 from hf_audiogen.training.progress import read_metrics
 
-pytestmark = pytest.mark.usefixtures("one_torch_thread")
+pytestmark = pytest.mark.usefixtures("one_torch_thread", "tiny_fit_preset")
 
 FIXTURES = Path(__file__).parent / "fixtures" / "audio"
 SEGMENT = "0.64"  # 64 mel frames -> 16 latent frames = 2 groups of the tiny FiT

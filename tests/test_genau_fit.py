@@ -77,7 +77,7 @@ def test_save_load_exact_and_dataset_names(tmp_path):
     x, text = inputs()
     assert torch.equal(loaded(x, 7, text).sample, fit(x, 7, text).sample)
     assert loaded.dataset_id("clotho") == 1 and loaded.dataset_id(3) == 3
-    assert FiTTransformer1DModel.from_preset("tiny", num_dataset_ids=32, dataset_names=None).config.dataset_names[9] \
+    assert tiny_genau_fit(num_dataset_ids=32, dataset_names=None).config.dataset_names[9] \
         == "autocap"  # fmt: skip
 
 
@@ -132,6 +132,6 @@ def test_bad_inputs():
     with pytest.raises(ValueError, match="use_self_conditioning=False"):
         tiny_genau_fit(use_self_conditioning=False)(x, 1, text, self_conditioning_latents=torch.zeros(2, 16, 48))
     with pytest.raises(ValueError, match="num_latents"):
-        FiTTransformer1DModel.from_preset("tiny", num_latents=15)
+        tiny_genau_fit(num_latents=15)
     with pytest.raises(ValueError, match="unknown FiT preset"):
         FiTTransformer1DModel.from_preset("huge")

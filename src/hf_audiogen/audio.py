@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import math
 import os
+import re
 from typing import Literal, Union
 
 import numpy as np
@@ -207,6 +208,12 @@ def write_audio(path: str | os.PathLike, audio, sampling_rate: int, subtype: str
         if os.path.exists(temporary):
             os.remove(temporary)
     return str(path)
+
+
+def slugify(text: str, fallback: str, limit: int = 40) -> str:
+    """A file name (without extension) for audio named by ``text`` (a prompt, a caption): its lowercase ASCII letters
+    and digits, other runs joined by ``_``, at most ``limit`` characters; ``fallback`` if nothing is left."""
+    return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")[:limit] or fallback
 
 
 def peak_normalize(audio: np.ndarray, peak_db: float = -1.0, eps: float = 1e-8) -> np.ndarray:

@@ -2,8 +2,8 @@
 the codec's K code streams.
 
 Defaults describe audiocraft's released ``facebook/audiogen-medium`` (T5-large text encoder, 16 kHz EnCodec with
-4 x 2048 codes at 50 Hz, a 1536-wide 48-layer decoder with the delay pattern). ``AudioGenConfig.tiny()`` builds a
-model small enough for unit tests.
+4 x 2048 codes at 50 Hz, a 1536-wide 48-layer decoder with the delay pattern). ``DECODER_PRESETS`` holds the named
+decoder sizes (``AudioGenDecoderConfig.from_preset``); the test sizes live in ``tests/factories.py``.
 """
 
 from typing import ClassVar
@@ -24,6 +24,16 @@ T5_LARGE_KWARGS = dict(
 )  # fmt: skip
 
 _EMBEDDING_COMBINES = ("sum", "mean")
+
+
+# Decoder sizes: the paper's two models (§4.1), audiocraft's released medium model, and small ones for CPU runs.
+DECODER_PRESETS = {
+    "tiny": dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=4, ffn_dim=256),
+    "small": dict(hidden_size=256, num_hidden_layers=6, num_attention_heads=4, ffn_dim=1024),
+    "paper-base": dict(hidden_size=768, num_hidden_layers=24, num_attention_heads=16, ffn_dim=3072),
+    "paper-large": dict(hidden_size=1280, num_hidden_layers=36, num_attention_heads=20, ffn_dim=5120),
+    "audiocraft-medium": dict(hidden_size=1536, num_hidden_layers=48, num_attention_heads=24, ffn_dim=6144),
+}
 
 
 class AudioGenDecoderConfig(PreTrainedConfig):
@@ -91,6 +101,13 @@ class AudioGenDecoderConfig(PreTrainedConfig):
     cross_attention_mask: bool = True
     condition_dropout: float = 0.1
     depthwise_init: bool = True
+
+    @classmethod
+    def from_preset(cls, name: str, **kwargs) -> "AudioGenDecoderConfig":
+        """A decoder of the size ``DECODER_PRESETS[name]``, with ``kwargs`` for the other fields (or to override)."""
+        if name not in DECODER_PRESETS:
+            raise InvalidInputError(f"unknown decoder preset {name!r}; choose one of {sorted(DECODER_PRESETS)}")
+        return cls(**{**DECODER_PRESETS[name], **kwargs})
 
     def __post_init__(self, **kwargs):
         for name in ("hidden_size", "num_hidden_layers", "num_attention_heads", "ffn_dim", "num_codebooks",
@@ -163,10 +180,12 @@ class AudioGenConfig(PreTrainedConfig):
     Example:
 
     ```python
-    >>> from hf_audiogen.audiogen import AudioGenConfig
-    >>> config = AudioGenConfig.tiny()
+    >>> from hf_audiogen.audiogen import AudioGenConfig, AudioGenDecoderConfig
+    >>> from hf_audiogen.codec import CodecConfig
+    >>> config = AudioGenConfig(codec=CodecConfig.small(), decoder=AudioGenDecoderConfig.from_preset(
+    ...     "small", num_codebooks=4, codebook_size=1024))
     >>> config.frame_rate, config.decoder.num_codebooks
-    (50, 2)
+    (50, 4)
     ```
     """
 
@@ -241,10 +260,10 @@ class AudioGenConfig(PreTrainedConfig):
         1536 x 48-layer decoder (24 heads, FFN 6144, no biases, delay pattern [0, 1, 2, 3], summed embeddings),
         10 s window. ``cross_attention_mask=False`` reproduces audiocraft's unmasked cross-attention exactly."""
         decoder = dict(
-            hidden_size=1536, num_hidden_layers=48, num_attention_heads=24, ffn_dim=6144, activation_function="gelu",
-            bias_attn=False, bias_ff=False, bias_proj=False, num_codebooks=4, codebook_size=2048,
-            codebook_pattern="delay", codebook_delays=[0, 1, 2, 3], embedding_combine="sum", dropout=0.0,
-            layer_norm_eps=1e-5, cross_attention_mask=False, condition_dropout=0.1,
+            **DECODER_PRESETS["audiocraft-medium"], activation_function="gelu", bias_attn=False, bias_ff=False,
+            bias_proj=False, num_codebooks=4, codebook_size=2048, codebook_pattern="delay",
+            codebook_delays=[0, 1, 2, 3], embedding_combine="sum", dropout=0.0, layer_norm_eps=1e-5,
+            cross_attention_mask=False, condition_dropout=0.1,
         )  # fmt: skip
         preset = dict(
             text_encoder=AutoConfig.for_model("t5", **T5_LARGE_KWARGS),
@@ -254,32 +273,5 @@ class AudioGenConfig(PreTrainedConfig):
         )
         return cls(**{**preset, **kwargs})
 
-    @classmethod
-    def tiny(cls, num_codebooks: int = 2, codebook_size: int = 32, **kwargs) -> "AudioGenConfig":
-        """A model of a few thousand parameters for tests: a 2-layer T5 (width 16), a 2-filter codec with
-        ``num_codebooks`` x ``codebook_size`` codes at 50 Hz, a 2-layer decoder of width 32 and a 1 s window.
-        Pass ``decoder={...}`` / ``codec={...}`` to override fields of those sub-configs."""
-        text_encoder = AutoConfig.for_model(
-            "t5", vocab_size=64, d_model=16, d_kv=8, d_ff=32, num_layers=2, num_decoder_layers=2, num_heads=2,
-            relative_attention_num_buckets=8, relative_attention_max_distance=16, dropout_rate=0.0,
-            feed_forward_proj="relu", pad_token_id=0, eos_token_id=1, decoder_start_token_id=0,
-        )  # fmt: skip
-        codec = CodecConfig(
-            sampling_rate=16_000, num_filters=2, hidden_size=8, upsampling_ratios=[8, 5, 4, 2], num_lstm_layers=1,
-            codebook_size=codebook_size, num_quantizers=num_codebooks, kmeans_init=False,
-            **kwargs.pop("codec", {}),
-        )  # fmt: skip
-        decoder = dict(
-            hidden_size=32, num_hidden_layers=2, num_attention_heads=2, ffn_dim=64, num_codebooks=num_codebooks,
-            codebook_size=codebook_size, max_position_embeddings=256,
-        )  # fmt: skip
-        preset = dict(
-            text_encoder=text_encoder,
-            codec=codec,
-            decoder=AudioGenDecoderConfig(**{**decoder, **kwargs.pop("decoder", {})}),
-            max_duration=1.0,
-        )
-        return cls(**{**preset, **kwargs})
 
-
-__all__ = ["AudioGenConfig", "AudioGenDecoderConfig"]
+__all__ = ["DECODER_PRESETS", "AudioGenConfig", "AudioGenDecoderConfig"]

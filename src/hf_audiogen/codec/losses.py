@@ -12,13 +12,16 @@ All waveforms are ``(batch, channels, samples)`` tensors.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 from transformers.audio_utils import mel_filter_bank
+
+# The adversarial terms are shared with GenAU's losses; the codec trains with their audiocraft variants.
+from ..training.adversarial import discriminator_hinge_loss, feature_matching_loss, generator_hinge_loss  # noqa: F401
 from ..validation import InvalidInputError
 
 
@@ -113,49 +116,6 @@ class MultiScaleMelLoss(nn.Module):
             log_target = torch.log10(mel_target.clamp(min=self.floor))
             total = total + F.l1_loss(mel_prediction, mel_target) + self.alpha * F.mse_loss(log_prediction, log_target)
         return total / len(self.n_ffts)
-
-
-# ----------------------------------------------------------------------------------------------- adversarial losses
-def discriminator_hinge_loss(real_logits: Sequence[torch.Tensor], fake_logits: Sequence[torch.Tensor]) -> torch.Tensor:
-    """``1/K Σ_k mean(max(0, 1 - D_k(x))) + mean(max(0, 1 + D_k(x̂)))`` over the K discriminator scales."""
-    if len(real_logits) != len(fake_logits) or not real_logits:
-        raise InvalidInputError(
-            f"need the same non-zero number of real and fake logits, got {len(real_logits)} and {len(fake_logits)}"
-        )
-    losses = [F.relu(1 - real).mean() + F.relu(1 + fake).mean() for real, fake in zip(real_logits, fake_logits)]
-    return torch.stack(losses).mean()
-
-
-def generator_hinge_loss(fake_logits: Sequence[torch.Tensor]) -> torch.Tensor:
-    """``1/K Σ_k mean(max(0, 1 - D_k(x̂)))`` (the paper's ``ℓg``; audiocraft uses ``-mean(D_k(x̂))`` instead)."""
-    if not fake_logits:
-        raise InvalidInputError("need at least one scale of fake logits")
-    return torch.stack([F.relu(1 - fake).mean() for fake in fake_logits]).mean()
-
-
-def feature_matching_loss(
-    real_features: Sequence[Sequence[torch.Tensor]],
-    fake_features: Sequence[Sequence[torch.Tensor]],
-    eps: float = 1e-8,
-) -> torch.Tensor:
-    """Relative L1 feature matching (paper eq. 2, normalised as in audiocraft).
-
-    For every scale k and layer l: ``mean|D_k^l(x) - D_k^l(x̂)| / mean|D_k^l(x)|``, averaged over all (k, l). The
-    real features are detached (they are targets). Dividing by the real activation's magnitude keeps layers with
-    large activations from dominating.
-    """
-    if len(real_features) != len(fake_features) or not real_features:
-        raise InvalidInputError(
-            f"need the same non-zero number of scales, got {len(real_features)} and {len(fake_features)}"
-        )
-    terms = []
-    for real_scale, fake_scale in zip(real_features, fake_features):
-        if len(real_scale) != len(fake_scale):
-            raise InvalidInputError(f"scales have different depths: {len(real_scale)} and {len(fake_scale)} feature maps")
-        for real, fake in zip(real_scale, fake_scale):
-            real = real.detach()
-            terms.append(F.l1_loss(fake, real) / (real.abs().mean() + eps))
-    return torch.stack(terms).mean()
 
 
 # ----------------------------------------------------------------------------------------------- gradient balancer

@@ -535,7 +535,7 @@ def _load_segment(plan: dict, segment: dict) -> np.ndarray:
 def _caption_batch(batch, pipe, metadata_columns, clap_model, clap_processor, silence_db, generate_options) -> None:
     """Caption the segments of ``batch`` (``(plan, segment)`` pairs) in place: ``caption`` and ``clap_similarity``
     on success, ``reason`` otherwise."""
-    from ..genau.pipeline_genau import clap_similarity
+    from ..evaluation.clap import clap_similarity
 
     ready = []
     for plan, segment in batch:

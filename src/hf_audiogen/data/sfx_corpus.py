@@ -45,7 +45,7 @@ from typing import Iterable, Iterator, Sequence, Union
 import numpy as np
 from tqdm.auto import tqdm
 
-from ..audio import AudioError, load_audio, resample, to_mono, write_audio
+from ..audio import AudioError, load_audio, resample, slugify, to_mono, write_audio
 
 
 DEFAULT_SAMPLING_RATE = 16000
@@ -402,10 +402,6 @@ def clean_opensfx_caption(raw: str) -> str:
     return re.sub(r"\s*\(\d+\)$", "", caption).strip().lower()
 
 
-def _slug(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")[:40] or "clip"
-
-
 class OpenSfxSource:
     """OpenSFX (Debian ``openttd-opensfx``): recorded sound effects with a caption and licence per clip."""
 
@@ -434,7 +430,7 @@ class OpenSfxSource:
                 source=self.name,
                 original_name=f"opensfx.cat#{entry.index} {raw!r}",
                 audio=entry.wav,
-                file_stem=f"{entry.index:02d}_{_slug(raw)}",
+                file_stem=f"{entry.index:02d}_{slugify(raw, fallback='clip')}",
                 licence=licences[0] if len(licences) == 1 else None,
                 attribution=attribution,
                 extra={"original_caption": raw, "source_recordings": recordings, "licence_note": rest.strip()},
@@ -761,7 +757,7 @@ class OvosSoundLikeSource:
                 source=self.name,
                 original_name=relative,
                 audio=str(path),
-                file_stem=_slug(path.stem),
+                file_stem=slugify(path.stem, fallback="clip"),
                 caption=_OVOS_CAPTIONS.get(animal),
                 group=animal,
                 attribution=(f"Joseph SARDIN, bigsoundbank.com, {urls[animal]}" if animal in urls

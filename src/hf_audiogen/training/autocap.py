@@ -37,17 +37,9 @@ from ..autocap.configuration_autocap import CLAP_TOKEN_POSITIONS, METADATA_TAGS
 from ..data.streams import load_audio_dataset
 from ..evaluation.caption_metrics import compute_caption_metrics
 from .arguments import check_common_training_args, training_arg_parser
-from .checkpointing import register_save_pretrained_hooks, save_checkpoint
-from .loop import (
-    TimeBudget,
-    adamw_with_decay_groups,
-    count_optimizer_step,
-    epoch_batches,
-    optimizer_update,
-    save_eval_results,
-    setup_accelerator,
-    start_or_resume,
-)
+from .checkpointing import register_save_pretrained_hooks
+from .loop import StepBookkeeping, StepLoss, TimeBudget, adamw_with_decay_groups, epoch_batches, eval_mode
+from .loop import optimizer_update, save_eval_results, setup_accelerator, start_or_resume
 from .progress import RunningMeans, TrainingProgress
 from .schedules import get_lr_scheduler
 
@@ -57,38 +49,21 @@ MODEL_INPUTS = ("input_features", "clap_input_features", "metadata_ids", "metada
 
 
 # ----------------------------------------------------------------------------------------------------------------------
-# Presets for new models: (AutoCapConfig.tiny-style overrides, feature extractor settings)
+# Presets for new models: name -> (text_config, **config overrides) -> (config, feature extractor)
 # ----------------------------------------------------------------------------------------------------------------------
-def _preset(name: str, text_config: dict, **overrides) -> tuple[AutoCapConfig, AutoCapFeatureExtractor]:
-    """``reference``: the paper's architecture (bart-base, HTSAT, 256 queries) and 10 s / 32 kHz front-end.
-    ``small``: the same front-end with narrow towers and BART (a CPU-sized model for real audio). ``tiny``: the
-    unit-test model (1 s clips, 16 mel bins). ``text_config`` overrides BART fields (at least ``vocab_size``)."""
-    if name == "reference":
-        return AutoCapConfig(text_config=text_config, **overrides), AutoCapFeatureExtractor()
-    if name == "small":
-        swin = dict(depths=[1, 1, 1, 1], num_attention_heads=[1, 2, 4, 8], patch_embeds_hidden_size=16, hidden_size=128)
-        bart = dict(d_model=128, encoder_layers=2, decoder_layers=2, encoder_attention_heads=4,
-                    decoder_attention_heads=4, encoder_ffn_dim=512, decoder_ffn_dim=512, max_position_embeddings=256,
-                    dropout=0.1, attention_dropout=0.1, activation_dropout=0.1)  # fmt: skip
-        config = AutoCapConfig(
-            audio_config=swin, clap_config={**swin, "projection_dim": 64},
-            qformer_config=dict(hidden_size=64, num_attention_heads=4, num_hidden_layers=2, intermediate_size=256,
-                                cross_attention_frequency=1),
-            text_config={**bart, **text_config}, num_query_tokens=32, audio_frame_repeat=1, max_audio_positions=64,
-            **overrides,
-        )  # fmt: skip
-        return config, AutoCapFeatureExtractor()
-    if name == "tiny":
-        extractor = AutoCapFeatureExtractor(
-            feature_size=16, sampling_rate=16000, hop_length=160, n_fft=256, frequency_min=50.0, frequency_max=7000.0,
-            max_length_s=1.0, clap_sampling_rate=24000, clap_feature_size=16, clap_hop_length=240, clap_n_fft=256,
-            clap_frequency_min=50.0, clap_frequency_max=10000.0,
-        )  # fmt: skip
-        return AutoCapConfig.tiny(text_config=text_config, **overrides), extractor
-    raise ValueError(f"unknown model preset {name!r}; choose from {MODEL_PRESETS}")
+def _with_reference_front_end(make_config):
+    def preset(text_config: dict, **overrides) -> tuple[AutoCapConfig, AutoCapFeatureExtractor]:
+        return make_config(text_config=text_config, **overrides), AutoCapFeatureExtractor()
+
+    return preset
 
 
-MODEL_PRESETS = ("tiny", "small", "reference")
+# ``reference``: the paper's architecture (bart-base, HTSAT, 256 queries); ``small``: :meth:`AutoCapConfig.small`.
+# Both use the reference's 10 s / 32 kHz front-end; ``text_config`` overrides BART fields (at least ``vocab_size``).
+MODEL_PRESETS = {
+    "small": _with_reference_front_end(AutoCapConfig.small),
+    "reference": _with_reference_front_end(AutoCapConfig),
+}
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -210,7 +185,7 @@ def build_model(args: argparse.Namespace) -> tuple[AutoCapForConditionalGenerati
         overrides = dict(use_clap=not args.no_clap, train_word_embeddings=args.train_word_embeddings)
         if args.clap_token_position:
             overrides["clap_token_position"] = args.clap_token_position
-        config, extractor = _preset(args.model_preset, {**text_config, "vocab_size": vocab_size}, **overrides)
+        config, extractor = MODEL_PRESETS[args.model_preset]({**text_config, "vocab_size": vocab_size}, **overrides)
         model = AutoCapForConditionalGeneration(config)
         if bart is not None:
             model.language_model.load_state_dict(bart.state_dict())
@@ -348,15 +323,13 @@ def evaluate_captions(model, processor, batches: list[dict], num_beams: int = 2)
     Returns:
         ``{"val_loss", "bleu_1", "bleu_4", "rouge_l", "cider_d", "examples": [(prediction, reference), ...]}``.
     """
-    was_training = model.training
-    model.eval()
     losses, predictions, references = [], [], []
-    for batch in batches:
-        inputs = {k: batch[k].to(model.device) for k in MODEL_INPUTS if k in batch}
-        losses.append(model(**inputs, labels=batch["labels"].to(model.device)).loss.item())
-        predictions += processor.batch_decode(model.generate(**inputs, num_beams=num_beams))
-        references += batch["references"]
-    model.train(was_training)
+    with eval_mode(model):
+        for batch in batches:
+            inputs = {k: batch[k].to(model.device) for k in MODEL_INPUTS if k in batch}
+            losses.append(model(**inputs, labels=batch["labels"].to(model.device)).loss.item())
+            predictions += processor.batch_decode(model.generate(**inputs, num_beams=num_beams))
+            references += batch["references"]
     scores = compute_caption_metrics(predictions, references, metrics=["bleu", "rouge_l", "cider_d"])
     return {
         "val_loss": float(np.mean(losses)),
@@ -399,9 +372,12 @@ def run_training(args: argparse.Namespace, model: AutoCapForConditionalGeneratio
     progress = TrainingProgress(accelerator, output_dir, args.max_train_steps, initial_step=state.global_step,
                                 description=f"autocap-stage{args.stage}")  # fmt: skip
     means = RunningMeans()
-    first_loss = last_loss = evaluation = None
-    step_losses: list[float] = []
+    losses = StepLoss()
+    evaluation = None
     budget = TimeBudget(accelerator, args.max_train_minutes)
+    # A checkpoint's model folder is a pipeline directory (written before the checkpoint is complete).
+    bookkeeping = StepBookkeeping(accelerator, args, state, progress, budget,
+                                  write_extra=lambda path: processor.save_pretrained(path / "model"))  # fmt: skip
     model.train()
     # Dropout draws from the global RNG: reseeding per micro-batch makes a resumed run draw the same masks.
     for batch in epoch_batches(accelerator, train_loader, collate, state, args.max_train_steps,
@@ -410,21 +386,12 @@ def run_training(args: argparse.Namespace, model: AutoCapForConditionalGeneratio
             with accelerator.autocast():
                 loss = model(**{k: batch[k] for k in (*MODEL_INPUTS, "labels") if k in batch}).loss
             optimizer_update(accelerator, loss, trainable, optimizer, scheduler, args.max_grad_norm)
-        step_losses.append(accelerator.reduce(loss.detach().float(), reduction="mean").item())
+        losses.add(accelerator, loss)
         if not accelerator.sync_gradients:
             continue
-        update = count_optimizer_step(state, progress, budget, args.max_train_steps)
+        means.update({"loss": losses.end_step()})
+        update = bookkeeping.after_update(means, scheduler)  # count the step, log, checkpoint
         step = update.step
-        last_loss = sum(step_losses) / len(step_losses)
-        first_loss = last_loss if first_loss is None else first_loss
-        step_losses = []
-        means.update({"loss": last_loss})
-        if update.is_due(args.logging_steps):
-            progress.log({**means.pop(), "lr": scheduler.get_last_lr()[0]}, step=step)
-        if update.saves_checkpoint(args.checkpointing_steps):  # also when --max_train_minutes stops the run
-            # A checkpoint's model folder is a pipeline directory (written before the checkpoint is complete).
-            save_checkpoint(accelerator, output_dir, step, args.checkpoints_total_limit,
-                            write_extra=lambda path: processor.save_pretrained(path / "model"))
         if eval_batches and update.is_due(args.eval_steps):
             evaluation = evaluate_captions(raw, processor, eval_batches, args.eval_num_beams)
             progress.log({k: v for k, v in evaluation.items() if k != "examples"}, step=step)
@@ -434,7 +401,7 @@ def run_training(args: argparse.Namespace, model: AutoCapForConditionalGeneratio
                 f"{evaluation['examples'][0][0]!r} (ref {evaluation['examples'][0][1]!r})"
             )
         accelerator.wait_for_everyone()
-        if update.last:
+        if bookkeeping.finished(update):
             break
 
     progress.close()
@@ -442,12 +409,12 @@ def run_training(args: argparse.Namespace, model: AutoCapForConditionalGeneratio
     if accelerator.is_main_process:
         raw.save_pretrained(output_dir)
         processor.save_pretrained(output_dir)
-        results = {"stage": args.stage, "step": state.global_step, "first_loss": first_loss, "last_loss": last_loss}
+        results = {"stage": args.stage, "step": state.global_step, "first_loss": losses.first, "last_loss": losses.last}
         if evaluation is not None:
             results.update(evaluation)
         save_eval_results(output_dir, results)
     accelerator.end_training()
-    return AutoCapTrainingResult(output_dir, state.global_step, first_loss, last_loss, evaluation)
+    return AutoCapTrainingResult(output_dir, state.global_step, losses.first, losses.last, evaluation)
 
 
 def train_autocap(args: argparse.Namespace) -> AutoCapTrainingResult:

@@ -31,8 +31,8 @@ import torch
 from accelerate.utils import set_seed
 from torch.utils.data import DataLoader
 
-from ..audio import write_audio
 from ..codec import CodecConfig, CodecFeatureExtractor, CodecModel
+from ..codec.configuration_codec import CODEC_PRESETS
 from ..codec.discriminator import MultiScaleSTFTDiscriminator, MultiScaleSTFTDiscriminatorConfig
 from ..codec.losses import (
     GradientBalancer,
@@ -46,27 +46,15 @@ from ..codec.metrics import si_snr
 from ..data.streams import AudioCollator, load_audio_dataset
 from .arguments import add_audio_data_args, check_common_training_args, resolve_config, training_arg_parser
 from .checkpointing import register_save_pretrained_hooks
-from .loop import (
-    StepBookkeeping,
-    TimeBudget,
-    epoch_batches,
-    optimizer_update,
-    save_eval_results,
-    setup_accelerator,
-    start_or_resume,
-)
+from .loop import StepBookkeeping, TimeBudget, epoch_batches, eval_mode, optimizer_update, save_eval_results
+from .loop import setup_accelerator, start_or_resume
 from .progress import RunningMeans, TrainingProgress
+from .samples import clip_sample_name, write_clips
 from .schedules import get_lr_scheduler
 from ..validation import InvalidInputError
 
 logger = logging.getLogger(__name__)
 
-CODEC_PRESETS = {
-    "small": CodecConfig.small,
-    "audiocraft_audiogen_16khz": CodecConfig.audiocraft_audiogen_16khz,
-    "paper_single_stream": CodecConfig.paper_single_stream,
-    "paper_multi_stream": CodecConfig.paper_multi_stream,
-}
 # audiocraft's solver/compression/default.yaml weights (mel there = our multi-scale mel, "msspec").
 DEFAULT_LOSS_WEIGHTS = {"l1": 0.1, "mel": 2.0, "adversarial": 4.0, "feature_matching": 4.0}
 
@@ -74,7 +62,7 @@ DEFAULT_LOSS_WEIGHTS = {"l1": 0.1, "mel": 2.0, "adversarial": 4.0, "feature_matc
 # ----------------------------------------------------------------------------------------------- configuration
 def load_codec_config(name_or_path: str) -> CodecConfig:
     """A :class:`CodecConfig` from a preset name (``CODEC_PRESETS``), a ``config.json`` or a directory holding one."""
-    return resolve_config(name_or_path, CODEC_PRESETS, lambda name: CODEC_PRESETS[name](), CodecConfig.from_dict)
+    return resolve_config(name_or_path, CODEC_PRESETS, CodecConfig.from_preset, CodecConfig.from_dict)
 
 
 def build_arg_parser() -> argparse.ArgumentParser:
@@ -159,20 +147,18 @@ def evaluate_codec(
     if not clips:
         raise InvalidInputError("evaluate_codec needs at least one clip")
     mel_loss = mel_loss or MultiScaleMelLoss(codec.config.sampling_rate)
-    was_training = codec.training
-    codec.eval()
     device = next(codec.parameters()).device
     mel_loss = mel_loss.to(device)
     totals = {"si_snr": 0.0, "mel": 0.0, "l1": 0.0}
     samples = 0
-    for clip in clips:
-        audio = clip.to(device)[None]
-        reconstruction = codec(audio, num_quantizers=num_quantizers).audio_values.float()
-        totals["si_snr"] += float(si_snr(reconstruction, audio).mean())
-        totals["mel"] += float(mel_loss(reconstruction, audio))
-        totals["l1"] += float(l1_waveform_loss(reconstruction, audio))
-        samples += clip.shape[-1]
-    codec.train(was_training)
+    with eval_mode(codec):
+        for clip in clips:
+            audio = clip.to(device)[None]
+            reconstruction = codec(audio, num_quantizers=num_quantizers).audio_values.float()
+            totals["si_snr"] += float(si_snr(reconstruction, audio).mean())
+            totals["mel"] += float(mel_loss(reconstruction, audio))
+            totals["l1"] += float(l1_waveform_loss(reconstruction, audio))
+            samples += clip.shape[-1]
     n = len(clips)
     return CodecEvaluation(
         si_snr=totals["si_snr"] / n, mel_distance=totals["mel"] / n, l1=totals["l1"] / n, num_clips=n,
@@ -183,17 +169,14 @@ def evaluate_codec(
 @torch.no_grad()
 def write_samples(codec: CodecModel, clips: list[torch.Tensor], folder: Path, step: int) -> None:
     """``folder/step-<step>/clip_i.wav``: reconstruction of clip i; the originals go to ``folder/reference/`` once."""
-    was_training = codec.training
-    codec.eval()
     device = next(codec.parameters()).device
     sampling_rate = codec.config.sampling_rate
-    for i, clip in enumerate(clips):
-        reconstruction = codec(clip.to(device)[None]).audio_values[0].float()
-        write_audio(folder / f"step-{step}" / f"clip_{i}.wav", reconstruction.cpu(), sampling_rate)
-        reference = folder / "reference" / f"clip_{i}.wav"
-        if not reference.exists():
-            write_audio(reference, clip.cpu(), sampling_rate)
-    codec.train(was_training)
+    with eval_mode(codec):
+        write_clips(folder / f"step-{step}", ((clip_sample_name(i), codec(clip.to(device)[None]).audio_values[0])
+                                              for i, clip in enumerate(clips)), sampling_rate)  # fmt: skip
+    references = [(clip_sample_name(i), clip) for i, clip in enumerate(clips)]
+    write_clips(folder / "reference", [(name, clip) for name, clip in references
+                                       if not (folder / "reference" / f"{name}.wav").exists()], sampling_rate)
 
 
 # ----------------------------------------------------------------------------------------------- training
@@ -352,9 +335,7 @@ def train_codec(args: argparse.Namespace) -> CodecTrainingResult:
             evaluation = _evaluate_and_write_samples(
                 accelerator, raw_codec, eval_clips, mel_loss, args, output_dir, update.step, progress
             )
-        if update.last:
-            if update.out_of_time:
-                progress.write(budget.stop_note(update.step))
+        if bookkeeping.finished(update):
             break
 
     progress.close()
@@ -439,4 +420,12 @@ def main(argv: list[str] | None = None) -> CodecTrainingResult:
     return train_codec(parse_args(argv))
 
 
-__all__ = ["CodecEvaluation", "build_arg_parser", "evaluate_codec", "load_codec_config", "parse_args", "train_codec"]
+__all__ = [
+    "CODEC_PRESETS",
+    "CodecEvaluation",
+    "build_arg_parser",
+    "evaluate_codec",
+    "load_codec_config",
+    "parse_args",
+    "train_codec",
+]

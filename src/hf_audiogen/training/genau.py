@@ -46,12 +46,10 @@ epoch, batch), so posterior samples, noise, steps, dropout rows and FiT dropout 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import inspect
 import json
 import logging
 import math
-import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -63,7 +61,6 @@ from accelerate.utils import set_seed
 from diffusers import DDPMScheduler
 from torch.utils.data import DataLoader
 
-from ..audio import write_audio
 from ..data.streams import RandomSegment, load_audio_dataset
 from ..genau import (
     FIT_PRESETS,
@@ -74,20 +71,13 @@ from ..genau import (
     genau_ddim_scheduler,
 )
 from ..genau.pipeline_genau import T5_POOLING_MODES
+from ..text_encoder_source import resolve_text_encoder_source
 from .arguments import check_common_training_args, training_arg_parser
 from .checkpointing import register_save_pretrained_hooks
-from .loop import (
-    StepBookkeeping,
-    TimeBudget,
-    adamw_with_decay_groups,
-    epoch_batches,
-    lamb_like_genau,
-    optimizer_update,
-    save_eval_results,
-    setup_accelerator,
-    start_or_resume,
-)
+from .loop import StepBookkeeping, StepLoss, TimeBudget, adamw_with_decay_groups, build_ema, ema_weights, epoch_batches
+from .loop import eval_mode, lamb_like_genau, optimizer_update, save_eval_results, setup_accelerator, start_or_resume
 from .progress import RunningMeans, TrainingProgress
+from .samples import prompt_sample_name, write_clips
 from .schedules import get_lr_scheduler
 from ..validation import InvalidInputError
 
@@ -237,11 +227,9 @@ def _load_saved(cls, path: str, option: str, subfolder: str):
 
 
 def load_text_encoder(source: str, option: str, clap: bool):
-    """A frozen text encoder and its tokenizer from a directory, a Hub id or ``package:NAME``: CLAP's text branch
+    """A frozen text encoder and its tokenizer from a directory, a Hub id, ``package:NAME`` or ``minilm``: CLAP's text branch
     (``clap=True``; a full ``ClapModel`` also works) or any encoder with a ``last_hidden_state`` (T5, BERT...)."""
     from transformers import AutoConfig, AutoModelForTextEncoding, AutoTokenizer, ClapModel, ClapTextModelWithProjection
-
-    from ..audiogen.modeling_audiogen import resolve_text_encoder_source
 
     path = resolve_text_encoder_source(source)
     try:
@@ -594,22 +582,17 @@ class DiffusionEvaluation:
 def evaluate_diffusion(transformer, validation: ValidationSet, scaling_factor: float,
                        noise_scheduler: DDPMScheduler) -> DiffusionEvaluation:  # fmt: skip
     """Mean ε-MSE over the validation clips and steps (eval mode: no dropout)."""
-    was_training = transformer.training
-    transformer.eval()
     sums = torch.zeros(len(validation.timesteps), dtype=torch.float64)
-    for z, embeds, ids, noise in zip(validation.latents, validation.embeds, validation.dataset_ids, validation.noise):
-        for k, t in enumerate(validation.timesteps):
-            loss = diffusion_loss(transformer, z * scaling_factor, embeds, ids, noise_scheduler, noise=noise[k],
-                                  timesteps=t.expand(z.shape[0]))  # fmt: skip
-            sums[k] += float(loss) * z.shape[0]
-    transformer.train(was_training)
+    with eval_mode(transformer):
+        for z, embeds, ids, noise in zip(validation.latents, validation.embeds, validation.dataset_ids,
+                                         validation.noise):  # fmt: skip
+            for k, t in enumerate(validation.timesteps):
+                loss = diffusion_loss(transformer, z * scaling_factor, embeds, ids, noise_scheduler, noise=noise[k],
+                                      timesteps=t.expand(z.shape[0]))  # fmt: skip
+                sums[k] += float(loss) * z.shape[0]
     per_timestep = (sums / validation.num_clips).tolist()
     return DiffusionEvaluation(loss=float(np.mean(per_timestep)), num_clips=validation.num_clips,
                                per_timestep=dict(zip(validation.timesteps.tolist(), per_timestep)))  # fmt: skip
-
-
-def _slug(text: str, limit: int = 40) -> str:
-    return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")[:limit] or "unconditional"
 
 
 @torch.no_grad()
@@ -617,20 +600,21 @@ def write_samples(pipe: GenAUPipeline, prompts: list[str], folder: Path, seconds
                   num_inference_steps: int, dataset_id: int = 0, seed: int = 0) -> list[Path]:  # fmt: skip
     """One seeded sample per prompt through the pipeline: ``folder/NN_<prompt>.wav``, or, without a vocoder, the
     decoded log-mel ``(mel bins, frames)`` as ``folder/NN_<prompt>.npy``."""
+
+    def kwargs(i: int) -> dict:
+        return dict(num_inference_steps=num_inference_steps, guidance_scale=guidance_scale, dataset_id=dataset_id,
+                    audio_length_in_s=seconds, generator=torch.Generator().manual_seed(seed + i))  # fmt: skip
+
+    if pipe.vocoder is not None:
+        return write_clips(folder, ((prompt_sample_name(i, prompt), pipe(prompt, **kwargs(i)).audios[0])
+                                    for i, prompt in enumerate(prompts)), pipe.sampling_rate)  # fmt: skip
     paths = []
     for i, prompt in enumerate(prompts):
-        kwargs = dict(num_inference_steps=num_inference_steps, guidance_scale=guidance_scale, dataset_id=dataset_id,
-                      audio_length_in_s=seconds, generator=torch.Generator().manual_seed(seed + i))  # fmt: skip
-        name = f"{i:02d}_{_slug(prompt)}"
-        if pipe.vocoder is not None:
-            audio = pipe(prompt, **kwargs).audios[0]
-            paths.append(Path(write_audio(folder / f"{name}.wav", audio, pipe.sampling_rate)))
-        else:
-            latents = pipe(prompt, output_type="latent", **kwargs).audios
-            mel = pipe.vae.decode(latents / pipe.vae.config.scaling_factor).sample[0]
-            folder.mkdir(parents=True, exist_ok=True)
-            np.save(folder / f"{name}.npy", mel.float().cpu().numpy())
-            paths.append(folder / f"{name}.npy")
+        latents = pipe(prompt, output_type="latent", **kwargs(i)).audios
+        mel = pipe.vae.decode(latents / pipe.vae.config.scaling_factor).sample[0]
+        folder.mkdir(parents=True, exist_ok=True)
+        paths.append(folder / f"{prompt_sample_name(i, prompt)}.npy")
+        np.save(paths[-1], mel.float().cpu().numpy())
     return paths
 
 
@@ -648,20 +632,6 @@ class GenAUTrainingResult:
     evaluation: DiffusionEvaluation | None  # the last one
     minutes: float = 0.0
     is_main_process: bool = True
-
-
-@contextlib.contextmanager
-def _ema_weights(ema, parameters):
-    """The EMA weights in the model for the duration of the block (evaluation, samples)."""
-    if ema is None:
-        yield
-        return
-    ema.store(parameters)
-    ema.copy_to(parameters)
-    try:
-        yield
-    finally:
-        ema.restore(parameters)
 
 
 def train_genau(args: argparse.Namespace) -> GenAUTrainingResult:
@@ -710,16 +680,10 @@ def train_genau(args: argparse.Namespace) -> GenAUTrainingResult:
     transformer, optimizer, lr_scheduler, train_loader = accelerator.prepare(raw, optimizer, lr_scheduler,
                                                                              train_loader)  # fmt: skip
     register_save_pretrained_hooks(accelerator, ["transformer"])
-    extra_states = []
-    ema = None
-    if args.use_ema:
-        from diffusers.training_utils import EMAModel
-
-        ema = EMAModel(trainable, decay=args.ema_decay, foreach=False)
-        ema.to(device)
-        extra_states.append(ema)
+    ema = build_ema(trainable, args.ema_decay, device) if args.use_ema else None
     scale = LatentScale()
-    state = start_or_resume(accelerator, output_dir, args.resume_from_checkpoint, extra_states=[scale, *extra_states])
+    state = start_or_resume(accelerator, output_dir, args.resume_from_checkpoint,
+                            extra_states=[scale] if ema is None else [scale, ema])  # fmt: skip
     vae_scale = float(pipe.vae.config.scaling_factor)
     if scale.value is None and vae_scale != 1.0 and not args.recompute_scale_factor:
         scale.value = vae_scale  # a VAE that already knows its factor (e.g. converted from GenAU) keeps it
@@ -730,7 +694,7 @@ def train_genau(args: argparse.Namespace) -> GenAUTrainingResult:
                                 description="genau")  # fmt: skip
     means = RunningMeans()
     logged_losses: list[float] = []
-    step_losses: list[float] = []
+    losses = StepLoss()
     first_evaluation = evaluation = None
     evaluated_untrained = False
     sample_every = args.sample_every or args.eval_steps
@@ -741,7 +705,7 @@ def train_genau(args: argparse.Namespace) -> GenAUTrainingResult:
     def evaluate(step: int) -> DiffusionEvaluation | None:
         result = None
         if validation is not None:
-            with _ema_weights(ema, trainable):
+            with ema_weights(ema, trainable):
                 result = evaluate_diffusion(raw, validation, scale.value, noise_scheduler)
             progress.log({"eval_loss": result.loss}, step=step)
             progress.write(f"step {step}: validation loss {result.loss:.4f} ({result.num_clips} clips, "
@@ -768,14 +732,13 @@ def train_genau(args: argparse.Namespace) -> GenAUTrainingResult:
             with accelerator.autocast():
                 loss = diffusion_loss(transformer, z * scale.value, embeds, dataset_ids, noise_scheduler)
             optimizer_update(accelerator, loss, trainable, optimizer, lr_scheduler, args.max_grad_norm)
-        step_losses.append(accelerator.reduce(loss.detach().float(), reduction="mean").item())
+        losses.add(accelerator, loss)
 
         if not accelerator.sync_gradients:
             continue
         if ema is not None:
             ema.step(trainable)
-        means.update({"loss": sum(step_losses) / len(step_losses)})
-        step_losses = []
+        means.update({"loss": losses.end_step()})
         update = bookkeeping.after_update(means, lr_scheduler)  # count the step, log, checkpoint
         step = update.step
         if update.logged is not None:
@@ -783,13 +746,11 @@ def train_genau(args: argparse.Namespace) -> GenAUTrainingResult:
         if update.is_due(args.eval_steps):
             evaluation = evaluate(step) or evaluation
         if sample_prompts and update.is_due(sample_every) and accelerator.is_main_process:
-            with _ema_weights(ema, trainable):
+            with ema_weights(ema, trainable):
                 write_samples(pipe, sample_prompts, output_dir / "samples" / f"step-{step}", sample_seconds,
                               args.sample_guidance_scale, args.sample_inference_steps, dataset_id, args.seed)
         accelerator.wait_for_everyone()
-        if update.last:
-            if update.out_of_time:
-                progress.write(budget.stop_note(step))
+        if bookkeeping.finished(update):
             break
 
     progress.close()

@@ -45,16 +45,8 @@ from ..genau.losses import AutoencoderKL1DLoss, MelPatchDiscriminator
 from ..genau.modeling_autoencoder_kl_1d import VAE_PRESETS
 from .arguments import add_audio_data_args, check_common_training_args, resolve_config, training_arg_parser
 from .checkpointing import register_save_pretrained_hooks
-from .loop import (
-    StepBookkeeping,
-    TimeBudget,
-    adamw_with_decay_groups,
-    epoch_batches,
-    optimizer_update,
-    save_eval_results,
-    setup_accelerator,
-    start_or_resume,
-)
+from .loop import StepBookkeeping, TimeBudget, adamw_with_decay_groups, epoch_batches, eval_mode, optimizer_update
+from .loop import save_eval_results, setup_accelerator, start_or_resume
 from .progress import RunningMeans, TrainingProgress
 from .schedules import get_lr_scheduler
 from ..validation import InvalidInputError
@@ -233,11 +225,9 @@ def evaluate_vae(vae: AutoencoderKL1D, mels: list[torch.Tensor]) -> float:
     at a time, so no padding enters the figure)."""
     if not mels:
         raise InvalidInputError("evaluate_vae needs at least one log-mel")
-    was_training = vae.training
-    vae.eval()
     device = next(vae.parameters()).device
-    errors = [float((vae(mel.to(device)[None]).sample[0] - mel.to(device)).abs().mean()) for mel in mels]
-    vae.train(was_training)
+    with eval_mode(vae):
+        errors = [float((vae(mel.to(device)[None]).sample[0] - mel.to(device)).abs().mean()) for mel in mels]
     return sum(errors) / len(errors)
 
 
@@ -408,9 +398,7 @@ def train_vae(args: argparse.Namespace) -> VAETrainingResult:
         update = bookkeeping.after_update(means, scheduler_g)  # count the step, log, checkpoint
         if update.is_due(args.eval_steps) and eval_mels:
             evaluate(update.step)
-        if update.last:
-            if update.out_of_time:
-                progress.write(budget.stop_note(update.step))
+        if bookkeeping.finished(update):
             break
 
     progress.close()

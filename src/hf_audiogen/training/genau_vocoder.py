@@ -11,7 +11,8 @@ front-end, so the vocoder learns exactly the mels the VAE produces):
    transposed, and the 32 samples its transposed convolutions overhang are cut, so ``ŷ`` has ``frames * 160``
    samples like ``y``);
 2. from ``global_step >= --disc_start`` on (HiFi-GAN: 0): a step of the multi-period (periods 2, 3, 5, 7, 11) and
-   multi-scale (raw, x2 and x4 average-pooled) discriminators on the least-squares GAN loss
+   multi-scale (raw, x2 and x4 average-pooled) discriminators
+   (:class:`~hf_audiogen.genau.discriminator.HifiGanDiscriminator`) on the least-squares GAN loss
    ``Σ_k mean((1 - D_k(y))²) + mean(D_k(sg(ŷ))²)``;
 3. a generator step on ``45 · L1(log-mel(ŷ), m)`` + (from ``--disc_start``) ``Σ_k mean((1 - D_k(ŷ))²)`` +
    ``2 · Σ_layers mean|D(y) - D(ŷ)|`` (feature matching, real features recomputed after the discriminator step).
@@ -31,195 +32,33 @@ from __future__ import annotations
 
 import argparse
 import logging
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from accelerate.utils import set_seed
-from diffusers import ConfigMixin, ModelMixin
-from diffusers.configuration_utils import register_to_config
 from safetensors.torch import load_file, save_file
 from torch import nn
 from torch.nn.utils import parametrize
-from torch.nn.utils.parametrizations import spectral_norm, weight_norm
 from transformers import SpeechT5HifiGan, SpeechT5HifiGanConfig
 
-from ..audio import write_audio
 from ..genau import GenAUMelFeatureExtractor, log_mel_spectrogram, vocoder_hop_length
-from ..genau.losses import feature_matching_loss
+from ..genau.discriminator import HIFIGAN_PERIOD_CHANNELS, HIFIGAN_SCALE_CHANNELS, HifiGanDiscriminator
 from ..genau.vocoder import VOCODER_PRESETS, genau_vocoder_config
+from .adversarial import hifigan_feature_matching_loss, lsgan_discriminator_loss, lsgan_generator_loss
 from .arguments import add_audio_data_args, check_common_training_args, resolve_config, training_arg_parser
 from .checkpointing import register_save_pretrained_hooks
-from .genau_vae import (
-    EvaluationHistory,
-    build_gan_optimizers,
-    build_train_dataloader,
-    load_eval_mels,
-    segment_samples,
-)
-from .loop import (
-    StepBookkeeping,
-    TimeBudget,
-    epoch_batches,
-    optimizer_update,
-    save_eval_results,
-    setup_accelerator,
-    start_or_resume,
-)
+from .genau_vae import EvaluationHistory, build_gan_optimizers, build_train_dataloader, load_eval_mels, segment_samples
+from .loop import StepBookkeeping, TimeBudget, epoch_batches, eval_mode, optimizer_update, save_eval_results
+from .loop import setup_accelerator, start_or_resume
 from .progress import RunningMeans, TrainingProgress
+from .samples import clip_sample_name, write_clips
 from ..validation import InvalidInputError
 
 logger = logging.getLogger(__name__)
 
 WEIGHT_NORM_FILE = "generator_weight_norm.safetensors"
-HIFIGAN_PERIOD_CHANNELS = (32, 128, 512, 1024, 1024)  # HiFi-GAN's widths of the MPD and MSD convolutions
-HIFIGAN_SCALE_CHANNELS = (128, 128, 256, 512, 1024, 1024, 1024)
-
-
-# ----------------------------------------------------------------------------------------------- discriminators
-# Written here because no maintained library offers HiFi-GAN's MPD/MSD for reuse: transformers and diffusers ship
-# generators only, and ESPnet/SpeechBrain, which have them, pull in torchaudio (broken here) and whole toolkits.
-class _PeriodDiscriminator(nn.Module):
-    """HiFi-GAN's sub-discriminator of one period: the waveform folded into ``(samples / period, period)`` and seen
-    by 2-D convolutions with (k, 1) kernels, so each column holds samples one period apart."""
-
-    def __init__(self, period: int, channels: list[int], kernel_size: int = 5, stride: int = 3):
-        super().__init__()
-        self.period = period
-        widths = [1, *channels]
-        strides = [stride] * (len(channels) - 1) + [1]
-        self.convs = nn.ModuleList(
-            weight_norm(nn.Conv2d(c_in, c_out, (kernel_size, 1), (s, 1), padding=((kernel_size - 1) // 2, 0)))
-            for c_in, c_out, s in zip(widths[:-1], widths[1:], strides)
-        )
-        self.conv_post = weight_norm(nn.Conv2d(channels[-1], 1, (3, 1), 1, padding=(1, 0)))
-
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
-        batch, channels, samples = x.shape
-        if samples % self.period:
-            x = F.pad(x, (0, self.period - samples % self.period), mode="reflect")
-        x = x.view(batch, channels, -1, self.period)
-        features = []
-        for conv in self.convs:
-            x = F.leaky_relu(conv(x), 0.1)
-            features.append(x)
-        x = self.conv_post(x)
-        features.append(x)
-        return x.flatten(1), features
-
-
-class _ScaleDiscriminator(nn.Module):
-    """HiFi-GAN's sub-discriminator of one scale: strided, grouped 1-D convolutions over the waveform."""
-
-    # (kernel, stride, groups) of HiFi-GAN's seven convolutions; groups are capped to divide the chosen widths.
-    LAYOUT = ((15, 1, 1), (41, 2, 4), (41, 2, 16), (41, 4, 16), (41, 4, 16), (41, 1, 16), (5, 1, 1))
-
-    def __init__(self, channels: list[int], use_spectral_norm: bool = False):
-        super().__init__()
-        norm = spectral_norm if use_spectral_norm else weight_norm
-        widths = [1, *channels]
-        self.convs = nn.ModuleList(
-            norm(nn.Conv1d(c_in, c_out, k, s, groups=math.gcd(g, c_in, c_out), padding=(k - 1) // 2))
-            for (k, s, g), c_in, c_out in zip(self.LAYOUT, widths[:-1], widths[1:])
-        )
-        self.conv_post = norm(nn.Conv1d(channels[-1], 1, 3, 1, padding=1))
-
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
-        features = []
-        for conv in self.convs:
-            x = F.leaky_relu(conv(x), 0.1)
-            features.append(x)
-        x = self.conv_post(x)
-        features.append(x)
-        return x.flatten(1), features
-
-
-class HifiGanDiscriminator(ModelMixin, ConfigMixin):
-    """HiFi-GAN's multi-period (MPD) + multi-scale (MSD) discriminators in one model.
-
-    Args:
-        periods (`tuple[int]`): one period sub-discriminator per entry (HiFi-GAN: 2, 3, 5, 7, 11).
-        period_channels (`tuple[int]`): widths of the five convolutions of each period sub-discriminator.
-        num_scales (`int`): scale sub-discriminators; scale ``i`` sees the waveform average-pooled ``i`` times by 2
-            (the first one uses spectral normalisation, the others weight normalisation, as in HiFi-GAN).
-        scale_channels (`tuple[int]`): widths of the seven convolutions of each scale sub-discriminator.
-
-    Example:
-
-    ```python
-    >>> import torch
-    >>> from hf_audiogen.training.genau_vocoder import HifiGanDiscriminator
-    >>> disc = HifiGanDiscriminator(period_channels=(4, 4, 8, 8, 8), scale_channels=(4, 4, 8, 8, 16, 16, 16))
-    >>> logits, features = disc(torch.randn(2, 1, 3200))
-    >>> len(logits), len(features[0]), len(features[-1])  # 5 periods + 3 scales; 6 and 8 feature maps
-    (8, 6, 8)
-
-    ```
-    """
-
-    @register_to_config
-    def __init__(
-        self,
-        periods: tuple[int, ...] = (2, 3, 5, 7, 11),
-        period_channels: tuple[int, ...] = HIFIGAN_PERIOD_CHANNELS,
-        num_scales: int = 3,
-        scale_channels: tuple[int, ...] = HIFIGAN_SCALE_CHANNELS,
-    ):
-        super().__init__()
-        if any(p < 1 for p in periods) or num_scales < 0 or not (periods or num_scales):
-            raise InvalidInputError(f"need periods >= 1 and num_scales >= 0, with at least one sub-discriminator; got "
-                             f"periods={tuple(periods)}, num_scales={num_scales}")  # fmt: skip
-        if len(period_channels) != 5 or len(scale_channels) != 7 or min(*period_channels, *scale_channels) < 1:
-            raise InvalidInputError(f"period_channels needs 5 and scale_channels 7 positive widths, got "
-                             f"{tuple(period_channels)} and {tuple(scale_channels)}")  # fmt: skip
-        self.period_discriminators = nn.ModuleList(_PeriodDiscriminator(p, list(period_channels)) for p in periods)
-        self.scale_discriminators = nn.ModuleList(
-            _ScaleDiscriminator(list(scale_channels), use_spectral_norm=i == 0) for i in range(num_scales)
-        )
-        self.pool = nn.AvgPool1d(4, 2, padding=2)
-
-    @property
-    def min_input_length(self) -> int:
-        """Shortest waveform every sub-discriminator accepts (reflect padding to a whole period needs > period)."""
-        return max(self.config.periods, default=0) + 1
-
-    def forward(self, waveform: torch.Tensor) -> tuple[list[torch.Tensor], list[list[torch.Tensor]]]:
-        """``(batch, 1, samples)`` -> (logits of every sub-discriminator, their feature maps)."""
-        if waveform.ndim != 3 or waveform.shape[1] != 1 or waveform.shape[-1] < self.min_input_length:
-            raise InvalidInputError(f"expected waveforms of shape (batch, 1, samples >= {self.min_input_length}), got "
-                             f"{tuple(waveform.shape)}")  # fmt: skip
-        logits, features = [], []
-        for discriminator in self.period_discriminators:
-            out, maps = discriminator(waveform)
-            logits.append(out)
-            features.append(maps)
-        x = waveform
-        for i, discriminator in enumerate(self.scale_discriminators):
-            x = self.pool(x) if i > 0 else x
-            out, maps = discriminator(x)
-            logits.append(out)
-            features.append(maps)
-        return logits, features
-
-
-def lsgan_discriminator_loss(real_logits: list[torch.Tensor], fake_logits: list[torch.Tensor]) -> torch.Tensor:
-    """HiFi-GAN's ``Σ_k mean((1 - D_k(y))²) + mean(D_k(ŷ)²)``."""
-    return sum(((1 - real) ** 2).mean() + (fake**2).mean() for real, fake in zip(real_logits, fake_logits))
-
-
-def lsgan_generator_loss(fake_logits: list[torch.Tensor]) -> torch.Tensor:
-    """HiFi-GAN's ``Σ_k mean((1 - D_k(ŷ))²)``."""
-    return sum(((1 - fake) ** 2).mean() for fake in fake_logits)
-
-
-def hifigan_feature_matching_loss(real: list[list[torch.Tensor]], fake: list[list[torch.Tensor]]) -> torch.Tensor:
-    """HiFi-GAN's ``2 · Σ_layers mean|D^l(y) - D^l(ŷ)|`` over every sub-discriminator's feature maps (the per-layer
-    term of :func:`hf_audiogen.genau.losses.feature_matching_loss`, which averages, summed instead)."""
-    real_maps = [m for maps in real for m in maps]
-    fake_maps = [m for maps in fake for m in maps]
-    return 2 * len(real_maps) * feature_matching_loss(real_maps, fake_maps)
 
 
 # ----------------------------------------------------------------------------------------------- generator
@@ -373,15 +212,13 @@ def evaluate_vocoder(model: VocoderForTraining, mels: list[torch.Tensor], front_
     """Mean over clips of the mean absolute error between each log-mel and the log-mel of its resynthesis."""
     if not mels:
         raise InvalidInputError("evaluate_vocoder needs at least one log-mel")
-    was_training = model.training
-    model.eval()
     device = next(model.parameters()).device
     front_end = front_end.to(device)
     errors = []
-    for mel in mels:
-        mel = mel.to(device)[None]
-        errors.append(float((front_end(model(mel)) - mel).abs().mean()))
-    model.train(was_training)
+    with eval_mode(model):
+        for mel in mels:
+            mel = mel.to(device)[None]
+            errors.append(float((front_end(model(mel)) - mel).abs().mean()))
     return sum(errors) / len(errors)
 
 
@@ -449,7 +286,7 @@ def train_vocoder(args: argparse.Namespace) -> VocoderTrainingResult:
             progress.write(f"step {step}: eval mel L1 of resynthesis {value:.4f} ({len(eval_mels)} clips)")
             if history.update(value, step) and step > 0:
                 raw_model.without_weight_norm().save_pretrained(output_dir / "best")
-            _write_samples(raw_model, eval_mels[: args.num_audio_samples], output_dir / "samples" / f"step-{step}",
+            write_samples(raw_model, eval_mels[: args.num_audio_samples], output_dir / "samples" / f"step-{step}",
                            config.sampling_rate)  # fmt: skip
         accelerator.wait_for_everyone()
 
@@ -501,9 +338,7 @@ def train_vocoder(args: argparse.Namespace) -> VocoderTrainingResult:
         update = bookkeeping.after_update(means, scheduler_g)  # count the step, log, checkpoint
         if update.is_due(args.eval_steps) and eval_mels:
             evaluate(update.step)
-        if update.last:
-            if update.out_of_time:
-                progress.write(budget.stop_note(update.step))
+        if bookkeeping.finished(update):
             break
 
     progress.close()
@@ -518,13 +353,12 @@ def train_vocoder(args: argparse.Namespace) -> VocoderTrainingResult:
 
 
 @torch.no_grad()
-def _write_samples(model: VocoderForTraining, mels: list[torch.Tensor], folder: Path, sampling_rate: int) -> None:
-    was_training = model.training
-    model.eval()
+def write_samples(model: VocoderForTraining, mels: list[torch.Tensor], folder: Path, sampling_rate: int) -> list[Path]:
+    """``folder/clip_i.wav``: the resynthesis of log-mel i."""
     device = next(model.parameters()).device
-    for i, mel in enumerate(mels):
-        write_audio(folder / f"clip_{i}.wav", model(mel.to(device)[None])[0].float().cpu(), sampling_rate)
-    model.train(was_training)
+    with eval_mode(model):
+        resynthesised = ((clip_sample_name(i), model(mel.to(device)[None])[0]) for i, mel in enumerate(mels))
+        return write_clips(folder, resynthesised, sampling_rate)
 
 
 def main(argv: list[str] | None = None) -> VocoderTrainingResult:
@@ -546,4 +380,5 @@ __all__ = [
     "main",
     "parse_args",
     "train_vocoder",
+    "write_samples",
 ]

@@ -1,7 +1,8 @@
 """The pieces of a training loop that every family's loop (``training.codec``, ``training.autocap``,
 ``training.audiogen``, ``training.genau``, ``training.genau_vae``, ``training.genau_vocoder``) shares: the
 Accelerator of a run, the optimizer update of one micro-batch, the epoch stream with exact resume, the
-``--max_train_minutes`` budget, the bookkeeping after each optimizer step and AdamW with weight-decay groups.
+``--max_train_minutes`` budget, the bookkeeping after each optimizer step, AdamW with weight-decay groups, eval mode
+and EMA weights for the duration of an evaluation.
 
 A family's loop reads top to bottom as::
 
@@ -16,10 +17,8 @@ A family's loop reads top to bottom as::
         if not accelerator.sync_gradients:
             continue
         update = bookkeeping.after_update(means, scheduler)  # count the step, log, checkpoint
-        ...  # evaluation, samples: if update.is_due(args.eval_steps)
-        if update.last:
-            if update.out_of_time:
-                progress.write(budget.stop_note(update.step))
+        ...  # evaluation, samples: if update.is_due(args.eval_steps), inside eval_mode / ema_weights
+        if bookkeeping.finished(update):  # the last step (says so when the time budget ended the run)
             break
     ...  # main process: save the model, save_eval_results(output_dir, {...})
 """
@@ -27,10 +26,12 @@ A family's loop reads top to bottom as::
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import time
 from collections.abc import Iterable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -39,13 +40,7 @@ import torch
 from accelerate import Accelerator
 from accelerate.utils import DataLoaderConfiguration, ProjectConfiguration
 
-from .checkpointing import (
-    TrainingState,
-    list_checkpoints,
-    load_checkpoint,
-    resolve_resume_checkpoint,
-    save_checkpoint,
-)
+from .checkpointing import TrainingState, list_checkpoints, load_checkpoint, resolve_resume_checkpoint, save_checkpoint
 from .progress import RunningMeans, TrainingProgress
 from ..validation import InvalidInputError
 
@@ -212,15 +207,17 @@ def count_optimizer_step(
 
 
 class StepBookkeeping:
-    """The bookkeeping after each optimizer step of a loop whose checkpoints are plain :func:`save_checkpoint`:
-    :meth:`after_update` counts the step (:func:`count_optimizer_step`), logs the running means and the learning rate
-    every ``--logging_steps`` and on the last step, and saves a checkpoint when
-    :meth:`OptimizerStep.saves_checkpoint`. Evaluation, samples and the ``break`` on ``update.last`` stay in the
-    loop, which differs there from family to family."""
+    """The bookkeeping after each optimizer step: :meth:`after_update` counts the step
+    (:func:`count_optimizer_step`), logs the running means and the learning rate every ``--logging_steps`` and on the
+    last step, and saves a checkpoint when :meth:`OptimizerStep.saves_checkpoint` (with ``write_extra``, see
+    :func:`save_checkpoint`); :meth:`finished` ends the loop. Evaluation and samples stay in the loop, which differs
+    there from family to family."""
 
     def __init__(self, accelerator: Accelerator, args: argparse.Namespace, state: TrainingState,
-                 progress: TrainingProgress, budget: TimeBudget):  # fmt: skip
+                 progress: TrainingProgress, budget: TimeBudget,
+                 write_extra: Callable[[Path], None] | None = None):  # fmt: skip
         self.accelerator, self.args, self.state, self.progress, self.budget = accelerator, args, state, progress, budget
+        self.write_extra = write_extra
 
     def after_update(self, means: RunningMeans, scheduler) -> OptimizerStep:
         """Call on every optimizer step (``accelerator.sync_gradients``), on every process."""
@@ -229,9 +226,73 @@ class StepBookkeeping:
         if update.is_due(args.logging_steps):
             update = replace(update, logged={**means.pop(), "lr": scheduler.get_last_lr()[0]})
             self.progress.log(update.logged, step=update.step)
-        if update.saves_checkpoint(args.checkpointing_steps):
-            save_checkpoint(self.accelerator, args.output_dir, update.step, args.checkpoints_total_limit)
+        if update.saves_checkpoint(args.checkpointing_steps):  # also when --max_train_minutes stops the run
+            save_checkpoint(self.accelerator, args.output_dir, update.step, args.checkpoints_total_limit,
+                            write_extra=self.write_extra)  # fmt: skip
         return update
+
+    def finished(self, update: OptimizerStep) -> bool:
+        """Whether the loop ``break``s after this step (``update.last``); says so when the time budget ended it."""
+        if update.last and update.out_of_time:
+            self.progress.write(self.budget.stop_note(update.step))
+        return update.last
+
+
+class StepLoss:
+    """The training loss of each optimizer step: the mean over its micro-batches of the loss averaged over processes,
+    with the run's first and latest."""
+
+    def __init__(self):
+        self.first: float | None = None
+        self.last: float | None = None
+        self._micro_batches: list[float] = []
+
+    def add(self, accelerator: Accelerator, loss: torch.Tensor) -> None:
+        """One micro-batch's loss; every process calls (the loss is averaged over them)."""
+        self._micro_batches.append(accelerator.reduce(loss.detach().float(), reduction="mean").item())
+
+    def end_step(self) -> float:
+        """The mean over the step's micro-batches (now ``last``); the next step starts empty."""
+        self.last = sum(self._micro_batches) / len(self._micro_batches)
+        self.first = self.last if self.first is None else self.first
+        self._micro_batches = []
+        return self.last
+
+
+@contextlib.contextmanager
+def eval_mode(module: torch.nn.Module):
+    """``module`` in eval mode for the duration of the block (evaluation, samples), then back in the mode it was."""
+    was_training = module.training
+    module.eval()
+    try:
+        yield module
+    finally:
+        module.train(was_training)
+
+
+def build_ema(parameters: list[torch.nn.Parameter], decay: float, device):
+    """diffusers' ``EMAModel`` of ``parameters`` on ``device`` (``--use_ema``); the caller registers it for
+    checkpointing where its loop's checkpoint layout puts it."""
+    from diffusers.training_utils import EMAModel
+
+    ema = EMAModel(parameters, decay=decay, foreach=False)
+    ema.to(device)
+    return ema
+
+
+@contextlib.contextmanager
+def ema_weights(ema, parameters: list[torch.nn.Parameter]):
+    """The EMA weights in ``parameters`` for the duration of the block (evaluation, samples, a best-model save), the
+    trained ones back afterwards; nothing changes when ``ema`` is ``None``."""
+    if ema is None:
+        yield
+        return
+    ema.store(parameters)
+    ema.copy_to(parameters)
+    try:
+        yield
+    finally:
+        ema.restore(parameters)
 
 
 def save_eval_results(output_dir: str | Path, results: dict) -> None:

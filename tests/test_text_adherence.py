@@ -1,5 +1,5 @@
-"""Text adherence of AudioGen (retrieval with a fixed audio embedding, held-out NLL) on a tiny model and fake corpora
-built from the real fixture clips."""
+"""Text adherence of AudioGen (retrieval with a fixed audio embedding against the corpus as the model's codec renders
+it, codec-reconstruction oracle, held-out NLL) on a tiny model and fake corpora built from the real fixture clips."""
 
 import importlib.util
 import json
@@ -20,6 +20,8 @@ from hf_audiogen.evaluation import (
     LogMelStatisticsEmbedding,
     StandardizedCosine,
     chance_of_hit,
+    codec_reconstruction,
+    domain_check,
     evaluate_text_adherence,
     heldout_nll,
     oracle_retrieval,
@@ -184,6 +186,91 @@ def test_oracle_across_recordings_excludes_the_query_group(tmp_path):
 
 
 # ----------------------------------------------------------------------------------------------------------------------
+# Codec domain: the index holds what the codec makes of the clips, as generated audio comes out of that codec
+# ----------------------------------------------------------------------------------------------------------------------
+def test_codec_reconstruction_is_the_codec_round_trip(pipe):
+    codec = pipe.model.codec
+    audio, rate = load_audio(FIXTURES / "cow_moo.flac")
+    decoded, decoded_rate = codec_reconstruction(codec, audio, rate)
+    assert decoded_rate == codec.config.sampling_rate == rate and decoded.shape == audio.shape
+    with torch.no_grad():
+        expected = codec.decode(codec.encode(torch.from_numpy(audio)[None, None]))[0, 0, : len(audio)]
+    np.testing.assert_allclose(decoded, expected.numpy(), atol=1e-6)
+    assert not np.allclose(decoded, audio, atol=1e-2)  # the tiny codec is far from transparent
+    from hf_audiogen.audio import resample
+
+    upsampled, upsampled_rate = codec_reconstruction(codec, resample(audio, rate, 32000), 32000)
+    assert upsampled_rate == rate and abs(len(upsampled) - len(audio)) <= 1  # resampled to the codec's rate first
+    with pytest.raises(ValueError, match="mono audio"):
+        codec_reconstruction(codec, np.stack([audio, audio]), rate)
+
+
+def test_index_domains_and_reconstruction_queries(pipe, corpus):
+    codec = pipe.model.codec
+    index = CorpusIndex.from_corpus(corpus, codec=codec, progress_bar=False)  # codec domain by default with a codec
+    assert index.domain == "codec" and "codec reconstructions" in index.describe()
+    embed = LogMelStatisticsEmbedding()
+    audio, rate = load_audio(FIXTURES / "dog_bark.flac")  # clip 0 of the corpus
+    np.testing.assert_allclose(index.keys[0], index.similarity.unit_vectors(embed(*codec_reconstruction(codec, audio,
+                               rate)))[0], atol=1e-9)  # fmt: skip
+    # whole-clip queries are the indexed reconstructions themselves: each retrieves its own clip
+    np.testing.assert_allclose(index.similarity.unit_vectors(index.reconstruction_queries), index.keys, atol=1e-9)
+    assert domain_check(index) == {"num_queries": 5, "self_top1": 1.0}
+    short = CorpusIndex.from_corpus(corpus, codec=codec, query_seconds=0.5, progress_bar=False)
+    np.testing.assert_allclose(short.keys, index.keys)  # the index is the same, the queries are 0.5 s crops
+    expected = embed(*codec_reconstruction(codec, audio[:8000], rate))[0]
+    np.testing.assert_allclose(short.reconstruction_queries[0], expected, atol=1e-9)
+
+    raw = CorpusIndex.from_corpus(corpus, codec=codec, domain="raw", progress_bar=False)
+    assert raw.domain == "raw" and raw.reconstruction_queries is not None
+    np.testing.assert_allclose(raw.keys, CorpusIndex.from_corpus(corpus, progress_bar=False).keys)
+    # decoded audio of every clip lands on one "hub" clip of the raw index: the old measure's blindness
+    assert domain_check(raw)["self_top1"] <= 0.4
+    assert CorpusIndex.from_corpus(corpus, progress_bar=False).reconstruction_queries is None
+    with pytest.raises(ValueError, match="pass the evaluated model's codec"):
+        CorpusIndex.from_corpus(corpus, domain="codec", progress_bar=False)
+    with pytest.raises(ValueError, match="domain must be one of"):
+        CorpusIndex.from_corpus(corpus, codec=codec, domain="latent", progress_bar=False)
+    with pytest.raises(ValueError, match="build it with CorpusIndex.from_corpus"):
+        domain_check(CorpusIndex.from_corpus(corpus, progress_bar=False))
+
+
+def test_codec_reconstruction_oracle(pipe, tmp_path):
+    # every clip twice (two recording groups): a clip's reconstruction finds its twin's in the codec domain
+    rows = [(clip, f"caption {i}", "src", "train", f"group {i}{copy}") for i, clip in enumerate(CLIPS) for copy in "ab"]
+    path = make_corpus(tmp_path, rows)
+    codec = pipe.model.codec
+    index = CorpusIndex.from_corpus(path, codec=codec, progress_bar=False)
+    scores = oracle_retrieval(index, query_features=index.reconstruction_queries)
+    assert (scores.num_queries, scores.top1, scores.top5) == (10, 1.0, 1.0)
+    assert scores.chance_top1 == pytest.approx(1 / 9)
+    raw = CorpusIndex.from_corpus(path, codec=codec, domain="raw", progress_bar=False)
+    blind = oracle_retrieval(raw, query_features=raw.reconstruction_queries)
+    assert blind.top1 <= 0.4  # decoded queries against raw clips: the hub again
+    assert oracle_retrieval(raw).top1 == 1.0  # raw against raw looks perfect: the false reassurance
+
+
+def test_a_model_that_renders_its_clips_is_seen_only_in_the_codec_domain(pipe, corpus, monkeypatch):
+    """A stand-in for a perfectly adherent model: for each caption it returns its clip as the codec reconstructs it
+    (what a model over this codec can at best produce). The codec-domain index sees it; a raw index does not."""
+    rows = [json.loads(line) for line in open(FIXTURES / "metadata.jsonl")]
+    clips = {r["caption"]: load_audio(FIXTURES / r["file"], sampling_rate=16000)[0] for r in rows}
+
+    def render_the_clip(self, prompt, duration, num_return_sequences=1, **kwargs):
+        audio = codec_reconstruction(self.model.codec, clips[prompt][: int(duration * 16000)], 16000)[0]
+        return [{"audio": audio, "sampling_rate": 16000}] * num_return_sequences
+
+    monkeypatch.setattr(AudioGenPipeline, "__call__", render_the_clip)
+    report = evaluate_text_adherence(pipe, corpus, duration=2.0, paraphrases={}, progress_bar=False)
+    assert report.overall.top1 == 1.0 and report.domain_check == {"num_queries": 5, "self_top1": 1.0}
+    assert report.settings["index"].startswith("codec reconstructions")
+    raw = evaluate_text_adherence(pipe, corpus, duration=2.0, paraphrases={}, index_domain="raw", progress_bar=False)
+    assert raw.overall.top1 <= 0.4 and raw.domain_check["self_top1"] <= 0.4
+    assert raw.settings["index"].startswith("raw clips")
+    assert "domain check" in report.format_table()
+
+
+# ----------------------------------------------------------------------------------------------------------------------
 # Generation-based evaluation
 # ----------------------------------------------------------------------------------------------------------------------
 def test_report_fields_shapes_and_json(pipe, corpus, tmp_path):
@@ -227,7 +314,7 @@ def test_chance_levels_on_hand_made_corpus(pipe, seven_clip_corpus):
 
 
 def test_same_seed_same_report(pipe, corpus):
-    index = CorpusIndex.from_corpus(corpus, progress_bar=False)
+    index = CorpusIndex.from_corpus(corpus, codec=pipe.model.codec, query_seconds=FAST["duration"], progress_bar=False)
     first = evaluate_text_adherence(pipe, corpus, seed=3, index=index, paraphrases={}, **FAST)
     again = evaluate_text_adherence(pipe, corpus, seed=3, index=index, paraphrases={}, **FAST)
     assert first.to_dict() == again.to_dict()
@@ -253,6 +340,12 @@ def test_clear_errors(pipe, corpus, tmp_path):
         evaluate_text_adherence(pipe, corpus, duration=0, progress_bar=False)
     with pytest.raises(ValueError, match="model directory .* does not exist"):
         evaluate_text_adherence(tmp_path / "no-model", corpus, **FAST)
+    with pytest.raises(ValueError, match="index_domain must be one of"):
+        evaluate_text_adherence(pipe, corpus, index_domain="latent", **FAST)
+    raw_index = CorpusIndex.from_corpus(corpus, progress_bar=False)  # no codec: nothing for the oracle to query with
+    with pytest.raises(ValueError, match="no codec-reconstruction queries"):
+        evaluate_text_adherence(pipe, corpus, index=raw_index, **FAST)
+    assert evaluate_text_adherence(pipe, corpus, index=raw_index, oracle=False, paraphrases={}, **FAST).oracle is None
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -318,14 +411,27 @@ def test_script_writes_json_and_prints_table(pipe, corpus, tmp_path, capsys):
     assert script.main(argv) == 0
     printed = capsys.readouterr().out
     assert "corpus captions" in printed and "held-out NLL" in printed and "eval_audiogen_adherence.py" in printed
+    assert "codec-reconstruction oracle" in printed and "summary: model top-1" in printed
     data = json.loads(out.read_text())
     assert data["overall"]["num_queries"] == 5 and data["nll"]["num_clips"] == 1
     assert data["command"].endswith("--num_threads 1") and data["settings"]["duration"] == 0.2
     assert data["settings"]["model"] == str(model_dir)
 
+    assert data["domain_check"]["num_queries"] == 5 and data["settings"]["index"].startswith("codec")
+
     oracle_out = tmp_path / "oracle.json"
-    assert script.main(["--oracle_only", str(corpus), "--out", str(oracle_out), "--no_progress"]) == 0
-    assert set(json.loads(oracle_out.read_text())) >= {"oracle", "oracle_cross_recording", "settings", "command"}
+    codec_dir = tmp_path / "codec"
+    pipe.model.codec.save_pretrained(codec_dir)
+    for codec_source in (codec_dir, model_dir):  # a codec directory, or a model's codec
+        assert script.main(["--oracle_only", str(corpus), "--codec", str(codec_source), "--out", str(oracle_out),
+                            "--no_progress"]) == 0  # fmt: skip
+        oracle = json.loads(oracle_out.read_text())
+        assert set(oracle) >= {"oracle", "oracle_cross_recording", "domain_check", "oracle_raw_clips", "command"}
+        assert oracle["domain_check"]["self_top1"] == 1.0  # whole 2 s queries of clips up to 2 s: the indexed ones
+    with pytest.raises(SystemExit):  # the oracle needs a codec
+        script.main(["--oracle_only", str(corpus), "--out", str(oracle_out)])
+    with pytest.raises(SystemExit):  # a model brings its own codec
+        script.main([str(model_dir), str(corpus), "--codec", str(codec_dir)])
 
     capsys.readouterr()
     assert script.main([str(model_dir), str(tmp_path / "nowhere"), "--out", str(out), "--no_progress"]) == 2

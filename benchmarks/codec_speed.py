@@ -24,10 +24,22 @@ def build_models() -> tuple[CodecModel, EncodecModel]:
     config = CodecConfig.audiocraft_audiogen_16khz(kmeans_init=False)
     codec = CodecModel(config).eval()
     encodec_config = EncodecConfig(
-        sampling_rate=16000, audio_channels=1, hidden_size=128, num_filters=64, upsampling_ratios=[8, 5, 4, 2],
-        norm_type="weight_norm", use_causal_conv=False, pad_mode="constant", num_lstm_layers=2, compress=2,
-        use_conv_shortcut=False, codebook_size=2048, target_bandwidths=[2.2], normalize=False, chunk_length_s=None,
-    )  # fmt: skip
+        sampling_rate=16000,
+        audio_channels=1,
+        hidden_size=128,
+        num_filters=64,
+        upsampling_ratios=[8, 5, 4, 2],
+        norm_type="weight_norm",
+        use_causal_conv=False,
+        pad_mode="constant",
+        num_lstm_layers=2,
+        compress=2,
+        use_conv_shortcut=False,
+        codebook_size=2048,
+        target_bandwidths=[2.2],
+        normalize=False,
+        chunk_length_s=None,
+    )
     encodec = EncodecModel(encodec_config).eval()
     encodec.load_state_dict(codec.state_dict(), strict=True)
     return codec, encodec
@@ -66,12 +78,16 @@ def main() -> None:
 
     audio_seconds = args.seconds * args.batch
     print("command: " + " ".join(shlex.quote(a) for a in [sys.executable, *sys.argv]))
-    print(f"config: audiocraft AudioGen 16 kHz codec (64 filters, 4 x 2048, 50 Hz), {args.batch} x {args.seconds} s, "
-          f"1 thread, median of {args.runs} runs; max |audio difference| = {max_diff:.2e}")  # fmt: skip
+    print(
+        f"config: audiocraft AudioGen 16 kHz codec (64 filters, 4 x 2048, 50 Hz), {args.batch} x {args.seconds} s, "
+        f"1 thread, median of {args.runs} runs; max |audio difference| = {max_diff:.2e}"
+    )
     medians = {name: statistics.median(t) for name, t in times.items()}
     for name, median in medians.items():
-        print(f"{name:13s} encode+decode {median * 1000:8.1f} ms   RTF {median / audio_seconds:.4f}   "
-              f"(min {min(times[name]) * 1000:.1f} ms)")  # fmt: skip
+        print(
+            f"{name:13s} encode+decode {median * 1000:8.1f} ms   RTF {median / audio_seconds:.4f}   "
+            f"(min {min(times[name]) * 1000:.1f} ms)"
+        )
     print(f"ratio CodecModel / EncodecModel time = {medians['CodecModel'] / medians['EncodecModel']:.3f}")
 
 

@@ -93,19 +93,35 @@ def build_reference_fit(ref: types.SimpleNamespace, config) -> nn.Module:
     attention = dict(heads=config.num_attention_heads, dim_head=config.attention_head_dim)
     return ref.FIT(
         weight_initializer={"target": ref.RINWeightScalerInitializer, "scale": config.weight_init_scale},
-        fit_block_module=ref.FITBlockV5, context_channels=config.context_dim,
-        summary_text_embeddings_channels=config.text_embed_dim, conditioning_in_context=True, time_pe_type="learned",
-        learned_sinusoidal_dim=config.time_embed_dim, use_dataset_id_conditioning=config.num_dataset_ids > 0,
-        dataset_ids_count=config.num_dataset_ids, input_size=[1, config.sample_size, 1],
-        patch_size=[1, config.patch_size, 1], group_size=[1, config.group_size, 1], input_channels=config.in_channels,
-        patch_channels=config.hidden_size, fit_blocks_count=config.num_blocks,
-        local_layers_per_block=config.local_layers_per_block, global_layers_per_block=config.global_layers_per_block,
-        latent_count=config.num_latents, latent_channels=config.latent_hidden_size,
+        fit_block_module=ref.FITBlockV5,
+        context_channels=config.context_dim,
+        summary_text_embeddings_channels=config.text_embed_dim,
+        conditioning_in_context=True,
+        time_pe_type="learned",
+        learned_sinusoidal_dim=config.time_embed_dim,
+        use_dataset_id_conditioning=config.num_dataset_ids > 0,
+        dataset_ids_count=config.num_dataset_ids,
+        input_size=[1, config.sample_size, 1],
+        patch_size=[1, config.patch_size, 1],
+        group_size=[1, config.group_size, 1],
+        input_channels=config.in_channels,
+        patch_channels=config.hidden_size,
+        fit_blocks_count=config.num_blocks,
+        local_layers_per_block=config.local_layers_per_block,
+        global_layers_per_block=config.global_layers_per_block,
+        latent_count=config.num_latents,
+        latent_channels=config.latent_hidden_size,
         self_conditioning_ff_config={"mult": config.ff_mult},
-        fit_block_config=dict(attention_class=ref.Attention, ff_class=ref.FeedForward, drop_units=config.dropout,
-                              drop_path=0.0, use_cross_attention_feedforward=True,
-                              default_attention_config=attention, default_ff_config={"mult": config.ff_mult}),
-    )  # fmt: skip
+        fit_block_config=dict(
+            attention_class=ref.Attention,
+            ff_class=ref.FeedForward,
+            drop_units=config.dropout,
+            drop_path=0.0,
+            use_cross_attention_feedforward=True,
+            default_attention_config=attention,
+            default_ff_config={"mult": config.ff_mult},
+        ),
+    )
 
 
 def run_reference_fit(ref: types.SimpleNamespace, model: nn.Module, sample, timestep, text, dataset_id):
@@ -120,28 +136,41 @@ def build_reference_decoder(ref: types.SimpleNamespace, vae: AutoencoderKL1D, vo
         raise ValueError(f"the reference VAE hard-codes GroupNorm(32); this VAE uses {vae_config.norm_num_groups}")
     base = vae_config.block_out_channels[0]
     with contextlib.redirect_stdout(io.StringIO()):  # it prints "making attention of type 'vanilla' ..."
-        decoder = ref.Decoder1D(ch=base, out_ch=vae_config.out_channels, ch_mult=[c // base for c in
-                                vae_config.block_out_channels], num_res_blocks=vae_config.layers_per_block,
-                                attn_resolutions=[], dropout=vae_config.dropout,
-                                in_channels=vae_config.in_channels, resolution=256, z_channels=vae_config.z_channels,
-                                double_z=True)  # fmt: skip
-    decoder.load_state_dict({k.removeprefix("decoder."): v for k, v in vae.state_dict().items()
-                             if k.startswith("decoder.")}, strict=True)  # fmt: skip
+        decoder = ref.Decoder1D(
+            ch=base,
+            out_ch=vae_config.out_channels,
+            ch_mult=[c // base for c in vae_config.block_out_channels],
+            num_res_blocks=vae_config.layers_per_block,
+            attn_resolutions=[],
+            dropout=vae_config.dropout,
+            in_channels=vae_config.in_channels,
+            resolution=256,
+            z_channels=vae_config.z_channels,
+            double_z=True,
+        )
+    decoder.load_state_dict(
+        {k.removeprefix("decoder."): v for k, v in vae.state_dict().items() if k.startswith("decoder.")}, strict=True
+    )
     post_quant_conv = nn.Conv1d(vae_config.latent_channels, vae_config.z_channels, kernel_size=1)
     post_quant_conv.load_state_dict(vae.post_quant_conv.state_dict(), strict=True)
-    h = types.SimpleNamespace(resblock="1", upsample_rates=voc_config.upsample_rates,
-                              upsample_kernel_sizes=voc_config.upsample_kernel_sizes,
-                              upsample_initial_channel=voc_config.upsample_initial_channel,
-                              resblock_kernel_sizes=voc_config.resblock_kernel_sizes,
-                              resblock_dilation_sizes=voc_config.resblock_dilation_sizes,
-                              num_mels=voc_config.model_in_dim)  # fmt: skip
+    h = types.SimpleNamespace(
+        resblock="1",
+        upsample_rates=voc_config.upsample_rates,
+        upsample_kernel_sizes=voc_config.upsample_kernel_sizes,
+        upsample_initial_channel=voc_config.upsample_initial_channel,
+        resblock_kernel_sizes=voc_config.resblock_kernel_sizes,
+        resblock_dilation_sizes=voc_config.resblock_dilation_sizes,
+        num_mels=voc_config.model_in_dim,
+    )
     with warnings.catch_warnings():  # its torch.nn.utils.weight_norm is deprecated; that is the reference's business
         warnings.simplefilter("ignore", FutureWarning)
         generator = ref.Generator(h)
     with contextlib.redirect_stdout(io.StringIO()):  # it prints "Removing weight norm..."
         generator.remove_weight_norm()  # GenAU loads the weight-normed checkpoint, then removes weight norm
-    generator.load_state_dict({k.replace("upsampler.", "ups."): v for k, v in vocoder.state_dict().items()
-                               if k not in ("mean", "scale")}, strict=True)  # fmt: skip
+    generator.load_state_dict(
+        {k.replace("upsampler.", "ups."): v for k, v in vocoder.state_dict().items() if k not in ("mean", "scale")},
+        strict=True,
+    )
     return decoder.eval(), post_quant_conv.eval(), generator.eval()
 
 
@@ -153,8 +182,9 @@ def build_decoder(in_channels: int) -> tuple[AutoencoderKL1D, SpeechT5HifiGan]:
     latents; a tiny VAE + vocoder for other latent widths (the ``tiny`` preset)."""
     if in_channels == 64:
         return AutoencoderKL1D().eval(), SpeechT5HifiGan(genau_vocoder_config()).eval()
-    vae = AutoencoderKL1D(block_out_channels=(32, 32, 64), layers_per_block=1, z_channels=8,
-                          latent_channels=in_channels)  # fmt: skip
+    vae = AutoencoderKL1D(
+        block_out_channels=(32, 32, 64), layers_per_block=1, z_channels=8, latent_channels=in_channels
+    )
     return vae.eval(), SpeechT5HifiGan(genau_vocoder_config(upsample_initial_channel=32)).eval()
 
 
@@ -164,8 +194,17 @@ class FullAttentionTransformer(nn.Module):
     (rather than ``nn.TransformerEncoder``) so both models run the same kernels and only the attention pattern
     differs."""
 
-    def __init__(self, in_channels: int, patch_size: int, max_patches: int, hidden_size: int, num_layers: int,
-                 heads: int, dim_head: int, ff_mult: int):  # fmt: skip
+    def __init__(
+        self,
+        in_channels: int,
+        patch_size: int,
+        max_patches: int,
+        hidden_size: int,
+        num_layers: int,
+        heads: int,
+        dim_head: int,
+        ff_mult: int,
+    ):
         super().__init__()
         self.patch_size = patch_size
         self.to_patches = nn.Sequential(nn.Linear(in_channels * patch_size, hidden_size), nn.LayerNorm(hidden_size))
@@ -209,9 +248,14 @@ def time_interleaved(runs: dict, repeats: int, warmup: int, desc: str) -> dict[s
             cpu, wall = time.process_time(), time.perf_counter()
             run()
             samples[name].append((time.process_time() - cpu, time.perf_counter() - wall))
-    return {name: {"cpu_s": statistics.median(c for c, _ in values), "wall_s": statistics.median(w for _, w in values),
-                   "cpu_min_s": min(c for c, _ in values)}
-            for name, values in samples.items()}  # fmt: skip
+    return {
+        name: {
+            "cpu_s": statistics.median(c for c, _ in values),
+            "wall_s": statistics.median(w for _, w in values),
+            "cpu_min_s": min(c for c, _ in values),
+        }
+        for name, values in samples.items()
+    }
 
 
 def loadavg() -> list[float]:
@@ -268,8 +312,10 @@ def measure_decode(fit, vae, vocoder, ref, args) -> dict:
         scale = ref_audio.abs().max().item()  # random weights give quiet audio: compare relative to it
         result.update(max_abs_diff=max_diff, output_max_abs=scale)
         if not max_diff <= 1e-5 * scale:
-            raise RuntimeError(f"our and the reference decoder disagree (max |diff| {max_diff:.2e}, audio up to "
-                               f"{scale:.2e}): not timing them")  # fmt: skip
+            raise RuntimeError(
+                f"our and the reference decoder disagree (max |diff| {max_diff:.2e}, audio up to "
+                f"{scale:.2e}): not timing them"
+            )
     result["times"] = time_interleaved(runs, args.decode_repeats, warmup=1, desc="VAE decode + vocoder")
     return result
 
@@ -285,10 +331,16 @@ def measure_lengths(preset: str, preset_config, seconds_per_frame: float, args) 
     fit = fit_preset(preset, sample_size=sample_size, num_latents=num_latents).eval()
     # Same width and the same number of attention + feed-forward layers as the FiT has in total.
     num_layers = sum(isinstance(m, FiTAttention) for m in fit.modules())
-    full = FullAttentionTransformer(preset_config.in_channels, preset_config.patch_size,
-                                    sample_size // preset_config.patch_size, preset_config.hidden_size, num_layers,
-                                    preset_config.num_attention_heads, preset_config.attention_head_dim,
-                                    preset_config.ff_mult).eval()  # fmt: skip
+    full = FullAttentionTransformer(
+        preset_config.in_channels,
+        preset_config.patch_size,
+        sample_size // preset_config.patch_size,
+        preset_config.hidden_size,
+        num_layers,
+        preset_config.num_attention_heads,
+        preset_config.attention_head_dim,
+        preset_config.ff_mult,
+    ).eval()
     result = {
         "preset_max_length_s": preset_config.sample_size * seconds_per_frame,
         "benchmark_sample_size": sample_size,
@@ -305,15 +357,22 @@ def measure_lengths(preset: str, preset_config, seconds_per_frame: float, args) 
         sample = torch.randn(2, preset_config.in_channels, num_frames, generator=generator)
         times = time_interleaved(
             {"fit": lambda: fit(sample, timestep, text, dataset_id), "full_attention": lambda: full(sample)},
-            args.repeats, warmup=1, desc=f"{seconds:g} s",
-        )  # fmt: skip
+            args.repeats,
+            warmup=1,
+            desc=f"{seconds:g} s",
+        )
         num_patches = num_frames // preset_config.patch_size
-        result["rows"].append({
-            "seconds": seconds, "latent_frames": num_frames, "patch_tokens": num_patches,
-            "fit_latent_tokens": num_patches // preset_config.group_size * latents_per_group,
-            "fit": times["fit"], "full_attention": times["full_attention"],
-            "ratio_fit_over_full": times["fit"]["cpu_s"] / times["full_attention"]["cpu_s"],
-        })  # fmt: skip
+        result["rows"].append(
+            {
+                "seconds": seconds,
+                "latent_frames": num_frames,
+                "patch_tokens": num_patches,
+                "fit_latent_tokens": num_patches // preset_config.group_size * latents_per_group,
+                "fit": times["fit"],
+                "full_attention": times["full_attention"],
+                "ratio_fit_over_full": times["fit"]["cpu_s"] / times["full_attention"]["cpu_s"],
+            }
+        )
     first, last = result["rows"][0], result["rows"][-1]
     tokens = [math.log(r["patch_tokens"]) for r in result["rows"]]
     result["growth"] = {"tokens": last["patch_tokens"] / first["patch_tokens"]}
@@ -331,14 +390,27 @@ def measure_lengths(preset: str, preset_config, seconds_per_frame: float, args) 
 # ----------------------------------------------------------------------------------------------------------------------
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--preset", default="genau-sample", choices=PRESETS,
-                        help="FiT size (default: %(default)s = the reference's sample config, 70.1M parameters)")
+    parser.add_argument(
+        "--preset",
+        default="genau-sample",
+        choices=PRESETS,
+        help="FiT size (default: %(default)s = the reference's sample config, 70.1M parameters)",
+    )
     parser.add_argument("--repeats", type=int, default=9, help="timed rounds per step measurement (median)")
     parser.add_argument("--decode-repeats", type=int, default=3, help="timed rounds of VAE decode + vocoder")
-    parser.add_argument("--steps", type=int, default=DEFAULT_STEPS,
-                        help="denoising steps per clip (default: GenAUPipeline's %(default)s)")
-    parser.add_argument("--lengths", type=float, nargs="+", default=[5, 10, 20, 30, 60],
-                        help="audio lengths in seconds for the growth table")
+    parser.add_argument(
+        "--steps",
+        type=int,
+        default=DEFAULT_STEPS,
+        help="denoising steps per clip (default: GenAUPipeline's %(default)s)",
+    )
+    parser.add_argument(
+        "--lengths",
+        type=float,
+        nargs="+",
+        default=[5, 10, 20, 30, 60],
+        help="audio lengths in seconds for the growth table",
+    )
     parser.add_argument("--skip-reference", action="store_true", help="time ours only")
     parser.add_argument("--json", type=Path, help="also write the figures to this JSON file")
     args = parser.parse_args(argv)
@@ -350,8 +422,11 @@ def main(argv: list[str] | None = None) -> dict:
     args.lengths = sorted(args.lengths)
 
     torch.set_num_threads(1)
-    command = shlex.join([os.path.relpath(sys.executable), *sys.argv]) if argv is None else \
-        shlex.join(["benchmarks/genau_speed.py", *argv])  # fmt: skip
+    command = (
+        shlex.join([os.path.relpath(sys.executable), *sys.argv])
+        if argv is None
+        else shlex.join(["benchmarks/genau_speed.py", *argv])
+    )
     skipped = reference_unavailable_reason(args.skip_reference)
     with contextlib.ExitStack() as stack:
         ref = None if skipped else stack.enter_context(genau_reference.reference_modules(os.environ["GENAU_REPO"]))
@@ -360,12 +435,20 @@ def main(argv: list[str] | None = None) -> dict:
 
 def _run(args: argparse.Namespace, command: str, skipped: str | None, ref: types.SimpleNamespace | None) -> dict:
     """The measurements of :func:`main`, with the reference modules (or ``None``) loaded for the whole run."""
-    report = {"command": command, "torch": torch.__version__, "threads": torch.get_num_threads(),
-              "loadavg_start": loadavg(), "preset": args.preset, "steps": args.steps,
-              "reference_skipped": skipped}  # fmt: skip
+    report = {
+        "command": command,
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "loadavg_start": loadavg(),
+        "preset": args.preset,
+        "steps": args.steps,
+        "reference_skipped": skipped,
+    }
     print("command:", command)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} thread, inference_mode; load average (1/5/15 min) at "
-          f"start: {report['loadavg_start']}")  # fmt: skip
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} thread, inference_mode; load average (1/5/15 min) at "
+        f"start: {report['loadavg_start']}"
+    )
     print("reference: " + (f"SKIPPED ({skipped})" if skipped else f"GENAU_REPO={os.environ['GENAU_REPO']}"))
 
     torch.manual_seed(0)
@@ -382,31 +465,48 @@ def _run(args: argparse.Namespace, command: str, skipped: str | None, ref: types
     report["loadavg_end"] = loadavg()
 
     # ---- (1) + (2)
-    print(f"\nFiT preset {args.preset!r}: {report['fit_parameters'] / 1e6:.2f}M parameters; latent frames at "
-          f"{1 / seconds_per_frame:g}/s (16 kHz, hop {vocoder_hop_length(vocoder)}, x{vae.temporal_downsampling} VAE)")
-    print(f"(1) one denoising step = one FiT forward on the CFG batch of one prompt, input "
-          f"{tuple(step['input_shape'])} = {clip_seconds:g} s; median of {args.repeats} (CPU s, wall s in brackets)")
+    print(
+        f"\nFiT preset {args.preset!r}: {report['fit_parameters'] / 1e6:.2f}M parameters; latent frames at "
+        f"{1 / seconds_per_frame:g}/s (16 kHz, hop {vocoder_hop_length(vocoder)}, x{vae.temporal_downsampling} VAE)"
+    )
+    print(
+        f"(1) one denoising step = one FiT forward on the CFG batch of one prompt, input "
+        f"{tuple(step['input_shape'])} = {clip_seconds:g} s; median of {args.repeats} (CPU s, wall s in brackets)"
+    )
     if "max_abs_diff" in step:
-        print(f"    same weights check: max |ours - reference| = {step['max_abs_diff']:.2e} (outputs up to "
-              f"{step['output_max_abs']:.2f}), fp32")  # fmt: skip
-    labels = {"ours": "ours (batch 2)", "reference": "reference (batch 2)",
-              "reference_two_batch1_calls": "reference, 2 x batch 1 (its DDIMSampler)"}  # fmt: skip
+        print(
+            f"    same weights check: max |ours - reference| = {step['max_abs_diff']:.2e} (outputs up to "
+            f"{step['output_max_abs']:.2f}), fp32"
+        )
+    labels = {
+        "ours": "ours (batch 2)",
+        "reference": "reference (batch 2)",
+        "reference_two_batch1_calls": "reference, 2 x batch 1 (its DDIMSampler)",
+    }
     for name, t in step["times"].items():
-        print(f"    {labels[name]:42s} {_fmt(t['cpu_s'])} s/step  ({_fmt(t['wall_s'])} s wall, min "
-              f"{_fmt(t['cpu_min_s'])})")  # fmt: skip
-    print(f"(2) one {clip_seconds:g} s clip = {args.steps} steps x (1) + VAE decode + vocoder once (batch 1, "
-          f"median of {args.decode_repeats}); text encoding not included")
+        print(
+            f"    {labels[name]:42s} {_fmt(t['cpu_s'])} s/step  ({_fmt(t['wall_s'])} s wall, min "
+            f"{_fmt(t['cpu_min_s'])})"
+        )
+    print(
+        f"(2) one {clip_seconds:g} s clip = {args.steps} steps x (1) + VAE decode + vocoder once (batch 1, "
+        f"median of {args.decode_repeats}); text encoding not included"
+    )
     if "max_abs_diff" in decode:
-        print(f"    same weights check: max |audio ours - reference| = {decode['max_abs_diff']:.2e} (audio up to "
-              f"{decode['output_max_abs']:.2e}), fp32")  # fmt: skip
+        print(
+            f"    same weights check: max |audio ours - reference| = {decode['max_abs_diff']:.2e} (audio up to "
+            f"{decode['output_max_abs']:.2e}), fp32"
+        )
     clip = {}
     for name in decode["times"]:
         dec = decode["times"][name]["cpu_s"]
         total = args.steps * step["times"][name]["cpu_s"] + dec
         clip[name] = {"decode_cpu_s": dec, "total_cpu_s": total, "per_10s_audio_cpu_s": total * 10 / clip_seconds}
-        print(f"    {name:10s} {args.steps} x {_fmt(step['times'][name]['cpu_s'])} + decode {_fmt(dec)} = "
-              f"{total:.2f} s per clip = {clip[name]['per_10s_audio_cpu_s']:.2f} s per 10 s of audio "
-              f"(RTF {total / clip_seconds:.2f})")  # fmt: skip
+        print(
+            f"    {name:10s} {args.steps} x {_fmt(step['times'][name]['cpu_s'])} + decode {_fmt(dec)} = "
+            f"{total:.2f} s per clip = {clip[name]['per_10s_audio_cpu_s']:.2f} s per 10 s of audio "
+            f"(RTF {total / clip_seconds:.2f})"
+        )
     report["clip"] = clip
     if "reference" in step["times"]:
         report["ratio_ours_over_reference"] = ratios = {
@@ -416,34 +516,50 @@ def _run(args: argparse.Namespace, command: str, skipped: str | None, ref: types
             "decode": clip["ours"]["decode_cpu_s"] / clip["reference"]["decode_cpu_s"],
             "clip": clip["ours"]["total_cpu_s"] / clip["reference"]["total_cpu_s"],
         }
-        print(f"    ratio ours / reference (CPU time): step {ratios['step']:.3f} (vs its 2 x batch-1 sampling "
-              f"{ratios['step_vs_two_batch1_calls']:.3f}), decode {ratios['decode']:.3f}, clip {ratios['clip']:.3f}")
+        print(
+            f"    ratio ours / reference (CPU time): step {ratios['step']:.3f} (vs its 2 x batch-1 sampling "
+            f"{ratios['step_vs_two_batch1_calls']:.3f}), decode {ratios['decode']:.3f}, clip {ratios['clip']:.3f}"
+        )
     else:
         print(f"    reference part skipped: {skipped}")
 
     # ---- (3)
-    print(f"\n(3) step time vs audio length (batch 2, median of {args.repeats} CPU s). The preset's positional range "
-          f"is {lengths['preset_max_length_s']:g} s; ", end="")  # fmt: skip
+    print(
+        f"\n(3) step time vs audio length (batch 2, median of {args.repeats} CPU s). The preset's positional range "
+        f"is {lengths['preset_max_length_s']:g} s; ",
+        end="",
+    )
     if lengths["benchmark_sample_size"] > fit.config.sample_size:
-        print(f"for this table the FiT is built with sample_size={lengths['benchmark_sample_size']} latent frames "
-              f"({lengths['benchmark_max_length_s']:g} s) and latents in proportion (same latents per group).")
+        print(
+            f"for this table the FiT is built with sample_size={lengths['benchmark_sample_size']} latent frames "
+            f"({lengths['benchmark_max_length_s']:g} s) and latents in proportion (same latents per group)."
+        )
     else:
         print("every length fits in it.")
-    print(f"    FiT {lengths['fit_parameters'] / 1e6:.2f}M parameters; full attention: "
-          f"{lengths['full_attention_layers']} self-attention + feed-forward layers (= the FiT's attention layers) of "
-          f"width {fit.config.hidden_size} over all patch tokens, "
-          f"{lengths['full_attention_parameters'] / 1e6:.2f}M parameters")  # fmt: skip
+    print(
+        f"    FiT {lengths['fit_parameters'] / 1e6:.2f}M parameters; full attention: "
+        f"{lengths['full_attention_layers']} self-attention + feed-forward layers (= the FiT's attention layers) of "
+        f"width {fit.config.hidden_size} over all patch tokens, "
+        f"{lengths['full_attention_parameters'] / 1e6:.2f}M parameters"
+    )
     print("    length | latent frames | patch tokens | FiT latent tokens | FiT s/step | full-attn s/step | FiT/full")
     for row in lengths["rows"]:
-        print(f"    {row['seconds']:5g} s | {row['latent_frames']:13d} | {row['patch_tokens']:12d} | "
-              f"{row['fit_latent_tokens']:17d} | {_fmt(row['fit']['cpu_s']):>10s} | "
-              f"{_fmt(row['full_attention']['cpu_s']):>16s} | {row['ratio_fit_over_full']:8.3f}")  # fmt: skip
+        print(
+            f"    {row['seconds']:5g} s | {row['latent_frames']:13d} | {row['patch_tokens']:12d} | "
+            f"{row['fit_latent_tokens']:17d} | {_fmt(row['fit']['cpu_s']):>10s} | "
+            f"{_fmt(row['full_attention']['cpu_s']):>16s} | {row['ratio_fit_over_full']:8.3f}"
+        )
     growth, first, last = lengths["growth"], lengths["rows"][0]["seconds"], lengths["rows"][-1]["seconds"]
-    print(f"    growth {first:g} s -> {last:g} s: tokens x{growth['tokens']:.2f}; FiT x{growth['fit']:.2f}, "
-          f"full attention x{growth['full_attention']:.2f}", end="")  # fmt: skip
+    print(
+        f"    growth {first:g} s -> {last:g} s: tokens x{growth['tokens']:.2f}; FiT x{growth['fit']:.2f}, "
+        f"full attention x{growth['full_attention']:.2f}",
+        end="",
+    )
     if "fit_exponent" in growth:
-        print(f"; log-log slope (1 = linear, 2 = quadratic): FiT {growth['fit_exponent']:.2f}, full attention "
-              f"{growth['full_attention_exponent']:.2f}")  # fmt: skip
+        print(
+            f"; log-log slope (1 = linear, 2 = quadratic): FiT {growth['fit_exponent']:.2f}, full attention "
+            f"{growth['full_attention_exponent']:.2f}"
+        )
     else:
         print()
     print(f"load average at end: {report['loadavg_end']}")

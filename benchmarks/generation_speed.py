@@ -55,8 +55,15 @@ def build(frames: int):
 
     tokenizer = tiny_t5_tokenizer()
     t5 = tiny_t5_encoder(vocab_size=len(tokenizer))
-    cfg = tiny_audiogen_lm_cfg(dim=512, num_layers=12, num_heads=8, n_q=4, card=2048, delays=(0, 1, 2, 3),
-                               segment_duration=max(10.0, frames / 50))  # fmt: skip
+    cfg = tiny_audiogen_lm_cfg(
+        dim=512,
+        num_layers=12,
+        num_heads=8,
+        n_q=4,
+        card=2048,
+        delays=(0, 1, 2, 3),
+        segment_duration=max(10.0, frames / 50),
+    )
     reference = build_audiocraft_lm(cfg, tokenizer, t5)
     torch.manual_seed(0)
     codec_cfg = tiny_encodec_cfg(n_q=4, bins=2048)
@@ -71,20 +78,37 @@ def build(frames: int):
     decoder = ours.config.decoder
     musicgen = MusicgenForCausalLM(
         MusicgenDecoderConfig(
-            vocab_size=decoder.codebook_size, hidden_size=decoder.hidden_size,
-            num_hidden_layers=decoder.num_hidden_layers, num_attention_heads=decoder.num_attention_heads,
-            ffn_dim=decoder.ffn_dim, num_codebooks=decoder.num_codebooks,
-            max_position_embeddings=4096, activation_function="gelu", dropout=0.0, attention_dropout=0.0,
-            activation_dropout=0.0, layerdrop=0.0, scale_embedding=False, tie_word_embeddings=False,
-            pad_token_id=decoder.codebook_size, bos_token_id=decoder.codebook_size,
+            vocab_size=decoder.codebook_size,
+            hidden_size=decoder.hidden_size,
+            num_hidden_layers=decoder.num_hidden_layers,
+            num_attention_heads=decoder.num_attention_heads,
+            ffn_dim=decoder.ffn_dim,
+            num_codebooks=decoder.num_codebooks,
+            max_position_embeddings=4096,
+            activation_function="gelu",
+            dropout=0.0,
+            attention_dropout=0.0,
+            activation_dropout=0.0,
+            layerdrop=0.0,
+            scale_embedding=False,
+            tie_word_embeddings=False,
+            pad_token_id=decoder.codebook_size,
+            bos_token_id=decoder.codebook_size,
             decoder_start_token_id=decoder.codebook_size,
-        )  # fmt: skip
+        )
     ).eval()
-    renames = (("decoder.emb.", "model.decoder.embed_tokens."), ("decoder.out_norm.", "model.decoder.layer_norm."),
-               ("decoder.linears.", "lm_heads."), ("decoder.layers.", "model.decoder.layers."),
-               (".cross_attention.", ".encoder_attn."), (".linear1.", ".fc1."), (".linear2.", ".fc2."),
-               (".norm1.", ".self_attn_layer_norm."), (".norm_cross.", ".encoder_attn_layer_norm."),
-               (".norm2.", ".final_layer_norm."))  # fmt: skip
+    renames = (
+        ("decoder.emb.", "model.decoder.embed_tokens."),
+        ("decoder.out_norm.", "model.decoder.layer_norm."),
+        ("decoder.linears.", "lm_heads."),
+        ("decoder.layers.", "model.decoder.layers."),
+        (".cross_attention.", ".encoder_attn."),
+        (".linear1.", ".fc1."),
+        (".linear2.", ".fc2."),
+        (".norm1.", ".self_attn_layer_norm."),
+        (".norm_cross.", ".encoder_attn_layer_norm."),
+        (".norm2.", ".final_layer_norm."),
+    )
     state = {}
     for key, value in ours.state_dict().items():
         if key.startswith("decoder."):
@@ -109,25 +133,38 @@ def make_runners(reference, ours, musicgen, tokenizer, batch_size: int, frames: 
 
     def run_ours(use_cache=True, do_sample=True, num_frames=frames):
         return ours.generate(
-            **batch, max_new_frames=num_frames, do_sample=do_sample, top_k=TOP_K, top_p=1.0, guidance_scale=GUIDANCE,
-            use_cache=use_cache, seed=0, progress_bar=False, return_dict_in_generate=True,
-        ).audio_codes  # fmt: skip
+            **batch,
+            max_new_frames=num_frames,
+            do_sample=do_sample,
+            top_k=TOP_K,
+            top_p=1.0,
+            guidance_scale=GUIDANCE,
+            use_cache=use_cache,
+            seed=0,
+            progress_bar=False,
+            return_dict_in_generate=True,
+        ).audio_codes
 
     def run_audiocraft(do_sample=True, num_frames=frames):
-        return reference.generate(None, conditions, max_gen_len=num_frames, use_sampling=do_sample, top_k=TOP_K,
-                                  cfg_coef=GUIDANCE)  # fmt: skip
+        return reference.generate(
+            None, conditions, max_gen_len=num_frames, use_sampling=do_sample, top_k=TOP_K, cfg_coef=GUIDANCE
+        )
 
     def run_musicgen(do_sample=True, num_frames=frames):
         # audiogen.md §3.1: an explicit (B, 1) mask (the automatic one masks BOS, which equals pad) and an
         # EncoderDecoderCache (generate() would make a plain DynamicCache shared by self- and cross-attention).
         states, _ = ours.encode_text(batch["input_ids"], batch["attention_mask"])
         return musicgen.generate(
-            input_ids=torch.full((batch_size * num_codebooks, 1), special), attention_mask=torch.ones(batch_size, 1),
+            input_ids=torch.full((batch_size * num_codebooks, 1), special),
+            attention_mask=torch.ones(batch_size, 1),
             encoder_hidden_states=torch.cat([states, torch.zeros_like(states)]),
-            past_key_values=EncoderDecoderCache(DynamicCache(), DynamicCache()), do_sample=do_sample,
-            top_k=TOP_K if do_sample else None, guidance_scale=GUIDANCE, num_return_sequences=1,
+            past_key_values=EncoderDecoderCache(DynamicCache(), DynamicCache()),
+            do_sample=do_sample,
+            top_k=TOP_K if do_sample else None,
+            guidance_scale=GUIDANCE,
+            num_return_sequences=1,
             max_new_tokens=num_frames + num_codebooks - 1,
-        )  # fmt: skip
+        )
 
     return run_ours, run_audiocraft, run_musicgen
 
@@ -144,29 +181,38 @@ def main(argv=None) -> None:
     parser.add_argument("--frames", type=int, default=250, help="frames to sample per call (50 frames = 1 s)")
     parser.add_argument("--repeats", type=int, default=3, help="timed runs per implementation (median reported)")
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 4])
-    parser.add_argument("--no-cache-repeats", type=int, default=1,
-                        help="timed runs of our model without key/value cache at the first batch size (0 = skip)")
+    parser.add_argument(
+        "--no-cache-repeats",
+        type=int,
+        default=1,
+        help="timed runs of our model without key/value cache at the first batch size (0 = skip)",
+    )
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     print("command:", shlex.join([os.path.relpath(sys.executable), *sys.argv]))
 
     reference, ours, musicgen, tokenizer = build(args.frames)
     decoder = ours.config.decoder
-    print(f"decoder: {decoder.num_hidden_layers} layers x {decoder.hidden_size}, {decoder.num_attention_heads} heads, "
-          f"{decoder.num_codebooks} x {decoder.codebook_size} codes, delays {decoder.codebook_delays}; "
-          f"{sum(p.numel() for p in ours.decoder.parameters()) / 1e6:.1f} M decoder parameters; "
-          f"{args.frames} frames, top-k {TOP_K}, guidance {GUIDANCE}, torch {torch.__version__}, 1 thread")  # fmt: skip
+    print(
+        f"decoder: {decoder.num_hidden_layers} layers x {decoder.hidden_size}, {decoder.num_attention_heads} heads, "
+        f"{decoder.num_codebooks} x {decoder.codebook_size} codes, delays {decoder.codebook_delays}; "
+        f"{sum(p.numel() for p in ours.decoder.parameters()) / 1e6:.1f} M decoder parameters; "
+        f"{args.frames} frames, top-k {TOP_K}, guidance {GUIDANCE}, torch {torch.__version__}, 1 thread"
+    )
 
     with torch.no_grad():
         run_ours, run_audiocraft, run_musicgen = make_runners(reference, ours, musicgen, tokenizer, 2, args.frames)
         greedy = [run(do_sample=False, num_frames=20) for run in (run_ours, run_audiocraft, run_musicgen)]
-        print(f"sanity (greedy, 2 prompts x 20 frames): ours == audiocraft: {torch.equal(greedy[0], greedy[1])}, "
-              f"ours == transformers: {torch.equal(greedy[0], greedy[2])}")  # fmt: skip
+        print(
+            f"sanity (greedy, 2 prompts x 20 frames): ours == audiocraft: {torch.equal(greedy[0], greedy[1])}, "
+            f"ours == transformers: {torch.equal(greedy[0], greedy[2])}"
+        )
 
         rows = []
         for batch_size in args.batch_sizes:
-            run_ours, run_audiocraft, run_musicgen = make_runners(reference, ours, musicgen, tokenizer, batch_size,
-                                                                  args.frames)  # fmt: skip
+            run_ours, run_audiocraft, run_musicgen = make_runners(
+                reference, ours, musicgen, tokenizer, batch_size, args.frames
+            )
             for run in (run_ours, run_audiocraft, run_musicgen):  # warm-up (allocations, lazy inits)
                 run(num_frames=5)
             runs = {"ours": run_ours, "audiocraft": run_audiocraft, "transformers": run_musicgen}
@@ -174,8 +220,10 @@ def main(argv=None) -> None:
             for repeat in range(args.repeats):
                 for name, run in runs.items():
                     times[name].append(timed(run))
-                progress = ", ".join(f"{name} {cpu:.2f} s cpu / {wall:.2f} s wall" for name, (cpu, wall) in
-                                     ((name, values[-1]) for name, values in times.items()))  # fmt: skip
+                progress = ", ".join(
+                    f"{name} {cpu:.2f} s cpu / {wall:.2f} s wall"
+                    for name, (cpu, wall) in ((name, values[-1]) for name, values in times.items())
+                )
                 print(f"batch {batch_size}, run {repeat + 1}/{args.repeats}: {progress}", flush=True)
             rows.append((batch_size, {name: _medians(values) for name, values in times.items()}))
 
@@ -185,26 +233,34 @@ def main(argv=None) -> None:
         if args.no_cache_repeats > 0:
             batch_size = args.batch_sizes[0]
             run_ours = make_runners(reference, ours, musicgen, tokenizer, batch_size, args.frames)[0]
-            no_cache = (batch_size, _medians([timed(lambda: run_ours(use_cache=False))
-                                              for _ in range(args.no_cache_repeats)]))  # fmt: skip
+            no_cache = (
+                batch_size,
+                _medians([timed(lambda: run_ours(use_cache=False)) for _ in range(args.no_cache_repeats)]),
+            )
 
     print()
     print("batch | implementation | CPU s / call | frames / CPU s | speed vs ours | wall s / call")
     for batch_size, medians in rows:
         ours_cpu = medians["ours"][0]
         for name, (cpu, wall) in medians.items():
-            print(f"{batch_size:5d} | {name:14s} | {cpu:12.2f} | {batch_size * args.frames / cpu:14.1f} | "
-                  f"{ours_cpu / cpu:12.2f}x | {wall:13.2f}")  # fmt: skip
+            print(
+                f"{batch_size:5d} | {name:14s} | {cpu:12.2f} | {batch_size * args.frames / cpu:14.1f} | "
+                f"{ours_cpu / cpu:12.2f}x | {wall:13.2f}"
+            )
     for batch_size, medians in rows:
         ours_cpu = medians["ours"][0]
-        print(f"batch {batch_size}: ours runs at {medians['audiocraft'][0] / ours_cpu:.2f}x audiocraft's speed and "
-              f"{medians['transformers'][0] / ours_cpu:.2f}x transformers' MusicGen speed (CPU time)")  # fmt: skip
+        print(
+            f"batch {batch_size}: ours runs at {medians['audiocraft'][0] / ours_cpu:.2f}x audiocraft's speed and "
+            f"{medians['transformers'][0] / ours_cpu:.2f}x transformers' MusicGen speed (CPU time)"
+        )
     print(f"(ours includes decoding the codes to audio with the tiny codec: {decode_cpu:.3f} CPU s per clip)")
     if no_cache is not None:
         batch_size, (cpu, wall) = no_cache
         cached = dict(rows)[batch_size]["ours"][0]
-        print(f"ours without key/value cache, batch {batch_size}: {cpu:.2f} CPU s / call ({wall:.2f} s wall) = "
-              f"{cpu / cached:.1f}x the cached time")  # fmt: skip
+        print(
+            f"ours without key/value cache, batch {batch_size}: {cpu:.2f} CPU s / call ({wall:.2f} s wall) = "
+            f"{cpu / cached:.1f}x the cached time"
+        )
 
 
 def _medians(pairs: list[tuple[float, float]]) -> tuple[float, float]:

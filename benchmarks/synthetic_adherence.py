@@ -154,11 +154,24 @@ def prepare_text_encoder(folder: Path, captions: list[str], seed: int = 0) -> Pa
     tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
     tokenizer.train_from_iterator(captions, trainers.WordLevelTrainer(special_tokens=["<pad>", "</s>", "<unk>"]))
     tokenizer.post_processor = processors.TemplateProcessing(single="$A </s>", special_tokens=[("</s>", 1)])
-    fast = PreTrainedTokenizerFast(tokenizer_object=tokenizer, pad_token="<pad>", eos_token="</s>", unk_token="<unk>",
-                                   padding_side="right")  # fmt: skip
-    config = T5Config(vocab_size=64, d_model=32, d_kv=16, d_ff=64, num_layers=2, num_heads=2, dropout_rate=0.0,
-                      relative_attention_num_buckets=8, relative_attention_max_distance=16, feed_forward_proj="relu",
-                      pad_token_id=0, eos_token_id=1, decoder_start_token_id=0)  # fmt: skip
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tokenizer, pad_token="<pad>", eos_token="</s>", unk_token="<unk>", padding_side="right"
+    )
+    config = T5Config(
+        vocab_size=64,
+        d_model=32,
+        d_kv=16,
+        d_ff=64,
+        num_layers=2,
+        num_heads=2,
+        dropout_rate=0.0,
+        relative_attention_num_buckets=8,
+        relative_attention_max_distance=16,
+        feed_forward_proj="relu",
+        pad_token_id=0,
+        eos_token_id=1,
+        decoder_start_token_id=0,
+    )
     torch.manual_seed(seed)
     T5EncoderModel(config).save_pretrained(folder)
     fast.save_pretrained(folder)
@@ -246,8 +259,9 @@ def training_shards(source: Path, target: Path, repeats: int, shuffle_seed: int 
             table = pa.concat_tables([table] * copies)
         else:
             captions = table.column("caption").to_pylist()
-            order = {caption: rng.permutation([i for i, c in enumerate(captions) if c == caption])
-                     for caption in CAPTIONS}
+            order = {
+                caption: rng.permutation([i for i, c in enumerate(captions) if c == caption]) for caption in CAPTIONS
+            }
             offsets = {caption: int(rng.integers(len(CAPTIONS))) for caption in CAPTIONS}
             parts = []
             for copy in range(copies):
@@ -303,27 +317,62 @@ class RunResult:
         return bool(model_hits * classes >= 3 * model_total and 2 * control_hits * classes <= 3 * control_total)
 
 
-def train_model(workdir: Path, shards: Path, codec_dir: Path, text_dir: Path, settings: Settings, seed: int,
-                num_threads: int) -> Path:  # fmt: skip
+def train_model(
+    workdir: Path, shards: Path, codec_dir: Path, text_dir: Path, settings: Settings, seed: int, num_threads: int
+) -> Path:
     """A tiny AudioGen LM trained by the project's loop (what ``train_audiogen.py`` runs), saved in ``workdir``."""
     from hf_audiogen.training.audiogen import main as train_main
 
-    argv = ["--token_shards", str(shards), "--codec", str(codec_dir), "--text_encoder", str(text_dir),
-            "--decoder_preset", "tiny", "--hidden_size", str(settings.hidden_size),
-            "--num_layers", str(settings.num_layers), "--max_duration", str(settings.seconds),
-            "--output_dir", str(workdir), "--max_train_steps", str(settings.train_steps),
-            "--train_batch_size", str(settings.batch_size), "--learning_rate", str(settings.learning_rate),
-            "--lr_scheduler", "cosine", "--lr_warmup_steps", str(min(20, settings.train_steps)),
-            "--eval_steps", str(settings.train_steps), "--checkpointing_steps", str(10 * settings.train_steps),
-            "--logging_steps", str(settings.train_steps), "--max_eval_clips", "12", "--num_samples", "0",
-            "--seed", str(seed), "--num_threads", str(num_threads)]  # fmt: skip
+    argv = [
+        "--token_shards",
+        str(shards),
+        "--codec",
+        str(codec_dir),
+        "--text_encoder",
+        str(text_dir),
+        "--decoder_preset",
+        "tiny",
+        "--hidden_size",
+        str(settings.hidden_size),
+        "--num_layers",
+        str(settings.num_layers),
+        "--max_duration",
+        str(settings.seconds),
+        "--output_dir",
+        str(workdir),
+        "--max_train_steps",
+        str(settings.train_steps),
+        "--train_batch_size",
+        str(settings.batch_size),
+        "--learning_rate",
+        str(settings.learning_rate),
+        "--lr_scheduler",
+        "cosine",
+        "--lr_warmup_steps",
+        str(min(20, settings.train_steps)),
+        "--eval_steps",
+        str(settings.train_steps),
+        "--checkpointing_steps",
+        str(10 * settings.train_steps),
+        "--logging_steps",
+        str(settings.train_steps),
+        "--max_eval_clips",
+        "12",
+        "--num_samples",
+        "0",
+        "--seed",
+        str(seed),
+        "--num_threads",
+        str(num_threads),
+    ]
     train_main(argv)
     return workdir
 
 
 @torch.no_grad()
-def generate_and_classify(model_dir: Path, classifier: NearestClassClassifier, guidance_scale: float,
-                          settings: Settings, seed: int) -> np.ndarray:  # fmt: skip
+def generate_and_classify(
+    model_dir: Path, classifier: NearestClassClassifier, guidance_scale: float, settings: Settings, seed: int
+) -> np.ndarray:
     """``samples_per_caption`` clips per caption (the same seeds for every caption) -> confusion counts
     ``(caption, predicted class)``."""
     from hf_audiogen.audiogen import AudioGenPipeline
@@ -331,16 +380,21 @@ def generate_and_classify(model_dir: Path, classifier: NearestClassClassifier, g
     pipe = AudioGenPipeline.from_pretrained(model_dir, device="cpu")
     confusion = np.zeros((len(CAPTIONS), len(CAPTIONS)), dtype=np.int64)
     for c, caption in enumerate(CAPTIONS):
-        outputs = pipe(caption, duration=settings.seconds, seed=seed, guidance_scale=guidance_scale,
-                       num_return_sequences=settings.samples_per_caption, progress_bar=False)  # fmt: skip
+        outputs = pipe(
+            caption,
+            duration=settings.seconds,
+            seed=seed,
+            guidance_scale=guidance_scale,
+            num_return_sequences=settings.samples_per_caption,
+            progress_bar=False,
+        )
         outputs = outputs if isinstance(outputs, list) else [outputs]
         predicted = classifier.predict([o["audio"] for o in outputs], outputs[0]["sampling_rate"])
         confusion[c] += np.bincount(predicted, minlength=len(CAPTIONS))
     return confusion
 
 
-def run(workdir: Path, seed: int, settings: Settings = Settings(), num_threads: int = 1,
-        log=print) -> RunResult:  # fmt: skip
+def run(workdir: Path, seed: int, settings: Settings = Settings(), num_threads: int = 1, log=print) -> RunResult:
     """One seeded run in ``workdir``: corpus, codec, tokens, classifier, model + control model, generations."""
     from hf_audiogen.codec import CodecModel
 
@@ -356,20 +410,37 @@ def run(workdir: Path, seed: int, settings: Settings = Settings(), num_threads: 
 
     codec_dir = prepare_codec(workdir / "codec", settings.num_codebooks)
     text_dir = prepare_text_encoder(workdir / "text_encoder", CAPTIONS, seed)
-    corpus = write_corpus(workdir / "corpus", {"train": settings.train_clips_per_class, "validation": 2},
-                          settings.seconds, seed)  # fmt: skip
+    corpus = write_corpus(
+        workdir / "corpus", {"train": settings.train_clips_per_class, "validation": 2}, settings.seconds, seed
+    )
     shards = workdir / "tokens"
-    _load_script("tokenize_audiogen_dataset").main(["--dataset", str(corpus), "--codec", str(codec_dir),
-                                                    "--output_dir", str(shards), "--num_threads", str(num_threads)])
+    _load_script("tokenize_audiogen_dataset").main(
+        [
+            "--dataset",
+            str(corpus),
+            "--codec",
+            str(codec_dir),
+            "--output_dir",
+            str(shards),
+            "--num_threads",
+            str(num_threads),
+        ]
+    )
     codec = CodecModel.from_pretrained(codec_dir).eval()
-    classifier, separability = fit_classifier(codec, settings.seconds, settings.classifier_clips_per_class,
-                                              seed + 1000)  # fmt: skip
+    classifier, separability = fit_classifier(codec, settings.seconds, settings.classifier_clips_per_class, seed + 1000)
     log(f"[seed {seed}] codec separability of the classes: {separability:.1%} (chance {1 / len(CAPTIONS):.1%})")
     lap("data, codec and classifier")
 
     repeats = math.ceil(settings.train_steps * settings.batch_size / (settings.train_clips_per_class * len(CAPTIONS)))
-    model_dir = train_model(workdir / "model", training_shards(shards, workdir / "tokens-train", repeats),
-                            codec_dir, text_dir, settings, seed, num_threads)  # fmt: skip
+    model_dir = train_model(
+        workdir / "model",
+        training_shards(shards, workdir / "tokens-train", repeats),
+        codec_dir,
+        text_dir,
+        settings,
+        seed,
+        num_threads,
+    )
     lap("training")
     confusion, accuracy = {}, {}
     for scale in GUIDANCE_SCALES:
@@ -383,9 +454,12 @@ def run(workdir: Path, seed: int, settings: Settings = Settings(), num_threads: 
     confusion["control"], control = counts.tolist(), float(np.trace(counts) / counts.sum())
     lap("control (training + generation)")
     result = RunResult(seed, separability, accuracy, control, 1 / len(CAPTIONS), confusion, timings)
-    log(f"[seed {seed}] accuracy " + ", ".join(f"g{float(s):g} {a:.1%}" for s, a in accuracy.items())
+    log(
+        f"[seed {seed}] accuracy "
+        + ", ".join(f"g{float(s):g} {a:.1%}" for s, a in accuracy.items())
         + f"; control (shuffled captions, g{CONTROL_GUIDANCE:g}) {control:.1%}; chance {result.chance:.1%}; "
-        f"{'PASS' if result.passed else 'FAIL'}; {timings}")  # fmt: skip
+        f"{'PASS' if result.passed else 'FAIL'}; {timings}"
+    )
     return result
 
 
@@ -404,8 +478,11 @@ def main(argv=None) -> dict:
     parser.add_argument("--json", default=None, help="write the report here")
     args = parser.parse_args(argv)
     settings = QUICK if args.quick else Settings()
-    overrides = {"train_steps": args.train_steps, "samples_per_caption": args.samples,
-                 "num_codebooks": args.num_codebooks}  # fmt: skip
+    overrides = {
+        "train_steps": args.train_steps,
+        "samples_per_caption": args.samples,
+        "num_codebooks": args.num_codebooks,
+    }
     settings = Settings(**{**asdict(settings), **{k: v for k, v in overrides.items() if v is not None}})
     command = shlex.join(["python", "benchmarks/synthetic_adherence.py", *(sys.argv[1:] if argv is None else argv)])
     print(command)
@@ -425,13 +502,19 @@ def main(argv=None) -> dict:
         root = Path(args.workdir or tmp)
         for seed in args.seeds:
             results.append(run(root / f"seed-{seed}", seed, settings, args.num_threads))
-    report = {"command": command, "settings": asdict(settings), "captions": CAPTIONS,
-              "runs": [{**asdict(r), "passed": r.passed} for r in results],
-              "seconds": round(time.perf_counter() - start, 1)}  # fmt: skip
+    report = {
+        "command": command,
+        "settings": asdict(settings),
+        "captions": CAPTIONS,
+        "runs": [{**asdict(r), "passed": r.passed} for r in results],
+        "seconds": round(time.perf_counter() - start, 1),
+    }
     print(f"\n{'seed':>4} {'codec':>6} {'g1':>6} {'g3':>6} {'control':>8} {'chance':>7}  pass")
     for r in results:
-        print(f"{r.seed:>4} {r.separability:>6.1%} {r.accuracy['1.0']:>6.1%} {r.accuracy['3.0']:>6.1%} "
-              f"{r.control_accuracy:>8.1%} {r.chance:>7.1%}  {r.passed}")
+        print(
+            f"{r.seed:>4} {r.separability:>6.1%} {r.accuracy['1.0']:>6.1%} {r.accuracy['3.0']:>6.1%} "
+            f"{r.control_accuracy:>8.1%} {r.chance:>7.1%}  {r.passed}"
+        )
     print(f"(pass: g3 >= 3 x chance and control <= 1.5 x chance; {report['seconds']} s in all)")
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=2) + "\n")

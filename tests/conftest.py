@@ -12,8 +12,8 @@ def genau_pipe():
 
 @pytest.fixture(scope="module")
 def autocap_pipe():
-    from factories import tiny_autocap_model, tiny_autocap_processor
-
     from hf_audiogen.autocap import AutoCapPipeline
+
+    from factories import tiny_autocap_model, tiny_autocap_processor
 
     return AutoCapPipeline(model=tiny_autocap_model(), processor=tiny_autocap_processor())

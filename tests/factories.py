@@ -49,10 +49,21 @@ def tiny_t5_config(**kwargs):
     from transformers import T5Config
 
     defaults = dict(
-        vocab_size=64, d_model=16, d_kv=8, d_ff=32, num_layers=2, num_decoder_layers=2, num_heads=2,
-        relative_attention_num_buckets=8, relative_attention_max_distance=16, dropout_rate=0.0,
-        feed_forward_proj="relu", pad_token_id=0, eos_token_id=1, decoder_start_token_id=0,
-    )  # fmt: skip
+        vocab_size=64,
+        d_model=16,
+        d_kv=8,
+        d_ff=32,
+        num_layers=2,
+        num_decoder_layers=2,
+        num_heads=2,
+        relative_attention_num_buckets=8,
+        relative_attention_max_distance=16,
+        dropout_rate=0.0,
+        feed_forward_proj="relu",
+        pad_token_id=0,
+        eos_token_id=1,
+        decoder_start_token_id=0,
+    )
     return T5Config(**{**defaults, **kwargs})
 
 
@@ -80,13 +91,31 @@ def tiny_audiogen_config(num_codebooks: int = 2, codebook_size: int = 32, **kwar
     from hf_audiogen.codec import CodecConfig
 
     codec = CodecConfig(
-        sampling_rate=16_000, num_filters=2, hidden_size=8, upsampling_ratios=[8, 5, 4, 2], num_lstm_layers=1,
-        codebook_size=codebook_size, num_quantizers=num_codebooks, kmeans_init=False, **kwargs.pop("codec", {}),
-    )  # fmt: skip
-    decoder = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, ffn_dim=64, num_codebooks=num_codebooks,
-                   codebook_size=codebook_size, max_position_embeddings=256)  # fmt: skip
-    preset = dict(text_encoder=tiny_t5_config(), codec=codec,
-                  decoder=AudioGenDecoderConfig(**{**decoder, **kwargs.pop("decoder", {})}), max_duration=1.0)
+        sampling_rate=16_000,
+        num_filters=2,
+        hidden_size=8,
+        upsampling_ratios=[8, 5, 4, 2],
+        num_lstm_layers=1,
+        codebook_size=codebook_size,
+        num_quantizers=num_codebooks,
+        kmeans_init=False,
+        **kwargs.pop("codec", {}),
+    )
+    decoder = dict(
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        ffn_dim=64,
+        num_codebooks=num_codebooks,
+        codebook_size=codebook_size,
+        max_position_embeddings=256,
+    )
+    preset = dict(
+        text_encoder=tiny_t5_config(),
+        codec=codec,
+        decoder=AudioGenDecoderConfig(**{**decoder, **kwargs.pop("decoder", {})}),
+        max_duration=1.0,
+    )
     return AudioGenConfig(**{**preset, **kwargs})
 
 
@@ -117,8 +146,9 @@ def tiny_audiogen_processor(normalize_text: bool = False):
     from hf_audiogen.audiogen import AudioGenProcessor
     from hf_audiogen.codec import CodecFeatureExtractor
 
-    return AudioGenProcessor(CodecFeatureExtractor(sampling_rate=16_000), tiny_text_tokenizer(),
-                             normalize_text=normalize_text)  # fmt: skip
+    return AudioGenProcessor(
+        CodecFeatureExtractor(sampling_rate=16_000), tiny_text_tokenizer(), normalize_text=normalize_text
+    )
 
 
 def tiny_audiogen_pipeline_dir(path, seed: int = 0, **config_kwargs):
@@ -160,19 +190,33 @@ def tiny_genau_vae(seed: int = 0, **kwargs):
     from hf_audiogen.genau import AutoencoderKL1D
 
     torch.manual_seed(seed)
-    defaults = dict(block_out_channels=(16, 16, 32), layers_per_block=1, z_channels=8, latent_channels=8,
-                    norm_num_groups=4)  # fmt: skip
+    defaults = dict(
+        block_out_channels=(16, 16, 32), layers_per_block=1, z_channels=8, latent_channels=8, norm_num_groups=4
+    )
     return AutoencoderKL1D(**{**defaults, **kwargs}).eval()
 
 
 # A FiT of ~80k parameters: 8 latent channels, up to 64 frames in groups of 8 frames, 2 FiT blocks + the local tail,
 # 24-dim text embedding, 4 dataset ids.
 TINY_FIT_CONFIG = dict(
-    in_channels=8, sample_size=64, patch_size=2, group_size=4, num_latents=16, hidden_size=32, latent_hidden_size=48,
-    context_dim=40, num_blocks=2, local_layers_per_block=1, global_layers_per_block=1, num_attention_heads=4,
-    attention_head_dim=8, text_embed_dim=24, num_dataset_ids=4, time_embed_dim=8,
+    in_channels=8,
+    sample_size=64,
+    patch_size=2,
+    group_size=4,
+    num_latents=16,
+    hidden_size=32,
+    latent_hidden_size=48,
+    context_dim=40,
+    num_blocks=2,
+    local_layers_per_block=1,
+    global_layers_per_block=1,
+    num_attention_heads=4,
+    attention_head_dim=8,
+    text_embed_dim=24,
+    num_dataset_ids=4,
+    time_embed_dim=8,
     dataset_names=["audiocaps", "clotho", "other", "unused"],
-)  # fmt: skip
+)
 
 
 def tiny_genau_fit(seed: int = 0, **overrides):
@@ -211,16 +255,30 @@ def tiny_genau_pipeline(seed: int = 0, **fit_overrides):
     from hf_audiogen.genau import GenAUPipeline, genau_ddim_scheduler
 
     torch.manual_seed(seed)
-    clap_config = ClapTextConfig(vocab_size=64, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
-                                 intermediate_size=32, max_position_embeddings=32, projection_dim=8, pad_token_id=0,
-                                 hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)  # fmt: skip
+    clap_config = ClapTextConfig(
+        vocab_size=64,
+        hidden_size=16,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=32,
+        max_position_embeddings=32,
+        projection_dim=8,
+        pad_token_id=0,
+        hidden_dropout_prob=0.0,
+        attention_probs_dropout_prob=0.0,
+    )
     clap = ClapTextModelWithProjection(clap_config).eval()
     t5 = T5EncoderModel(tiny_t5_config()).eval()
     return GenAUPipeline(
-        vae=tiny_genau_vae(seed), transformer=tiny_genau_fit(seed, **fit_overrides),
-        scheduler=genau_ddim_scheduler(), vocoder=tiny_genau_vocoder(seed), text_encoder=clap,
-        tokenizer=tiny_text_tokenizer(), text_encoder_2=t5, tokenizer_2=tiny_text_tokenizer(),
-    )  # fmt: skip
+        vae=tiny_genau_vae(seed),
+        transformer=tiny_genau_fit(seed, **fit_overrides),
+        scheduler=genau_ddim_scheduler(),
+        vocoder=tiny_genau_vocoder(seed),
+        text_encoder=clap,
+        tokenizer=tiny_text_tokenizer(),
+        text_encoder_2=t5,
+        tokenizer_2=tiny_text_tokenizer(),
+    )
 
 
 # --- AutoCap captioning model (hf_audiogen.autocap) ----------------------------------------------------------------
@@ -245,9 +303,11 @@ def tiny_bart_tokenizer(vocab_size: int = 300):
     tokenizer = Tokenizer(models.BPE())
     tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     trainer = trainers.BpeTrainer(
-        vocab_size=vocab_size, special_tokens=["<s>", "<pad>", "</s>", "<unk>", "<mask>"],
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False,
-    )  # fmt: skip
+        vocab_size=vocab_size,
+        special_tokens=["<s>", "<pad>", "</s>", "<unk>", "<mask>"],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
     tokenizer.train_from_iterator(TINY_CAPTIONS * 4 + TINY_TEXT_SENTENCES, trainer)
     model = json.loads(tokenizer.to_str())["model"]
     return BartTokenizer(vocab=model["vocab"], merges=[tuple(merge) for merge in model["merges"]])
@@ -259,10 +319,20 @@ def tiny_autocap_feature_extractor(**kwargs):
     from hf_audiogen.autocap import AutoCapFeatureExtractor
 
     defaults = dict(
-        feature_size=16, sampling_rate=16000, hop_length=160, n_fft=256, frequency_min=50.0, frequency_max=7000.0,
-        max_length_s=1.0, clap_sampling_rate=24000, clap_feature_size=16, clap_hop_length=240, clap_n_fft=256,
-        clap_frequency_min=50.0, clap_frequency_max=10000.0,
-    )  # fmt: skip
+        feature_size=16,
+        sampling_rate=16000,
+        hop_length=160,
+        n_fft=256,
+        frequency_min=50.0,
+        frequency_max=7000.0,
+        max_length_s=1.0,
+        clap_sampling_rate=24000,
+        clap_feature_size=16,
+        clap_hop_length=240,
+        clap_n_fft=256,
+        clap_frequency_min=50.0,
+        clap_frequency_max=10000.0,
+    )
     return AutoCapFeatureExtractor(**{**defaults, **kwargs})
 
 
@@ -282,19 +352,45 @@ def tiny_autocap_config(**kwargs):
     from hf_audiogen.autocap import AutoCapConfig
 
     swin = dict(
-        spec_size=64, num_mel_bins=16, patch_size=4, patch_stride=[4, 4], window_size=4, depths=[1, 1],
-        num_attention_heads=[1, 2], patch_embeds_hidden_size=8, hidden_size=16, enable_fusion=False,
-    )  # fmt: skip
+        spec_size=64,
+        num_mel_bins=16,
+        patch_size=4,
+        patch_stride=[4, 4],
+        window_size=4,
+        depths=[1, 1],
+        num_attention_heads=[1, 2],
+        patch_embeds_hidden_size=8,
+        hidden_size=16,
+        enable_fusion=False,
+    )
     qformer = dict(
-        hidden_size=16, num_attention_heads=2, num_hidden_layers=1, intermediate_size=32,
-        cross_attention_frequency=1, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0,
-    )  # fmt: skip
+        hidden_size=16,
+        num_attention_heads=2,
+        num_hidden_layers=1,
+        intermediate_size=32,
+        cross_attention_frequency=1,
+        hidden_dropout_prob=0.0,
+        attention_probs_dropout_prob=0.0,
+    )
     bart = dict(
-        vocab_size=300, d_model=16, encoder_layers=1, decoder_layers=1, encoder_attention_heads=2,
-        decoder_attention_heads=2, encoder_ffn_dim=32, decoder_ffn_dim=32, max_position_embeddings=64,
-        dropout=0.0, attention_dropout=0.0, activation_dropout=0.0, pad_token_id=1, bos_token_id=0,
-        eos_token_id=2, decoder_start_token_id=2, forced_eos_token_id=2,
-    )  # fmt: skip
+        vocab_size=300,
+        d_model=16,
+        encoder_layers=1,
+        decoder_layers=1,
+        encoder_attention_heads=2,
+        decoder_attention_heads=2,
+        encoder_ffn_dim=32,
+        decoder_ffn_dim=32,
+        max_position_embeddings=64,
+        dropout=0.0,
+        attention_dropout=0.0,
+        activation_dropout=0.0,
+        pad_token_id=1,
+        bos_token_id=0,
+        eos_token_id=2,
+        decoder_start_token_id=2,
+        forced_eos_token_id=2,
+    )
     preset = dict(
         audio_config=ClapAudioConfig(**{**swin, **kwargs.pop("audio_config", {})}),
         clap_config=ClapAudioConfig(**{**swin, "projection_dim": 12, **kwargs.pop("clap_config", {})}),
@@ -334,8 +430,12 @@ def register_autocap_auto_classes():
     """Register AutoCap with the transformers Auto* classes (idempotent) until ``hf_audiogen.registration`` does it."""
     from transformers import AutoConfig, AutoFeatureExtractor, AutoModel, AutoProcessor
 
-    from hf_audiogen.autocap import AutoCapConfig, AutoCapFeatureExtractor, AutoCapForConditionalGeneration
-    from hf_audiogen.autocap import AutoCapProcessor
+    from hf_audiogen.autocap import (
+        AutoCapConfig,
+        AutoCapFeatureExtractor,
+        AutoCapForConditionalGeneration,
+        AutoCapProcessor,
+    )
 
     AutoConfig.register(AutoCapConfig.model_type, AutoCapConfig, exist_ok=True)
     AutoModel.register(AutoCapConfig, AutoCapForConditionalGeneration, exist_ok=True)
@@ -359,17 +459,38 @@ def tiny_clap_scorer(seed: int = 0):
     CLAP layout) and ``tiny_text_tokenizer``. For ``GenAUPipeline(clap_model=..., clap_processor=...)``."""
     from transformers import ClapConfig, ClapFeatureExtractor, ClapModel, ClapProcessor
 
-    text_config = dict(vocab_size=64, hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32,
-                       max_position_embeddings=32, pad_token_id=0, hidden_dropout_prob=0.0,
-                       attention_probs_dropout_prob=0.0)  # fmt: skip
-    audio_config = dict(spec_size=64, window_size=4, num_mel_bins=16, intermediate_size=16, depths=[1, 1],
-                        num_attention_heads=[2, 2], num_hidden_layers=2, hidden_size=16, patch_embeds_hidden_size=8,
-                        patch_stride=2, patch_embed_input_channels=1, enable_fusion=False, hidden_dropout_prob=0.0,
-                        attention_probs_dropout_prob=0.0)  # fmt: skip
+    text_config = dict(
+        vocab_size=64,
+        hidden_size=16,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=32,
+        max_position_embeddings=32,
+        pad_token_id=0,
+        hidden_dropout_prob=0.0,
+        attention_probs_dropout_prob=0.0,
+    )
+    audio_config = dict(
+        spec_size=64,
+        window_size=4,
+        num_mel_bins=16,
+        intermediate_size=16,
+        depths=[1, 1],
+        num_attention_heads=[2, 2],
+        num_hidden_layers=2,
+        hidden_size=16,
+        patch_embeds_hidden_size=8,
+        patch_stride=2,
+        patch_embed_input_channels=1,
+        enable_fusion=False,
+        hidden_dropout_prob=0.0,
+        attention_probs_dropout_prob=0.0,
+    )
     torch.manual_seed(seed)
     model = ClapModel(ClapConfig(text_config=text_config, audio_config=audio_config, projection_dim=8)).eval()
-    feature_extractor = ClapFeatureExtractor(feature_size=16, sampling_rate=48000, max_length_s=1,
-                                             truncation="rand_trunc")  # fmt: skip
+    feature_extractor = ClapFeatureExtractor(
+        feature_size=16, sampling_rate=48000, max_length_s=1, truncation="rand_trunc"
+    )
     return model, ClapProcessor(feature_extractor=feature_extractor, tokenizer=tiny_text_tokenizer())
 
 

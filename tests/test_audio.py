@@ -147,9 +147,16 @@ def test_file_with_an_implausible_rate_is_rejected(tmp_path):
         load_audio(tmp_path / "slow.wav")
 
 
-@pytest.mark.parametrize("rate, message", [(0, "is not supported"), (16, "is not supported"),
-                                           (22050.5, "is not supported"), ("16000", "must be a number"),
-                                           (True, "must be a number")])
+@pytest.mark.parametrize(
+    "rate, message",
+    [
+        (0, "is not supported"),
+        (16, "is not supported"),
+        (22050.5, "is not supported"),
+        ("16000", "must be a number"),
+        (True, "must be a number"),
+    ],
+)
 def test_bad_target_rate_is_rejected_before_decoding(rate, message):
     with pytest.raises(AudioError, match=message):
         load_audio("does-not-exist.wav", rate)  # the argument is checked first, so no "not found" error
@@ -163,10 +170,13 @@ def test_check_sample_rate_accepts_numpy_scalars():
 
 # --------------------------------------------------------------------------------------------- array helpers
 def test_int_to_float_covers_signed_and_unsigned_pcm():
-    np.testing.assert_array_equal(int_to_float(np.array([-32768, 0, 16384, 32767], np.int16)),
-                                  np.array([-1.0, 0.0, 0.5, 32767 / 32768], np.float32))
-    np.testing.assert_array_equal(int_to_float(np.array([0, 128, 255], np.uint8)),
-                                  np.array([-1.0, 0.0, 127 / 128], np.float32))
+    np.testing.assert_array_equal(
+        int_to_float(np.array([-32768, 0, 16384, 32767], np.int16)),
+        np.array([-1.0, 0.0, 0.5, 32767 / 32768], np.float32),
+    )
+    np.testing.assert_array_equal(
+        int_to_float(np.array([0, 128, 255], np.uint8)), np.array([-1.0, 0.0, 127 / 128], np.float32)
+    )
     assert int_to_float(np.array([-(2**31)], np.int32))[0] == -1.0
 
 
@@ -257,4 +267,5 @@ def test_rms_db_and_loudness_normalize():
     assert rms_db(out) == pytest.approx(-25.0, abs=0.01)
     quiet = tone(amplitude=1e-3)  # about -63 dBFS: the gain is capped at 30 dB instead of reaching -25 dBFS
     assert rms_db(loudness_normalize(quiet, target_db=-25.0, max_gain_db=30.0)) == pytest.approx(
-        rms_db(quiet) + 30.0, abs=0.01)
+        rms_db(quiet) + 30.0, abs=0.01
+    )

@@ -11,8 +11,6 @@ import re
 import pytest
 import torch
 import yaml
-from factories import tiny_audiogen_config, tiny_audiogen_model, tiny_codec_model, tiny_t5_config
-from factories import tiny_text_tokenizer
 from test_codec_conversion import _to_audiocraft_layout, _xp_cfg
 from transformers import T5EncoderModel
 
@@ -24,6 +22,8 @@ from hf_audiogen.audiogen.convert_audiocraft import (
 )
 from hf_audiogen.cli import main
 
+from factories import tiny_audiogen_config, tiny_audiogen_model, tiny_codec_model, tiny_t5_config, tiny_text_tokenizer
+
 
 def _xp_cfg_dict(model) -> dict:
     """The parts of an audiocraft LM run config that describe ``model``'s decoder (audiogen_lm.yaml flags)."""
@@ -34,24 +34,57 @@ def _xp_cfg_dict(model) -> dict:
         "sample_rate": model.config.codec.sampling_rate,
         "lm_model": "transformer_lm",
         "dataset": {"segment_duration": model.config.max_duration},
-        "codebooks_pattern": {"modeling": "delay", "delay": {"delays": decoder.codebook_delays, "flatten_first": 0,
-                                                             "empty_initial": 0}},  # fmt: skip
+        "codebooks_pattern": {
+            "modeling": "delay",
+            "delay": {"delays": decoder.codebook_delays, "flatten_first": 0, "empty_initial": 0},
+        },
         "transformer_lm": {
-            "dim": decoder.hidden_size, "num_heads": decoder.num_attention_heads,
-            "num_layers": decoder.num_hidden_layers, "hidden_scale": decoder.ffn_dim / decoder.hidden_size,
-            "n_q": decoder.num_codebooks, "card": decoder.codebook_size, "dropout": 0.0, "activation": "gelu",
-            "norm_first": True, "bias_ff": False, "bias_attn": False, "bias_proj": False, "past_context": None,
-            "causal": True, "custom": False, "memory_efficient": True, "layer_scale": None,
-            "positional_embedding": "sin", "xpos": False, "weight_init": "gaussian", "depthwise_init": "current",
-            "zero_bias_init": True, "norm": "layer_norm", "cross_attention": False, "qk_layer_norm": False,
-            "qk_layer_norm_cross": False, "attention_dropout": None, "kv_repeat": 1, "two_step_cfg": False,
-        },  # fmt: skip
+            "dim": decoder.hidden_size,
+            "num_heads": decoder.num_attention_heads,
+            "num_layers": decoder.num_hidden_layers,
+            "hidden_scale": decoder.ffn_dim / decoder.hidden_size,
+            "n_q": decoder.num_codebooks,
+            "card": decoder.codebook_size,
+            "dropout": 0.0,
+            "activation": "gelu",
+            "norm_first": True,
+            "bias_ff": False,
+            "bias_attn": False,
+            "bias_proj": False,
+            "past_context": None,
+            "causal": True,
+            "custom": False,
+            "memory_efficient": True,
+            "layer_scale": None,
+            "positional_embedding": "sin",
+            "xpos": False,
+            "weight_init": "gaussian",
+            "depthwise_init": "current",
+            "zero_bias_init": True,
+            "norm": "layer_norm",
+            "cross_attention": False,
+            "qk_layer_norm": False,
+            "qk_layer_norm_cross": False,
+            "attention_dropout": None,
+            "kv_repeat": 1,
+            "two_step_cfg": False,
+        },
         "classifier_free_guidance": {"training_dropout": 0.1, "inference_coef": 3.0},
         "attribute_dropout": {},
-        "fuser": {"cross_attention_pos_emb": False, "cross_attention_pos_emb_scale": 1, "sum": [], "prepend": [],
-                  "cross": ["description"], "input_interpolate": []},  # fmt: skip
-        "conditioners": {"description": {"model": "t5", "t5": {"name": "t5-large", "finetune": False,
-                                                                "word_dropout": 0.0, "normalize_text": False}}},  # fmt: skip
+        "fuser": {
+            "cross_attention_pos_emb": False,
+            "cross_attention_pos_emb_scale": 1,
+            "sum": [],
+            "prepend": [],
+            "cross": ["description"],
+            "input_interpolate": [],
+        },
+        "conditioners": {
+            "description": {
+                "model": "t5",
+                "t5": {"name": "t5-large", "finetune": False, "word_dropout": 0.0, "normalize_text": False},
+            }
+        },
         "generate": {"lm": {"use_sampling": True, "temp": 1.0, "top_k": 250, "top_p": 0.0}},
     }
 
@@ -82,8 +115,12 @@ def _audiocraft_state_dict(model) -> dict:
 def source():
     """(tiny model, its audiocraft LM package, a text-encoder directory with tokenizer)."""
     model = tiny_audiogen_model(seed=3)
-    package = {"best_state": _audiocraft_state_dict(model), "xp.cfg": yaml.safe_dump(_xp_cfg_dict(model)),
-               "version": "1.3.0", "exported": True}  # fmt: skip
+    package = {
+        "best_state": _audiocraft_state_dict(model),
+        "xp.cfg": yaml.safe_dump(_xp_cfg_dict(model)),
+        "version": "1.3.0",
+        "exported": True,
+    }
     return model, package
 
 
@@ -158,8 +195,9 @@ def test_a_passed_text_encoder_keeps_masking_padded_prompts():
     """The converter hands a loaded text encoder to the model, whose config then went through AudioGenConfig(...):
     its attention implementation must survive, or T5 ignores the padding mask and padded prompts change."""
     text_encoder = T5EncoderModel(tiny_t5_config()).eval()
-    model = AudioGenForConditionalGeneration(tiny_audiogen_config(text_encoder=text_encoder.config),
-                                             text_encoder=text_encoder).eval()  # fmt: skip
+    model = AudioGenForConditionalGeneration(
+        tiny_audiogen_config(text_encoder=text_encoder.config), text_encoder=text_encoder
+    ).eval()
     assert model.text_encoder.config._attn_implementation is not None
     tokenizer = tiny_text_tokenizer()
     padded = tokenizer(["a dog barks in the distance", "rain"], return_tensors="pt", padding=True)
@@ -184,8 +222,11 @@ def test_missing_keys_are_listed(source, text_encoder_dir):
     state = dict(package["best_state"])
     del state["linears.1.weight"], state["transformer.layers.1.cross_attention.in_proj_weight"]
     # named as the checkpoint names them: the fused q|k|v projection once, not our three split keys
-    with pytest.raises(ValueError, match=r"2 missing key\(s\): \['linears\.1\.weight', "
-                                         r"'transformer\.layers\.1\.cross_attention\.in_proj_weight'\]"):
+    with pytest.raises(
+        ValueError,
+        match=r"2 missing key\(s\): \['linears\.1\.weight', "
+        r"'transformer\.layers\.1\.cross_attention\.in_proj_weight'\]",
+    ):
         _convert(source, text_encoder_dir, state=state)
 
 
@@ -252,16 +293,35 @@ def test_audiocraft_directory_and_cli(tmp_path, source, text_encoder_dir, capsys
         assert torch.equal(from_dir.codec.state_dict()[key], value), key
 
     out_dir = tmp_path / "cli-out"
-    argv = ["convert", "audiocraft", str(directory / "state_dict.bin"), str(directory / "compression_state_dict.bin"),
-            str(out_dir), "--text-encoder", str(text_encoder_dir)]  # fmt: skip
+    argv = [
+        "convert",
+        "audiocraft",
+        str(directory / "state_dict.bin"),
+        str(directory / "compression_state_dict.bin"),
+        str(out_dir),
+        "--text-encoder",
+        str(text_encoder_dir),
+    ]
     assert main(argv) == 0
     assert "2-layer x 32 decoder, 2 x 32 codes at 50 Hz" in capsys.readouterr().out
     reloaded = AudioGenForConditionalGeneration.from_pretrained(out_dir)
     assert torch.equal(reloaded.decoder.linears[1].weight, model.decoder.linears[1].weight)
 
     # User errors: one line on stderr, exit code 2.
-    assert main(["convert", "audiocraft", str(tmp_path / "nope.bin"), str(directory / "compression_state_dict.bin"),
-                 str(out_dir), "--text-encoder", str(text_encoder_dir)]) == 2  # fmt: skip
+    assert (
+        main(
+            [
+                "convert",
+                "audiocraft",
+                str(tmp_path / "nope.bin"),
+                str(directory / "compression_state_dict.bin"),
+                str(out_dir),
+                "--text-encoder",
+                str(text_encoder_dir),
+            ]
+        )
+        == 2
+    )
     assert "audiocraft LM checkpoint not found" in capsys.readouterr().err
     assert main(argv[:-1] + [str(tmp_path / "no-such-encoder")]) == 2
     assert "text encoder directory not found" in capsys.readouterr().err

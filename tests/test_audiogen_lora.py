@@ -8,12 +8,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from factories import one_torch_thread, tiny_audiogen_pipeline_dir, tiny_text_tokenizer  # noqa: F401 (fixture)
 from peft import LoraConfig, get_peft_model
 from safetensors.torch import load_file
 
 from hf_audiogen.audiogen import AudioGenForConditionalGeneration, AudioGenPipeline
 from hf_audiogen.training.audiogen import finetune_lora, lora_target_regex, parse_lora_args
+
+from factories import one_torch_thread, tiny_audiogen_pipeline_dir, tiny_text_tokenizer  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -39,11 +40,34 @@ def _logits(model):
 
 def test_finetune_lora_writes_the_adapter_alone(base_dir, tmp_path):
     out = tmp_path / "lora"
-    result = finetune_lora(parse_lora_args([
-        "--model", str(base_dir), "--dataset", str(FIXTURES), "--output_dir", str(out), "--max_train_steps", "3",
-        "--train_batch_size", "2", "--learning_rate", "1e-2", "--lora_rank", "4", "--checkpointing_steps", "2",
-        "--eval_steps", "3", "--num_samples", "0", "--segment_seconds", "0.5",
-    ]))  # fmt: skip
+    result = finetune_lora(
+        parse_lora_args(
+            [
+                "--model",
+                str(base_dir),
+                "--dataset",
+                str(FIXTURES),
+                "--output_dir",
+                str(out),
+                "--max_train_steps",
+                "3",
+                "--train_batch_size",
+                "2",
+                "--learning_rate",
+                "1e-2",
+                "--lora_rank",
+                "4",
+                "--checkpointing_steps",
+                "2",
+                "--eval_steps",
+                "3",
+                "--num_samples",
+                "0",
+                "--segment_seconds",
+                "0.5",
+            ]
+        )
+    )
     assert result.global_step == 3 and result.evaluation is not None
 
     top_level = {p.name for p in out.iterdir() if p.is_file()}
@@ -52,8 +76,9 @@ def test_finetune_lora_writes_the_adapter_alone(base_dir, tmp_path):
     weights = load_file(out / "adapter_model.safetensors")
     assert weights and all("lora_" in key and ".decoder.layers." in key for key in weights)
     adapted = {re.sub(r".*decoder\.layers\.\d+\.", "", k).rsplit(".lora_", 1)[0] for k in weights}
-    assert adapted == {f"{a}.{p}" for a in ("self_attn", "cross_attention") for p in ("q_proj", "k_proj", "v_proj",
-                                                                                      "out_proj")} | {"linear1", "linear2"}  # fmt: skip
+    assert adapted == {
+        f"{a}.{p}" for a in ("self_attn", "cross_attention") for p in ("q_proj", "k_proj", "v_proj", "out_proj")
+    } | {"linear1", "linear2"}
     config = json.loads((out / "adapter_config.json").read_text())
     assert config["base_model_name_or_path"] == os.path.abspath(base_dir) and config["r"] == 4
     checkpoint_files = set(os.listdir(out / "checkpoint-2" / "adapter"))  # checkpoints hold the adapter only too
@@ -119,8 +144,20 @@ def test_lora_errors(base_dir, tmp_path):
     with pytest.raises(ValueError, match="LoRA targets must be a non-empty subset"):
         lora_target_regex(["q", "wq"])
     with pytest.raises(SystemExit):
-        parse_lora_args(["--model", str(base_dir), "--dataset", str(FIXTURES), "--output_dir", str(tmp_path),
-                         "--max_train_steps", "1", "--lora_targets", "attention"])  # fmt: skip
+        parse_lora_args(
+            [
+                "--model",
+                str(base_dir),
+                "--dataset",
+                str(FIXTURES),
+                "--output_dir",
+                str(tmp_path),
+                "--max_train_steps",
+                "1",
+                "--lora_targets",
+                "attention",
+            ]
+        )
 
 
 def test_target_regex_selects_decoder_linears_only(base_dir):

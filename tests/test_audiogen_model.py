@@ -4,12 +4,13 @@ import copy
 
 import pytest
 import torch
-from factories import tiny_audiogen_config, tiny_audiogen_model, tiny_t5_config, tiny_text_tokenizer
 from transformers import AutoConfig, AutoModel, AutoModelForTextToWaveform, BertConfig
 
 import hf_audiogen  # noqa: F401  (registers the Auto classes)
 from hf_audiogen.audiogen import AudioGenConfig, AudioGenDecoderConfig, AudioGenForConditionalGeneration
 from hf_audiogen.audiogen.modeling_audiogen import plan_generation_windows, sample_next_tokens
+
+from factories import tiny_audiogen_config, tiny_audiogen_model, tiny_t5_config, tiny_text_tokenizer
 
 HOP, CARD = 320, 32
 torch.set_num_threads(1)
@@ -65,8 +66,11 @@ def test_audiocraft_medium_preset():
     config = AudioGenConfig.audiocraft_medium()
     decoder = config.decoder
     assert (decoder.hidden_size, decoder.num_hidden_layers, decoder.num_attention_heads, decoder.ffn_dim) == (
-        1536, 48, 24, 6144,
-    )  # fmt: skip
+        1536,
+        48,
+        24,
+        6144,
+    )
     assert (decoder.num_codebooks, decoder.codebook_size, decoder.codebook_delays) == (4, 2048, [0, 1, 2, 3])
     assert not (decoder.bias_attn or decoder.bias_ff or decoder.bias_proj)
     assert decoder.cross_attention_mask is False and decoder.layer_norm_eps == 1e-5
@@ -271,14 +275,24 @@ def test_guidance_one_skips_the_null_branch(model, text, tokenizer):
     plain = generate(model, **text, max_new_frames=10, seed=0, guidance_scale=1.0).audio_codes
     negative = tokenizer(["birds sing"], return_tensors="pt")
     with_negative = generate(
-        model, **text, max_new_frames=10, seed=0, guidance_scale=1.0,
-        negative_input_ids=negative.input_ids, negative_attention_mask=negative.attention_mask,
-    ).audio_codes  # fmt: skip
+        model,
+        **text,
+        max_new_frames=10,
+        seed=0,
+        guidance_scale=1.0,
+        negative_input_ids=negative.input_ids,
+        negative_attention_mask=negative.attention_mask,
+    ).audio_codes
     assert torch.equal(plain, with_negative)
     guided = generate(
-        model, **text, max_new_frames=10, do_sample=False, guidance_scale=3.0,
-        negative_input_ids=negative.input_ids, negative_attention_mask=negative.attention_mask,
-    ).audio_codes  # fmt: skip
+        model,
+        **text,
+        max_new_frames=10,
+        do_sample=False,
+        guidance_scale=3.0,
+        negative_input_ids=negative.input_ids,
+        negative_attention_mask=negative.attention_mask,
+    ).audio_codes
     cond = model(**text, audio_codes=guided).logits
     neg = model(input_ids=negative.input_ids.expand(2, -1), audio_codes=guided).logits
     assert torch.equal((neg + (cond - neg) * 3.0).argmax(-1), guided)
@@ -429,15 +443,22 @@ def test_save_load_round_trip(model, text, tmp_path):
     model.save_pretrained(tmp_path)
     assert (tmp_path / "model.safetensors").exists() and (tmp_path / "generation_config.json").exists()
     codes = random_codes(frames=8)
-    for auto, attention in ((AutoModel, None), (AutoModelForTextToWaveform, "eager"),
-                            (AudioGenForConditionalGeneration, "sdpa")):  # fmt: skip
+    for auto, attention in (
+        (AutoModel, None),
+        (AutoModelForTextToWaveform, "eager"),
+        (AudioGenForConditionalGeneration, "sdpa"),
+    ):
         loaded = auto.from_pretrained(tmp_path, attn_implementation=attention).eval()
         assert loaded.config.decoder._attn_implementation == (attention or "sdpa")
         assert isinstance(loaded, AudioGenForConditionalGeneration)
         assert loaded.generation_config.guidance_scale == 2.5
         tolerance = 1e-5 if attention == "eager" else 0.0  # identical weights; eager vs sdpa differ in rounding
-        torch.testing.assert_close(loaded(**text, audio_codes=codes).logits, model(**text, audio_codes=codes).logits,
-                                   rtol=tolerance, atol=tolerance)  # fmt: skip
+        torch.testing.assert_close(
+            loaded(**text, audio_codes=codes).logits,
+            model(**text, audio_codes=codes).logits,
+            rtol=tolerance,
+            atol=tolerance,
+        )
     assert torch.equal(
         generate(loaded, **text, max_new_frames=6, seed=0).audio_codes,
         generate(model, **text, max_new_frames=6, seed=0).audio_codes,

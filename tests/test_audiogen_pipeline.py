@@ -10,6 +10,11 @@ import pytest
 import soundfile as sf
 import torch
 import yaml
+from transformers import pipeline
+from transformers.pipelines import TextToAudioPipeline
+
+from hf_audiogen.audiogen import AudioGenPipeline
+
 from factories import (  # noqa: F401 (one_torch_thread is a fixture)
     one_torch_thread,
     tiny_audiogen_model,
@@ -17,10 +22,6 @@ from factories import (  # noqa: F401 (one_torch_thread is a fixture)
     tiny_codec_model,
     tiny_text_tokenizer,
 )
-from transformers import pipeline
-from transformers.pipelines import TextToAudioPipeline
-
-from hf_audiogen.audiogen import AudioGenPipeline
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -100,7 +101,10 @@ def test_continuation_keeps_the_users_own_prompt_samples(pipe):
     np.testing.assert_array_equal(kept[: 8000 - fade], prompt[: 8000 - fade])  # the user's samples, untouched
     np.testing.assert_array_equal(kept[8000:], codec[8000:])  # the continuation is the same generation
     # across the cross-fade the output moves from the original to the reconstruction, never outside both
-    low, high = np.minimum(prompt[-fade:], codec[8000 - fade : 8000]), np.maximum(prompt[-fade:], codec[8000 - fade : 8000])
+    low, high = (
+        np.minimum(prompt[-fade:], codec[8000 - fade : 8000]),
+        np.maximum(prompt[-fade:], codec[8000 - fade : 8000]),
+    )
     assert np.all((kept[8000 - fade : 8000] >= low - 1e-6) & (kept[8000 - fade : 8000] <= high + 1e-6))
     assert not np.allclose(codec[:8000], prompt)  # the old behaviour: the codec's (different) reconstruction
     # a prompt at another rate comes back resampled to the model's rate
@@ -111,8 +115,14 @@ def test_continuation_keeps_the_users_own_prompt_samples(pipe):
 
 def test_save_and_reload_gives_identical_outputs(pipe, tmp_path):
     pipe.save_pretrained(tmp_path)
-    assert {"config.json", "generation_config.json", "model.safetensors", "processor_config.json",
-            "tokenizer.json", "tokenizer_config.json"} <= set(os.listdir(tmp_path))  # fmt: skip
+    assert {
+        "config.json",
+        "generation_config.json",
+        "model.safetensors",
+        "processor_config.json",
+        "tokenizer.json",
+        "tokenizer_config.json",
+    } <= set(os.listdir(tmp_path))
     assert not list(tmp_path.glob("*.py"))  # no remote-code copy of the pipeline module
     reloaded = AudioGenPipeline.from_pretrained(tmp_path)
     for prompt in ("a dog barks", ""):
@@ -187,11 +197,15 @@ def test_from_pretrained_converts_an_audiocraft_directory(tmp_path, caplog):
     model = tiny_audiogen_model(seed=3)
     directory = tmp_path / "audiocraft"
     directory.mkdir()
-    torch.save({"best_state": _audiocraft_state_dict(model), "xp.cfg": yaml.safe_dump(_xp_cfg_dict(model))},
-               directory / "state_dict.bin")  # fmt: skip
+    torch.save(
+        {"best_state": _audiocraft_state_dict(model), "xp.cfg": yaml.safe_dump(_xp_cfg_dict(model))},
+        directory / "state_dict.bin",
+    )
     codec = tiny_codec_model(seed=1, num_quantizers=2)
-    torch.save({"best_state": _to_audiocraft_layout(codec), "xp.cfg": _xp_cfg().replace("n_q: 3", "n_q: 2")},
-               directory / "compression_state_dict.bin")  # fmt: skip
+    torch.save(
+        {"best_state": _to_audiocraft_layout(codec), "xp.cfg": _xp_cfg().replace("n_q: 3", "n_q: 2")},
+        directory / "compression_state_dict.bin",
+    )
     text_dir = tmp_path / "t5"
     model.text_encoder.save_pretrained(text_dir)
     tiny_text_tokenizer().save_pretrained(text_dir)

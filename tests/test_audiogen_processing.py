@@ -5,10 +5,11 @@ import re
 import numpy as np
 import pytest
 import torch
-from factories import tiny_audiogen_config, tiny_audiogen_processor, tiny_text_tokenizer
 from transformers import AutoProcessor
 
 from hf_audiogen.audiogen import AudioGenProcessor
+
+from factories import tiny_audiogen_config, tiny_audiogen_processor, tiny_text_tokenizer
 
 
 def test_text_and_audio_are_prepared_together():
@@ -45,8 +46,9 @@ def test_normalize_text_applies_the_paper_preprocessing():
 
 def test_batch_decode_trims_prompt_padding_and_keeps_generated_audio():
     processor = tiny_audiogen_processor()
-    prompts = processor(audio=[np.ones(300, np.float32), np.ones(100, np.float32)], sampling_rate=16000,
-                        return_tensors="pt")  # fmt: skip
+    prompts = processor(
+        audio=[np.ones(300, np.float32), np.ones(100, np.float32)], sampling_rate=16000, return_tensors="pt"
+    )
     generated = 50
     audio_values = torch.arange(2 * (300 + generated), dtype=torch.float32).reshape(2, 1, 300 + generated)
     decoded = processor.batch_decode(audio_values, padding_mask=prompts["padding_mask"])

@@ -8,12 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from factories import one_torch_thread, tiny_audiogen_training_pieces, tiny_codec_model  # noqa: F401 (fixture)
 from safetensors.torch import load_file
 
 from hf_audiogen.audiogen import AudioGenPipeline
 from hf_audiogen.data.streams import load_audio_dataset
-from hf_audiogen.training.progress import read_metrics
 from hf_audiogen.training.audiogen import (
     build_model,
     codes_and_labels,
@@ -30,6 +28,9 @@ from hf_audiogen.training.audiogen_data import (
     read_shard_info,
     tokenize_audio_dataset,
 )
+from hf_audiogen.training.progress import read_metrics
+
+from factories import one_torch_thread, tiny_audiogen_training_pieces, tiny_codec_model  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -43,18 +44,54 @@ def pieces(tmp_path_factory):
 
 def _args(pieces, output_dir, *extra):
     codec, text_encoder = pieces
-    return parse_args([
-        "--dataset", str(FIXTURES), "--codec", str(codec), "--text_encoder", str(text_encoder),
-        "--decoder_preset", "tiny", "--max_duration", "1", "--output_dir", str(output_dir),
-        "--train_batch_size", "2", "--lr_warmup_steps", "2", "--learning_rate", "1e-3", "--seed", "0",
-        "--num_samples", "1", "--sample_seconds", "0.1", *extra,
-    ])  # fmt: skip
+    return parse_args(
+        [
+            "--dataset",
+            str(FIXTURES),
+            "--codec",
+            str(codec),
+            "--text_encoder",
+            str(text_encoder),
+            "--decoder_preset",
+            "tiny",
+            "--max_duration",
+            "1",
+            "--output_dir",
+            str(output_dir),
+            "--train_batch_size",
+            "2",
+            "--lr_warmup_steps",
+            "2",
+            "--learning_rate",
+            "1e-3",
+            "--seed",
+            "0",
+            "--num_samples",
+            "1",
+            "--sample_seconds",
+            "0.1",
+            *extra,
+        ]
+    )
 
 
 def test_training_runs_checkpoints_and_saves_a_pipeline_directory(pieces, tmp_path):
     out = tmp_path / "run"
-    result = train_audiogen(_args(pieces, out, "--max_train_steps", "3", "--checkpointing_steps", "2",
-                                  "--eval_steps", "3", "--mixing_p", "0.5", "--normalize_captions"))  # fmt: skip
+    result = train_audiogen(
+        _args(
+            pieces,
+            out,
+            "--max_train_steps",
+            "3",
+            "--checkpointing_steps",
+            "2",
+            "--eval_steps",
+            "3",
+            "--mixing_p",
+            "0.5",
+            "--normalize_captions",
+        )
+    )
     assert result.global_step == 3 and math.isfinite(result.first_loss) and math.isfinite(result.last_loss)
     assert (out / "checkpoint-2" / "model" / "model.safetensors").is_file()
     assert (out / "checkpoint-2" / "model" / "processor_config.json").is_file()  # a checkpoint is a pipeline dir
@@ -75,14 +112,28 @@ def test_resume_is_exact(pieces, tmp_path):
     """4 steps in one go == 2 steps, stop, resume to 4 (two epochs of the 4 training clips, EMA and mixing on)."""
     # condition dropout 0.5: a resume that replayed other dropout draws would diverge (checked: it does without the
     # per-micro-batch reseeding)
-    common = ("--checkpointing_steps", "2", "--eval_steps", "100", "--num_samples", "0", "--use_ema",
-              "--condition_dropout", "0.5", "--mixing_p", "0.5", "--segment_seconds", "0.5")  # fmt: skip
+    common = (
+        "--checkpointing_steps",
+        "2",
+        "--eval_steps",
+        "100",
+        "--num_samples",
+        "0",
+        "--use_ema",
+        "--condition_dropout",
+        "0.5",
+        "--mixing_p",
+        "0.5",
+        "--segment_seconds",
+        "0.5",
+    )
     full = tmp_path / "full"
     train_audiogen(_args(pieces, full, "--max_train_steps", "4", *common))
     split = tmp_path / "split"
     train_audiogen(_args(pieces, split, "--max_train_steps", "2", *common))
-    resumed = train_audiogen(_args(pieces, split, "--max_train_steps", "4", "--resume_from_checkpoint", "latest",
-                                   *common))  # fmt: skip
+    resumed = train_audiogen(
+        _args(pieces, split, "--max_train_steps", "4", "--resume_from_checkpoint", "latest", *common)
+    )
     assert resumed.global_step == 4
     a, b = load_file(full / "model.safetensors"), load_file(split / "model.safetensors")
     changed = load_file(full / "checkpoint-2" / "model" / "model.safetensors")
@@ -94,8 +145,9 @@ def test_resume_is_exact(pieces, tmp_path):
 
 def test_time_budget_stops_and_still_saves(pieces, tmp_path):
     out = tmp_path / "timed"
-    result = train_audiogen(_args(pieces, out, "--max_train_steps", "50", "--max_train_minutes", "1e-6",
-                                  "--eval_steps", "100"))  # fmt: skip
+    result = train_audiogen(
+        _args(pieces, out, "--max_train_steps", "50", "--max_train_minutes", "1e-6", "--eval_steps", "100")
+    )
     assert result.global_step == 1 and result.evaluation is not None  # evaluated at the (early) last step
     assert (out / "model.safetensors").is_file() and (out / "samples" / "step-1").is_dir()
     assert (out / "checkpoint-1" / "model").is_dir()  # a run stopped by the clock can be resumed
@@ -103,8 +155,21 @@ def test_time_budget_stops_and_still_saves(pieces, tmp_path):
 
 def test_load_best_model_at_end_keeps_the_lowest_held_out_nll(pieces, tmp_path):
     out = tmp_path / "best"
-    args = _args(pieces, out, "--max_train_steps", "4", "--eval_steps", "1", "--num_samples", "0",
-                 "--learning_rate", "3e-2", "--lr_warmup_steps", "1", "--load_best_model_at_end")  # fmt: skip
+    args = _args(
+        pieces,
+        out,
+        "--max_train_steps",
+        "4",
+        "--eval_steps",
+        "1",
+        "--num_samples",
+        "0",
+        "--learning_rate",
+        "3e-2",
+        "--lr_warmup_steps",
+        "1",
+        "--load_best_model_at_end",
+    )
     result = train_audiogen(args)
     logged = [r for r in read_metrics(out) if "eval_nll" in r]
     assert [r["step"] for r in logged] == [1, 2, 3, 4]
@@ -161,21 +226,61 @@ def test_pre_tokenised_shards_match_the_codec_and_train(pieces, tmp_path):
 
     out = tmp_path / "run"
     codec, text_encoder = pieces
-    result = train_audiogen(parse_args([
-        "--token_shards", str(shards), "--codec", str(codec), "--text_encoder", str(text_encoder),
-        "--decoder_preset", "tiny", "--max_duration", "1", "--output_dir", str(out), "--max_train_steps", "2",
-        "--train_batch_size", "2", "--lr_warmup_steps", "1", "--eval_steps", "2", "--num_samples", "0",
-    ]))  # fmt: skip
+    result = train_audiogen(
+        parse_args(
+            [
+                "--token_shards",
+                str(shards),
+                "--codec",
+                str(codec),
+                "--text_encoder",
+                str(text_encoder),
+                "--decoder_preset",
+                "tiny",
+                "--max_duration",
+                "1",
+                "--output_dir",
+                str(out),
+                "--max_train_steps",
+                "2",
+                "--train_batch_size",
+                "2",
+                "--lr_warmup_steps",
+                "1",
+                "--eval_steps",
+                "2",
+                "--num_samples",
+                "0",
+            ]
+        )
+    )
     assert result.evaluation is not None and result.evaluation.num_codes > 0
 
     other_codec = tmp_path / "other-codec"
     tiny_codec_model(num_quantizers=2, codebook_size=16).save_pretrained(other_codec)
     with pytest.raises(ValueError, match="written by another codec .*codebook_size: shards 32 vs model 16"):
-        train_audiogen(parse_args([
-            "--token_shards", str(shards), "--codec", str(other_codec), "--text_encoder", str(text_encoder),
-            "--decoder_preset", "tiny", "--max_duration", "1", "--output_dir", str(tmp_path / "x"),
-            "--max_train_steps", "1", "--lr_warmup_steps", "1",
-        ]))  # fmt: skip
+        train_audiogen(
+            parse_args(
+                [
+                    "--token_shards",
+                    str(shards),
+                    "--codec",
+                    str(other_codec),
+                    "--text_encoder",
+                    str(text_encoder),
+                    "--decoder_preset",
+                    "tiny",
+                    "--max_duration",
+                    "1",
+                    "--output_dir",
+                    str(tmp_path / "x"),
+                    "--max_train_steps",
+                    "1",
+                    "--lr_warmup_steps",
+                    "1",
+                ]
+            )
+        )
 
 
 def test_evaluate_nll_matches_the_model_loss_and_the_unigram_is_exact(pieces):

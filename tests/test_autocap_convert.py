@@ -13,7 +13,6 @@ import re
 import pytest
 import torch
 import yaml
-from factories import tiny_autocap_feature_extractor, tiny_autocap_model, tiny_bart_tokenizer
 
 from hf_audiogen.autocap import (
     TAG_TOKENS,
@@ -38,6 +37,8 @@ from hf_audiogen.autocap.convert_autocap import (
 )
 from hf_audiogen.cli import main
 
+from factories import tiny_autocap_model, tiny_bart_tokenizer
+
 torch.set_num_threads(1)
 FRAMES, MELS = 101, 16  # tiny_autocap_feature_extractor: 1 s clips
 
@@ -45,20 +46,26 @@ FRAMES, MELS = 101, 16  # tiny_autocap_feature_extractor: 1 s clips
 # second Swin stage with a shifted-window block (whose mask buffer tells the spectrogram size), BART heads of width
 # 64 (as every facebook/bart-*), and the reference's 32x frame repetition with its 1026-row audio position table.
 TINY = dict(
-    audio_config={"depths": [1, 2]}, clap_config={"depths": [1, 2]},
+    audio_config={"depths": [1, 2]},
+    clap_config={"depths": [1, 2]},
     text_config={"d_model": 64, "encoder_attention_heads": 1, "decoder_attention_heads": 1},
-    audio_frame_repeat=32, max_audio_positions=1026,
-)  # fmt: skip
+    audio_frame_repeat=32,
+    max_audio_positions=1026,
+)
 
 
 # ---------------------------------------------------------------------------------------------------------------------
 # Our model -> the reference's names (written from the reference code, independently of the converter's tables)
 # ---------------------------------------------------------------------------------------------------------------------
 SWIN_NAMES = [  # ours -> reference (HTSAT_Swin_Transformer / LAION-CLAP audio_branch); order matters
-    ("layernorm_before.", "norm1."), ("layernorm_after.", "norm2."), ("attention.output.dense.", "attn.proj."),
-    ("attention.self.relative_position", "attn.relative_position"), ("intermediate.dense.", "mlp.fc1."),
-    ("output.dense.", "mlp.fc2."), ("batch_norm.", "bn0."),
-]  # fmt: skip
+    ("layernorm_before.", "norm1."),
+    ("layernorm_after.", "norm2."),
+    ("attention.output.dense.", "attn.proj."),
+    ("attention.self.relative_position", "attn.relative_position"),
+    ("intermediate.dense.", "mlp.fc1."),
+    ("output.dense.", "mlp.fc2."),
+    ("batch_norm.", "bn0."),
+]
 
 
 def _swin_to_reference(own: dict, source: str, target: str, config, front_end: dict) -> dict:
@@ -100,15 +107,26 @@ def reference_state_dict(model: AutoCapForConditionalGeneration) -> dict:
     own = model.state_dict()
     config = model.config
     n_fft = 16
-    state = _swin_to_reference(own, "audio_encoder.audio_encoder.", "encoder.audio_enc.", config.audio_config, {
-        "audio_feats_extractor.mel_trans.stft.conv_real.weight": torch.randn(n_fft // 2 + 1, 1, n_fft),
-        "audio_feats_extractor.mel_trans.stft.conv_imag.weight": torch.randn(n_fft // 2 + 1, 1, n_fft),
-        "audio_feats_extractor.log_trans.melW": torch.randn(n_fft // 2 + 1, MELS),
-    })  # fmt: skip
-    renames = {"audio_projection.": "enc_to_dec_proj.", "audio_layernorm.": "audio_Qfromer_layernorm_embedding.",
-               "qformer_projection.": "audio_qformer_proj.", "clap_projection.": "clap_proj.",
-               "clap_layernorm.": "clap_layernorm.", "audio_position_embedding.": "audio_position_embedding.",
-               "tag_embeddings.": "special_tokens_embed.special_token_embed."}  # fmt: skip
+    state = _swin_to_reference(
+        own,
+        "audio_encoder.audio_encoder.",
+        "encoder.audio_enc.",
+        config.audio_config,
+        {
+            "audio_feats_extractor.mel_trans.stft.conv_real.weight": torch.randn(n_fft // 2 + 1, 1, n_fft),
+            "audio_feats_extractor.mel_trans.stft.conv_imag.weight": torch.randn(n_fft // 2 + 1, 1, n_fft),
+            "audio_feats_extractor.log_trans.melW": torch.randn(n_fft // 2 + 1, MELS),
+        },
+    )
+    renames = {
+        "audio_projection.": "enc_to_dec_proj.",
+        "audio_layernorm.": "audio_Qfromer_layernorm_embedding.",
+        "qformer_projection.": "audio_qformer_proj.",
+        "clap_projection.": "clap_proj.",
+        "clap_layernorm.": "clap_layernorm.",
+        "audio_position_embedding.": "audio_position_embedding.",
+        "tag_embeddings.": "special_tokens_embed.special_token_embed.",
+    }
     for key, value in own.items():
         for ours, theirs in renames.items():
             if key.startswith(ours):
@@ -128,21 +146,31 @@ def reference_state_dict(model: AutoCapForConditionalGeneration) -> dict:
             state[f"clap_model.model.audio_projection.{index}.{key.rsplit('.', 1)[1]}"] = value.clone()
     state["audio_Qformer.bert.embeddings.position_ids"] = torch.arange(1024).expand(1, -1)
     if config.use_clap:
-        state.update(_swin_to_reference(own, "clap_model.audio_model.audio_encoder.", "clap_model.model.audio_branch.",
-                                        config.clap_config, {
-            "spectrogram_extractor.stft.conv_real.weight": torch.randn(9, 1, n_fft),
-            "spectrogram_extractor.stft.conv_imag.weight": torch.randn(9, 1, n_fft),
-            "logmel_extractor.melW": torch.randn(9, MELS),
-        }))  # fmt: skip
+        state.update(
+            _swin_to_reference(
+                own,
+                "clap_model.audio_model.audio_encoder.",
+                "clap_model.model.audio_branch.",
+                config.clap_config,
+                {
+                    "spectrogram_extractor.stft.conv_real.weight": torch.randn(9, 1, n_fft),
+                    "spectrogram_extractor.stft.conv_imag.weight": torch.randn(9, 1, n_fft),
+                    "logmel_extractor.melW": torch.randn(9, MELS),
+                },
+            )
+        )
         projection = config.clap_config.projection_dim
-        state.update({  # the CLAP text tower and contrastive-training parts
-            "clap_model.model.text_branch.embeddings.word_embeddings.weight": torch.randn(50, 8),
-            "clap_model.model.text_branch.encoder.layer.0.attention.self.query.weight": torch.randn(8, 8),
-            "clap_model.model.text_transform.sequential.0.weight": torch.randn(projection, projection),
-            "clap_model.model.text_projection.0.weight": torch.randn(projection, 8),
-            "clap_model.model.audio_transform.sequential.0.weight": torch.randn(projection, projection),
-            "clap_model.model.logit_scale_a": torch.tensor(2.6), "clap_model.model.logit_scale_t": torch.tensor(2.6),
-        })  # fmt: skip
+        state.update(
+            {  # the CLAP text tower and contrastive-training parts
+                "clap_model.model.text_branch.embeddings.word_embeddings.weight": torch.randn(50, 8),
+                "clap_model.model.text_branch.encoder.layer.0.attention.self.query.weight": torch.randn(8, 8),
+                "clap_model.model.text_transform.sequential.0.weight": torch.randn(projection, projection),
+                "clap_model.model.text_projection.0.weight": torch.randn(projection, 8),
+                "clap_model.model.audio_transform.sequential.0.weight": torch.randn(projection, projection),
+                "clap_model.model.logit_scale_a": torch.tensor(2.6),
+                "clap_model.model.logit_scale_t": torch.tensor(2.6),
+            }
+        )
     return state
 
 
@@ -150,21 +178,40 @@ def reference_yaml(config: AutoCapConfig) -> dict:
     """The parts of the reference training YAML the converter reads, for ``config``'s model."""
     return {
         "target": "!module src.models.pl_htsat_q_bart_captioning.AutoCap",
-        "model": {"audio_features_dropout_p": config.audio_dropout, "text_features_dropout_p": config.metadata_dropout,
-                  "use_text_qformer": False, "use_audio_qformer": True, "use_clap_embeds": config.use_clap,
-                  "meta_input": True, "add_special_tokens": True, "meta_keys": ["video_caption", "title"]},
+        "model": {
+            "audio_features_dropout_p": config.audio_dropout,
+            "text_features_dropout_p": config.metadata_dropout,
+            "use_text_qformer": False,
+            "use_audio_qformer": True,
+            "use_clap_embeds": config.use_clap,
+            "meta_input": True,
+            "add_special_tokens": True,
+            "meta_keys": ["video_caption", "title"],
+        },
         "meta": {"max_prompt_len": 128},
         "clap_embeds": {"ckpt": "pretrained_models/clap/music_speech_audioset_epoch_15_esc_89.98.pt", "embed_dim": 512},
-        "audio_qformer": {"num_audio_query_token": config.num_query_tokens, "frozen_audio_Qformer": False,
-                          "hidden_size": config.qformer_config.hidden_size, "add_cross_attention": True,
-                          "num_attention_heads": config.qformer_config.num_attention_heads,
-                          "num_hidden_layers": config.qformer_config.num_hidden_layers},
+        "audio_qformer": {
+            "num_audio_query_token": config.num_query_tokens,
+            "frozen_audio_Qformer": False,
+            "hidden_size": config.qformer_config.hidden_size,
+            "add_cross_attention": True,
+            "num_attention_heads": config.qformer_config.num_attention_heads,
+            "num_hidden_layers": config.qformer_config.num_hidden_layers,
+        },
         "tokenizer": {"max_length": 30, "special_tokens": list(TAG_TOKENS)},
-        "audio_args": {"sr": 16000, "n_fft": 256, "hop_length": 160, "f_min": 50, "f_max": 7000, "n_mels": MELS,
-                       "max_length": 1, "mono": True},
+        "audio_args": {
+            "sr": 16000,
+            "n_fft": 256,
+            "hop_length": 160,
+            "f_min": 50,
+            "f_max": 7000,
+            "n_mels": MELS,
+            "max_length": 1,
+            "mono": True,
+        },
         "audio_encoder_args": {"model_arch": "transformer", "model_name": "htsat", "pretrained": True, "freeze": True},
         "text_decoder_args": {"name": "facebook/bart-base", "pretrained": True},
-    }  # fmt: skip
+    }
 
 
 def _randomised(model):
@@ -191,8 +238,17 @@ def source():
 @pytest.fixture(scope="module")
 def checkpoint_path(tmp_path_factory, source):
     path = tmp_path_factory.mktemp("autocap") / "autocap-full.ckpt"
-    torch.save({"epoch": 19, "global_step": 1234, "pytorch-lightning_version": "2.1.0", "state_dict": source[1],
-                "optimizer_states": [], "lr_schedulers": []}, path)  # fmt: skip
+    torch.save(
+        {
+            "epoch": 19,
+            "global_step": 1234,
+            "pytorch-lightning_version": "2.1.0",
+            "state_dict": source[1],
+            "optimizer_states": [],
+            "lr_schedulers": [],
+        },
+        path,
+    )
     return path
 
 
@@ -209,8 +265,12 @@ def _inputs(batch=2, seed=0):
     features = torch.randn(batch, 1, FRAMES, MELS, generator=generator) * 10 - 40
     metadata = torch.tensor([[304, 40, 41, 305, 2], [300, 50, 301, 2, 1]])[:batch]
     mask = (metadata != 1).long()
-    return dict(input_features=features, clap_input_features=features.flip(2), metadata_ids=metadata,
-                metadata_attention_mask=mask)  # fmt: skip
+    return dict(
+        input_features=features,
+        clap_input_features=features.flip(2),
+        metadata_ids=metadata,
+        metadata_attention_mask=mask,
+    )
 
 
 def _outputs(model):
@@ -241,16 +301,39 @@ def test_config_is_read_from_the_weights_and_the_yaml(source, yaml_path):
     model, state = source
     inferred = autocap_config_from_checkpoint(state, yaml_path)
     expected = model.config
-    for name in ("spec_size", "num_mel_bins", "patch_size", "window_size", "depths", "num_attention_heads",
-                 "patch_embeds_hidden_size", "hidden_size", "mlp_ratio"):  # fmt: skip
+    for name in (
+        "spec_size",
+        "num_mel_bins",
+        "patch_size",
+        "window_size",
+        "depths",
+        "num_attention_heads",
+        "patch_embeds_hidden_size",
+        "hidden_size",
+        "mlp_ratio",
+    ):
         assert getattr(inferred.audio_config, name) == getattr(expected.audio_config, name), name
         assert getattr(inferred.clap_config, name) == getattr(expected.clap_config, name), name
     assert inferred.clap_config.projection_dim == 12
-    for name in ("hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size",
-                 "cross_attention_frequency", "encoder_hidden_size"):  # fmt: skip
+    for name in (
+        "hidden_size",
+        "num_hidden_layers",
+        "num_attention_heads",
+        "intermediate_size",
+        "cross_attention_frequency",
+        "encoder_hidden_size",
+    ):
         assert getattr(inferred.qformer_config, name) == getattr(expected.qformer_config, name), name
-    for name in ("vocab_size", "d_model", "encoder_layers", "decoder_layers", "encoder_attention_heads",
-                 "encoder_ffn_dim", "decoder_ffn_dim", "max_position_embeddings"):  # fmt: skip
+    for name in (
+        "vocab_size",
+        "d_model",
+        "encoder_layers",
+        "decoder_layers",
+        "encoder_attention_heads",
+        "encoder_ffn_dim",
+        "decoder_ffn_dim",
+        "max_position_embeddings",
+    ):
         assert getattr(inferred.text_config, name) == getattr(expected.text_config, name), name
     assert (inferred.num_query_tokens, inferred.max_audio_positions, inferred.audio_frame_repeat) == (8, 1026, 32)
     assert inferred.use_clap and (inferred.audio_dropout, inferred.metadata_dropout) == (0.0, 0.0)
@@ -259,8 +342,9 @@ def test_config_is_read_from_the_weights_and_the_yaml(source, yaml_path):
 def test_round_trip_gives_the_same_model(tmp_path, source, checkpoint_path, yaml_path):
     model, _ = source
     out_dir = tmp_path / "converted"
-    converted = convert_autocap_checkpoint(checkpoint_path, out_dir=out_dir, reference_config=yaml_path,
-                                           tokenizer=tiny_bart_tokenizer())  # fmt: skip
+    converted = convert_autocap_checkpoint(
+        checkpoint_path, out_dir=out_dir, reference_config=yaml_path, tokenizer=tiny_bart_tokenizer()
+    )
     assert not converted.training
     own = model.state_dict()
     for key, value in converted.state_dict().items():
@@ -277,7 +361,11 @@ def test_round_trip_gives_the_same_model(tmp_path, source, checkpoint_path, yaml
     assert torch.equal(_outputs(pipe.model)[1], expected_logits)
     extractor = pipe.processor.feature_extractor
     assert (extractor.sampling_rate, extractor.feature_size, extractor.hop_length, extractor.max_length_s) == (
-        16000, MELS, 160, 1.0)  # fmt: skip
+        16000,
+        MELS,
+        160,
+        1.0,
+    )
     assert pipe.processor.metadata_keys == ["video_caption", "title"] and pipe.processor.tag_token_offset == 300
     captions = pipe([torch.randn(16000).numpy()], sampling_rate=16000, max_new_tokens=4)
     assert isinstance(captions[0], str)
@@ -286,13 +374,26 @@ def test_round_trip_gives_the_same_model(tmp_path, source, checkpoint_path, yaml
 def test_dropped_keys_are_grouped_by_reason(source):
     model, state = source
     _, dropped = convert_autocap_state_dict(state, model.config)
-    assert set(dropped) == {FRONT_END, TAGGING_HEAD, SHIFT_MASK, CLAP_TEXT, CLAP_TRAINING, QFORMER_POSITION_IDS,
-                            TIED_COPY, BART_DUPLICATE}  # fmt: skip
+    assert set(dropped) == {
+        FRONT_END,
+        TAGGING_HEAD,
+        SHIFT_MASK,
+        CLAP_TEXT,
+        CLAP_TRAINING,
+        QFORMER_POSITION_IDS,
+        TIED_COPY,
+        BART_DUPLICATE,
+    }
     assert sorted(dropped[BART_DUPLICATE]) == sorted(k for k in state if k.startswith("special_tokens_embed.model."))
-    assert set(dropped[TIED_COPY]) == {"decoder.lm_head.weight", "decoder.model.encoder.embed_tokens.weight",
-                                       "decoder.model.decoder.embed_tokens.weight"}  # fmt: skip
-    assert sorted(dropped[SHIFT_MASK]) == ["clap_model.model.audio_branch.layers.1.blocks.1.attn_mask",
-                                           "encoder.audio_enc.layers.1.blocks.1.attn_mask"]  # fmt: skip
+    assert set(dropped[TIED_COPY]) == {
+        "decoder.lm_head.weight",
+        "decoder.model.encoder.embed_tokens.weight",
+        "decoder.model.decoder.embed_tokens.weight",
+    }
+    assert sorted(dropped[SHIFT_MASK]) == [
+        "clap_model.model.audio_branch.layers.1.blocks.1.attn_mask",
+        "encoder.audio_enc.layers.1.blocks.1.attn_mask",
+    ]
     used = len(state) - sum(len(keys) for keys in dropped.values())
     qkv = sum(key.endswith(("attn.qkv.weight", "attn.qkv.bias")) for key in state)  # each becomes three keys
     tied = 3  # our state dict lists BART's tied copies too
@@ -301,8 +402,20 @@ def test_dropped_keys_are_grouped_by_reason(source):
 
 def test_tag_rows_follow_the_reference_token_order(source):
     model, state = source
-    order = ["<TITLE>", "</TITLE>", "<HQVC>", "</HQVC>", "<AVC>", "</AVC>", "<DESC>", "</DESC>", "<SUB>", "</SUB>",
-             "<LBL>", "</LBL>"]  # fmt: skip
+    order = [
+        "<TITLE>",
+        "</TITLE>",
+        "<HQVC>",
+        "</HQVC>",
+        "<AVC>",
+        "</AVC>",
+        "<DESC>",
+        "</DESC>",
+        "<SUB>",
+        "</SUB>",
+        "<LBL>",
+        "</LBL>",
+    ]
     permuted = dict(state)
     ours = model.tag_embeddings.weight.detach()
     permuted["special_tokens_embed.special_token_embed.weight"] = ours[[TAG_TOKENS.index(tag) for tag in order]]
@@ -317,12 +430,16 @@ def test_clap_weights_from_a_separate_laion_checkpoint(tmp_path, source):
     without_clap = {key: value for key, value in state.items() if not key.startswith("clap_model.")}
     with pytest.raises(ValueError, match="no CLAP weights .*pass the LAION-CLAP checkpoint it used as clap_checkpoint"):
         convert_autocap_checkpoint({"state_dict": without_clap}, config=model.config)
-    laion = {"module." + key.removeprefix("clap_model.model."): value
-             for key, value in state.items() if key.startswith("clap_model.model.")}  # fmt: skip
+    laion = {
+        "module." + key.removeprefix("clap_model.model."): value
+        for key, value in state.items()
+        if key.startswith("clap_model.model.")
+    }
     path = tmp_path / "music_speech_audioset_epoch_15_esc_89.98.pt"
     torch.save({"epoch": 15, "state_dict": laion}, path)
-    converted = convert_autocap_checkpoint({"state_dict": without_clap}, clap_checkpoint=path,
-                                           reference_config=reference_yaml(model.config))  # fmt: skip
+    converted = convert_autocap_checkpoint(
+        {"state_dict": without_clap}, clap_checkpoint=path, reference_config=reference_yaml(model.config)
+    )
     assert torch.equal(_outputs(converted)[1], _outputs(model)[1])
 
 
@@ -333,25 +450,44 @@ def test_full_size_reference_layout_converts_key_for_key():
         model = AutoCapForConditionalGeneration(AutoCapConfig())
     state = reference_state_dict(model)
     reference = reference_yaml(AutoCapConfig())
-    reference["audio_args"] = {"sr": 32000, "n_fft": 1024, "hop_length": 320, "f_min": 50, "f_max": 14000,
-                               "n_mels": 64, "max_length": 10}  # fmt: skip
+    reference["audio_args"] = {
+        "sr": 32000,
+        "n_fft": 1024,
+        "hop_length": 320,
+        "f_min": 50,
+        "f_max": 14000,
+        "n_mels": 64,
+        "max_length": 10,
+    }
     inferred = autocap_config_from_checkpoint(state, reference)
     assert inferred.to_diff_dict() | {"_name_or_path": ""} == AutoCapConfig(
-        audio_dropout=0.2, metadata_dropout=0.2).to_diff_dict() | {"_name_or_path": ""}  # fmt: skip
+        audio_dropout=0.2, metadata_dropout=0.2
+    ).to_diff_dict() | {"_name_or_path": ""}
     weights, dropped = convert_autocap_state_dict(state, inferred)
     assert weights.keys() == model.state_dict().keys()
     # every second block of a stage wider than the window: HTSAT 1 + 1 + 3 (+ 0 in the 8x8 stage), CLAP 1 + 1 + 6
     assert len(dropped[SHIFT_MASK]) == 13
     assert feature_extractor_from_reference_config(reference, inferred).to_dict() == (
-        feature_extractor_from_reference_config(None).to_dict())  # fmt: skip
+        feature_extractor_from_reference_config(None).to_dict()
+    )
 
 
 def test_cli_converts_a_checkpoint(tmp_path, capsys, checkpoint_path, yaml_path, source):
     tokenizer_dir = tmp_path / "bart"
     tiny_bart_tokenizer().save_pretrained(tokenizer_dir)
     out_dir = tmp_path / "cli"
-    code = main(["convert", "autocap", str(checkpoint_path), str(out_dir), "--config", str(yaml_path),
-                 "--tokenizer", str(tokenizer_dir)])  # fmt: skip
+    code = main(
+        [
+            "convert",
+            "autocap",
+            str(checkpoint_path),
+            str(out_dir),
+            "--config",
+            str(yaml_path),
+            "--tokenizer",
+            str(tokenizer_dir),
+        ]
+    )
     assert code == 0
     assert "1-layer Q-Former (8 queries), BART d_model 64, a CLAP token" in capsys.readouterr().out
     reloaded = AutoCapForConditionalGeneration.from_pretrained(out_dir).eval()
@@ -378,15 +514,21 @@ def _convert(state, config):
 def test_missing_key_is_named(source):
     model, state = source
     broken = {k: v for k, v in state.items() if k != "audio_Qformer.bert.encoder.layer.0.output_query.dense.bias"}
-    with pytest.raises(ValueError, match=r"1 missing key\(s\): \['audio_Qformer\.bert\.encoder\.layer\.0\."
-                                         r"output_query\.dense\.bias'\]"):  # as the checkpoint names it
+    with pytest.raises(
+        ValueError,
+        match=r"1 missing key\(s\): \['audio_Qformer\.bert\.encoder\.layer\.0\."
+        r"output_query\.dense\.bias'\]",
+    ):  # as the checkpoint names it
         _convert(broken, model.config)
 
 
 def test_extra_key_is_named(source):
     model, state = source
-    broken = {**state, "text_Qformer.bert.embeddings.LayerNorm.weight": torch.ones(16),
-              "encoder.audio_enc.layers.0.blocks.0.attn.unknown": torch.ones(1)}  # fmt: skip
+    broken = {
+        **state,
+        "text_Qformer.bert.embeddings.LayerNorm.weight": torch.ones(16),
+        "encoder.audio_enc.layers.0.blocks.0.attn.unknown": torch.ones(1),
+    }
     unknown = r"2 unknown key\(s\): \['encoder\.audio_enc\.layers\.0\.blocks\.0\.attn\.unknown', 'text_Qformer\."
     with pytest.raises(ValueError, match=unknown):
         _convert(broken, model.config)
@@ -401,15 +543,20 @@ def test_differing_bart_duplicate_and_untied_copy_are_refused(source):
     with pytest.raises(ValueError) as error:
         _convert(broken, model.config)
     message = str(error.value)
-    assert ("special_tokens_embed.model.encoder.layers.0.fc1.weight differs from decoder.model.encoder.layers.0.fc1."
-            "weight: the two BART copies must be one model") in message
+    assert (
+        "special_tokens_embed.model.encoder.layers.0.fc1.weight differs from decoder.model.encoder.layers.0.fc1."
+        "weight: the two BART copies must be one model"
+    ) in message
     assert "decoder.lm_head.weight differs from decoder.model.shared.weight" in message
 
 
 def test_shape_mismatch_is_named(source):
     model, state = source
-    broken = {**state, "audio_qformer_proj.weight": torch.zeros(64, 8),
-              "encoder.audio_enc.layers.0.blocks.0.attn.qkv.weight": torch.zeros(25, 8)}  # fmt: skip
+    broken = {
+        **state,
+        "audio_qformer_proj.weight": torch.zeros(64, 8),
+        "encoder.audio_enc.layers.0.blocks.0.attn.qkv.weight": torch.zeros(25, 8),
+    }
     with pytest.raises(ValueError) as error:
         _convert(broken, model.config)
     message = str(error.value)

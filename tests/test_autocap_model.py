@@ -2,9 +2,10 @@
 
 import pytest
 import torch
-from factories import register_autocap_auto_classes, tiny_autocap_config, tiny_autocap_model
 
 from hf_audiogen.autocap import AutoCapConfig, AutoCapForConditionalGeneration
+
+from factories import register_autocap_auto_classes, tiny_autocap_config, tiny_autocap_model
 
 torch.set_num_threads(1)
 FRAMES, MELS = 101, 16  # what tiny_autocap_feature_extractor gives for a 1 s clip
@@ -169,8 +170,9 @@ def test_loss_is_label_smoothed_cross_entropy_over_labelled_tokens():
     x = features()
     labels = torch.tensor([[0, 10, 11, 12, 2], [0, 13, 2, -100, -100]])
     with torch.no_grad():
-        out = model(input_features=x, clap_input_features=x, metadata_ids=ids, metadata_attention_mask=mask,
-                    labels=labels)  # fmt: skip
+        out = model(
+            input_features=x, clap_input_features=x, metadata_ids=ids, metadata_attention_mask=mask, labels=labels
+        )
     expected = torch.nn.functional.cross_entropy(out.logits.reshape(-1, 300), labels.reshape(-1), label_smoothing=0.1)
     assert out.loss == pytest.approx(expected.item(), rel=1e-6)
     # decoder input = labels shifted right behind the decoder start token </s> (= 2); -100 -> pad
@@ -197,9 +199,10 @@ def test_training_stages_select_the_trained_parameters():
     model.set_training_stage(1)
     assert not trainable(model.language_model)
     assert trainable(model) == {
-        name for name, _ in model.named_parameters()
+        name
+        for name, _ in model.named_parameters()
         if not name.startswith(("language_model.", "audio_encoder.", "clap_model."))
-    }  # fmt: skip
+    }
     assert {"query_tokens", "tag_embeddings.weight", "audio_position_embedding.weight"} <= trainable(model)
 
     model.set_training_stage(2)
@@ -211,8 +214,13 @@ def test_training_stages_select_the_trained_parameters():
 
     ids, mask = metadata(META[:2])
     x = features()
-    loss = model(input_features=x, clap_input_features=x, metadata_ids=ids, metadata_attention_mask=mask,
-                 labels=torch.tensor([[0, 10, 2], [0, 11, 2]])).loss  # fmt: skip
+    loss = model(
+        input_features=x,
+        clap_input_features=x,
+        metadata_ids=ids,
+        metadata_attention_mask=mask,
+        labels=torch.tensor([[0, 10, 2], [0, 11, 2]]),
+    ).loss
     loss.backward()
     assert model.language_model.model.shared.weight.grad is None
     assert model.language_model.model.decoder.layers[0].fc1.weight.grad.abs().sum() > 0
@@ -228,16 +236,23 @@ def test_training_stages_select_the_trained_parameters():
 # ---------------------------------------------------------------------------------------------------------------------
 # Generation, batching, save/load
 # ---------------------------------------------------------------------------------------------------------------------
-PURE_GREEDY = dict(num_beams=1, no_repeat_ngram_size=0, forced_bos_token_id=None, forced_eos_token_id=None,
-                   min_new_tokens=0, max_new_tokens=6)  # fmt: skip
+PURE_GREEDY = dict(
+    num_beams=1,
+    no_repeat_ngram_size=0,
+    forced_bos_token_id=None,
+    forced_eos_token_id=None,
+    min_new_tokens=0,
+    max_new_tokens=6,
+)
 
 
 def test_greedy_generate_equals_argmax_decoding_with_forward():
     model = tiny_autocap_model()
     ids, mask = metadata(META[:2])
     x = features()
-    generated = model.generate(input_features=x, clap_input_features=x, metadata_ids=ids,
-                               metadata_attention_mask=mask, **PURE_GREEDY)  # fmt: skip
+    generated = model.generate(
+        input_features=x, clap_input_features=x, metadata_ids=ids, metadata_attention_mask=mask, **PURE_GREEDY
+    )
     encoder_outputs = model.encode(x, x, ids, mask)
     tokens = torch.full((2, 1), 2)
     with torch.no_grad():
@@ -257,12 +272,17 @@ def test_batched_generation_equals_one_by_one(num_beams):
     ids, mask = metadata(META)  # three different metadata lengths -> padding in the batch
     x = features(batch=3)
     kwargs = dict(num_beams=num_beams, max_new_tokens=8)
-    batched = model.generate(input_features=x, clap_input_features=x, metadata_ids=ids, metadata_attention_mask=mask,
-                             **kwargs)  # fmt: skip
+    batched = model.generate(
+        input_features=x, clap_input_features=x, metadata_ids=ids, metadata_attention_mask=mask, **kwargs
+    )
     for i in range(3):
         length = int(mask[i].sum())
-        single = model.generate(input_features=x[i : i + 1], clap_input_features=x[i : i + 1],
-                                metadata_ids=ids[i : i + 1, :length], **kwargs)  # fmt: skip
+        single = model.generate(
+            input_features=x[i : i + 1],
+            clap_input_features=x[i : i + 1],
+            metadata_ids=ids[i : i + 1, :length],
+            **kwargs,
+        )
         assert torch.equal(batched[i, : single.shape[1]], single[0])
         assert (batched[i, single.shape[1] :] == 1).all()  # the rest is padding
 
@@ -270,8 +290,15 @@ def test_batched_generation_equals_one_by_one(num_beams):
 def test_beam_search_returns_ranked_distinct_hypotheses_and_sampling_is_seeded():
     model = tiny_autocap_model()
     x = features(batch=1)
-    out = model.generate(input_features=x, clap_input_features=x, num_beams=3, num_return_sequences=3,
-                         max_new_tokens=6, return_dict_in_generate=True, output_scores=True)  # fmt: skip
+    out = model.generate(
+        input_features=x,
+        clap_input_features=x,
+        num_beams=3,
+        num_return_sequences=3,
+        max_new_tokens=6,
+        return_dict_in_generate=True,
+        output_scores=True,
+    )
     assert out.sequences.shape[0] == 3 and len({tuple(s.tolist()) for s in out.sequences}) == 3
     assert (out.sequences_scores[:-1] >= out.sequences_scores[1:]).all()
     torch.manual_seed(0)

@@ -4,10 +4,11 @@ ablation): every projected HTSAT frame is an audio token of BART."""
 import numpy as np
 import pytest
 import torch
-from factories import register_autocap_auto_classes, tiny_autocap_config, tiny_autocap_model, tiny_autocap_processor
 
 from hf_audiogen.autocap import AutoCapConfig, AutoCapForConditionalGeneration, AutoCapPipeline
 from hf_audiogen.autocap.configuration_autocap import BART_BASE_KWARGS
+
+from factories import register_autocap_auto_classes, tiny_autocap_config, tiny_autocap_model, tiny_autocap_processor
 
 torch.set_num_threads(1)
 FRAMES, MELS = 101, 16  # what tiny_autocap_feature_extractor gives for a 1 s clip
@@ -40,13 +41,17 @@ def test_audio_token_count_is_every_repeated_htsat_frame():
 @pytest.mark.parametrize(
     "make,message",
     [
-        (lambda: AutoCapConfig(use_qformer=False),
-         r"use_qformer=False feeds BART all 1024 audio frames .*max_position_embeddings=1024: raise"),
-        (lambda: tiny_autocap_config(use_qformer=False, audio_frame_repeat=2),
-         r"all 64 audio frames .*audio_frame_repeat=2.*max_position_embeddings=64"),
+        (
+            lambda: AutoCapConfig(use_qformer=False),
+            r"use_qformer=False feeds BART all 1024 audio frames .*max_position_embeddings=1024: raise",
+        ),
+        (
+            lambda: tiny_autocap_config(use_qformer=False, audio_frame_repeat=2),
+            r"all 64 audio frames .*audio_frame_repeat=2.*max_position_embeddings=64",
+        ),
         (lambda: tiny_autocap_config(use_qformer="false"), r"use_qformer must be True or False, got 'false'"),
     ],
-)  # fmt: skip
+)
 def test_config_rejects_bad_values(make, message):
     with pytest.raises(ValueError, match=message):
         make()
@@ -95,18 +100,31 @@ def test_every_projected_frame_reaches_the_bart_encoder():
 def test_generate_and_a_training_step():
     model = tiny_autocap_model(use_qformer=False)
     x = features()
-    ids = model.generate(input_features=x, clap_input_features=x, metadata_ids=META_IDS,
-                         metadata_attention_mask=META_MASK, max_new_tokens=6, min_new_tokens=6)  # fmt: skip
+    ids = model.generate(
+        input_features=x,
+        clap_input_features=x,
+        metadata_ids=META_IDS,
+        metadata_attention_mask=META_MASK,
+        max_new_tokens=6,
+        min_new_tokens=6,
+    )
     assert ids.shape == (2, 7) and (ids[:, 0] == model.config.text_config.decoder_start_token_id).all()
-    one = model.generate(input_features=x[1:], clap_input_features=x[1:], metadata_ids=META_IDS[1:, :4],
-                         metadata_attention_mask=META_MASK[1:, :4], max_new_tokens=6, min_new_tokens=6)  # fmt: skip
+    one = model.generate(
+        input_features=x[1:],
+        clap_input_features=x[1:],
+        metadata_ids=META_IDS[1:, :4],
+        metadata_attention_mask=META_MASK[1:, :4],
+        max_new_tokens=6,
+        min_new_tokens=6,
+    )
     assert torch.equal(one[0], ids[1])  # batching (with metadata padding) does not change a caption
 
     model.set_training_stage(1)
     model.train()
     labels = torch.tensor([[0, 40, 41, 2], [0, 50, 2, -100]])
-    loss = model(input_features=x, clap_input_features=x, metadata_ids=META_IDS, metadata_attention_mask=META_MASK,
-                 labels=labels).loss  # fmt: skip
+    loss = model(
+        input_features=x, clap_input_features=x, metadata_ids=META_IDS, metadata_attention_mask=META_MASK, labels=labels
+    ).loss
     loss.backward()
     assert model.audio_projection.weight.grad.abs().sum() > 0  # stage 1 trains the frame projection
     assert all(p.grad is None for p in model.language_model.parameters())

@@ -7,10 +7,11 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
-from factories import register_autocap_auto_classes, tiny_autocap_model, tiny_autocap_processor
 
 from hf_audiogen.audio import AudioError
 from hf_audiogen.autocap import PIPELINE_TASK, AutoCapPipeline
+
+from factories import register_autocap_auto_classes, tiny_autocap_model, tiny_autocap_processor
 
 torch.set_num_threads(1)
 SR = 16000
@@ -38,8 +39,9 @@ def trained():
     processor = tiny_autocap_processor()
     model = tiny_autocap_model(train_word_embeddings=True)
     model.set_training_stage(2)
-    batch = processor(audio=[SOUNDS[s] for s, *_ in EXAMPLES], sampling_rate=SR,
-                      metadata=[m for _, m, _ in EXAMPLES], text=CAPTIONS)  # fmt: skip
+    batch = processor(
+        audio=[SOUNDS[s] for s, *_ in EXAMPLES], sampling_rate=SR, metadata=[m for _, m, _ in EXAMPLES], text=CAPTIONS
+    )
     inputs = {k: v for k, v in batch.items() if k != "labels"}
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-2)
     losses = []
@@ -75,7 +77,8 @@ def test_metadata_present_vs_absent_changes_the_caption(trained):
     assert without == pipe(clicks, sampling_rate=SR, metadata={"title": None})
     # metadata given for a list: one entry per input (None = no metadata)
     assert pipe([clicks, SOUNDS["tone"]], sampling_rate=SR, metadata=[{"title": "car"}, None]) == [
-        "a car passes by on a wet road", "a dog barks in the park"
+        "a car passes by on a wet road",
+        "a dog barks in the park",
     ]
 
 
@@ -98,8 +101,15 @@ def test_beam_and_sampling_options(trained):
     assert short and CAPTIONS[0].startswith(short) and len(short) < len(CAPTIONS[0]) / 2
     sampled = [pipe(tone, sampling_rate=SR, do_sample=True, num_beams=1, temperature=3.0, seed=s) for s in (0, 0, 1)]
     assert sampled[0] == sampled[1]
-    lists = pipe([tone, SOUNDS["noise"]], sampling_rate=SR, do_sample=True, num_beams=1, num_return_sequences=2,
-                 seed=0, batch_size=2)  # fmt: skip
+    lists = pipe(
+        [tone, SOUNDS["noise"]],
+        sampling_rate=SR,
+        do_sample=True,
+        num_beams=1,
+        num_return_sequences=2,
+        seed=0,
+        batch_size=2,
+    )
     assert [len(x) for x in lists] == [2, 2]
     with pytest.raises(ValueError, match="num_return_sequences=3 needs num_beams >= it"):
         pipe(tone, sampling_rate=SR, num_beams=2, num_return_sequences=3)

@@ -5,11 +5,12 @@ import logging
 import numpy as np
 import pytest
 import torch
-from factories import register_autocap_auto_classes, tiny_autocap_feature_extractor, tiny_autocap_processor
 from transformers.audio_utils import mel_filter_bank
 
 from hf_audiogen.audio import AudioError
 from hf_audiogen.autocap import TAG_TOKENS, AutoCapFeatureExtractor, AutoCapProcessor
+
+from factories import register_autocap_auto_classes, tiny_autocap_feature_extractor, tiny_autocap_processor
 
 RNG = np.random.default_rng(0)
 
@@ -18,10 +19,27 @@ def reference_log_mel(audio, sampling_rate, n_fft, hop, n_mels, fmin, fmax):
     """The reference front-end written out with torch: torchlibrosa Spectrogram (periodic Hann, centred, reflect
     padding, power 2) + LogmelFilterBank (librosa slaney mel filters, 10 log10(max(x, 1e-10)), no top-dB)."""
     window = torch.hann_window(n_fft, dtype=torch.float64)
-    spec = torch.stft(torch.from_numpy(audio).double(), n_fft, hop, window=window, center=True, pad_mode="reflect",
-                      return_complex=True).abs() ** 2  # fmt: skip
-    filters = mel_filter_bank(num_frequency_bins=n_fft // 2 + 1, num_mel_filters=n_mels, min_frequency=fmin,
-                              max_frequency=fmax, sampling_rate=sampling_rate, norm="slaney", mel_scale="slaney")
+    spec = (
+        torch.stft(
+            torch.from_numpy(audio).double(),
+            n_fft,
+            hop,
+            window=window,
+            center=True,
+            pad_mode="reflect",
+            return_complex=True,
+        ).abs()
+        ** 2
+    )
+    filters = mel_filter_bank(
+        num_frequency_bins=n_fft // 2 + 1,
+        num_mel_filters=n_mels,
+        min_frequency=fmin,
+        max_frequency=fmax,
+        sampling_rate=sampling_rate,
+        norm="slaney",
+        mel_scale="slaney",
+    )
     mel = torch.from_numpy(filters).T @ spec  # (mels, frames)
     return (10 * torch.log10(mel.clamp(min=1e-10))).T.numpy()  # (frames, mels)
 
@@ -172,8 +190,9 @@ def test_too_long_metadata_is_cut_with_a_warning(caplog):
 def test_processor_call_captions_and_decoding():
     processor = tiny_autocap_processor()
     clips = [RNG.standard_normal(8000).astype(np.float32), RNG.standard_normal(3000).astype(np.float32)]
-    inputs = processor(audio=clips, sampling_rate=8000, metadata=[{"title": "x"}, None],
-                       text=["a dog barks in the park", "rain"])  # fmt: skip
+    inputs = processor(
+        audio=clips, sampling_rate=8000, metadata=[{"title": "x"}, None], text=["a dog barks in the park", "rain"]
+    )
     assert set(inputs) == {"input_features", "clap_input_features", "metadata_ids", "metadata_attention_mask", "labels"}
     assert inputs["input_features"].shape == (2, 1, 101, 16)
     labels = inputs["labels"]

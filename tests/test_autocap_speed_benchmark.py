@@ -56,6 +56,8 @@ def test_tiny_run_reports_times_token_counts_and_ratios(tmp_path, capsys):
     ratios = {(r["variant"], r["batch_size"]): r for r in report["ratios"]}
     assert set(ratios) == {(variant, batch) for variant in benchmark.VARIANTS[1:] for batch in (1, 2)}
     ratio = ratios[("no_qformer", 2)]
-    assert ratio["total_cpu"] == rows[("no_qformer", 2)]["seconds_per_clip"]["cpu"] / rows[("qformer", 2)][
-        "seconds_per_clip"]["cpu"]  # fmt: skip
+    assert (
+        ratio["total_cpu"]
+        == rows[("no_qformer", 2)]["seconds_per_clip"]["cpu"] / rows[("qformer", 2)]["seconds_per_clip"]["cpu"]
+    )
     assert all(value > 0 for r in ratios.values() for key, value in r.items() if key.startswith(("total", "encode")))

@@ -6,14 +6,18 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
-from factories import register_autocap_auto_classes, tiny_autocap_config, tiny_bart_tokenizer
-from factories import tiny_autocap_training_preset  # noqa: F401 (a fixture)
-
 from transformers import BartForConditionalGeneration
 
 from hf_audiogen.autocap import AutoCapForConditionalGeneration, AutoCapPipeline
 from hf_audiogen.training.autocap import AutoCapCollator, main, parse_args
 from hf_audiogen.training.progress import read_metrics
+
+from factories import (
+    register_autocap_auto_classes,
+    tiny_autocap_config,
+    tiny_autocap_training_preset,  # noqa: F401 (a fixture)
+    tiny_bart_tokenizer,
+)
 
 pytestmark = pytest.mark.usefixtures("tiny_autocap_training_preset")
 
@@ -59,11 +63,36 @@ def workspace(tmp_path_factory):
 
 
 def common_args(data, output_dir, steps, **extra):
-    args = ["--dataset", str(data), "--output_dir", str(output_dir), "--max_train_steps", str(steps),
-            "--train_batch_size", "5", "--learning_rate", "1e-2", "--lr_scheduler", "constant",
-            "--metadata_column", "title", "--shuffle_buffer_size", "8", "--num_threads", "1", "--seed", "0",
-            "--eval_steps", str(steps), "--checkpointing_steps", str(extra.pop("checkpointing_steps", steps)),
-            "--logging_steps", "5", "--eval_batch_size", "5"]  # fmt: skip
+    args = [
+        "--dataset",
+        str(data),
+        "--output_dir",
+        str(output_dir),
+        "--max_train_steps",
+        str(steps),
+        "--train_batch_size",
+        "5",
+        "--learning_rate",
+        "1e-2",
+        "--lr_scheduler",
+        "constant",
+        "--metadata_column",
+        "title",
+        "--shuffle_buffer_size",
+        "8",
+        "--num_threads",
+        "1",
+        "--seed",
+        "0",
+        "--eval_steps",
+        str(steps),
+        "--checkpointing_steps",
+        str(extra.pop("checkpointing_steps", steps)),
+        "--logging_steps",
+        "5",
+        "--eval_batch_size",
+        "5",
+    ]
     for name, value in extra.items():
         args += [f"--{name}"] + ([] if value is True else [str(value)])
     return args
@@ -75,8 +104,11 @@ def bart_state(model):
 
 def test_stage_1_then_stage_2(workspace):
     root, data, tokenizer_dir = workspace
-    stage1 = main(common_args(data, root / "stage1", 40, stage=1, model_preset="tiny", bart_model=tokenizer_dir,
-                              metadata_keys="title"))  # fmt: skip
+    stage1 = main(
+        common_args(
+            data, root / "stage1", 40, stage=1, model_preset="tiny", bart_model=tokenizer_dir, metadata_keys="title"
+        )
+    )
     assert stage1.global_step == 40 and stage1.last_loss < 0.9 * stage1.first_loss
     # Stage 1 leaves BART as initialised: rebuild the same initial model (same seed) and compare.
     from hf_audiogen.training.autocap import build_model
@@ -85,8 +117,13 @@ def test_stage_1_then_stage_2(workspace):
     from accelerate.utils import set_seed
 
     set_seed(0)
-    initial, _ = build_model(parse_args(common_args(data, root / "unused", 1, stage=1, model_preset="tiny",
-                                                    bart_model=tokenizer_dir, metadata_keys="title")))  # fmt: skip
+    initial, _ = build_model(
+        parse_args(
+            common_args(
+                data, root / "unused", 1, stage=1, model_preset="tiny", bart_model=tokenizer_dir, metadata_keys="title"
+            )
+        )
+    )
     trained1 = AutoCapForConditionalGeneration.from_pretrained(root / "stage1")
     for name, value in bart_state(initial).items():
         assert torch.equal(value, trained1.language_model.state_dict()[name]), name
@@ -123,8 +160,14 @@ def test_stage_1_then_stage_2(workspace):
 
 def test_resume_is_exact(workspace):
     root, data, tokenizer_dir = workspace
-    new_model = dict(stage=1, model_preset="tiny", bart_model=tokenizer_dir, metadata_keys="title",
-                     metadata_dropout_p=0.3, max_eval_clips=0)  # fmt: skip
+    new_model = dict(
+        stage=1,
+        model_preset="tiny",
+        bart_model=tokenizer_dir,
+        metadata_keys="title",
+        metadata_dropout_p=0.3,
+        max_eval_clips=0,
+    )
     main(common_args(data, root / "full", 8, checkpointing_steps=4, **new_model))
     main(common_args(data, root / "resumed", 4, checkpointing_steps=4, **new_model))
     main(common_args(data, root / "resumed", 8, checkpointing_steps=4, resume_from_checkpoint="latest", **new_model))
@@ -136,8 +179,19 @@ def test_resume_is_exact(workspace):
 
 def test_time_budget_stop_leaves_a_resumable_checkpoint(workspace):
     root, data, tokenizer_dir = workspace
-    main(common_args(data, root / "timed", 8, checkpointing_steps=4, stage=1, model_preset="tiny",
-                     bart_model=tokenizer_dir, max_eval_clips=0, max_train_minutes=1e-6))  # fmt: skip
+    main(
+        common_args(
+            data,
+            root / "timed",
+            8,
+            checkpointing_steps=4,
+            stage=1,
+            model_preset="tiny",
+            bart_model=tokenizer_dir,
+            max_eval_clips=0,
+            max_train_minutes=1e-6,
+        )
+    )
     assert sorted(p.name for p in (root / "timed").glob("checkpoint-*")) == ["checkpoint-1"]
     assert (root / "timed" / "checkpoint-1" / "model" / "processor_config.json").is_file()
 
@@ -146,8 +200,16 @@ def test_collator_metadata_dropout_and_caption_lists():
     from factories import tiny_autocap_processor
 
     processor = tiny_autocap_processor(metadata_keys=["title"])
-    examples = [{"audio": np.ones(8000, np.float32), "sampling_rate": SR, "caption": ["a dog", "dogs bark"],
-                 "title": "dog", "id": f"clip{i}"} for i in range(40)]  # fmt: skip
+    examples = [
+        {
+            "audio": np.ones(8000, np.float32),
+            "sampling_rate": SR,
+            "caption": ["a dog", "dogs bark"],
+            "title": "dog",
+            "id": f"clip{i}",
+        }
+        for i in range(40)
+    ]
     collate = AutoCapCollator(processor, "caption", {"title": "title"}, metadata_dropout_p=0.5, seed=0)
     batch = collate(examples)
     with_title = (batch["metadata_attention_mask"].sum(1) > batch["metadata_attention_mask"].sum(1).min()).float()
@@ -170,8 +232,10 @@ def test_collator_metadata_dropout_and_caption_lists():
         (["--stage", "1"], "exactly one of --init_from"),
         (["--stage", "1", "--model_preset", "tiny"], "needs a BART tokenizer"),
         (["--stage", "2", "--init_from", "x", "--tokenizer", "t"], "only apply to a new model"),
-        (["--stage", "1", "--model_preset", "tiny", "--tokenizer", "t", "--metadata_dropout_p", "2"],
-         "metadata_dropout_p must be in"),
+        (
+            ["--stage", "1", "--model_preset", "tiny", "--tokenizer", "t", "--metadata_dropout_p", "2"],
+            "metadata_dropout_p must be in",
+        ),
     ],
 )
 def test_bad_options_are_rejected(argv, message):

@@ -7,7 +7,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-from factories import one_torch_thread, tiny_autocap_model, tiny_autocap_processor, tiny_clap_scorer  # noqa: F401
 
 from hf_audiogen.autocap import AutoCapPipeline
 from hf_audiogen.cli import main
@@ -19,6 +18,8 @@ from hf_audiogen.data.autorecap import (
     recaption,
     subsets_of,
 )
+
+from factories import one_torch_thread, tiny_autocap_model, tiny_autocap_processor, tiny_clap_scorer  # noqa: F401
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 FIXTURES = Path(__file__).parent / "fixtures" / "audio"
@@ -55,9 +56,14 @@ def test_overlapping_unsorted_and_out_of_range_intervals():
 
 @pytest.mark.parametrize(
     "intervals, message",
-    [([(-1.0, 2.0)], "interval 0 = \\(-1.0, 2.0\\) is invalid"), ([(0.0, 1.0), (3.0, 2.0)], "interval 1"),
-     ([(0.0, float("nan"))], "interval 0"), ([(1.0,)], "must be a \\(start, end\\) pair"), ([("a", 2)], "pair")],
-)  # fmt: skip
+    [
+        ([(-1.0, 2.0)], "interval 0 = \\(-1.0, 2.0\\) is invalid"),
+        ([(0.0, 1.0), (3.0, 2.0)], "interval 1"),
+        ([(0.0, float("nan"))], "interval 0"),
+        ([(1.0,)], "must be a \\(start, end\\) pair"),
+        ([("a", 2)], "pair"),
+    ],
+)
 def test_bad_intervals_are_rejected_by_index(intervals, message):
     with pytest.raises(ValueError, match=message):
         ambient_segments(intervals, duration=10.0)
@@ -98,7 +104,7 @@ hello<00:00:01.800><c> there</c>
 
 00:00:08.000 --> 00:00:08.500
  
-"""
+"""  # noqa: W293 (a cue of one space is part of the test data)
 
 
 @pytest.mark.parametrize("name, text", [("talk.srt", SRT), ("talk.vtt", VTT)])
@@ -128,12 +134,14 @@ def test_merge_identical_captions_of_touching_segments_of_one_file():
         {"file": "a.wav", "start": 3.0, "end": 4.0, "duration": 1.0, "autocap_caption": "wind", "clap_similarity": 0.1},
         {"file": "a.wav", "start": 5.0, "end": 6.0, "duration": 1.0, "autocap_caption": "wind", "clap_similarity": 0.1},
         {"file": "b.wav", "start": 6.0, "end": 7.0, "duration": 1.0, "autocap_caption": "wind", "clap_similarity": 0.1},
-    ]  # fmt: skip
+    ]
     merged = merge_identical_captions(rows)
     assert [(r["file"], r["start"], r["end"], r["autocap_caption"]) for r in merged] == [
-        ("a.wav", 0.0, 3.0, "rain"), ("a.wav", 3.0, 4.0, "wind"), ("a.wav", 5.0, 6.0, "wind"),
+        ("a.wav", 0.0, 3.0, "rain"),
+        ("a.wav", 3.0, 4.0, "wind"),
+        ("a.wav", 5.0, 6.0, "wind"),
         ("b.wav", 6.0, 7.0, "wind"),
-    ]  # not across a gap (5.0 != 4.0) nor across files  # fmt: skip
+    ]  # not across a gap (5.0 != 4.0) nor across files
     assert merged[0]["duration"] == 3.0
     assert merged[0]["clap_similarity"] == pytest.approx((0.2 * 2 + 0.5 * 1) / 3)  # duration-weighted
     assert rows[0]["end"] == 2.0  # the input is not modified
@@ -147,12 +155,18 @@ def test_subset_thresholds_are_strict_and_nested():
     assert subsets_of(0.45, 5.01) == ["XL", "MQ", "MQ-L"]
     assert subsets_of(0.5, 2.0) == ["XL", "MQ"]
     assert subsets_of(0.51, 6.0) == ["XL", "MQ", "MQ-L", "HQ"]
-    rows = [{"file": "a", "clap_similarity": 0.05, "duration": 9.0},
-            {"file": "b", "clap_similarity": 0.45, "start": 0.0, "end": 7.0},
-            {"file": "c", "clap_similarity": 0.6, "duration": 1.0}]  # fmt: skip
+    rows = [
+        {"file": "a", "clap_similarity": 0.05, "duration": 9.0},
+        {"file": "b", "clap_similarity": 0.45, "start": 0.0, "end": 7.0},
+        {"file": "c", "clap_similarity": 0.6, "duration": 1.0},
+    ]
     subsets = autorecap_subsets(rows)
     assert {name: [r["file"] for r in members] for name, members in subsets.items()} == {
-        "XL": ["b", "c"], "MQ": ["b", "c"], "MQ-L": ["b"], "HQ": ["c"]}  # fmt: skip
+        "XL": ["b", "c"],
+        "MQ": ["b", "c"],
+        "MQ-L": ["b"],
+        "HQ": ["c"],
+    }
     with pytest.raises(ValueError, match="row 1 \\(b\\) has clap_similarity=None"):
         autorecap_subsets([rows[0], {"file": "b", "clap_similarity": None, "duration": 1.0}])
 
@@ -164,18 +178,27 @@ def pipe():
     says the same thing for every input, which would let the tests below pass without looking at the audio)."""
     import torch
 
-    sounds = {name: sf.read(FIXTURES / f"{name}.flac", dtype="float32")[0][:16000]
-              for name in ("dog_bark", "water_flowing", "explosion", "cow_moo")}  # fmt: skip
-    examples = [("dog_bark", None, "a dog barks in the park"), ("water_flowing", None, "rain falls on a tin roof"),
-                ("explosion", None, "thunder rumbles in the distance"),
-                ("cow_moo", {"title": "a cow mooing"}, "a man speaks while birds chirp"),
-                ("cow_moo", None, "a car passes by on a wet road")]  # fmt: skip
+    sounds = {
+        name: sf.read(FIXTURES / f"{name}.flac", dtype="float32")[0][:16000]
+        for name in ("dog_bark", "water_flowing", "explosion", "cow_moo")
+    }
+    examples = [
+        ("dog_bark", None, "a dog barks in the park"),
+        ("water_flowing", None, "rain falls on a tin roof"),
+        ("explosion", None, "thunder rumbles in the distance"),
+        ("cow_moo", {"title": "a cow mooing"}, "a man speaks while birds chirp"),
+        ("cow_moo", None, "a car passes by on a wet road"),
+    ]
     processor = tiny_autocap_processor()
     model = tiny_autocap_model(train_word_embeddings=True)
     model.set_training_stage(2)
     captions = [caption for *_, caption in examples]
-    batch = processor(audio=[sounds[name] for name, *_ in examples], sampling_rate=16000,
-                      metadata=[metadata for _, metadata, _ in examples], text=captions)  # fmt: skip
+    batch = processor(
+        audio=[sounds[name] for name, *_ in examples],
+        sampling_rate=16000,
+        metadata=[metadata for _, metadata, _ in examples],
+        text=captions,
+    )
     inputs = {name: value for name, value in batch.items() if name != "labels"}
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-2)
     for step in range(300):
@@ -229,8 +252,16 @@ def _read(path: Path) -> list[dict]:
 
 
 def _run(pipe, clap, in_dir, out_dir, **kwargs):
-    options = dict(clap=clap, metadata_columns={"title": "caption"}, batch_size=3, num_beams=1, max_new_tokens=30,
-                   min_seconds=0.5, max_seconds=2.0, progress_bar=False)  # fmt: skip
+    options = dict(
+        clap=clap,
+        metadata_columns={"title": "caption"},
+        batch_size=3,
+        num_beams=1,
+        max_new_tokens=30,
+        min_seconds=0.5,
+        max_seconds=2.0,
+        progress_bar=False,
+    )
     return recaption(in_dir, out_dir, pipe, **{**options, **kwargs})
 
 
@@ -248,11 +279,16 @@ def test_every_input_row_is_accounted_for(full_run):
     assert len(accounting) == len(_read(in_dir / "metadata.jsonl")) == report.rows == 9
     status = {file: (row["status"], (row["reason"] or "").split(":")[0]) for file, row in accounting.items()}
     assert status == {
-        "dog_bark.flac": ("captioned", ""), "cow_moo.flac": ("captioned", ""), "explosion.flac": ("captioned", ""),
-        "snow_footsteps.flac": ("skipped", "too short"), "corrupt.wav": ("skipped", "unreadable audio"),
-        "silent.wav": ("skipped", "silent"), "missing.flac": ("skipped", "unreadable audio"),
-        "barks.wav": ("captioned", ""), "street.wav": ("captioned", ""),
-    }  # fmt: skip
+        "dog_bark.flac": ("captioned", ""),
+        "cow_moo.flac": ("captioned", ""),
+        "explosion.flac": ("captioned", ""),
+        "snow_footsteps.flac": ("skipped", "too short"),
+        "corrupt.wav": ("skipped", "unreadable audio"),
+        "silent.wav": ("skipped", "silent"),
+        "missing.flac": ("skipped", "unreadable audio"),
+        "barks.wav": ("captioned", ""),
+        "street.wav": ("captioned", ""),
+    }
     assert report.captioned_rows == 5 and report.skipped_rows == 4
     assert report.reasons == {"too short": 1, "unreadable audio": 2, "silent": 1}
 
@@ -285,15 +321,22 @@ def test_segments_and_metadata_reach_the_model(full_run, pipe, clap, tmp_path):
     street = [row for row in rows if row["file"].endswith("street.wav")]
     audio, rate = sf.read(in_dir / "street.wav", dtype="float32")
     first = street[0]
-    expected = pipe({"array": audio[: int(first["end"] * rate)], "sampling_rate": rate},
-                    metadata={"title": "a street"}, num_beams=1, max_new_tokens=30)  # fmt: skip
+    expected = pipe(
+        {"array": audio[: int(first["end"] * rate)], "sampling_rate": rate},
+        metadata={"title": "a street"},
+        num_beams=1,
+        max_new_tokens=30,
+    )
     assert first["autocap_caption"] == expected
     # the title changes the caption of this tiny model for at least one clip, so metadata is passed on
     plain = _run(pipe, clap, in_dir, tmp_path / "plain", metadata_columns=None)
     assert plain.segments >= 1
     titled = {Path(row["file"]).name: row["autocap_caption"] for row in rows if row["file"].endswith(".flac")}
-    untitled = {Path(row["file"]).name: row["autocap_caption"] for row in _read(tmp_path / "plain" / "metadata.jsonl")
-                if row["file"].endswith(".flac")}  # fmt: skip
+    untitled = {
+        Path(row["file"]).name: row["autocap_caption"]
+        for row in _read(tmp_path / "plain" / "metadata.jsonl")
+        if row["file"].endswith(".flac")
+    }
     assert titled.keys() == untitled.keys() and titled != untitled
 
 
@@ -305,8 +348,11 @@ def test_resume_skips_done_rows_and_gives_the_same_output(full_run, pipe, clap, 
     # there, its accounting row is cut half-way.
     accounting = (resumed / "accounting.jsonl").read_text().splitlines(keepends=True)
     assert [json.loads(line)["row"] for line in accounting] == list(range(9))  # written in input order
-    metadata = [line for line in (resumed / "metadata.jsonl").read_text().splitlines(keepends=True)
-                if json.loads(line)["source_row"] <= 7]  # fmt: skip
+    metadata = [
+        line
+        for line in (resumed / "metadata.jsonl").read_text().splitlines(keepends=True)
+        if json.loads(line)["source_row"] <= 7
+    ]
     (resumed / "accounting.jsonl").write_text("".join(accounting[:7]) + accounting[7][:10])
     (resumed / "metadata.jsonl").write_text("".join(metadata))
     captioned = []
@@ -344,16 +390,19 @@ def test_without_clap_and_without_merging(full_run, pipe, tmp_path):
     report = _run(pipe, None, in_dir, unmerged, merge_captions=False)
     rows = _read(unmerged / "metadata.jsonl")
     assert all(row["clap_similarity"] is None and row["subsets"] is None for row in rows)
-    assert [(row["start"], row["end"]) for row in rows if row["file"].endswith("barks.wav")] == [
-        (0.0, 2.0), (2.0, 4.0)]  # fmt: skip
+    assert [(row["start"], row["end"]) for row in rows if row["file"].endswith("barks.wav")] == [(0.0, 2.0), (2.0, 4.0)]
     # street.wav: subtitles cover 1.0-2.5 s; 2.5-6 s is longer than max_seconds=2, so it is cut in two
     assert [(row["start"], row["end"]) for row in rows if row["file"].endswith("street.wav")] == [
-        (0.0, 1.0), (2.5, 4.25), (4.25, 6.0)]  # fmt: skip
+        (0.0, 1.0),
+        (2.5, 4.25),
+        (4.25, 6.0),
+    ]
     assert report.merged == 0 and not report.subsets
     # the merged run's rows are exactly these rows merged
     key = ("file", "start", "end", "autocap_caption")
-    assert [tuple(r[k] for k in key) for r in merge_identical_captions(rows)] == \
-        [tuple(r[k] for k in key) for r in _read(merged_dir / "metadata.jsonl")]  # fmt: skip
+    assert [tuple(r[k] for k in key) for r in merge_identical_captions(rows)] == [
+        tuple(r[k] for k in key) for r in _read(merged_dir / "metadata.jsonl")
+    ]
 
 
 def test_bad_arguments(full_run, pipe, tmp_path):
@@ -374,9 +423,28 @@ def test_cli_end_to_end_and_one_line_errors(full_run, pipe, clap, tmp_path, caps
     pipe.save_pretrained(tmp_path / "autocap")
     clap[0].save_pretrained(tmp_path / "clap")
     clap[1].save_pretrained(tmp_path / "clap")
-    args = ["data", "autorecap", str(in_dir), str(tmp_path / "out"), "--model", str(tmp_path / "autocap"),
-            "--clap", str(tmp_path / "clap"), "--metadata-column", "title=caption", "--batch-size", "4",
-            "--num-beams", "1", "--max-new-tokens", "30", "--min-seconds", "0.5", "--max-seconds", "2"]  # fmt: skip
+    args = [
+        "data",
+        "autorecap",
+        str(in_dir),
+        str(tmp_path / "out"),
+        "--model",
+        str(tmp_path / "autocap"),
+        "--clap",
+        str(tmp_path / "clap"),
+        "--metadata-column",
+        "title=caption",
+        "--batch-size",
+        "4",
+        "--num-beams",
+        "1",
+        "--max-new-tokens",
+        "30",
+        "--min-seconds",
+        "0.5",
+        "--max-seconds",
+        "2",
+    ]
     assert main(args) == 0
     out = capsys.readouterr().out
     assert out.startswith("9 input rows: 5 captioned, 4 skipped, 0 already done") and "subsets: XL" in out
@@ -385,13 +453,28 @@ def test_cli_end_to_end_and_one_line_errors(full_run, pipe, clap, tmp_path, caps
     assert "9 already done" in capsys.readouterr().out
 
     cases = [
-        (["data", "autorecap", str(tmp_path / "nope"), str(tmp_path / "o"), "--model", str(tmp_path / "autocap")],
-         "is not a folder"),
-        (["data", "autorecap", str(in_dir), str(tmp_path / "o"), "--model", str(tmp_path / "no_model")],
-         "--model '" + str(tmp_path / "no_model") + "' is neither a directory nor a Hub repo id"),
-        (["data", "autorecap", str(in_dir), str(tmp_path / "o"), "--model", str(tmp_path / "autocap"),
-          "--metadata-column", "title="], "--metadata-column must be KEY or KEY=COLUMN"),
-    ]  # fmt: skip
+        (
+            ["data", "autorecap", str(tmp_path / "nope"), str(tmp_path / "o"), "--model", str(tmp_path / "autocap")],
+            "is not a folder",
+        ),
+        (
+            ["data", "autorecap", str(in_dir), str(tmp_path / "o"), "--model", str(tmp_path / "no_model")],
+            "--model '" + str(tmp_path / "no_model") + "' is neither a directory nor a Hub repo id",
+        ),
+        (
+            [
+                "data",
+                "autorecap",
+                str(in_dir),
+                str(tmp_path / "o"),
+                "--model",
+                str(tmp_path / "autocap"),
+                "--metadata-column",
+                "title=",
+            ],
+            "--metadata-column must be KEY or KEY=COLUMN",
+        ),
+    ]
     for argv, message in cases:
         assert main(argv) == 2
         err = capsys.readouterr().err

@@ -167,68 +167,120 @@ def _remove(file: Path, refresh: bool):
 
 # (id, how to break checkpoint-3 (checkpoint, marker file), what the one-line message must contain)
 CASES = [
-    ("os_system_in_training_state",
-     lambda c, m: _save(c / "custom_checkpoint_0.pkl", _training_state(global_step=SystemPayload(m))),
-     ["custom_checkpoint_0.pkl", "posix.system", "do not force it"]),
-    ("marker_function_in_optimizer",
-     lambda c, m: _save(c / "optimizer.bin", {"state": {}, "param_groups": [], "x": MarkerPayload()}),
-     ["optimizer.bin", "_payload_ran"]),
-    ("eval_in_scheduler",
-     lambda c, m: _save(c / "scheduler.bin", {"last_epoch": EvalPayload()}), ["scheduler.bin", "eval"]),
-    ("os_system_in_rng_state",
-     lambda c, m: _save(c / "random_states_0.pkl", {**_rng(c), "step": SystemPayload(m)}),
-     ["random_states_0.pkl", "posix.system"]),
-    ("payload_in_a_stray_pickle",
-     lambda c, m: _save(c / "notes.pt", [MarkerPayload()]), ["notes.pt", "_payload_ran"]),
-    ("plain_object_in_training_state",
-     lambda c, m: _save(c / "custom_checkpoint_0.pkl", Harmless()), ["custom_checkpoint_0.pkl", "Harmless"]),
-    ("numpy_scalar_in_training_state",
-     lambda c, m: _save(c / "custom_checkpoint_0.pkl", _training_state(epoch=np.float64(1))),
-     ["custom_checkpoint_0.pkl", "numpy._core.multiarray.scalar"]),
-    ("payload_in_sharded_state_metadata", _dcp_metadata_payload,
-     [".metadata", "pytorch_model_fsdp_0", "posix.system"]),
-    ("rng_file_missing", lambda c, m: _remove(c / "random_states_0.pkl", refresh=True),
-     ["checkpoint-3", "has no random_states_0.pkl"]),
-    ("rng_file_missing_from_manifest", lambda c, m: _remove(c / "random_states_0.pkl", refresh=False),
-     ["checkpoint-3", "random_states_0.pkl is missing"]),
-    ("rng_state_without_numpy", lambda c, m: _drop_rng_key(c, "numpy_random_seed"),
-     ["random_states_0.pkl", "'numpy_random_seed'"]),
-    ("rng_state_of_wrong_type",
-     lambda c, m: _save(c / "random_states_0.pkl", {**_rng(c), "torch_manual_seed": "seed"}),
-     ["random_states_0.pkl", "invalid RNG state", "str"]),
-    ("rng_state_not_a_dict", lambda c, m: _save(c / "random_states_0.pkl", [1, 2, 3]),
-     ["random_states_0.pkl", "list"]),
-    ("optimizer_truncated", lambda c, m: _truncate(c / "optimizer.bin", refresh=False),
-     ["checkpoint-3", "optimizer.bin is truncated"]),
-    ("optimizer_truncated_behind_a_matching_manifest", lambda c, m: _truncate(c / "optimizer.bin", refresh=True),
-     ["optimizer.bin", "truncated or corrupt"]),
-    ("scheduler_garbage", lambda c, m: (c.joinpath("scheduler.bin").write_bytes(b"\x00garbage" * 10),
-                                        write_manifest(c, STEP)),
-     ["scheduler.bin", "truncated or corrupt"]),
-    ("model_weights_garbage", lambda c, m: (c.joinpath("model.safetensors").write_bytes(b"\xff" * 64),
-                                            write_manifest(c, STEP)),
-     ["model.safetensors", "truncated or corrupt"]),
-    ("optimizer_missing", lambda c, m: _remove(c / "optimizer.bin", refresh=True),
-     ["checkpoint-3", "has no optimizer.bin"]),
-    ("model_weights_missing", lambda c, m: _remove(c / "model.safetensors", refresh=False),
-     ["checkpoint-3", "model.safetensors is missing"]),
+    (
+        "os_system_in_training_state",
+        lambda c, m: _save(c / "custom_checkpoint_0.pkl", _training_state(global_step=SystemPayload(m))),
+        ["custom_checkpoint_0.pkl", "posix.system", "do not force it"],
+    ),
+    (
+        "marker_function_in_optimizer",
+        lambda c, m: _save(c / "optimizer.bin", {"state": {}, "param_groups": [], "x": MarkerPayload()}),
+        ["optimizer.bin", "_payload_ran"],
+    ),
+    (
+        "eval_in_scheduler",
+        lambda c, m: _save(c / "scheduler.bin", {"last_epoch": EvalPayload()}),
+        ["scheduler.bin", "eval"],
+    ),
+    (
+        "os_system_in_rng_state",
+        lambda c, m: _save(c / "random_states_0.pkl", {**_rng(c), "step": SystemPayload(m)}),
+        ["random_states_0.pkl", "posix.system"],
+    ),
+    ("payload_in_a_stray_pickle", lambda c, m: _save(c / "notes.pt", [MarkerPayload()]), ["notes.pt", "_payload_ran"]),
+    (
+        "plain_object_in_training_state",
+        lambda c, m: _save(c / "custom_checkpoint_0.pkl", Harmless()),
+        ["custom_checkpoint_0.pkl", "Harmless"],
+    ),
+    (
+        "numpy_scalar_in_training_state",
+        lambda c, m: _save(c / "custom_checkpoint_0.pkl", _training_state(epoch=np.float64(1))),
+        ["custom_checkpoint_0.pkl", "numpy._core.multiarray.scalar"],
+    ),
+    ("payload_in_sharded_state_metadata", _dcp_metadata_payload, [".metadata", "pytorch_model_fsdp_0", "posix.system"]),
+    (
+        "rng_file_missing",
+        lambda c, m: _remove(c / "random_states_0.pkl", refresh=True),
+        ["checkpoint-3", "has no random_states_0.pkl"],
+    ),
+    (
+        "rng_file_missing_from_manifest",
+        lambda c, m: _remove(c / "random_states_0.pkl", refresh=False),
+        ["checkpoint-3", "random_states_0.pkl is missing"],
+    ),
+    (
+        "rng_state_without_numpy",
+        lambda c, m: _drop_rng_key(c, "numpy_random_seed"),
+        ["random_states_0.pkl", "'numpy_random_seed'"],
+    ),
+    (
+        "rng_state_of_wrong_type",
+        lambda c, m: _save(c / "random_states_0.pkl", {**_rng(c), "torch_manual_seed": "seed"}),
+        ["random_states_0.pkl", "invalid RNG state", "str"],
+    ),
+    ("rng_state_not_a_dict", lambda c, m: _save(c / "random_states_0.pkl", [1, 2, 3]), ["random_states_0.pkl", "list"]),
+    (
+        "optimizer_truncated",
+        lambda c, m: _truncate(c / "optimizer.bin", refresh=False),
+        ["checkpoint-3", "optimizer.bin is truncated"],
+    ),
+    (
+        "optimizer_truncated_behind_a_matching_manifest",
+        lambda c, m: _truncate(c / "optimizer.bin", refresh=True),
+        ["optimizer.bin", "truncated or corrupt"],
+    ),
+    (
+        "scheduler_garbage",
+        lambda c, m: (c.joinpath("scheduler.bin").write_bytes(b"\x00garbage" * 10), write_manifest(c, STEP)),
+        ["scheduler.bin", "truncated or corrupt"],
+    ),
+    (
+        "model_weights_garbage",
+        lambda c, m: (c.joinpath("model.safetensors").write_bytes(b"\xff" * 64), write_manifest(c, STEP)),
+        ["model.safetensors", "truncated or corrupt"],
+    ),
+    (
+        "optimizer_missing",
+        lambda c, m: _remove(c / "optimizer.bin", refresh=True),
+        ["checkpoint-3", "has no optimizer.bin"],
+    ),
+    (
+        "model_weights_missing",
+        lambda c, m: _remove(c / "model.safetensors", refresh=False),
+        ["checkpoint-3", "model.safetensors is missing"],
+    ),
     ("manifest_missing", lambda c, m: (c / MANIFEST_NAME).unlink(), ["checkpoint-3", f"no {MANIFEST_NAME}"]),
-    ("manifest_not_json", lambda c, m: (c / MANIFEST_NAME).write_text("{not json"),
-     ["checkpoint-3", "unreadable"]),
-    ("manifest_of_another_step", lambda c, m: _rewrite_manifest(c, lambda d: d.update(step=7)),
-     ["checkpoint-3", "says step 7"]),
-    ("manifest_pointing_outside", lambda c, m: _rewrite_manifest(c, lambda d: d["files"].update({"../x.bin": 1})),
-     ["checkpoint-3", "'../x.bin'", "outside"]),
-    ("extra_registered_state", lambda c, m: (shutil.copy(c / "custom_checkpoint_0.pkl", c / "custom_checkpoint_1.pkl"),
-                                             write_manifest(c, STEP)),
-     ["checkpoint-3", "custom_checkpoint_1.pkl", "registers 1"]),
-    ("training_state_with_a_string_step",
-     lambda c, m: _save(c / "custom_checkpoint_0.pkl", _training_state(global_step="3")),
-     ["checkpoint-3", "global_step must be an int >= 0", "'3'"]),
-    ("training_state_of_another_step",
-     lambda c, m: _save(c / "custom_checkpoint_0.pkl", _training_state(global_step=5)),
-     ["checkpoint-3", "holds global_step 5"]),
-]  # fmt: skip
+    ("manifest_not_json", lambda c, m: (c / MANIFEST_NAME).write_text("{not json"), ["checkpoint-3", "unreadable"]),
+    (
+        "manifest_of_another_step",
+        lambda c, m: _rewrite_manifest(c, lambda d: d.update(step=7)),
+        ["checkpoint-3", "says step 7"],
+    ),
+    (
+        "manifest_pointing_outside",
+        lambda c, m: _rewrite_manifest(c, lambda d: d["files"].update({"../x.bin": 1})),
+        ["checkpoint-3", "'../x.bin'", "outside"],
+    ),
+    (
+        "extra_registered_state",
+        lambda c, m: (
+            shutil.copy(c / "custom_checkpoint_0.pkl", c / "custom_checkpoint_1.pkl"),
+            write_manifest(c, STEP),
+        ),
+        ["checkpoint-3", "custom_checkpoint_1.pkl", "registers 1"],
+    ),
+    (
+        "training_state_with_a_string_step",
+        lambda c, m: _save(c / "custom_checkpoint_0.pkl", _training_state(global_step="3")),
+        ["checkpoint-3", "global_step must be an int >= 0", "'3'"],
+    ),
+    (
+        "training_state_of_another_step",
+        lambda c, m: _save(c / "custom_checkpoint_0.pkl", _training_state(global_step=5)),
+        ["checkpoint-3", "holds global_step 5"],
+    ),
+]
 
 
 @pytest.mark.parametrize("break_it, expected", [pytest.param(f, e, id=i) for i, f, e in CASES])
@@ -304,7 +356,8 @@ def test_exact_resume_stays_exact(tmp_path):
     assert [p.name for p in complete_checkpoints(split)] == ["checkpoint-3", "checkpoint-6"]
     manifest = json.loads((split / "checkpoint-6" / MANIFEST_NAME).read_text())
     assert manifest["step"] == 6 and {"optimizer.bin", "random_states_0.pkl", "custom_checkpoint_0.pkl"} <= set(
-        manifest["files"])
+        manifest["files"]
+    )
 
 
 def test_a_save_killed_midway_leaves_no_checkpoint_for_latest(tmp_path):

@@ -9,10 +9,11 @@ import shutil
 import numpy as np
 import pytest
 import soundfile as sf
-from factories import one_torch_thread, tiny_audiogen_pipeline_dir  # noqa: F401
 
 from hf_audiogen.cli import main
 from hf_audiogen.pretrained import bundled_model_path
+
+from factories import one_torch_thread, tiny_audiogen_pipeline_dir  # noqa: F401
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -150,8 +151,7 @@ def test_a_bug_is_not_dressed_up_as_a_user_error(monkeypatch, model_dir, tmp_pat
 
 
 def test_metadata_json_is_parsed_before_the_model_loads(files, capsys):
-    code, err = _run(["caption", str(files / "clip.wav"), "--model", str(files), "--metadata", json.dumps("x")],
-                     capsys)  # fmt: skip
+    code, err = _run(["caption", str(files / "clip.wav"), "--model", str(files), "--metadata", json.dumps("x")], capsys)
     assert code == 2 and "--metadata" in err
 
 

@@ -12,14 +12,6 @@ import pickle
 import pytest
 import torch
 import yaml
-from factories import (  # noqa: F401
-    one_torch_thread,
-    tiny_audiogen_model,
-    tiny_autocap_model,
-    tiny_bart_tokenizer,
-    tiny_codec_model,
-    tiny_text_tokenizer,
-)
 from safetensors.torch import load_file, save_file
 from test_audiogen_convert_audiocraft import _audiocraft_state_dict, _xp_cfg_dict
 from test_autocap_convert import TINY, _randomised, reference_yaml
@@ -46,6 +38,15 @@ from hf_audiogen.codec.convert_audiocraft import (
 from hf_audiogen.genau.convert_genau import convert_genau_checkpoint
 from hf_audiogen.validation import InvalidInputError
 
+from factories import (  # noqa: F401
+    one_torch_thread,
+    tiny_audiogen_model,
+    tiny_autocap_model,
+    tiny_bart_tokenizer,
+    tiny_codec_model,
+    tiny_text_tokenizer,
+)
+
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
@@ -67,8 +68,10 @@ def _assert_one_line(error: BaseException, needles, absent=()) -> str:
 @pytest.fixture(scope="module")
 def codec():
     model = tiny_codec_model(seed=1, num_quantizers=2)
-    return {"model": model, "pkg": {"best_state": _to_audiocraft_layout(model),
-                                    "xp.cfg": _xp_cfg().replace("n_q: 3", "n_q: 2")}}  # fmt: skip
+    return {
+        "model": model,
+        "pkg": {"best_state": _to_audiocraft_layout(model), "xp.cfg": _xp_cfg().replace("n_q: 3", "n_q: 2")},
+    }
 
 
 @pytest.fixture(scope="module")
@@ -111,8 +114,12 @@ def _convert_file(family: str, ctx: dict, path, **kwargs):
 
 FAMILIES = ("codec", "audiogen", "autocap", "genau")
 # Only the Lightning-checkpoint converters have --allow-pickle; the audiocraft ones say how to do it in Python.
-FORCE_HINT = {"codec": "weights_only=False", "audiogen": "weights_only=False", "autocap": "--allow-pickle",
-              "genau": "--allow-pickle"}  # fmt: skip
+FORCE_HINT = {
+    "codec": "weights_only=False",
+    "audiogen": "weights_only=False",
+    "autocap": "--allow-pickle",
+    "genau": "--allow-pickle",
+}
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -190,13 +197,19 @@ def test_pickle_payload_is_refused_and_not_run(request, tmp_path, family, zip_fo
     ctx = request.getfixturevalue(family)
     marker = tmp_path / "payload-ran"
     path = tmp_path / "evil.ckpt"
-    torch.save({"state_dict": {"w": torch.ones(1)}, "best_state": {}, "xp.cfg": "", "x": _Payload(marker)}, path,
-               _use_new_zipfile_serialization=zip_format)  # fmt: skip
+    torch.save(
+        {"state_dict": {"w": torch.ones(1)}, "best_state": {}, "xp.cfg": "", "x": _Payload(marker)},
+        path,
+        _use_new_zipfile_serialization=zip_format,
+    )
     with pytest.raises(InvalidInputError) as excinfo:
         _convert_file(family, ctx, path)
     assert not marker.exists()
-    message = _assert_one_line(excinfo.value, [path, "posix.system", "Do not force it unless you trust the file",
-                                               FORCE_HINT[family]], absent=["will likely succeed"])  # fmt: skip
+    message = _assert_one_line(
+        excinfo.value,
+        [path, "posix.system", "Do not force it unless you trust the file", FORCE_HINT[family]],
+        absent=["will likely succeed"],
+    )
     assert message.count("posix.system") == 1
 
 
@@ -225,9 +238,11 @@ def test_cli_refuses_a_text_encoder_folder_without_tokenizer_files(audiogen, cod
 
 def test_blocked_global_reads_torchs_messages():
     assert blocked_global("Trying to load unsupported GLOBAL posix.system whose module posix is blocked.") == (
-        "posix.system")
+        "posix.system"
+    )
     assert blocked_global("Unsupported global: GLOBAL argparse.Namespace was not an allowed global by default.") == (
-        "argparse.Namespace")
+        "argparse.Namespace"
+    )
     assert blocked_global("Unsupported operand 149") is None
 
 
@@ -281,15 +296,20 @@ def xp_cfg_flag_not_a_bool(ctx, tmp_path):
 def missing_codebook_is_named_as_in_the_checkpoint(ctx, tmp_path):
     state = {k: v for k, v in ctx["pkg"]["best_state"].items() if k != "quantizer.vq.layers.1._codebook.embed"}
     pkg = {**ctx["pkg"], "best_state": state}
-    return (lambda: convert_audiocraft_compression_checkpoint(pkg),
-            ["1 missing key(s): ['quantizer.vq.layers.1._codebook.embed']"], ["quantizer.layers.1.codebook"])
+    return (
+        lambda: convert_audiocraft_compression_checkpoint(pkg),
+        ["1 missing key(s): ['quantizer.vq.layers.1._codebook.embed']"],
+        ["quantizer.layers.1.codebook"],
+    )
 
 
 @hostile("codec")
 def best_state_with_lists_instead_of_tensors(ctx, tmp_path):
     pkg = {**ctx["pkg"], "best_state": {**ctx["pkg"]["best_state"], "encoder.model.0.conv.conv.bias": [0.0, 1.0]}}
-    return (lambda: convert_audiocraft_compression_checkpoint(pkg),
-            ["entries that are not tensors", "encoder.model.0.conv.conv.bias", "expected a state dict of tensors"])
+    return (
+        lambda: convert_audiocraft_compression_checkpoint(pkg),
+        ["entries that are not tensors", "encoder.model.0.conv.conv.bias", "expected a state dict of tensors"],
+    )
 
 
 @hostile("codec")
@@ -304,10 +324,21 @@ def text_encoder_folder_without_tokenizer_files(ctx, tmp_path):
     folder = tmp_path / "t5-weights-only"
     ctx["model"].text_encoder.save_pretrained(folder)
     # the LM path does not exist: the folder is checked before any checkpoint is read
-    run = lambda: convert_audiocraft_checkpoint(tmp_path / "absent.bin", ctx["model"].codec,  # noqa: E731
-                                                text_encoder=str(folder), out_dir=tmp_path / "out")  # fmt: skip
-    return run, ["text encoder directory", folder, "has no tokenizer files", "tokenizer.json", "spiece.model",
-                 "<unk>", "pass tokenizer="]
+    run = lambda: convert_audiocraft_checkpoint(
+        tmp_path / "absent.bin",
+        ctx["model"].codec,  # noqa: E731
+        text_encoder=str(folder),
+        out_dir=tmp_path / "out",
+    )
+    return run, [
+        "text encoder directory",
+        folder,
+        "has no tokenizer files",
+        "tokenizer.json",
+        "spiece.model",
+        "<unk>",
+        "pass tokenizer=",
+    ]
 
 
 @hostile("audiogen")
@@ -319,8 +350,13 @@ def text_encoder_folder_with_a_missing_weight(ctx, tmp_path):
     del weights["encoder.block.1.layer.1.DenseReluDense.wo.weight"]
     save_file(weights, folder / "model.safetensors", metadata={"format": "pt"})
     run = lambda: convert_audiocraft_checkpoint(ctx["pkg"], ctx["model"].codec, text_encoder=str(folder))  # noqa: E731
-    return run, ["text encoder", folder, "lacks 1 weight(s)", "encoder.block.1.layer.1.DenseReluDense.wo.weight",
-                 "expected a complete save_pretrained directory"]
+    return run, [
+        "text encoder",
+        folder,
+        "lacks 1 weight(s)",
+        "encoder.block.1.layer.1.DenseReluDense.wo.weight",
+        "expected a complete save_pretrained directory",
+    ]
 
 
 @hostile("audiogen")
@@ -330,16 +366,23 @@ def tokenizer_object_with_an_empty_vocabulary(ctx, tmp_path):
     folder = tmp_path / "config-only"
     ctx["model"].text_encoder.config.save_pretrained(folder)
     empty = AutoTokenizer.from_pretrained(folder)  # what transformers builds from a folder without tokenizer files
-    run = lambda: convert_audiocraft_checkpoint(ctx["pkg"], ctx["model"].codec,  # noqa: E731
-                                                text_encoder=ctx["model"].text_encoder, tokenizer=empty)  # fmt: skip
+    run = lambda: convert_audiocraft_checkpoint(
+        ctx["pkg"],
+        ctx["model"].codec,  # noqa: E731
+        text_encoder=ctx["model"].text_encoder,
+        tokenizer=empty,
+    )
     return run, ["empty vocabulary", "unk id", "expected the tokenizer the text encoder was trained with"]
 
 
 @hostile("audiogen")
 def tokenizer_larger_than_the_text_encoders_vocabulary(ctx, tmp_path):
-    run = lambda: convert_audiocraft_checkpoint(ctx["pkg"], ctx["model"].codec,  # noqa: E731
-                                                text_encoder=ctx["model"].text_encoder,
-                                                tokenizer=tiny_bart_tokenizer())  # fmt: skip
+    run = lambda: convert_audiocraft_checkpoint(
+        ctx["pkg"],
+        ctx["model"].codec,  # noqa: E731
+        text_encoder=ctx["model"].text_encoder,
+        tokenizer=tiny_bart_tokenizer(),
+    )
     return run, ["300 tokens", "embeds only 64", "expected the tokenizer the text encoder was trained with"]
 
 
@@ -375,17 +418,24 @@ def missing_fused_projection_is_named_as_in_the_checkpoint(ctx, tmp_path):
 @hostile("audiogen")
 def out_dir_is_an_existing_file(ctx, tmp_path):
     (tmp_path / "model.txt").write_text("keep me")
-    run = lambda: convert_audiocraft_checkpoint(tmp_path / "absent.bin", ctx["model"].codec,  # noqa: E731
-                                                text_encoder=str(ctx["text_encoder"]), out_dir=tmp_path / "model.txt")
+    run = lambda: convert_audiocraft_checkpoint(
+        tmp_path / "absent.bin",
+        ctx["model"].codec,  # noqa: E731
+        text_encoder=str(ctx["text_encoder"]),
+        out_dir=tmp_path / "model.txt",
+    )
     return run, ["out_dir", tmp_path / "model.txt", "is an existing file", "expected a directory"]
 
 
 @hostile("audiogen")
 def out_dir_below_a_file(ctx, tmp_path):
     (tmp_path / "model.txt").write_text("keep me")
-    run = lambda: convert_audiocraft_checkpoint(tmp_path / "absent.bin", ctx["model"].codec,  # noqa: E731
-                                                text_encoder=str(ctx["text_encoder"]),
-                                                out_dir=tmp_path / "model.txt" / "hf")  # fmt: skip
+    run = lambda: convert_audiocraft_checkpoint(
+        tmp_path / "absent.bin",
+        ctx["model"].codec,  # noqa: E731
+        text_encoder=str(ctx["text_encoder"]),
+        out_dir=tmp_path / "model.txt" / "hf",
+    )
     return run, ["out_dir", tmp_path / "model.txt" / "hf", "cannot be created", "is a file, not a directory"]
 
 
@@ -393,97 +443,126 @@ def out_dir_below_a_file(ctx, tmp_path):
 @hostile("autocap")
 def reference_yaml_not_yaml(ctx, tmp_path):
     (tmp_path / "autocap.yaml").write_text("model:\n  use_clap_embeds: [true\n")
-    return (lambda: convert_autocap_checkpoint(ctx["state"], reference_config=tmp_path / "autocap.yaml"),
-            ["reference config", tmp_path / "autocap.yaml", "is not valid YAML", "line"])
+    return (
+        lambda: convert_autocap_checkpoint(ctx["state"], reference_config=tmp_path / "autocap.yaml"),
+        ["reference config", tmp_path / "autocap.yaml", "is not valid YAML", "line"],
+    )
 
 
 @hostile("autocap")
 def reference_yaml_that_is_a_list(ctx, tmp_path):
     (tmp_path / "autocap.yaml").write_text("- model\n- audio_args\n")
-    return (lambda: convert_autocap_checkpoint(ctx["state"], reference_config=tmp_path / "autocap.yaml"),
-            [tmp_path / "autocap.yaml", "must be a YAML mapping", "got list"])
+    return (
+        lambda: convert_autocap_checkpoint(ctx["state"], reference_config=tmp_path / "autocap.yaml"),
+        [tmp_path / "autocap.yaml", "must be a YAML mapping", "got list"],
+    )
 
 
 @hostile("autocap")
 def reference_yaml_that_is_binary(ctx, tmp_path):
     (tmp_path / "autocap.yaml").write_bytes(b"\xff\xfe\x00\x81garbage")
-    return (lambda: convert_autocap_checkpoint(ctx["state"], reference_config=tmp_path / "autocap.yaml"),
-            [tmp_path / "autocap.yaml", "is not a text file", "expected UTF-8 text"])
+    return (
+        lambda: convert_autocap_checkpoint(ctx["state"], reference_config=tmp_path / "autocap.yaml"),
+        [tmp_path / "autocap.yaml", "is not a text file", "expected UTF-8 text"],
+    )
 
 
 @hostile("autocap", InputFileNotFoundError)
 def reference_yaml_that_does_not_exist(ctx, tmp_path):
-    return (lambda: convert_autocap_checkpoint(ctx["state"], reference_config=tmp_path / "nope.yaml"),
-            ["reference config not found", tmp_path / "nope.yaml", "no such file"])
+    return (
+        lambda: convert_autocap_checkpoint(ctx["state"], reference_config=tmp_path / "nope.yaml"),
+        ["reference config not found", tmp_path / "nope.yaml", "no such file"],
+    )
 
 
 @hostile("autocap")
 def tokenizer_folder_without_tokenizer_files(ctx, tmp_path):
     folder = tmp_path / "bart"
     ctx["model"].config.text_config.save_pretrained(folder)  # a config.json, no vocabulary
-    run = lambda: convert_autocap_checkpoint(tmp_path / "absent.ckpt", out_dir=tmp_path / "out",  # noqa: E731
-                                             tokenizer=folder)  # fmt: skip
+    run = lambda: convert_autocap_checkpoint(
+        tmp_path / "absent.ckpt",
+        out_dir=tmp_path / "out",  # noqa: E731
+        tokenizer=folder,
+    )
     return run, ["tokenizer", folder, "has no tokenizer files", "vocab.json", "tokenizer.json", "--tokenizer"]
 
 
 @hostile("autocap", InputFileNotFoundError)
 def tokenizer_folder_that_does_not_exist(ctx, tmp_path):
-    run = lambda: convert_autocap_checkpoint(tmp_path / "absent.ckpt", out_dir=tmp_path / "out",  # noqa: E731
-                                             tokenizer=tmp_path / "bart")  # fmt: skip
+    run = lambda: convert_autocap_checkpoint(
+        tmp_path / "absent.ckpt",
+        out_dir=tmp_path / "out",  # noqa: E731
+        tokenizer=tmp_path / "bart",
+    )
     return run, ["tokenizer not found", tmp_path / "bart", "no such directory"]
 
 
 @hostile("autocap")
 def out_dir_is_a_file_checked_before_the_checkpoint(ctx, tmp_path):
     (tmp_path / "out").write_text("")
-    return (lambda: convert_autocap_checkpoint(tmp_path / "absent.ckpt", out_dir=tmp_path / "out"),
-            ["out_dir", tmp_path / "out", "is an existing file", "expected a directory"])
+    return (
+        lambda: convert_autocap_checkpoint(tmp_path / "absent.ckpt", out_dir=tmp_path / "out"),
+        ["out_dir", tmp_path / "out", "is an existing file", "expected a directory"],
+    )
 
 
 @hostile("autocap")
 def missing_fused_swin_projection_is_named_as_in_the_checkpoint(ctx, tmp_path):
     key = "encoder.audio_enc.layers.0.blocks.0.attn.qkv.weight"
     state = {k: v for k, v in ctx["state"].items() if k != key}
-    return (lambda: convert_autocap_state_dict(state, ctx["model"].config), [f"1 missing key(s): ['{key}']"],
-            ["attention.self", "our name"])
+    return (
+        lambda: convert_autocap_state_dict(state, ctx["model"].config),
+        [f"1 missing key(s): ['{key}']"],
+        ["attention.self", "our name"],
+    )
 
 
 @hostile("autocap")
 def missing_clap_projection_and_word_table_are_named_as_in_the_checkpoint(ctx, tmp_path):
     dropped = ("clap_model.model.audio_projection.2.weight", "decoder.model.shared.weight")
     state = {k: v for k, v in ctx["state"].items() if k not in dropped}
-    return (lambda: convert_autocap_state_dict(state, ctx["model"].config),
-            ["2 missing key(s)", *dropped], ["linear2", "language_model.", "our name"])
+    return (
+        lambda: convert_autocap_state_dict(state, ctx["model"].config),
+        ["2 missing key(s)", *dropped],
+        ["linear2", "language_model.", "our name"],
+    )
 
 
 @hostile("autocap")
 def audio_args_value_not_a_number(ctx, tmp_path):
     reference = reference_yaml(ctx["model"].config)
     reference["audio_args"]["n_mels"] = "lots"
-    return (lambda: feature_extractor_from_reference_config(reference, ctx["model"].config),
-            ["audio_args.n_mels", "must be an integer", "'lots'"])
+    return (
+        lambda: feature_extractor_from_reference_config(reference, ctx["model"].config),
+        ["audio_args.n_mels", "must be an integer", "'lots'"],
+    )
 
 
 @hostile("autocap")
 def special_tokens_that_are_not_a_list(ctx, tmp_path):
     reference = reference_yaml(ctx["model"].config)
     reference["tokenizer"]["special_tokens"] = 12
-    return (lambda: convert_autocap_checkpoint(ctx["state"], reference_config=reference),
-            ["tokenizer.special_tokens", "must be a list of AutoCap's tags", "got 12"])
+    return (
+        lambda: convert_autocap_checkpoint(ctx["state"], reference_config=reference),
+        ["tokenizer.special_tokens", "must be a list of AutoCap's tags", "got 12"],
+    )
 
 
 @hostile("autocap")
 def dropout_out_of_range(ctx, tmp_path):
     reference = reference_yaml(ctx["model"].config)
     reference["model"]["audio_features_dropout_p"] = 1.5
-    return (lambda: convert_autocap_checkpoint(ctx["state"], reference_config=reference),
-            ["audio_dropout", "[0, 1)", "1.5"])
+    return (
+        lambda: convert_autocap_checkpoint(ctx["state"], reference_config=reference),
+        ["audio_dropout", "[0, 1)", "1.5"],
+    )
 
 
 # --- GenAU (Lightning checkpoint + YAML + separate files) ------------------------------------------------------------
 def _genau(ctx, **kwargs):
-    return lambda: convert_genau_checkpoint(**{"checkpoint": ctx["ckpt"], "config": ctx["yaml"],
-                                               **encoders(ctx["pipe"]), **kwargs})  # fmt: skip
+    return lambda: convert_genau_checkpoint(
+        **{"checkpoint": ctx["ckpt"], "config": ctx["yaml"], **encoders(ctx["pipe"]), **kwargs}
+    )
 
 
 @hostile("genau")
@@ -495,15 +574,21 @@ def config_not_yaml(ctx, tmp_path):
 @hostile("genau")
 def config_without_model_params(ctx, tmp_path):
     (tmp_path / "genau.yaml").write_text("model:\n  target: src.models.genau_ddpm.GenAu\n")
-    return _genau(ctx, config=tmp_path / "genau.yaml"), [tmp_path / "genau.yaml", "`model: params:` section",
-                                                         "top-level keys ['model']"]
+    return _genau(ctx, config=tmp_path / "genau.yaml"), [
+        tmp_path / "genau.yaml",
+        "`model: params:` section",
+        "top-level keys ['model']",
+    ]
 
 
 @hostile("genau")
 def config_field_of_the_wrong_type(ctx, tmp_path):
     (tmp_path / "genau.yaml").write_text(REFERENCE_YAML.replace("group_size: [1, 4, 1]", "group_size: 4"))
     return _genau(ctx, config=tmp_path / "genau.yaml"), [
-        "model.params.unet_config.params.group_size", "must be a list", "got 4"]
+        "model.params.unet_config.params.group_size",
+        "must be a list",
+        "got 4",
+    ]
 
 
 @hostile("genau")
@@ -521,15 +606,21 @@ def config_with_an_include(ctx, tmp_path):
 @hostile("genau")
 def vocoder_config_that_is_a_list(ctx, tmp_path):
     (tmp_path / "hifigan.json").write_text("[5, 4, 2, 2, 2]")
-    return _genau(ctx, vocoder_config=tmp_path / "hifigan.json"), [tmp_path / "hifigan.json",
-                                                                   "must be a JSON object", "got list"]
+    return _genau(ctx, vocoder_config=tmp_path / "hifigan.json"), [
+        tmp_path / "hifigan.json",
+        "must be a JSON object",
+        "got list",
+    ]
 
 
 @hostile("genau")
 def vocoder_config_not_json(ctx, tmp_path):
     (tmp_path / "hifigan.json").write_text("{upsample_rates: [5, 4]}")
-    return _genau(ctx, vocoder_config=tmp_path / "hifigan.json"), [tmp_path / "hifigan.json", "not valid JSON",
-                                                                   "line 1"]
+    return _genau(ctx, vocoder_config=tmp_path / "hifigan.json"), [
+        tmp_path / "hifigan.json",
+        "not valid JSON",
+        "line 1",
+    ]
 
 
 @hostile("genau")
@@ -549,8 +640,10 @@ def text_encoder_folder_that_does_not_exist(ctx, tmp_path):
 @hostile("genau")
 def out_dir_below_a_file_checked_before_the_checkpoint(ctx, tmp_path):
     (tmp_path / "file").write_text("")
-    return (lambda: convert_genau_checkpoint(tmp_path / "absent.ckpt", tmp_path / "file" / "out"),
-            ["out_dir", tmp_path / "file" / "out", "cannot be created", "is a file, not a directory"])
+    return (
+        lambda: convert_genau_checkpoint(tmp_path / "absent.ckpt", tmp_path / "file" / "out"),
+        ["out_dir", tmp_path / "file" / "out", "cannot be created", "is a file, not a directory"],
+    )
 
 
 def _genau_without(ctx, tmp_path, *keys):
@@ -569,8 +662,7 @@ def missing_vae_key_is_named_as_in_the_checkpoint(ctx, tmp_path):
 @hostile("genau")
 def missing_clap_text_key_is_named_as_in_the_checkpoint(ctx, tmp_path):
     key = "cond_stage_models.0.model.text_branch.encoder.layer.0.attention.self.query.weight"
-    return _genau(ctx, checkpoint=_genau_without(ctx, tmp_path, key)), [f"1 missing key(s): ['{key}']"], [
-        "text_model."]
+    return _genau(ctx, checkpoint=_genau_without(ctx, tmp_path, key)), [f"1 missing key(s): ['{key}']"], ["text_model."]
 
 
 @hostile("genau")
@@ -585,7 +677,8 @@ def missing_weight_normed_vocoder_conv_is_named_as_in_the_checkpoint(ctx, tmp_pa
     del state["resblocks.2.convs1.1.weight_g"], state["resblocks.2.convs1.1.weight_v"]
     torch.save({"generator": state}, tmp_path / "hifigan.ckpt")
     return _genau(ctx, vocoder=tmp_path / "hifigan.ckpt"), [
-        "2 missing key(s): ['resblocks.2.convs1.1.weight_g', 'resblocks.2.convs1.1.weight_v']"]
+        "2 missing key(s): ['resblocks.2.convs1.1.weight_g', 'resblocks.2.convs1.1.weight_v']"
+    ]
 
 
 @hostile("genau")
@@ -609,8 +702,10 @@ def test_out_dir_that_is_not_writable(tmp_path, monkeypatch):
 
     (tmp_path / "locked").mkdir()
     monkeypatch.setattr(checkpoint_io.os, "access", lambda path, mode: False)
-    for out_dir, needles in ((tmp_path / "locked", ["out_dir", tmp_path / "locked", "is not writable"]),
-                             (tmp_path / "locked" / "new", ["cannot be created", tmp_path / "locked", "not writable"])):
+    for out_dir, needles in (
+        (tmp_path / "locked", ["out_dir", tmp_path / "locked", "is not writable"]),
+        (tmp_path / "locked" / "new", ["cannot be created", tmp_path / "locked", "not writable"]),
+    ):
         with pytest.raises(InvalidInputError) as excinfo:
             checkpoint_io.check_out_dir(out_dir)
         _assert_one_line(excinfo.value, needles)

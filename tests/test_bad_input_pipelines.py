@@ -15,15 +15,6 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
-from factories import (
-    register_autocap_auto_classes,
-    tiny_audiogen_pipeline_dir,
-    tiny_autocap_feature_extractor,
-    tiny_autocap_model,
-    tiny_autocap_processor,
-    tiny_codec_model,
-    tiny_genau_pipeline,
-)
 from safetensors.torch import load_file, save_file
 
 from hf_audiogen.audio import AudioError
@@ -34,6 +25,16 @@ from hf_audiogen.codec.reconstruct import reconstruct_file
 from hf_audiogen.genau import AutoencoderKL1D, FiTTransformer1DModel, GenAUMelFeatureExtractor
 from hf_audiogen.loading import IncompatibleCheckpointError
 from hf_audiogen.validation import InvalidInputError
+
+from factories import (
+    register_autocap_auto_classes,
+    tiny_audiogen_pipeline_dir,
+    tiny_autocap_feature_extractor,
+    tiny_autocap_model,
+    tiny_autocap_processor,
+    tiny_codec_model,
+    tiny_genau_pipeline,
+)
 
 torch.set_num_threads(1)
 NAN, INF = float("nan"), float("inf")
@@ -113,8 +114,11 @@ AUDIOGEN_CALL_CASES = {
     "num_return_sequences huge": (dict(num_return_sequences=10**9), InvalidInputError, ["1000000000", "[1, 64]"]),
     "num_return_sequences zero": (dict(num_return_sequences=0), InvalidInputError, ["got 0", "[1, 64]"]),
     "extend_stride nan": (dict(generate_kwargs={"extend_stride": NAN}), InvalidInputError, ["nan", "[0.02, 1)"]),
-    "max_new_tokens huge": (dict(duration=None, generate_kwargs={"max_new_tokens": 10**9}), InvalidInputError,
-                            ["1000000000", "[1, 30000]"]),  # fmt: skip
+    "max_new_tokens huge": (
+        dict(duration=None, generate_kwargs={"max_new_tokens": 10**9}),
+        InvalidInputError,
+        ["1000000000", "[1, 30000]"],
+    ),
     "seed negative": (dict(seed=-1), InvalidInputError, ["-1", "[0, 2**64 - 1]"]),
     "seed float": (dict(seed=1.5), InvalidInputError, ["1.5", "integer"]),
     "do_sample string": (dict(do_sample="yes"), InvalidInputError, ["'yes'", "True, False"]),
@@ -160,11 +164,17 @@ GENERATE_CASES = {
     "max_new_frames zero": (dict(max_new_frames=0), InvalidInputError, ["got 0", "[1, 30000]"]),
     "max_new_frames float": (dict(max_new_frames=1.5), InvalidInputError, ["1.5", "[1, 30000]"]),
     "do_sample string": (dict(do_sample="no"), InvalidInputError, ["'no'", "True, False"]),
-    "rows per call": (dict(input_ids=IDS.repeat(5, 1), num_return_sequences=60), InvalidInputError,
-                      ["300", "[1, 256]"]),  # fmt: skip
+    "rows per call": (
+        dict(input_ids=IDS.repeat(5, 1), num_return_sequences=60),
+        InvalidInputError,
+        ["300", "[1, 256]"],
+    ),
     "audio prompt nan": (dict(input_values=torch.full((1, 1, 800), NAN)), InvalidInputError, ["NaN"]),
-    "audio codes too long": (dict(audio_codes=torch.zeros(1, 2, 30_001, dtype=torch.long)), InvalidInputError,
-                             ["30001", "30000"]),  # fmt: skip
+    "audio codes too long": (
+        dict(audio_codes=torch.zeros(1, 2, 30_001, dtype=torch.long)),
+        InvalidInputError,
+        ["30001", "30000"],
+    ),
     "unknown argument": (dict(num_beams=3), ValueError, ["num_beams", "supported"]),
 }
 
@@ -229,8 +239,11 @@ def test_genau_refusal_leaves_the_pipeline_usable(genau):
 AUTOCAP_CASES = {
     "num_beams zero": (dict(num_beams=0), InvalidInputError, ["got 0", "[1, 64]"]),
     "num_beams huge": (dict(num_beams=1000), InvalidInputError, ["1000", "[1, 64]"]),
-    "num_return_sequences too many": (dict(num_return_sequences=65, do_sample=True), InvalidInputError,
-                                      ["65", "[1, 64]"]),  # fmt: skip
+    "num_return_sequences too many": (
+        dict(num_return_sequences=65, do_sample=True),
+        InvalidInputError,
+        ["65", "[1, 64]"],
+    ),
     "max_new_tokens huge": (dict(max_new_tokens=10**6), InvalidInputError, ["1000000", "[1, "]),
     "min above max tokens": (dict(min_new_tokens=9, max_new_tokens=3), InvalidInputError, ["9", "max_new_tokens=3"]),
     "temperature nan": (dict(temperature=NAN, do_sample=True), InvalidInputError, ["nan", "> 0"]),
@@ -350,14 +363,30 @@ BOGUS = {"bogus.weight": torch.zeros(2)}
 LOADING_CASES = {
     "codec from autocap folder": (CodecModel, "autocap", {}, ["hf_audiogen_autocap", "hf_audiogen_codec"]),
     "codec from audiogen folder": (CodecModel, "audiogen", {}, ["hf_audiogen_audiogen", "hf_audiogen_codec"]),
-    "audiogen from codec folder": (AudioGenForConditionalGeneration, "codec", {},
-                                   ["hf_audiogen_codec", "hf_audiogen_audiogen"]),  # fmt: skip
-    "autocap from codec folder": (AutoCapForConditionalGeneration, "codec", {},
-                                  ["hf_audiogen_codec", "hf_audiogen_autocap"]),  # fmt: skip
-    "audiogen pipeline from autocap folder": (AudioGenPipeline, "autocap", {},
-                                              ["hf_audiogen_autocap", "hf_audiogen_audiogen"]),  # fmt: skip
-    "codec unknown model_type": (CodecModel, "codec", dict(config={"model_type": "nonsense"}),
-                                 ["'nonsense'", "hf_audiogen_codec"]),  # fmt: skip
+    "audiogen from codec folder": (
+        AudioGenForConditionalGeneration,
+        "codec",
+        {},
+        ["hf_audiogen_codec", "hf_audiogen_audiogen"],
+    ),
+    "autocap from codec folder": (
+        AutoCapForConditionalGeneration,
+        "codec",
+        {},
+        ["hf_audiogen_codec", "hf_audiogen_autocap"],
+    ),
+    "audiogen pipeline from autocap folder": (
+        AudioGenPipeline,
+        "autocap",
+        {},
+        ["hf_audiogen_autocap", "hf_audiogen_audiogen"],
+    ),
+    "codec unknown model_type": (
+        CodecModel,
+        "codec",
+        dict(config={"model_type": "nonsense"}),
+        ["'nonsense'", "hf_audiogen_codec"],
+    ),
     "codec without model_type": (CodecModel, "codec", dict(config={"model_type": None}), ["None", "hf_audiogen_codec"]),
     "codec missing key": (CodecModel, "codec", dict(drop=1), ["missing keys 1", "decoder."]),
     "codec unexpected key": (CodecModel, "codec", dict(add=BOGUS), ["unexpected keys 1", "bogus.weight"]),
@@ -528,13 +557,26 @@ def test_long_audio_is_cut_before_captioning(autocap, tmp_path, monkeypatch, cap
 
 
 def test_numpy_scalars_are_accepted(audiogen, genau):
-    out = audiogen("rain", duration=np.float32(0.1), guidance_scale=np.float64(2.0), top_p=np.float32(0.5),
-                   num_return_sequences=np.int64(1), seed=np.int32(3), progress_bar=False)  # fmt: skip
+    out = audiogen(
+        "rain",
+        duration=np.float32(0.1),
+        guidance_scale=np.float64(2.0),
+        top_p=np.float32(0.5),
+        num_return_sequences=np.int64(1),
+        seed=np.int32(3),
+        progress_bar=False,
+    )
     assert out["audio"].shape == (int(0.1 * 50) * 320,)
     audio = audiogen.model.generate(input_ids=IDS, duration=np.float32(0.1), seed=0, progress_bar=False)
     assert audio.shape == (1, 1, 1600)
-    latents = genau("rain", num_inference_steps=np.int64(2), audio_length_in_s=np.float32(0.32),
-                    guidance_scale=np.float32(3.0), eta=np.float32(0.5), output_type="latent").audios  # fmt: skip
+    latents = genau(
+        "rain",
+        num_inference_steps=np.int64(2),
+        audio_length_in_s=np.float32(0.32),
+        guidance_scale=np.float32(3.0),
+        eta=np.float32(0.5),
+        output_type="latent",
+    ).audios
     assert latents.shape[0] == 1 and torch.isfinite(latents).all()
     assert math.isfinite(float(genau("rain", num_inference_steps=2, audio_length_in_s=np.float32(0.32)).audios.sum()))
 

@@ -21,10 +21,11 @@ gr = pytest.importorskip("gradio", reason="the demo needs gradio (pip install 'h
 gradio_client = pytest.importorskip("gradio_client", reason="the app tests need gradio_client")
 
 import soundfile as sf  # noqa: E402
-from factories import one_torch_thread, tiny_audiogen_pipeline_dir  # noqa: E402,F401
 
 from hf_audiogen import demo as app  # noqa: E402
 from hf_audiogen.pretrained import load_pipeline  # noqa: E402
+
+from factories import one_torch_thread, tiny_audiogen_pipeline_dir  # noqa: E402,F401
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 SR = 16_000
@@ -62,8 +63,6 @@ def real_pipe(model_dir):
 @pytest.fixture
 def pipe(real_pipe):
     return CountingPipeline(real_pipe)
-
-
 
 
 def noise(seconds: float, sampling_rate: int = SR, channels: int = 1) -> np.ndarray:
@@ -228,9 +227,14 @@ def test_an_unusable_clip_is_refused_in_one_line(pipe, clip, expected):
 def _write_wav_header(path, frames: int, sampling_rate: int, channels: int = 1) -> None:
     """A 16-bit PCM WAV whose data is left sparse (zeros): a long file in no time and almost no disk."""
     data_bytes = frames * channels * 2
-    header = b"RIFF" + struct.pack("<I", 36 + data_bytes) + b"WAVEfmt " + struct.pack(
-        "<IHHIIHH", 16, 1, channels, sampling_rate, sampling_rate * channels * 2, channels * 2, 16
-    ) + b"data" + struct.pack("<I", data_bytes)  # fmt: skip
+    header = (
+        b"RIFF"
+        + struct.pack("<I", 36 + data_bytes)
+        + b"WAVEfmt "
+        + struct.pack("<IHHIIHH", 16, 1, channels, sampling_rate, sampling_rate * channels * 2, channels * 2, 16)
+        + b"data"
+        + struct.pack("<I", data_bytes)
+    )
     with open(path, "wb") as file:
         file.write(header)
         file.truncate(len(header) + data_bytes)
@@ -310,7 +314,7 @@ def test_a_long_upload_is_read_only_where_the_model_looks(pipe, tmp_path, monkey
     assert read_frames == [int(app.MAX_CLIP_SECONDS * rate)]
     assert peak < 30 * 2**20  # 10 s at 96 kHz is 3.8 MB as float32; the whole file would be 230 MB
     assert sampling_rate == rate and total_seconds == minutes * 60 and audio.size == app.MAX_CLIP_SECONDS * rate
-    assert np.abs(audio[-rate:]).max() > 0.4 and not audio[: -rate].any()  # the tone sits at the end
+    assert np.abs(audio[-rate:]).max() > 0.4 and not audio[:-rate].any()  # the tone sits at the end
 
     # Continuing it reads no more than the model's window (1 s for the tiny model), and says what was continued.
     read_frames.clear()
@@ -349,7 +353,10 @@ def outside_blocked(monkeypatch):
     """Every attempt to resolve or connect to a non-loopback host is refused and recorded."""
     attempts = []
     original_getaddrinfo, original_connect, original_connect_ex = (
-        socket.getaddrinfo, socket.socket.connect, socket.socket.connect_ex)  # fmt: skip
+        socket.getaddrinfo,
+        socket.socket.connect,
+        socket.socket.connect_ex,
+    )
 
     def getaddrinfo(host, *args, **kwargs):
         if host is not None and not _is_loopback(host):
@@ -416,13 +423,16 @@ def test_the_server_contacts_no_outside_host(model_dir, outside_blocked, tmp_pat
         # An OGG upload through the API: decoded without ffmpeg.
         clip = tmp_path / "clip.ogg"
         sf.write(clip, noise(0.3), SR)
-        audio_path, _ = client.predict(gradio_client.handle_file(str(clip)), "", 0.2, 1.0, 0, 0.25, 1.0, 0,
-                                       api_name="/continue")  # fmt: skip
+        audio_path, _ = client.predict(
+            gradio_client.handle_file(str(clip)), "", 0.2, 1.0, 0, 0.25, 1.0, 0, api_name="/continue"
+        )
         assert math.isclose(sf.info(audio_path).duration, 0.5, abs_tol=0.02)
         # NaN through the API (raw JSON: gradio_client refuses to send it) reaches the handler and comes back as
         # one line naming it and the range.
-        for position, expected in ((4, "Guidance must be a finite number in [0, 10], got nan"),
-                                   (8, f"Seed must be a whole number in {SEED}, got nan")):  # fmt: skip
+        for position, expected in (
+            (4, "Guidance must be a finite number in [0, 10], got nan"),
+            (8, f"Seed must be a whole number in {SEED}, got nan"),
+        ):
             values = ['"a dog barks"', '""', "0.2", "1", "1.0", "0", "0.25", "1.0", "0"]
             values[position] = "NaN"
             assert expected in raw_api_error(port, "generate", f'{{"data": [{", ".join(values)}]}}')

@@ -34,18 +34,27 @@ TOY2 = (
     ],
 )
 MIXED5 = (
-    ["Birds chirp, and a man's voice speaks.", "water", "a car engine revs up and then idles",
-     "people talk (loudly) in a crowd - then applause!", "a door doesn't close"],
     [
-        ["Birds are chirping while a man speaks", "A man talks as birds chirp in the background.",
-         "birds chirp and a man speaks", "Several birds sing; a man's voice is heard",
-         "A man speaking with birds chirping"],
+        "Birds chirp, and a man's voice speaks.",
+        "water",
+        "a car engine revs up and then idles",
+        "people talk (loudly) in a crowd - then applause!",
+        "a door doesn't close",
+    ],
+    [
+        [
+            "Birds are chirping while a man speaks",
+            "A man talks as birds chirp in the background.",
+            "birds chirp and a man speaks",
+            "Several birds sing; a man's voice is heard",
+            "A man speaking with birds chirping",
+        ],
         ["Water flows from a faucet.", "Water is running"],
         ["a car engine revs up and then idles"],
         ["A crowd of people talk and then applaud", "People are talking loudly before clapping"],
         ["A door won't shut", "someone closes a door"],
     ],
-)  # fmt: skip
+)
 
 # pycocoevalcap 1.2 outputs (corpus value, per-item values).
 EXPECTED = {
@@ -62,10 +71,20 @@ EXPECTED = {
     },
     "mixed5": {
         "bleu": [0.8124999999746094, 0.6938886664650191, 0.6129355520271331, 0.5580141422816952],
-        "bleu_1_per_item": [0.9999999998750002, 0.1353352829659427, 0.9999999997500004, 0.5999999999400001,
-                            0.5999999997600003],
-        "bleu_4_per_item": [0.8091067114418721, 4.2796774227674215e-06, 0.9999999997163694, 6.985342055743659e-09,
-                            1.2574334290280229e-08],
+        "bleu_1_per_item": [
+            0.9999999998750002,
+            0.1353352829659427,
+            0.9999999997500004,
+            0.5999999999400001,
+            0.5999999997600003,
+        ],
+        "bleu_4_per_item": [
+            0.8091067114418721,
+            4.2796774227674215e-06,
+            0.9999999997163694,
+            6.985342055743659e-09,
+            1.2574334290280229e-08,
+        ],
         "rouge_l": 0.6557206015467607,
         "rouge_l_per_item": [0.8798076923076923, 0.45864661654135336, 1.0, 0.34014869888475835, 0.6],
         "cider_d": 3.406246783094287,
@@ -73,30 +92,36 @@ EXPECTED = {
         "meteor": 0.42230977343282156,
         "meteor_per_item": [0.49199802584502117, 0.1875, 1.0, 0.3036740373763213, 0.3717762847008795],
     },
-}  # fmt: skip
+}
 CASES = {"toy2": TOY2, "mixed5": MIXED5}
 
 # Java PTBTokenizer (as pycocoevalcap runs it) + coco's punctuation removal.
 PTB_OUTPUTS = [
-    ("A man's voice: \"Hello!\" -- then (loud) applause...", "a man 's voice hello then -lrb- loud -rrb- applause"),
+    ('A man\'s voice: "Hello!" -- then (loud) applause...', "a man 's voice hello then -lrb- loud -rrb- applause"),
     ("It's 3.5 seconds long; isn't it?", "it 's 3.5 seconds long is n't it"),
     ("Cars/trucks pass by, e.g. on a high-way.", "cars/trucks pass by e.g. on a high-way"),
     ("A dog barks & a cat meows", "a dog barks & a cat meows"),
     ("Rock 'n' roll plays $5 U.S.A.", "rock 'n' roll plays $ 5 u.s.a."),
-    ("I cannot hear; you're gonna love it, we'll see. They've gone! I'd say I'm done.",
-     "i can not hear you 're gon na love it we 'll see they 've gone i 'd say i 'm done"),
-    ("A 1,000-ton ship [in port] {maybe} horns: BWAAA!!!",
-     "a 1,000-ton ship -lsb- in port -rsb- -lcb- maybe -rcb- horns bwaaa !!!"),
+    (
+        "I cannot hear; you're gonna love it, we'll see. They've gone! I'd say I'm done.",
+        "i can not hear you 're gon na love it we 'll see they 've gone i 'd say i 'm done",
+    ),
+    (
+        "A 1,000-ton ship [in port] {maybe} horns: BWAAA!!!",
+        "a 1,000-ton ship -lsb- in port -rsb- -lcb- maybe -rcb- horns bwaaa !!!",
+    ),
     ("Dogs' barks, the dog's bark, and the dogs's barks", "dogs barks the dog 's bark and the dogs 's barks"),
     ("It was 'quiet' then \"loud\"?", "it was quiet then loud"),
     ("Wind blows... and it's raining -- hard", "wind blows and it 's raining hard"),
     ("A man says 'hello' and a woman wanna talk, gotta go", "a man says hello and a woman wan na talk got ta go"),
-    ("Music plays at 5:30 p.m. with 50% volume; #1 hit @ home",
-     "music plays at 5:30 p.m. with 50 % volume # 1 hit @ home"),
+    (
+        "Music plays at 5:30 p.m. with 50% volume; #1 hit @ home",
+        "music plays at 5:30 p.m. with 50 % volume # 1 hit @ home",
+    ),
     ("a car's engine*revs* up", "a car 's engine * revs * up"),
     ("  Multiple   spaces\tand\ttabs  ", "multiple spaces and tabs"),
     ("Ain't nothing like d'ya know", "ai n't nothing like d'ya know"),
-    ("He said \"the end.\"", "he said the end"),
+    ('He said "the end."', "he said the end"),
     ("Mr. Smith vs. Dr. Jones etc.", "mr. smith vs. dr. jones etc."),
     ("Don't! Won't? Can't.", "do n't wo n't ca n't"),
     ("a b-c d--e f---g", "a b-c d e f g"),
@@ -104,7 +129,7 @@ PTB_OUTPUTS = [
     ("x'y o'clock rock'n'roll", "x y o'clock rock 'n' roll"),
     ("naïve café sounds", "naïve café sounds"),
     ("50.5% of 3/4 cups", "50.5 % of 3/4 cups"),
-]  # fmt: skip
+]
 
 
 @pytest.mark.parametrize("text,expected", PTB_OUTPUTS)
@@ -192,8 +217,9 @@ def test_meteor_missing_jar_or_java_says_what_is_missing(tmp_path):
     (tmp_path / "meteor-1.5.jar").write_bytes(b"")
     (tmp_path / "data" / "paraphrase-en.gz").write_bytes(b"")
     with pytest.raises(MetricUnavailableError, match="METEOR runs a Java program.*not an executable"):
-        compute_caption_metrics(["a"], [["a"]], metrics=["meteor"], meteor_jar=tmp_path / "meteor-1.5.jar",
-                                java=tmp_path / "no-java")  # fmt: skip
+        compute_caption_metrics(
+            ["a"], [["a"]], metrics=["meteor"], meteor_jar=tmp_path / "meteor-1.5.jar", java=tmp_path / "no-java"
+        )
     availability = caption_metric_availability(meteor_jar=tmp_path / "nothing.jar", spice_jar=tmp_path / "nothing.jar")
     assert availability["bleu"] is None and availability["cider_d"] is None
     assert "meteor-1.5.jar" in availability["meteor"] and "CoreNLP 3.6.0" in availability["spider"]

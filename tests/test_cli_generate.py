@@ -7,10 +7,11 @@ import sys
 import numpy as np
 import pytest
 import soundfile as sf
-from factories import one_torch_thread, tiny_audiogen_pipeline_dir  # noqa: F401
 
 import hf_audiogen.pretrained as pretrained
 from hf_audiogen.cli import main
+
+from factories import one_torch_thread, tiny_audiogen_pipeline_dir  # noqa: F401
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 SR = 16_000
@@ -22,8 +23,21 @@ def model_dir(tmp_path_factory):
 
 
 def generate(model_dir, out, *extra):
-    return main(["generate", "a dog barks", "--model", model_dir, "--duration", "0.2", "--guidance", "1",
-                 "--out", str(out), *extra])  # fmt: skip
+    return main(
+        [
+            "generate",
+            "a dog barks",
+            "--model",
+            model_dir,
+            "--duration",
+            "0.2",
+            "--guidance",
+            "1",
+            "--out",
+            str(out),
+            *extra,
+        ]
+    )
 
 
 def test_writes_a_wav_of_the_asked_duration(model_dir, tmp_path, capsys):
@@ -92,8 +106,11 @@ def test_installed_command_reports_user_errors_without_traceback(tmp_path):
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     result = subprocess.run(
         [sys.executable, "-m", "hf_audiogen", "generate", "a dog barks", "--model", str(tmp_path / "nope")],
-        capture_output=True, text=True, env=env, timeout=300,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert result.returncode == 2
     assert result.stderr == f"hf-audiogen generate: error: model directory '{tmp_path / 'nope'}' does not exist\n"
     assert result.stdout == ""

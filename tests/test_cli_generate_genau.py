@@ -6,11 +6,12 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
-from factories import one_torch_thread, tiny_clap_scorer, tiny_genau_pipeline  # noqa: F401 (fixture)
 
 from hf_audiogen.cli import main
 from hf_audiogen.genau import GenAUPipeline
 from hf_audiogen.pretrained import load_pipeline, model_family
+
+from factories import one_torch_thread, tiny_clap_scorer, tiny_genau_pipeline  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 SR = 16_000
@@ -53,8 +54,7 @@ def reranking_model_dir(tmp_path_factory):
 
 def generate(model_dir, out, *extra, duration="0.64"):
     duration = ["--duration", duration] if duration else []
-    return main(["generate", "a dog barks", "--model", model_dir, *duration, "--steps", "2", "--out", str(out),
-                 *extra])  # fmt: skip
+    return main(["generate", "a dog barks", "--model", model_dir, *duration, "--steps", "2", "--out", str(out), *extra])
 
 
 def read(path):
@@ -82,13 +82,21 @@ def test_writes_the_pipelines_audio_with_all_options_passed_through(pipe, model_
     info = sf.info(out)
     assert (info.samplerate, info.frames, info.channels, info.format) == (SR, round(0.64 * SR), 1, "WAV")
     assert capsys.readouterr().out == f"wrote {out} (0.64 s at {SR} Hz, seed 5)\n"
-    expected = pipe("a dog barks", negative_prompt="rain falls", num_inference_steps=2, guidance_scale=3.0,
-                    audio_length_in_s=0.64, dataset_id="clotho", generator=torch.Generator().manual_seed(5)).audios[0]
+    expected = pipe(
+        "a dog barks",
+        negative_prompt="rain falls",
+        num_inference_steps=2,
+        guidance_scale=3.0,
+        audio_length_in_s=0.64,
+        dataset_id="clotho",
+        generator=torch.Generator().manual_seed(5),
+    ).audios[0]
     written = read(out)
     assert np.abs(written).max() > 0.01  # not silence
     np.testing.assert_allclose(written, np.clip(expected, -1, 1), atol=1 / 2**15)  # 16-bit WAV rounding
-    plain = pipe("a dog barks", num_inference_steps=2, audio_length_in_s=0.64,
-                 generator=torch.Generator().manual_seed(5)).audios[0]  # fmt: skip
+    plain = pipe(
+        "a dog barks", num_inference_steps=2, audio_length_in_s=0.64, generator=torch.Generator().manual_seed(5)
+    ).audios[0]
     assert differ(written, plain)  # the options matter, so the comparison above checks they were passed
 
 
@@ -107,8 +115,9 @@ def test_num_2_writes_two_files_and_default_duration_is_the_longest(model_dir, t
     assert not out.exists() and all(path.is_file() for path in paths)
     first, second = (read(path) for path in paths)
     assert first.shape == second.shape == (round(LONGEST * SR),) and differ(first, second)
-    assert capsys.readouterr().out.splitlines() == [f"wrote {path} ({LONGEST:.2f} s at {SR} Hz, seed 0)"
-                                                    for path in paths]  # fmt: skip
+    assert capsys.readouterr().out.splitlines() == [
+        f"wrote {path} ({LONGEST:.2f} s at {SR} Hz, seed 0)" for path in paths
+    ]
 
 
 def test_rerank_keeps_the_best_candidate_by_clap_score(reranking_model_dir, tmp_path, capsys):
@@ -116,11 +125,17 @@ def test_rerank_keeps_the_best_candidate_by_clap_score(reranking_model_dir, tmp_
     assert generate(reranking_model_dir, out, "--rerank", "3", "--seed", "2") == 0
     loaded = GenAUPipeline.from_pretrained(reranking_model_dir)
     loaded.set_progress_bar_config(disable=True)
-    expected = loaded("a dog barks", num_inference_steps=2, audio_length_in_s=0.64, num_candidates_per_prompt=3,
-                      generator=torch.Generator().manual_seed(2))  # fmt: skip
+    expected = loaded(
+        "a dog barks",
+        num_inference_steps=2,
+        audio_length_in_s=0.64,
+        num_candidates_per_prompt=3,
+        generator=torch.Generator().manual_seed(2),
+    )
     np.testing.assert_allclose(read(out), np.clip(expected.audios[0], -1, 1), atol=1 / 2**15)
-    assert capsys.readouterr().out == (f"wrote {out} (0.64 s at {SR} Hz, seed 2, CLAP score "
-                                       f"{expected.clap_scores[0]:.3f})\n")  # fmt: skip
+    assert capsys.readouterr().out == (
+        f"wrote {out} (0.64 s at {SR} Hz, seed 2, CLAP score {expected.clap_scores[0]:.3f})\n"
+    )
 
 
 @pytest.mark.parametrize(
@@ -131,28 +146,48 @@ def test_rerank_keeps_the_best_candidate_by_clap_score(reranking_model_dir, tmp_
         ("genau", ["--top-p", "0.5"], "--top-p only applies to AudioGen models", True),
         ("genau", ["--temperature", "0.9"], "--temperature only applies to AudioGen models", True),
         ("genau", ["--continue-from", "{tmp}/clip.wav"], "--continue-from only applies to AudioGen models", True),
-        ("audiogen", ["--steps", "5"], "--steps only applies to GenAU pipelines, and {audiogen} is an AudioGen model",
-         True),
+        (
+            "audiogen",
+            ["--steps", "5"],
+            "--steps only applies to GenAU pipelines, and {audiogen} is an AudioGen model",
+            True,
+        ),
         ("audiogen", ["--dataset", "clotho"], "--dataset only applies to GenAU pipelines", True),
         ("audiogen", ["--rerank", "3"], "--rerank only applies to GenAU pipelines", True),
-        (None, ["--steps", "5"], "--steps only applies to GenAU pipelines, and the bundled demo model is an AudioGen",
-         True),
+        (
+            None,
+            ["--steps", "5"],
+            "--steps only applies to GenAU pipelines, and the bundled demo model is an AudioGen",
+            True,
+        ),
         # values that need no model
         ("genau", ["--duration", "0"], "--duration must be a finite number > 0, got 0", True),
         ("genau", ["--steps", "0"], "--steps must be an integer in [1, 1000], got 0", True),
         ("genau", ["--rerank", "1", "--num", "2"], "--rerank must be an integer in [2, 64], got 1", True),
-        ("genau", ["--negative-prompt", "wind", "--guidance", "1"], "GenAU needs --guidance above 1 (e.g. 4), got 1",
-         True),
+        (
+            "genau",
+            ["--negative-prompt", "wind", "--guidance", "1"],
+            "GenAU needs --guidance above 1 (e.g. 4), got 1",
+            True,
+        ),
         ("codec", [], "--model {codec} holds a codec model; generate runs AudioGen models and GenAU pipelines", True),
         # values checked against the loaded pipeline, before sampling
-        ("genau", ["--duration", "3"], "--duration 3 is too long for {genau}: this GenAU pipeline generates at most "
-                                       "2.56 seconds", False),
-        ("genau", ["--rerank", "2"], "--rerank needs a CLAP scorer in the pipeline (clap_model + clap_processor)",
-         False),
+        (
+            "genau",
+            ["--duration", "3"],
+            "--duration 3 is too long for {genau}: this GenAU pipeline generates at most 2.56 seconds",
+            False,
+        ),
+        (
+            "genau",
+            ["--rerank", "2"],
+            "--rerank needs a CLAP scorer in the pipeline (clap_model + clap_processor)",
+            False,
+        ),
         ("genau", ["--dataset", "nope"], "--dataset: unknown dataset name 'nope'", False),
         ("genau", ["--dataset", "9"], "--dataset: dataset_id must be in [0, 4), got 9", False),
     ],
-)  # fmt: skip
+)
 def test_user_errors_exit_2_with_one_clear_line(model_dir, tmp_path, capsys, model, args, message, before_load):
     dirs = {"genau": model_dir, "audiogen": tmp_path / "audiogen", "codec": tmp_path / "codec"}
     # Config-only directories: they cannot be loaded, so their errors must come from the family check.

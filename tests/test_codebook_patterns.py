@@ -59,8 +59,10 @@ def test_batched_padding_is_per_sample():
     reverted, _ = pattern.revert_codes(pattern.build(batch, SPECIAL), num_frames=6)
     alone, _ = pattern.revert_codes(pattern.build(short, SPECIAL), num_frames=4)
     assert torch.equal(reverted[1, :, :4], alone[0])
-    assert torch.equal(pattern.build(batch, SPECIAL)[1:, :, : pattern.num_steps(4) - 2],
-                       pattern.build(short, SPECIAL)[:, :, : pattern.num_steps(4) - 2])  # fmt: skip
+    assert torch.equal(
+        pattern.build(batch, SPECIAL)[1:, :, : pattern.num_steps(4) - 2],
+        pattern.build(short, SPECIAL)[:, :, : pattern.num_steps(4) - 2],
+    )
 
 
 def test_short_sequences_mark_missing_frames_invalid():

@@ -4,7 +4,6 @@ import re
 
 import pytest
 import torch
-from factories import tiny_codec_config, tiny_codec_model, one_torch_thread  # noqa: F401
 from transformers import EncodecConfig, EncodecModel
 from transformers.models.encodec.modeling_encodec import EncodecConvTranspose1d
 
@@ -16,16 +15,30 @@ from hf_audiogen.codec.convert_audiocraft import (
 )
 from hf_audiogen.codec.convert_encodec import codec_from_encodec, encodec_config_to_codec_config
 
+from factories import one_torch_thread, tiny_codec_config, tiny_codec_model  # noqa: F401
+
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _audiogen_encodec_config(**kwargs):
     """audiogen.md §3.1's EncodecConfig for audiocraft's 16 kHz AudioGen codec, with tiny channels."""
     defaults = dict(
-        sampling_rate=16000, audio_channels=1, hidden_size=8, num_filters=2, upsampling_ratios=[8, 5, 4, 2],
-        norm_type="weight_norm", use_causal_conv=False, pad_mode="constant", num_lstm_layers=2, compress=2,
-        use_conv_shortcut=False, codebook_size=32, target_bandwidths=[0.75], normalize=False, chunk_length_s=None,
-    )  # fmt: skip
+        sampling_rate=16000,
+        audio_channels=1,
+        hidden_size=8,
+        num_filters=2,
+        upsampling_ratios=[8, 5, 4, 2],
+        norm_type="weight_norm",
+        use_causal_conv=False,
+        pad_mode="constant",
+        num_lstm_layers=2,
+        compress=2,
+        use_conv_shortcut=False,
+        codebook_size=32,
+        target_bandwidths=[0.75],
+        normalize=False,
+        chunk_length_s=None,
+    )
     return EncodecConfig(**{**defaults, **kwargs})
 
 
@@ -42,8 +55,11 @@ def test_encodec_config_translation():
     assert encodec_config.num_quantizers == config.num_quantizers == 3  # 0.75 kbps / (50 Hz * 5 bits)
     assert config.hop_length == encodec_config.hop_length and config.frame_rate == encodec_config.frame_rate
     assert (config.pad_mode, config.use_conv_shortcut, config.kmeans_init, config.quantizer_dropout) == (
-        "constant", False, False, True
-    )  # fmt: skip
+        "constant",
+        False,
+        False,
+        True,
+    )
     with pytest.raises(ValueError, match="normalize"):
         encodec_config_to_codec_config(_audiogen_encodec_config(normalize=True))
     with pytest.raises(ValueError, match="chunk_length_s"):
@@ -73,8 +89,9 @@ def test_encodec_model_parity_both_ways():
             assert len(codes.unique()) > 3  # a real test: the codes vary
             expected = encodec.decode(encoded.audio_codes, encoded.audio_scales).audio_values
             torch.testing.assert_close(codec.decode(codes), expected, atol=1e-5, rtol=0)
-            torch.testing.assert_close(codec(audio).audio_values, encodec(audio, bandwidth=0.75).audio_values,
-                                       atol=1e-5, rtol=0)  # fmt: skip
+            torch.testing.assert_close(
+                codec(audio).audio_values, encodec(audio, bandwidth=0.75).audio_values, atol=1e-5, rtol=0
+            )
 
     # CodecModel (k-means-trained codebooks) -> EncodecModel, strict
     trained = tiny_codec_model(seed=1)
@@ -85,9 +102,11 @@ def test_encodec_model_parity_both_ways():
         encoded = back.encode(audio, bandwidth=0.75)
         assert torch.equal(trained.encode(audio), encoded.audio_codes[0])
         torch.testing.assert_close(
-            trained.decode(encoded.audio_codes[0]), back.decode(encoded.audio_codes, [None]).audio_values,
-            atol=1e-5, rtol=0,
-        )  # fmt: skip
+            trained.decode(encoded.audio_codes[0]),
+            back.decode(encoded.audio_codes, [None]).audio_values,
+            atol=1e-5,
+            rtol=0,
+        )
 
 
 def test_codec_from_encodec_rejects_other_models():
@@ -173,10 +192,12 @@ def _to_audiocraft_layout(model: CodecModel) -> dict:
     "cfg_kwargs, config_kwargs",
     [
         ({}, {}),
-        (dict(norm="time_group_norm", pad_mode="reflect", true_skip="false"),
-         dict(norm_type="time_group_norm", pad_mode="reflect", use_conv_shortcut=True)),
+        (
+            dict(norm="time_group_norm", pad_mode="reflect", true_skip="false"),
+            dict(norm_type="time_group_norm", pad_mode="reflect", use_conv_shortcut=True),
+        ),
     ],
-)  # fmt: skip
+)
 def test_audiocraft_checkpoint_conversion(tmp_path, cfg_kwargs, config_kwargs):
     source = tiny_codec_model(seed=2, **config_kwargs)
     state = _to_audiocraft_layout(source)
@@ -253,6 +274,18 @@ def test_audiocraft_config_release_values():
     cfg = cfg.replace("kmeans_iters: 3", "kmeans_iters: 50")
     config = codec_config_from_audiocraft_cfg(cfg)
     reference = CodecConfig.audiocraft_audiogen_16khz()
-    for name in ("num_filters", "hidden_size", "upsampling_ratios", "codebook_size", "num_quantizers", "pad_mode",
-                 "use_causal_conv", "use_conv_shortcut", "norm_type", "num_lstm_layers", "kmeans_iters", "frame_rate"):
+    for name in (
+        "num_filters",
+        "hidden_size",
+        "upsampling_ratios",
+        "codebook_size",
+        "num_quantizers",
+        "pad_mode",
+        "use_causal_conv",
+        "use_conv_shortcut",
+        "norm_type",
+        "num_lstm_layers",
+        "kmeans_iters",
+        "frame_rate",
+    ):
         assert getattr(config, name) == getattr(reference, name), name

@@ -3,12 +3,13 @@
 import numpy as np
 import pytest
 import torch
-from factories import tiny_codec_config
 from transformers import AutoFeatureExtractor
 
 import hf_audiogen  # noqa: F401  (registers the Auto classes)
 from hf_audiogen.audio import AudioError
 from hf_audiogen.codec import CodecFeatureExtractor
+
+from factories import tiny_codec_config
 
 
 @pytest.fixture
@@ -87,8 +88,10 @@ def test_bad_audio_is_rejected(fe, audio, message):
         fe(audio, sampling_rate=16000)
 
 
-@pytest.mark.parametrize("rate, message", [(None, "needs the sampling_rate"), (0, "not supported"),
-                                           (-16000, "not supported"), ("16k", "samples per second")])  # fmt: skip
+@pytest.mark.parametrize(
+    "rate, message",
+    [(None, "needs the sampling_rate"), (0, "not supported"), (-16000, "not supported"), ("16k", "samples per second")],
+)
 def test_bad_sampling_rate_is_rejected(fe, rate, message):
     with pytest.raises(ValueError, match=message):
         fe(np.zeros(10, dtype=np.float32), sampling_rate=rate)

@@ -4,12 +4,13 @@ import math
 
 import pytest
 import torch
-from factories import tiny_codec_config, tiny_codec_model, one_torch_thread  # noqa: F401
 from transformers import AutoConfig, AutoModel
 
 import hf_audiogen  # noqa: F401  (registers the Auto classes)
 from hf_audiogen.codec import CodecConfig, CodecModel, CodecOutput, ResidualVectorQuantizer
 from hf_audiogen.codec.modeling_codec import ema_inplace, kmeans, laplace_smoothing
+
+from factories import one_torch_thread, tiny_codec_config, tiny_codec_model  # noqa: F401
 
 HOP = 320
 
@@ -45,9 +46,7 @@ def test_presets_match_the_papers():
     assert num_params < 3_000_000  # a few MB in float32
 
 
-@pytest.mark.parametrize(
-    "preset", ["audiocraft_audiogen_16khz", "paper_single_stream", "paper_multi_stream", "small"]
-)
+@pytest.mark.parametrize("preset", ["audiocraft_audiogen_16khz", "paper_single_stream", "paper_multi_stream", "small"])
 def test_every_preset_architecture_trains_and_codes(preset):
     """Each preset's layout (norm, padding, shortcut, strides) with tiny widths: a training step, then eval codes."""
     torch.manual_seed(0)

@@ -4,12 +4,13 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
-from factories import tiny_codec_model, one_torch_thread  # noqa: F401
 
 from hf_audiogen import cli
 from hf_audiogen.codec import CodecFeatureExtractor, CodecModel, reconstruct
 from hf_audiogen.codec.metrics import si_snr
 from hf_audiogen.codec.reconstruct import reconstruct_file
+
+from factories import one_torch_thread, tiny_codec_model  # noqa: F401
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

@@ -101,12 +101,12 @@ def test_running_means():
 # ----------------------------------------------------------------------------------------------- codec training loop
 from pathlib import Path  # noqa: E402
 
-from factories import tiny_codec_config  # noqa: E402
-
 from hf_audiogen.codec import CodecFeatureExtractor, CodecModel  # noqa: E402
 from hf_audiogen.codec.discriminator import MultiScaleSTFTDiscriminator  # noqa: E402
 from hf_audiogen.training.codec import evaluate_codec, load_eval_clips, main, parse_args  # noqa: E402
 from hf_audiogen.training.progress import read_metrics  # noqa: E402
+
+from factories import tiny_codec_config  # noqa: E402
 
 FIXTURES = Path(__file__).parent / "fixtures" / "audio"  # 4 train clips, 1 validation clip (real sounds)
 
@@ -129,10 +129,28 @@ def tiny_config_path(tmp_path):
 
 def _train(config_path, output_dir, *extra):
     argv = [
-        "--dataset", str(FIXTURES), "--config", config_path, "--output_dir", str(output_dir),
-        "--train_batch_size", "2", "--segment_seconds", "0.2", "--discriminator_filters", "2",
-        "--num_audio_samples", "1", "--logging_steps", "1", "--seed", "3", "--num_threads", "1", *extra,
-    ]  # fmt: skip
+        "--dataset",
+        str(FIXTURES),
+        "--config",
+        config_path,
+        "--output_dir",
+        str(output_dir),
+        "--train_batch_size",
+        "2",
+        "--segment_seconds",
+        "0.2",
+        "--discriminator_filters",
+        "2",
+        "--num_audio_samples",
+        "1",
+        "--logging_steps",
+        "1",
+        "--seed",
+        "3",
+        "--num_threads",
+        "1",
+        *extra,
+    ]
     return main(argv)
 
 
@@ -142,9 +160,22 @@ def _state(model):
 
 def test_short_run_saves_checkpoints_samples_and_a_loadable_codec(tiny_config_path, tmp_path):
     out = tmp_path / "run"
-    result = _train(tiny_config_path, out, "--max_train_steps", "2", "--checkpointing_steps", "1",
-                    "--checkpoints_total_limit", "1", "--eval_steps", "2", "--gradient_accumulation_steps", "2",
-                    "--adversarial_start_step", "1")
+    result = _train(
+        tiny_config_path,
+        out,
+        "--max_train_steps",
+        "2",
+        "--checkpointing_steps",
+        "1",
+        "--checkpoints_total_limit",
+        "1",
+        "--eval_steps",
+        "2",
+        "--gradient_accumulation_steps",
+        "2",
+        "--adversarial_start_step",
+        "1",
+    )
     assert result.global_step == 2
     assert sorted(p.name for p in out.glob("checkpoint-*")) == ["checkpoint-2"]  # rotation kept 1
     assert (out / "checkpoint-2" / "codec" / "model.safetensors").is_file()
@@ -164,12 +195,27 @@ def test_short_run_saves_checkpoints_samples_and_a_loadable_codec(tiny_config_pa
 def test_resume_is_exact(tiny_config_path, tmp_path):
     # 4 train clips / batch 2 = 2 steps per epoch: resuming from step 1 restarts mid-epoch 0 and then crosses into
     # epoch 1; the discriminator starts at step 1, so its optimizer and the balancer are resumed too.
-    common = ("--checkpointing_steps", "1", "--eval_steps", "100", "--adversarial_start_step", "1",
-              "--num_audio_samples", "0")
+    common = (
+        "--checkpointing_steps",
+        "1",
+        "--eval_steps",
+        "100",
+        "--adversarial_start_step",
+        "1",
+        "--num_audio_samples",
+        "0",
+    )
     _train(tiny_config_path, tmp_path / "straight", "--max_train_steps", "3", *common)
     _train(tiny_config_path, tmp_path / "resumed", "--max_train_steps", "1", *common)
-    result = _train(tiny_config_path, tmp_path / "resumed", "--max_train_steps", "3", "--resume_from_checkpoint",
-                    "checkpoint-1", *common)
+    result = _train(
+        tiny_config_path,
+        tmp_path / "resumed",
+        "--max_train_steps",
+        "3",
+        "--resume_from_checkpoint",
+        "checkpoint-1",
+        *common,
+    )
     assert result.global_step == 3
     steps = [m["step"] for m in read_metrics(tmp_path / "resumed") if "l1" in m]
     assert steps == [1, 2, 3]  # the resumed run continued at step 2
@@ -184,8 +230,20 @@ def test_resume_is_exact(tiny_config_path, tmp_path):
 
 def test_time_budget_stops_at_a_step_boundary_and_saves(tiny_config_path, tmp_path):
     out = tmp_path / "run"
-    result = _train(tiny_config_path, out, "--max_train_steps", "100", "--max_train_minutes", "1e-6",
-                    "--checkpointing_steps", "50", "--eval_steps", "50", "--num_audio_samples", "0")
+    result = _train(
+        tiny_config_path,
+        out,
+        "--max_train_steps",
+        "100",
+        "--max_train_minutes",
+        "1e-6",
+        "--checkpointing_steps",
+        "50",
+        "--eval_steps",
+        "50",
+        "--num_audio_samples",
+        "0",
+    )
     assert result.global_step == 1
     assert [p.name for p in out.glob("checkpoint-*")] == ["checkpoint-1"]  # resumable where it stopped
     assert (out / "model.safetensors").is_file() and result.evaluation is not None
@@ -207,9 +265,22 @@ def test_short_run_lowers_the_reconstruction_loss_on_real_clips(tiny_config_path
     torch.manual_seed(0)
     clips = load_eval_clips(str(FIXTURES), "train", 16000, max_clips=4, max_seconds=2.0)
     before = evaluate_codec(CodecModel.from_pretrained(_untrained(tiny_config_path, tmp_path)), clips)
-    _train(tiny_config_path, tmp_path / "run", "--max_train_steps", "20", "--eval_steps", "100",
-           "--checkpointing_steps", "100", "--adversarial_start_step", "100", "--learning_rate", "3e-3",
-           "--max_eval_clips", "0")
+    _train(
+        tiny_config_path,
+        tmp_path / "run",
+        "--max_train_steps",
+        "20",
+        "--eval_steps",
+        "100",
+        "--checkpointing_steps",
+        "100",
+        "--adversarial_start_step",
+        "100",
+        "--learning_rate",
+        "3e-3",
+        "--max_eval_clips",
+        "0",
+    )
     after = evaluate_codec(CodecModel.from_pretrained(tmp_path / "run"), clips)
     # (SI-SNR is not asserted: a 2-filter codec does not get the waveform's phase right in 20 steps.)
     assert after.mel_distance < 0.7 * before.mel_distance, (before, after)

@@ -108,8 +108,19 @@ def read_jsonl(path):
 
 
 # --------------------------------------------------------------------------------------------------- deny-list
-@pytest.mark.parametrize("name", ["wesnoth", "wesnoth-1.16-data", "wesnoth-music", "wesnoth-data", "lincity-ng",
-                                  "lincity-ng-data", "lincity", "LinCity-NG"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "wesnoth",
+        "wesnoth-1.16-data",
+        "wesnoth-music",
+        "wesnoth-data",
+        "lincity-ng",
+        "lincity-ng-data",
+        "lincity",
+        "LinCity-NG",
+    ],
+)
 def test_deny_list_refuses_held_out_packages(name):
     with pytest.raises(DeniedSourceError):
         check_allowed(name)
@@ -143,12 +154,25 @@ def test_deny_list_also_refuses_source_objects(tmp_path):
 
 
 # ---------------------------------------------------------------------------------------- licences and captions
-@pytest.mark.parametrize("text, expected", [
-    ("CC-BY-SA-3.0", "CC-BY-SA-3.0"), ("CC-BY-SA-3", "CC-BY-SA-3.0"), ("CC-BY-SA-3.0+", "CC-BY-SA-3.0"), ("CC-BY-SA-3.0-AU", "CC-BY-SA-3.0-AU"), ("CC0", "CC0-1.0"), ("CC0-1.0", "CC0-1.0"),
-    ("GPL-2+", "GPL-2.0+"), ("GPL-3", "GPL-3.0"), ("public-domain", "public-domain"), ("GFDL-1.3", None),
-    ("GPL-2+ or CC-BY-SA-3.0", "CC-BY-SA-3.0"), ("CC-BY-NC-3.0", None), ("GPL-3+ with Font exception", None),
-    ("", None),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("CC-BY-SA-3.0", "CC-BY-SA-3.0"),
+        ("CC-BY-SA-3", "CC-BY-SA-3.0"),
+        ("CC-BY-SA-3.0+", "CC-BY-SA-3.0"),
+        ("CC-BY-SA-3.0-AU", "CC-BY-SA-3.0-AU"),
+        ("CC0", "CC0-1.0"),
+        ("CC0-1.0", "CC0-1.0"),
+        ("GPL-2+", "GPL-2.0+"),
+        ("GPL-3", "GPL-3.0"),
+        ("public-domain", "public-domain"),
+        ("GFDL-1.3", None),
+        ("GPL-2+ or CC-BY-SA-3.0", "CC-BY-SA-3.0"),
+        ("CC-BY-NC-3.0", None),
+        ("GPL-3+ with Font exception", None),
+        ("", None),
+    ],
+)
 def test_normalise_licence(text, expected):
     assert normalise_licence(text) == expected
 
@@ -194,9 +218,15 @@ def test_adapter_extracts_captions_licences_and_flags(fake_root):
 
 
 def test_adapter_package_wide_licence_and_rules(fake_root):
-    source = local_source("fake", fake_root, licence="CC0-1.0", credit="Fake Team",
-                          captions={r"sheep": "a sheep bleating"}, speech=[r"sword"],
-                          exclude={r"^impacts/": "impact placeholder"})
+    source = local_source(
+        "fake",
+        fake_root,
+        licence="CC0-1.0",
+        credit="Fake Team",
+        captions={r"sheep": "a sheep bleating"},
+        speech=[r"sword"],
+        exclude={r"^impacts/": "impact placeholder"},
+    )
     clips = {c.original_name.split("sounds/")[1]: c for c in source.iter_clips(fake_root)}
     assert clips["gfdl/bell.wav"].licence == "CC0-1.0" and clips["gfdl/bell.wav"].skip_reason is None
     assert clips["animals/sheep.wav"].caption == "a sheep bleating"
@@ -229,8 +259,13 @@ def test_build_accounts_for_every_file_with_reasons(tmp_path, fake_root):
     assert reason("misc/a1.wav") == "no caption"
     assert reason("gfdl/bell.wav").startswith("licence")
     kept = {r["original_name"].split("sounds/")[1] for r in accounting if r["status"] == "kept"}
-    assert kept == {"animals/cow_1.ogg", "animals/cow_2.ogg", "animals/sheep.wav", "weapons/sword_hit_01.wav",
-                    "ui/click.wav"}
+    assert kept == {
+        "animals/cow_1.ogg",
+        "animals/cow_2.ogg",
+        "animals/sheep.wav",
+        "weapons/sword_hit_01.wav",
+        "ui/click.wav",
+    }
     assert len(rows) == 5 == report["clips"]
     for row in rows:
         info = sf.info(out / row["file"])
@@ -264,8 +299,10 @@ def test_cross_source_duplicates_are_dropped_and_accounted(tmp_path, fake_root):
 def test_resume_skips_finished_sources_and_reproduces_the_corpus_exactly(tmp_path, fake_root):
     other = make_fake_package(tmp_path / "pkg2", package="other-data", game="other")
     write(other / "usr/share/games/other/sounds/animals/goat.wav", tone(0.7, 450, 42))
-    sources = lambda: [local_source("fake", fake_root),  # noqa: E731
-                       local_source("other", other, package="other-data", game="other")]
+    sources = lambda: [
+        local_source("fake", fake_root),  # noqa: E731
+        local_source("other", other, package="other-data", game="other"),
+    ]
     out = tmp_path / "out"
     build_corpus(out, sources=sources(), log=lambda *_: None)
     files = ["metadata.jsonl", "accounting.jsonl", "ATTRIBUTION.md", "report.json"]
@@ -320,9 +357,13 @@ def test_split_holds_out_whole_recording_groups_about_ten_percent():
 def test_selective_unpacking_keeps_audio_and_texts_only_and_rejects_unsafe_paths(tmp_path):
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w") as tar:
-        for name, data in [("./usr/share/games/g/sounds/a.ogg", b"OggS"), ("./usr/share/doc/g/copyright", b"c"),
-                           ("./usr/share/games/g/textures/t.png", b"png"), ("../evil.ogg", b"x"),
-                           ("./usr/share/games/g/data.zip", b"zip")]:
+        for name, data in [
+            ("./usr/share/games/g/sounds/a.ogg", b"OggS"),
+            ("./usr/share/doc/g/copyright", b"c"),
+            ("./usr/share/games/g/textures/t.png", b"png"),
+            ("../evil.ogg", b"x"),
+            ("./usr/share/games/g/data.zip", b"zip"),
+        ]:
             info = tarfile.TarInfo(name)
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
@@ -331,7 +372,10 @@ def test_selective_unpacking_keeps_audio_and_texts_only_and_rejects_unsafe_paths
     root = tmp_path / "root"
     assert extract_deb_tar(buf, root, package._keep) == 3
     assert sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()) == [
-        "usr/share/doc/g/copyright", "usr/share/games/g/data.zip", "usr/share/games/g/sounds/a.ogg"]
+        "usr/share/doc/g/copyright",
+        "usr/share/games/g/data.zip",
+        "usr/share/games/g/sounds/a.ogg",
+    ]
     assert not (tmp_path / "evil.ogg").exists()
 
     zpath = tmp_path / "inner.zip"

@@ -9,10 +9,11 @@ import numpy as np
 import pytest
 import torch
 
-from factories import one_torch_thread, tiny_genau_pipeline, tiny_text_tokenizer  # noqa: F401 (fixture)
 from hf_audiogen.cli import main
 from hf_audiogen.genau import AutoencoderKL1D, GenAUPipeline
 from hf_audiogen.genau.convert_genau import convert_genau_checkpoint, fold_weight_norm, load_genau_config
+
+from factories import one_torch_thread, tiny_genau_pipeline, tiny_text_tokenizer  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -107,8 +108,14 @@ def original_pipeline(seed: int = 0) -> GenAUPipeline:
     torch's default conv init (the HiFi-GAN init makes ~1e-10 waveforms, useless for comparisons)."""
     pipe = tiny_genau_pipeline(seed)
     torch.manual_seed(seed + 100)
-    vae = AutoencoderKL1D(block_out_channels=(32, 32, 64), layers_per_block=1, z_channels=8, latent_channels=8,
-                          norm_num_groups=32, scaling_factor=1.25).eval()  # fmt: skip
+    vae = AutoencoderKL1D(
+        block_out_channels=(32, 32, 64),
+        layers_per_block=1,
+        z_channels=8,
+        latent_channels=8,
+        norm_num_groups=32,
+        scaling_factor=1.25,
+    ).eval()
     with torch.no_grad():
         for module in pipe.vocoder.modules():
             if isinstance(module, (torch.nn.Conv1d, torch.nn.ConvTranspose1d)):
@@ -141,9 +148,12 @@ def reference_schedule() -> dict:
     betas = torch.linspace(0.0015**0.5, 0.0195**0.5, 1000, dtype=torch.float64) ** 2
     alphas_cumprod = torch.cumprod(1 - betas, dim=0)
     previous = torch.cat([torch.ones(1, dtype=torch.float64), alphas_cumprod[:-1]])
-    return {"alphas_cumprod": alphas_cumprod.float(), "alphas_cumprod_prev": previous.float(),
-            "sqrt_alphas_cumprod": alphas_cumprod.sqrt().float(),
-            "sqrt_one_minus_alphas_cumprod": (1 - alphas_cumprod).sqrt().float()}  # fmt: skip
+    return {
+        "alphas_cumprod": alphas_cumprod.float(),
+        "alphas_cumprod_prev": previous.float(),
+        "sqrt_alphas_cumprod": alphas_cumprod.sqrt().float(),
+        "sqrt_one_minus_alphas_cumprod": (1 - alphas_cumprod).sqrt().float(),
+    }
 
 
 def reference_state_dict(pipe: GenAUPipeline) -> dict:
@@ -151,20 +161,33 @@ def reference_state_dict(pipe: GenAUPipeline) -> dict:
     state = {f"model.diffusion_model.{k}": v for k, v in pipe.transformer.state_dict().items()}
     state.update({f"first_stage_model.{k}": v for k, v in pipe.vae.state_dict().items()})
     state.update({f"first_stage_model.vocoder.{k}": v for k, v in reference_hifigan(pipe.vocoder).items()})
-    state.update({"first_stage_model.loss.logvar": torch.zeros(()),
-                  "first_stage_model.loss.discriminator.main.0.weight": torch.randn(4, 1, 4, 4)})  # fmt: skip
+    state.update(
+        {
+            "first_stage_model.loss.logvar": torch.zeros(()),
+            "first_stage_model.loss.discriminator.main.0.weight": torch.randn(4, 1, 4, 4),
+        }
+    )
     for key, value in pipe.text_encoder.state_dict().items():  # laion CLAP names; RoBERTa's id buffers not saved
         if key.endswith(("position_ids", "token_type_ids")):
             continue
         key = key.replace("text_model.", "text_branch.").replace("text_projection.linear1.", "text_projection.0.")
         state["cond_stage_models.0.model." + key.replace("text_projection.linear2.", "text_projection.2.")] = value
-    for key in ("model.audio_branch.patch_embed.proj.weight", "model.audio_projection.0.weight",
-                "model.text_transform.sequential.0.weight", "mel_transform.mel_scale.fb"):  # fmt: skip
+    for key in (
+        "model.audio_branch.patch_embed.proj.weight",
+        "model.audio_projection.0.weight",
+        "model.text_transform.sequential.0.weight",
+        "mel_transform.mel_scale.fb",
+    ):
         state[f"cond_stage_models.0.{key}"] = torch.randn(3, 2)
     state["cond_stage_models.0.model.logit_scale_a"] = state["cond_stage_models.0.model.logit_scale_t"] = torch.ones(())
     state.update({f"cond_stage_models.1.model.{k}": v for k, v in pipe.text_encoder_2.state_dict().items()})
-    state.update({"clap.model.audio_branch.patch_embed.proj.weight": torch.randn(3, 2),
-                  "clap.model.logit_scale_a": torch.ones(()), "clap.mel_transform.mel_scale.fb": torch.randn(3, 2)})
+    state.update(
+        {
+            "clap.model.audio_branch.patch_embed.proj.weight": torch.randn(3, 2),
+            "clap.model.logit_scale_a": torch.ones(()),
+            "clap.mel_transform.mel_scale.fb": torch.randn(3, 2),
+        }
+    )
     state.update(reference_schedule())
     state["logvar"] = torch.zeros(1000)
     state["scale_factor"] = torch.tensor(pipe.vae.config.scaling_factor)
@@ -172,8 +195,17 @@ def reference_state_dict(pipe: GenAUPipeline) -> dict:
 
 
 def save_lightning(path, state: dict):
-    torch.save({"state_dict": state, "epoch": 3, "global_step": 1500, "pytorch-lightning_version": "2.1.0",
-                "optimizer_states": [], "lr_schedulers": []}, path)  # fmt: skip
+    torch.save(
+        {
+            "state_dict": state,
+            "epoch": 3,
+            "global_step": 1500,
+            "pytorch-lightning_version": "2.1.0",
+            "optimizer_states": [],
+            "lr_schedulers": [],
+        },
+        path,
+    )
     return path
 
 
@@ -197,13 +229,23 @@ def files(original, tmp_path_factory):
 def encoders(pipe):
     """The tokenizers (not in GenAU checkpoints) and, as the tiny encoders have head counts and a T5 position range
     that the tensors do not show, their configs (the weights still come from the checkpoint)."""
-    return dict(tokenizer=tiny_text_tokenizer(), tokenizer_2=tiny_text_tokenizer(),
-                text_encoder=pipe.text_encoder.config, text_encoder_2=pipe.text_encoder_2.config)  # fmt: skip
+    return dict(
+        tokenizer=tiny_text_tokenizer(),
+        tokenizer_2=tiny_text_tokenizer(),
+        text_encoder=pipe.text_encoder.config,
+        text_encoder_2=pipe.text_encoder_2.config,
+    )
 
 
 def latents(pipe, seed=0):
-    return pipe(PROMPTS, num_inference_steps=3, audio_length_in_s=0.64, generator=torch.Generator().manual_seed(seed),
-                output_type="latent", guidance_scale=3.0).audios  # fmt: skip
+    return pipe(
+        PROMPTS,
+        num_inference_steps=3,
+        audio_length_in_s=0.64,
+        generator=torch.Generator().manual_seed(seed),
+        output_type="latent",
+        guidance_scale=3.0,
+    ).audios
 
 
 def assert_same_model_outputs(converted: GenAUPipeline, original: GenAUPipeline, exact: bool = True):
@@ -224,8 +266,9 @@ def assert_same_model_outputs(converted: GenAUPipeline, original: GenAUPipeline,
 
 
 def test_convert_with_reference_config(original, files, tmp_path):
-    result = convert_genau_checkpoint(files / "genau.ckpt", tmp_path / "out", config=files / "genau.yaml",
-                                      **encoders(original))  # fmt: skip
+    result = convert_genau_checkpoint(
+        files / "genau.ckpt", tmp_path / "out", config=files / "genau.yaml", **encoders(original)
+    )
     pipe = result.pipeline
     pipe.set_progress_bar_config(disable=True)
     assert_same_model_outputs(pipe, original)
@@ -234,7 +277,11 @@ def test_convert_with_reference_config(original, files, tmp_path):
     assert pipe.transformer.config.dataset_names == ["audiocaps", "clotho", "vggsound", "fsd50k"]
     scheduler = pipe.scheduler.config
     assert (scheduler.beta_schedule, scheduler.beta_start, scheduler.beta_end, scheduler.steps_offset) == (
-        "scaled_linear", 0.0015, 0.0195, 1)
+        "scaled_linear",
+        0.0015,
+        0.0195,
+        1,
+    )
     torch.testing.assert_close(latents(pipe), latents(original), rtol=0, atol=0)
 
     # every key accounted for: used or dropped with a reason
@@ -244,8 +291,10 @@ def test_convert_with_reference_config(original, files, tmp_path):
     assert outcomes["model.diffusion_model.*"] == (len(original.transformer.state_dict()), "transformer")
     assert outcomes["clap.*"][1].startswith("dropped: re-ranking CLAP")
     assert outcomes["first_stage_model.loss.*"][1].startswith("dropped: the VAE's training loss")
-    assert outcomes["cond_stage_models.1.model.*"] == (len(original.text_encoder_2.state_dict()),
-                                                       "text_encoder_2 (T5 encoder)")  # fmt: skip
+    assert outcomes["cond_stage_models.1.model.*"] == (
+        len(original.text_encoder_2.state_dict()),
+        "text_encoder_2 (T5 encoder)",
+    )
     assert "cond_stage_models.0.{model.audio_*" in result.summary()
 
     loaded = GenAUPipeline.from_pretrained(tmp_path / "out")
@@ -260,11 +309,25 @@ def test_convert_without_config_infers_the_sizes(original, files):
         convert_genau_checkpoint(files / "genau.ckpt", fit_config={"group_size": 4}, **encoders(original))
     with pytest.raises(ValueError, match=r"fit_config has unknown key\(s\) \['groupsize'\]; allowed: .*group_size"):
         convert_genau_checkpoint(files / "genau.ckpt", fit_config={"groupsize": 4}, **encoders(original))
-    pipe = convert_genau_checkpoint(files / "genau.ckpt", fit_config={"group_size": 4, "attention_head_dim": 8},
-                                    **encoders(original)).pipeline  # fmt: skip
-    for name in ("in_channels", "sample_size", "patch_size", "num_latents", "hidden_size", "latent_hidden_size",
-                 "context_dim", "num_blocks", "local_layers_per_block", "global_layers_per_block", "text_embed_dim",
-                 "num_dataset_ids", "time_embed_dim", "num_attention_heads"):  # fmt: skip
+    pipe = convert_genau_checkpoint(
+        files / "genau.ckpt", fit_config={"group_size": 4, "attention_head_dim": 8}, **encoders(original)
+    ).pipeline
+    for name in (
+        "in_channels",
+        "sample_size",
+        "patch_size",
+        "num_latents",
+        "hidden_size",
+        "latent_hidden_size",
+        "context_dim",
+        "num_blocks",
+        "local_layers_per_block",
+        "global_layers_per_block",
+        "text_embed_dim",
+        "num_dataset_ids",
+        "time_embed_dim",
+        "num_attention_heads",
+    ):
         assert pipe.transformer.config[name] == original.transformer.config[name], name
     assert list(pipe.vae.config.block_out_channels) == [32, 32, 64] and pipe.vae.config.latent_channels == 8
     # the schedule's end points, read off the stored alphas_cumprod
@@ -281,8 +344,13 @@ def test_separate_vae_and_weight_normed_vocoder_files(original, files, tmp_path)
     vae_state.update({f"vocoder.{k}": v for k, v in reference_hifigan(original.vocoder).items()})
     save_lightning(tmp_path / "vae.ckpt", vae_state)
     torch.save({"generator": reference_hifigan(other.vocoder, weight_norm=True)}, tmp_path / "hifigan.ckpt")
-    result = convert_genau_checkpoint(files / "genau.ckpt", config=files / "genau.yaml", vae=tmp_path / "vae.ckpt",
-                                      vocoder=tmp_path / "hifigan.ckpt", **encoders(original))  # fmt: skip
+    result = convert_genau_checkpoint(
+        files / "genau.ckpt",
+        config=files / "genau.yaml",
+        vae=tmp_path / "vae.ckpt",
+        vocoder=tmp_path / "hifigan.ckpt",
+        **encoders(original),
+    )
     pipe = result.pipeline
     z, mel = torch.randn(1, 8, 16), torch.randn(1, 20, 64)
     with torch.no_grad():
@@ -291,8 +359,10 @@ def test_separate_vae_and_weight_normed_vocoder_files(original, files, tmp_path)
         assert not torch.allclose(expected, original.vocoder(mel))
         torch.testing.assert_close(pipe.vocoder(mel), expected, rtol=1e-5, atol=1e-6)  # weight norm folded
     summary = result.summary()
-    assert "first_stage_model.{encoder,decoder,quant_conv,post_quant_conv}.* -> dropped: replaced by the VAE " \
-        "checkpoint" in summary  # fmt: skip
+    assert (
+        "first_stage_model.{encoder,decoder,quant_conv,post_quant_conv}.* -> dropped: replaced by the VAE "
+        "checkpoint" in summary
+    )
     assert "VAE checkpoint:      1 x loss.* -> dropped" in summary
     assert "vocoder.* -> dropped: replaced by the vocoder checkpoint" in summary
 
@@ -305,12 +375,14 @@ def test_ema_weights(original, files, tmp_path):
     save_lightning(tmp_path / "ema.ckpt", state)
     x, text = torch.randn(1, 8, 32), torch.randn(1, 24)
     with torch.no_grad():
-        result = convert_genau_checkpoint(tmp_path / "ema.ckpt", config=files / "genau.yaml", use_ema=True,
-                                          **encoders(original))  # fmt: skip
+        result = convert_genau_checkpoint(
+            tmp_path / "ema.ckpt", config=files / "genau.yaml", use_ema=True, **encoders(original)
+        )
         torch.testing.assert_close(result.pipeline.transformer(x, 10, text).sample, ema(x, 10, text).sample)
         plain = convert_genau_checkpoint(tmp_path / "ema.ckpt", config=files / "genau.yaml", **encoders(original))
-        torch.testing.assert_close(plain.pipeline.transformer(x, 10, text).sample,
-                                   original.transformer(x, 10, text).sample)  # fmt: skip
+        torch.testing.assert_close(
+            plain.pipeline.transformer(x, 10, text).sample, original.transformer(x, 10, text).sample
+        )
     assert "model_ema.* -> dropped: EMA copy (use_ema=False)" in plain.summary()
     with pytest.raises(ValueError, match="use_ema=True but the checkpoint has no EMA weights"):
         convert_genau_checkpoint(files / "genau.ckpt", config=files / "genau.yaml", use_ema=True, **encoders(original))
@@ -341,21 +413,35 @@ def test_config_loader_reads_module_tags(files):
 @pytest.mark.parametrize(
     "edit, message",
     [
-        (lambda s: s.pop("model.diffusion_model.blocks.1.global_layers.0.1.net.3.bias"),
-         r"1 missing key\(s\): \['model.diffusion_model.blocks.1.global_layers.0.1.net.3.bias'\]"),
-        (lambda s: s.update({"model.diffusion_model.extra.weight": torch.ones(1)}),
-         r"1 unknown key\(s\): \['model.diffusion_model.extra.weight'\]"),
-        (lambda s: s.update({"cond_stage_models.7.foo": torch.ones(1), "bar": torch.ones(1)}),
-         r"2 key\(s\) the GenAU converter does not know: \['bar', 'cond_stage_models.7.foo'\]"),
-        (lambda s: s.update({"model.diffusion_model.blocks.0.local_layers.0.0.to_out.weight": torch.ones(32, 31)}),
-         r"shape mismatch.*to_out.weight: checkpoint \(32, 31\) vs model \(32, 32\)"),
-        (lambda s: s.update({"first_stage_model.decoder.conv_out.bias": torch.ones(65)}),
-         r"GenAU checkpoint's VAE weights do not match.*decoder.conv_out.bias: checkpoint \(65,\) vs model \(64,\)"),
-        (lambda s: s.pop("first_stage_model.vocoder.resblocks.4.convs2.1.bias"),
-         r"HiFi-GAN weights do not match.*missing key\(s\): \['first_stage_model\.vocoder\.resblocks\.4\.convs2\.1\."
-         r"bias'\]"),
-        (lambda s: s.update({"alphas_cumprod": s["alphas_cumprod"] ** 1.1}),
-         "alphas_cumprod does not follow the config's linear schedule"),
+        (
+            lambda s: s.pop("model.diffusion_model.blocks.1.global_layers.0.1.net.3.bias"),
+            r"1 missing key\(s\): \['model.diffusion_model.blocks.1.global_layers.0.1.net.3.bias'\]",
+        ),
+        (
+            lambda s: s.update({"model.diffusion_model.extra.weight": torch.ones(1)}),
+            r"1 unknown key\(s\): \['model.diffusion_model.extra.weight'\]",
+        ),
+        (
+            lambda s: s.update({"cond_stage_models.7.foo": torch.ones(1), "bar": torch.ones(1)}),
+            r"2 key\(s\) the GenAU converter does not know: \['bar', 'cond_stage_models.7.foo'\]",
+        ),
+        (
+            lambda s: s.update({"model.diffusion_model.blocks.0.local_layers.0.0.to_out.weight": torch.ones(32, 31)}),
+            r"shape mismatch.*to_out.weight: checkpoint \(32, 31\) vs model \(32, 32\)",
+        ),
+        (
+            lambda s: s.update({"first_stage_model.decoder.conv_out.bias": torch.ones(65)}),
+            r"GenAU checkpoint's VAE weights do not match.*decoder.conv_out.bias: checkpoint \(65,\) vs model \(64,\)",
+        ),
+        (
+            lambda s: s.pop("first_stage_model.vocoder.resblocks.4.convs2.1.bias"),
+            r"HiFi-GAN weights do not match.*missing key\(s\): \['first_stage_model\.vocoder\.resblocks\.4\.convs2\.1\."
+            r"bias'\]",
+        ),
+        (
+            lambda s: s.update({"alphas_cumprod": s["alphas_cumprod"] ** 1.1}),
+            "alphas_cumprod does not follow the config's linear schedule",
+        ),
         (lambda s: s.pop("scale_factor"), "has no scale_factor"),
     ],
 )
@@ -394,19 +480,38 @@ def test_bad_files_and_arguments(original, files, tmp_path):
     with pytest.raises(ValueError, match="FiT .unet_config. uses settings the port does not implement: time_pe_type"):
         convert_genau_checkpoint(files / "genau.ckpt", config=config, **encoders(original))
     with pytest.raises(ValueError, match="CLAP tokenizer not found: .*nope .no such directory.*pass tokenizer="):
-        convert_genau_checkpoint(files / "genau.ckpt", config=files / "genau.yaml",
-                                 **{**encoders(original), "tokenizer": str(tmp_path / "nope")})  # fmt: skip
+        convert_genau_checkpoint(
+            files / "genau.ckpt",
+            config=files / "genau.yaml",
+            **{**encoders(original), "tokenizer": str(tmp_path / "nope")},
+        )
     with pytest.raises(ValueError, match="upsamples by 128 .* but the config's mel hop is 160"):
-        convert_genau_checkpoint(files / "genau.ckpt", config=files / "genau.yaml", **encoders(original),
-                                 vocoder_config={"upsample_rates": [4, 4, 2, 2, 2],
-                                                 "resblock_dilation_sizes": [[1, 3, 5]] * 3})  # fmt: skip
+        convert_genau_checkpoint(
+            files / "genau.ckpt",
+            config=files / "genau.yaml",
+            **encoders(original),
+            vocoder_config={"upsample_rates": [4, 4, 2, 2, 2], "resblock_dilation_sizes": [[1, 3, 5]] * 3},
+        )
 
 
 def test_cli(files, tmp_path, capsys):
     out_dir = tmp_path / "cli-out"
-    argv = ["convert", "genau", str(files / "genau.ckpt"), str(out_dir), "--config", str(files / "genau.yaml"),
-            "--tokenizer", str(files / "clap-tokenizer"), "--tokenizer-2", str(files / "t5-tokenizer"),
-            "--text-encoder", str(files / "clap-encoder"), "--text-encoder-2", str(files / "t5-encoder")]  # fmt: skip
+    argv = [
+        "convert",
+        "genau",
+        str(files / "genau.ckpt"),
+        str(out_dir),
+        "--config",
+        str(files / "genau.yaml"),
+        "--tokenizer",
+        str(files / "clap-tokenizer"),
+        "--tokenizer-2",
+        str(files / "t5-tokenizer"),
+        "--text-encoder",
+        str(files / "clap-encoder"),
+        "--text-encoder-2",
+        str(files / "t5-encoder"),
+    ]
     assert main(argv) == 0
     printed = capsys.readouterr().out
     assert f"wrote {out_dir}: GenAU with a 2-block FiT" in printed and "clap.* -> dropped" in printed
@@ -414,15 +519,26 @@ def test_cli(files, tmp_path, capsys):
     assert json.loads((out_dir / "model_index.json").read_text())["_class_name"] == "GenAUPipeline"
     assert main(["convert", "genau", str(tmp_path / "nope.ckpt"), str(tmp_path / "x")]) == 2
     assert "GenAU checkpoint not found" in capsys.readouterr().err
-    argv = ["convert", "genau", str(files / "genau.ckpt"), str(tmp_path / "y"), "--tokenizer",
-            str(files / "clap-tokenizer"), "--tokenizer-2", str(files / "t5-tokenizer")]  # fmt: skip
+    argv = [
+        "convert",
+        "genau",
+        str(files / "genau.ckpt"),
+        str(tmp_path / "y"),
+        "--tokenizer",
+        str(files / "clap-tokenizer"),
+        "--tokenizer-2",
+        str(files / "t5-tokenizer"),
+    ]
     assert main(argv) == 2
     assert "(--attention-head-dim)" in capsys.readouterr().err
     assert main(argv + ["--attention-head-dim", "8"]) == 2
     assert "group size is not stored in the checkpoint" in capsys.readouterr().err
     np.testing.assert_array_equal(  # the written pipeline generates
-        GenAUPipeline.from_pretrained(out_dir)("rain", num_inference_steps=2, audio_length_in_s=0.32,
-                                               generator=torch.Generator().manual_seed(0)).audios.shape, (1, 5120))
+        GenAUPipeline.from_pretrained(out_dir)(
+            "rain", num_inference_steps=2, audio_length_in_s=0.32, generator=torch.Generator().manual_seed(0)
+        ).audios.shape,
+        (1, 5120),
+    )
 
 
 def test_text_encoders_are_rebuilt_from_checkpoint_shapes():
@@ -433,24 +549,56 @@ def test_text_encoders_are_rebuilt_from_checkpoint_shapes():
     from hf_audiogen.genau.convert_genau import build_text_encoder
 
     torch.manual_seed(0)
-    clap = ClapTextModelWithProjection(ClapTextConfig(
-        vocab_size=64, hidden_size=64, num_hidden_layers=2, num_attention_heads=1, intermediate_size=32,
-        max_position_embeddings=34, projection_dim=8, layer_norm_eps=1e-5, pad_token_id=1)).eval()  # fmt: skip
-    laion = {k.replace("text_model.", "text_branch.").replace("text_projection.linear1.", "text_projection.0.")
-             .replace("text_projection.linear2.", "text_projection.2."): v for k, v in clap.state_dict().items()
-             if not k.endswith(("position_ids", "token_type_ids"))}  # fmt: skip
-    t5 = T5EncoderModel(T5Config(vocab_size=64, d_model=16, d_kv=4, d_ff=24, num_layers=2, num_heads=3,
-                                 relative_attention_num_buckets=8, feed_forward_proj="gated-gelu")).eval()  # fmt: skip
+    clap = ClapTextModelWithProjection(
+        ClapTextConfig(
+            vocab_size=64,
+            hidden_size=64,
+            num_hidden_layers=2,
+            num_attention_heads=1,
+            intermediate_size=32,
+            max_position_embeddings=34,
+            projection_dim=8,
+            layer_norm_eps=1e-5,
+            pad_token_id=1,
+        )
+    ).eval()
+    laion = {
+        k.replace("text_model.", "text_branch.")
+        .replace("text_projection.linear1.", "text_projection.0.")
+        .replace("text_projection.linear2.", "text_projection.2."): v
+        for k, v in clap.state_dict().items()
+        if not k.endswith(("position_ids", "token_type_ids"))
+    }
+    t5 = T5EncoderModel(
+        T5Config(
+            vocab_size=64,
+            d_model=16,
+            d_kv=4,
+            d_ff=24,
+            num_layers=2,
+            num_heads=3,
+            relative_attention_num_buckets=8,
+            feed_forward_proj="gated-gelu",
+        )
+    ).eval()
     ids = torch.tensor([[5, 9, 3, 22, 17, 2, 1, 1]])
     mask = (ids != 1).long()
     rebuilt_clap = build_text_encoder("clap", laion, None)
     rebuilt_t5 = build_text_encoder("t5", t5.state_dict(), None)
     assert rebuilt_clap.config.num_attention_heads == 1 and rebuilt_t5.config.is_gated_act
     with torch.no_grad():
-        torch.testing.assert_close(rebuilt_clap(input_ids=ids, attention_mask=mask).text_embeds,
-                                   clap(input_ids=ids, attention_mask=mask).text_embeds, rtol=0, atol=0)  # fmt: skip
-        torch.testing.assert_close(rebuilt_t5(input_ids=ids, attention_mask=mask).last_hidden_state,
-                                   t5(input_ids=ids, attention_mask=mask).last_hidden_state, rtol=0, atol=0)
+        torch.testing.assert_close(
+            rebuilt_clap(input_ids=ids, attention_mask=mask).text_embeds,
+            clap(input_ids=ids, attention_mask=mask).text_embeds,
+            rtol=0,
+            atol=0,
+        )
+        torch.testing.assert_close(
+            rebuilt_t5(input_ids=ids, attention_mask=mask).last_hidden_state,
+            t5(input_ids=ids, attention_mask=mask).last_hidden_state,
+            rtol=0,
+            atol=0,
+        )
     with pytest.raises(ValueError, match="holds no clap text-encoder weights: pass text_encoder="):
         build_text_encoder("clap", {}, None)
 

@@ -14,8 +14,9 @@ The whole GenAUPipeline trajectory (η = 1, CFG) is compared step by step in flo
 import pytest
 import torch
 
-from factories import one_torch_thread, tiny_genau_pipeline  # noqa: F401 (fixture)
 from hf_audiogen.genau import genau_ddim_scheduler
+
+from factories import one_torch_thread, tiny_genau_pipeline  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -44,8 +45,12 @@ def test_timesteps_and_alphas_are_ldm_ddim(steps):
     timesteps, alphas, alphas_prev, _ = ldm_ddim(steps, eta=1.0)
     assert scheduler.timesteps.tolist() == timesteps.flip(0).tolist()
     ours = scheduler.alphas_cumprod.double()
-    ours_prev = torch.stack([ours[t - 1000 // steps] if t - 1000 // steps >= 0 else
-                             scheduler.final_alpha_cumprod.double() for t in scheduler.timesteps])  # fmt: skip
+    ours_prev = torch.stack(
+        [
+            ours[t - 1000 // steps] if t - 1000 // steps >= 0 else scheduler.final_alpha_cumprod.double()
+            for t in scheduler.timesteps
+        ]
+    )
     # float32 (diffusers) vs float64 (LDM before its float32 buffers): relative 1e-6
     torch.testing.assert_close(ours[scheduler.timesteps], alphas.flip(0), rtol=2e-6, atol=0)
     torch.testing.assert_close(ours_prev, alphas_prev.flip(0), rtol=2e-6, atol=0)
@@ -92,9 +97,18 @@ def pipeline_trajectory(pipe, x_t, steps, eta, scale, dataset_id, seed):
         trajectory.append(tensors["latents"].clone())
         return tensors
 
-    pipe(PROMPTS, latents=x_t.clone(), num_inference_steps=steps, eta=eta, guidance_scale=scale,
-         dataset_id=dataset_id, audio_length_in_s=0.64, output_type="latent", callback_on_step_end=record,
-         generator=torch.Generator().manual_seed(seed))  # fmt: skip
+    pipe(
+        PROMPTS,
+        latents=x_t.clone(),
+        num_inference_steps=steps,
+        eta=eta,
+        guidance_scale=scale,
+        dataset_id=dataset_id,
+        audio_length_in_s=0.64,
+        output_type="latent",
+        callback_on_step_end=record,
+        generator=torch.Generator().manual_seed(seed),
+    )
     return torch.stack(trajectory)
 
 
@@ -121,5 +135,11 @@ def test_pipeline_trajectory_is_ldm_ddim(pipe, eta):
 
 def test_callback_validation(pipe):
     with pytest.raises(ValueError, match=r"callback_on_step_end_tensor_inputs must be among \['latents', "):
-        pipe(PROMPTS, num_inference_steps=2, audio_length_in_s=0.32, output_type="latent",
-             callback_on_step_end=lambda *args: {}, callback_on_step_end_tensor_inputs=["noise"])  # fmt: skip
+        pipe(
+            PROMPTS,
+            num_inference_steps=2,
+            audio_length_in_s=0.32,
+            output_type="latent",
+            callback_on_step_end=lambda *args: {},
+            callback_on_step_end_tensor_inputs=["noise"],
+        )

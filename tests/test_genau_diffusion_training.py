@@ -10,8 +10,6 @@ import pytest
 import torch
 from transformers import SpeechT5HifiGan
 
-from factories import one_torch_thread, tiny_fit_preset  # noqa: F401 (fixtures)
-from factories import tiny_genau_pipeline, tiny_genau_training_pieces
 from hf_audiogen.data.streams import load_audio_dataset
 from hf_audiogen.genau import AutoencoderKL1D, FiTTransformer1DModel, GenAUMelFeatureExtractor, GenAUPipeline
 from hf_audiogen.training.genau import (
@@ -27,6 +25,8 @@ from hf_audiogen.training.genau import (
 from hf_audiogen.training.loop import lamb_like_genau, micro_batch_seed
 from hf_audiogen.training.progress import read_metrics
 
+from factories import one_torch_thread, tiny_fit_preset, tiny_genau_pipeline, tiny_genau_training_pieces  # noqa: F401 (fixtures)
+
 pytestmark = pytest.mark.usefixtures("one_torch_thread", "tiny_fit_preset")
 
 FIXTURES = Path(__file__).parent / "fixtures" / "audio"
@@ -40,12 +40,38 @@ def pieces(tmp_path_factory):
 
 def _argv(pieces, output_dir, *extra, vocoder=True, vae=None):
     argv = [
-        "--dataset", str(FIXTURES), "--output_dir", str(output_dir), "--vae", str(vae or pieces["vae"]),
-        "--text_encoder", str(pieces["text_encoder"]), "--text_encoder_2", str(pieces["text_encoder_2"]),
-        "--fit_preset", "tiny", "--segment_seconds", SEGMENT, "--train_batch_size", "2", "--learning_rate", "1e-3",
-        "--eval_timesteps", "2", "--num_samples", "1", "--sample_inference_steps", "2", "--logging_steps", "1",
-        "--seed", "3", "--num_threads", "1", *extra,
-    ]  # fmt: skip
+        "--dataset",
+        str(FIXTURES),
+        "--output_dir",
+        str(output_dir),
+        "--vae",
+        str(vae or pieces["vae"]),
+        "--text_encoder",
+        str(pieces["text_encoder"]),
+        "--text_encoder_2",
+        str(pieces["text_encoder_2"]),
+        "--fit_preset",
+        "tiny",
+        "--segment_seconds",
+        SEGMENT,
+        "--train_batch_size",
+        "2",
+        "--learning_rate",
+        "1e-3",
+        "--eval_timesteps",
+        "2",
+        "--num_samples",
+        "1",
+        "--sample_inference_steps",
+        "2",
+        "--logging_steps",
+        "1",
+        "--seed",
+        "3",
+        "--num_threads",
+        "1",
+        *extra,
+    ]
     return argv + (["--vocoder", str(pieces["vocoder"])] if vocoder else [])
 
 
@@ -55,8 +81,13 @@ def _train(pieces, output_dir, *extra, **kwargs):
 
 def _generate(pipe, **kwargs):
     pipe.set_progress_bar_config(disable=True)
-    return pipe("a dog barks", num_inference_steps=2, audio_length_in_s=0.64,
-                generator=torch.Generator().manual_seed(0), **kwargs).audios  # fmt: skip
+    return pipe(
+        "a dog barks",
+        num_inference_steps=2,
+        audio_length_in_s=0.64,
+        generator=torch.Generator().manual_seed(0),
+        **kwargs,
+    ).audios
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -73,14 +104,17 @@ def test_noise_schedule_is_the_references_scaled_linear():
     assert torch.equal(scheduler.alphas_cumprod, pipe.scheduler.alphas_cumprod)  # the sampler's schedule
     x0, noise, t = torch.randn(2, 8, 16), torch.randn(2, 8, 16), torch.tensor([0, 999])
     alpha_bar = torch.tensor(np.cumprod(1 - reference)[[0, 999]], dtype=torch.float32)[:, None, None]
-    torch.testing.assert_close(scheduler.add_noise(x0, noise, t), alpha_bar.sqrt() * x0 + (1 - alpha_bar).sqrt() * noise)
+    torch.testing.assert_close(
+        scheduler.add_noise(x0, noise, t), alpha_bar.sqrt() * x0 + (1 - alpha_bar).sqrt() * noise
+    )
 
 
 def test_condition_dropout_replaces_exactly_the_chosen_rows():
     embeds, unconditional = torch.randn(64, 5), torch.randn(1, 5).expand(64, -1)
     ids = torch.randint(1, 4, (64,))
-    out, out_ids, dropped = apply_condition_dropout(embeds, unconditional, ids, 0.25,
-                                                    generator=torch.Generator().manual_seed(3))  # fmt: skip
+    out, out_ids, dropped = apply_condition_dropout(
+        embeds, unconditional, ids, 0.25, generator=torch.Generator().manual_seed(3)
+    )
     assert torch.equal(dropped, torch.rand(64, generator=torch.Generator().manual_seed(3)) < 0.25)
     assert 0 < int(dropped.sum()) < 64
     assert torch.equal(out[dropped], unconditional[dropped]) and torch.equal(out[~dropped], embeds[~dropped])
@@ -153,8 +187,19 @@ def test_lamb_follows_the_references_update_rule():
 # ----------------------------------------------------------------------------------------------------------------------
 def test_run_saves_a_loadable_pipeline_with_the_first_batch_scale_factor(pieces, tmp_path):
     out = tmp_path / "run"
-    argv = _argv(pieces, out, "--max_train_steps", "2", "--checkpointing_steps", "2", "--eval_steps", "2",
-                 "--sample_every", "2", "--use_ema")  # fmt: skip
+    argv = _argv(
+        pieces,
+        out,
+        "--max_train_steps",
+        "2",
+        "--checkpointing_steps",
+        "2",
+        "--eval_steps",
+        "2",
+        "--sample_every",
+        "2",
+        "--use_ema",
+    )
     result = main(argv)
     assert result.global_step == 2
     metrics = read_metrics(out)
@@ -195,9 +240,26 @@ def test_run_saves_a_loadable_pipeline_with_the_first_batch_scale_factor(pieces,
 
 
 def _train_init_from(init_dir, output_dir):
-    return main(["--dataset", str(FIXTURES), "--output_dir", str(output_dir), "--init_from", str(init_dir),
-                 "--segment_seconds", SEGMENT, "--train_batch_size", "2", "--max_train_steps", "1",
-                 "--max_eval_clips", "0", "--num_threads", "1"])  # fmt: skip
+    return main(
+        [
+            "--dataset",
+            str(FIXTURES),
+            "--output_dir",
+            str(output_dir),
+            "--init_from",
+            str(init_dir),
+            "--segment_seconds",
+            SEGMENT,
+            "--train_batch_size",
+            "2",
+            "--max_train_steps",
+            "1",
+            "--max_eval_clips",
+            "0",
+            "--num_threads",
+            "1",
+        ]
+    )
 
 
 @pytest.mark.parametrize("optimizer", ["adamw", "lamb"])
@@ -205,23 +267,40 @@ def test_resume_is_exact(pieces, tmp_path, optimizer):
     # 4 train clips / batch 2 = 2 steps per epoch: resuming after step 1 restarts mid-epoch 0, then crosses into
     # epoch 1. Condition dropout 0.5, FiT dropout, posterior samples, noise and steps must all repeat. The first
     # part is stopped by the time budget (same --max_train_steps, so the same cosine schedule).
-    common = ("--max_train_steps", "3", "--checkpointing_steps", "3", "--eval_steps", "100", "--num_samples", "0",
-              "--use_ema", "--condition_dropout", "0.5", "--optimizer", optimizer)  # fmt: skip
+    common = (
+        "--max_train_steps",
+        "3",
+        "--checkpointing_steps",
+        "3",
+        "--eval_steps",
+        "100",
+        "--num_samples",
+        "0",
+        "--use_ema",
+        "--condition_dropout",
+        "0.5",
+        "--optimizer",
+        optimizer,
+    )
     _train(pieces, tmp_path / "straight", *common)
     stopped = _train(pieces, tmp_path / "resumed", *common, "--max_train_minutes", "1e-6")
     assert stopped.global_step == 1 and (tmp_path / "resumed" / "checkpoint-1").is_dir()
     result = _train(pieces, tmp_path / "resumed", *common, "--resume_from_checkpoint", "latest")
     assert result.global_step == 3
-    losses = {run: [(m["step"], m["loss"]) for m in read_metrics(tmp_path / run) if "loss" in m]
-              for run in ("straight", "resumed")}  # fmt: skip
+    losses = {
+        run: [(m["step"], m["loss"]) for m in read_metrics(tmp_path / run) if "loss" in m]
+        for run in ("straight", "resumed")
+    }
     assert losses["resumed"] == losses["straight"] and [s for s, _ in losses["straight"]] == [1, 2, 3]
     for sub in ("checkpoint-3/transformer", "transformer"):  # last weights, and the EMA weights saved at the end
         straight = FiTTransformer1DModel.from_pretrained(tmp_path / "straight" / sub).state_dict()
         resumed = FiTTransformer1DModel.from_pretrained(tmp_path / "resumed" / sub).state_dict()
         for name in straight:
             assert torch.equal(straight[name], resumed[name]), f"{sub}: {name} differs after resume"
-    scales = [json.loads((tmp_path / run / "vae" / "config.json").read_text())["scaling_factor"]
-              for run in ("straight", "resumed")]  # fmt: skip
+    scales = [
+        json.loads((tmp_path / run / "vae" / "config.json").read_text())["scaling_factor"]
+        for run in ("straight", "resumed")
+    ]
     assert scales[0] == scales[1] != 1.0  # the resumed run took the factor from the checkpoint
 
 
@@ -239,24 +318,40 @@ def test_vae_scale_is_kept_unless_recomputed_and_without_vocoder_samples_are_mel
     with pytest.raises(ValueError, match="no vocoder"):
         _generate(pipe)
     assert _generate(pipe, output_type="latent").shape == (1, 8, 16)
-    with_vocoder = GenAUPipeline.from_pretrained(tmp_path / "kept",
-                                                 vocoder=SpeechT5HifiGan.from_pretrained(pieces["vocoder"]))  # fmt: skip
+    with_vocoder = GenAUPipeline.from_pretrained(
+        tmp_path / "kept", vocoder=SpeechT5HifiGan.from_pretrained(pieces["vocoder"])
+    )
     assert _generate(with_vocoder).shape == (1, 10240)
 
-    recomputed = _train(pieces, tmp_path / "recomputed", *common, "--recompute_scale_factor", "--num_samples", "0",
-                        vae=tmp_path / "vae")  # fmt: skip
+    recomputed = _train(
+        pieces, tmp_path / "recomputed", *common, "--recompute_scale_factor", "--num_samples", "0", vae=tmp_path / "vae"
+    )
     assert recomputed.scaling_factor != 0.5 and 0 < recomputed.scaling_factor < math.inf
 
 
 def test_bad_options_raise_before_training(pieces, tmp_path):
     out = tmp_path / "out"
-    with pytest.raises(ValueError, match=r"--segment_seconds 0.5 gives 13 latent frames; the FiT needs a multiple of 8"):
+    with pytest.raises(
+        ValueError, match=r"--segment_seconds 0.5 gives 13 latent frames; the FiT needs a multiple of 8"
+    ):
         main([*_argv(pieces, out, "--max_train_steps", "1"), "--segment_seconds", "0.5"])
     with pytest.raises(ValueError, match="at least one text encoder"):
         parse_args(["--dataset", str(FIXTURES), "--output_dir", str(out), "--max_train_steps", "1", "--vae", "v"])
     with pytest.raises(ValueError, match="--init_from brings its own .* --vae"):
-        parse_args(["--dataset", str(FIXTURES), "--output_dir", str(out), "--max_train_steps", "1", "--vae", "v",
-                    "--init_from", "p"])  # fmt: skip
+        parse_args(
+            [
+                "--dataset",
+                str(FIXTURES),
+                "--output_dir",
+                str(out),
+                "--max_train_steps",
+                "1",
+                "--vae",
+                "v",
+                "--init_from",
+                "p",
+            ]
+        )
     with pytest.raises(ValueError, match=r"--condition_dropout must be in \[0, 1\)"):
         parse_args(_argv(pieces, out, "--max_train_steps", "1", "--condition_dropout", "1"))
     with pytest.raises(ValueError, match="holds no saved AutoencoderKL1D"):
@@ -265,5 +360,7 @@ def test_bad_options_raise_before_training(pieces, tmp_path):
         main([*_argv(pieces, out, "--max_train_steps", "1"), "--text_encoder", str(pieces["text_encoder_2"])])
     with pytest.raises(ValueError, match="unknown dataset name 'bbc'"):
         main(_argv(pieces, out, "--max_train_steps", "1", "--dataset_name", "bbc"))
-    with pytest.raises(ValueError, match="dataset name '(ovos|opensfx|minetest)' .* not one of the FiT's dataset_names"):
+    with pytest.raises(
+        ValueError, match="dataset name '(ovos|opensfx|minetest)' .* not one of the FiT's dataset_names"
+    ):
         main(_argv(pieces, out, "--max_train_steps", "1", "--dataset_column", "source", "--max_eval_clips", "0"))

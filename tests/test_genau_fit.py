@@ -6,8 +6,9 @@ local checkout of snap-research/GenAU; see the GenAU note."""
 import pytest
 import torch
 
-from factories import one_torch_thread, tiny_genau_fit  # noqa: F401 (one_torch_thread is a fixture)
 from hf_audiogen.genau import FiTTransformer1DModel
+
+from factories import one_torch_thread, tiny_genau_fit  # noqa: F401 (one_torch_thread is a fixture)
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -29,17 +30,32 @@ def test_shapes_for_every_whole_number_of_groups(frames):
 def test_reference_parameter_names_and_sample_config_size():
     names = set(tiny_genau_fit().state_dict())
     expected = [
-        "latents", "patches_pe", "to_patches.0.weight", "to_patches.1.bias", "patch_to_pixels.0.gamma",
-        "patch_to_pixels.0.beta", "patch_to_pixels.1.weight", "time_mlp.0.weights", "time_mlp.1.weight",
-        "time_mlp.3.bias", "dataset_id_conditioning_mlp.0.weight", "context_projection_summary_text_embeddings.weight",
-        "self_conditioning_latents_projection.0.net.2.weight", "self_conditioning_latents_projection.1.gamma",
-        "blocks.0.local_layers.0.0.to_kv.weight", "blocks.0.local_layers.0.1.net.3.weight",
-        "blocks.1.global_layers.0.0.norm.beta", "blocks.1.global_layers.0.1.net.3.bias",
-        "blocks.0.latents_attend_to_context.norm_context.gamma", "blocks.0.latents_context_attn_ff.net.2.weight",
-        "blocks.0.latents_attend_to_patches.to_q.weight", "blocks.0.latents_cross_attn_ff.net.0.weight",
-        "blocks.0.patches_attend_to_latents.to_out.weight", "blocks.0.patches_cross_attn_ff.norm.gamma",
+        "latents",
+        "patches_pe",
+        "to_patches.0.weight",
+        "to_patches.1.bias",
+        "patch_to_pixels.0.gamma",
+        "patch_to_pixels.0.beta",
+        "patch_to_pixels.1.weight",
+        "time_mlp.0.weights",
+        "time_mlp.1.weight",
+        "time_mlp.3.bias",
+        "dataset_id_conditioning_mlp.0.weight",
+        "context_projection_summary_text_embeddings.weight",
+        "self_conditioning_latents_projection.0.net.2.weight",
+        "self_conditioning_latents_projection.1.gamma",
+        "blocks.0.local_layers.0.0.to_kv.weight",
+        "blocks.0.local_layers.0.1.net.3.weight",
+        "blocks.1.global_layers.0.0.norm.beta",
+        "blocks.1.global_layers.0.1.net.3.bias",
+        "blocks.0.latents_attend_to_context.norm_context.gamma",
+        "blocks.0.latents_context_attn_ff.net.2.weight",
+        "blocks.0.latents_attend_to_patches.to_q.weight",
+        "blocks.0.latents_cross_attn_ff.net.0.weight",
+        "blocks.0.patches_attend_to_latents.to_out.weight",
+        "blocks.0.patches_cross_attn_ff.norm.gamma",
         "blocks.2.local_layers.0.0.to_q.weight",
-    ]  # fmt: skip
+    ]
     assert not [k for k in expected if k not in names]
     assert not [k for k in names if k.startswith("blocks.2.") and "local_layers" not in k]  # local-only tail block
     assert not [k for k in names if k.endswith(".bias") and (".to_q" in k or ".to_kv" in k or ".to_out" in k)]
@@ -77,8 +93,7 @@ def test_save_load_exact_and_dataset_names(tmp_path):
     x, text = inputs()
     assert torch.equal(loaded(x, 7, text).sample, fit(x, 7, text).sample)
     assert loaded.dataset_id("clotho") == 1 and loaded.dataset_id(3) == 3
-    assert tiny_genau_fit(num_dataset_ids=32, dataset_names=None).config.dataset_names[9] \
-        == "autocap"  # fmt: skip
+    assert tiny_genau_fit(num_dataset_ids=32, dataset_names=None).config.dataset_names[9] == "autocap"
 
 
 def test_gradient_checkpointing_gives_the_same_gradients():

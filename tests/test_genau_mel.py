@@ -5,9 +5,10 @@ import numpy as np
 import pytest
 import torch
 
-from factories import one_torch_thread  # noqa: F401 (fixture)
 from hf_audiogen import AudioError
 from hf_audiogen.genau import GenAUMelFeatureExtractor
+
+from factories import one_torch_thread  # noqa: F401 (fixture)
 
 
 def slaney_hz_to_mel(hz):
@@ -44,6 +45,7 @@ def reference_log_mel(wav, n_fft=1024, hop=160):
     stack = np.stack([padded[i * hop : i * hop + n_fft] * window for i in range(frames)], axis=1)
     magnitude = np.abs(np.fft.rfft(stack, axis=0))
     return np.log(np.maximum(reference_filters() @ magnitude, 1e-5))
+
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

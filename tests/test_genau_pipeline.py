@@ -8,8 +8,9 @@ import torch
 from diffusers import DPMSolverMultistepScheduler
 from diffusers.utils.torch_utils import randn_tensor
 
-from factories import one_torch_thread, tiny_genau_pipeline  # noqa: F401 (one_torch_thread is a fixture)
 from hf_audiogen.genau import GenAUPipeline, genau_ddim_scheduler
+
+from factories import one_torch_thread, tiny_genau_pipeline  # noqa: F401 (one_torch_thread is a fixture)
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -107,11 +108,14 @@ def test_t5_pooling_masked_is_batch_independent_mean_is_the_reference(pipe):
     alone = pipe._t5_embeddings(["rain"], device)
     torch.testing.assert_close(together[1], alone[0], rtol=1e-5, atol=1e-6)
     reference = GenAUPipeline(**pipe.components, t5_pooling="mean")
-    hidden = pipe.text_encoder_2(**pipe.tokenizer_2(["a dog barks in the park", "rain"], padding=True,
-                                                    return_tensors="pt")).last_hidden_state  # fmt: skip
+    hidden = pipe.text_encoder_2(
+        **pipe.tokenizer_2(["a dog barks in the park", "rain"], padding=True, return_tensors="pt")
+    ).last_hidden_state
     torch.testing.assert_close(reference._t5_embeddings(["a dog barks in the park", "rain"], device), hidden.mean(1))
-    assert not torch.allclose(reference._t5_embeddings(["a dog barks in the park", "rain"], device)[1],
-                              reference._t5_embeddings(["rain"], device)[0])  # fmt: skip
+    assert not torch.allclose(
+        reference._t5_embeddings(["a dog barks in the park", "rain"], device)[1],
+        reference._t5_embeddings(["rain"], device)[0],
+    )
     clap = pipe._clap_embeddings(PROMPTS, device)
     torch.testing.assert_close(clap.norm(dim=-1), torch.ones(2))
 

@@ -8,9 +8,10 @@ import pytest
 import soxr
 import torch
 
-from factories import one_torch_thread, tiny_clap_scorer, tiny_genau_pipeline  # noqa: F401 (fixture)
 from hf_audiogen.genau import GenAUPipeline
 from hf_audiogen.genau.pipeline_genau import GenAUPipelineOutput
+
+from factories import one_torch_thread, tiny_clap_scorer, tiny_genau_pipeline  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -83,8 +84,12 @@ def test_score_is_the_clap_cosine_similarity_of_48khz_audio_and_text(pipe):
     features = processor.feature_extractor(list(audio_48k), sampling_rate=48000, return_tensors="pt")
     tokens = processor.tokenizer(texts, padding=True, return_tensors="pt")
     with torch.no_grad():
-        outputs = model(input_ids=tokens.input_ids, attention_mask=tokens.attention_mask,
-                        input_features=features.input_features, is_longer=features.is_longer)  # fmt: skip
+        outputs = model(
+            input_ids=tokens.input_ids,
+            attention_mask=tokens.attention_mask,
+            input_features=features.input_features,
+            is_longer=features.is_longer,
+        )
     logits = outputs.logits_per_audio
     expected = logits.diagonal() / model.logit_scale_a.exp()
     torch.testing.assert_close(scores, expected, rtol=1e-5, atol=1e-6)

@@ -23,8 +23,22 @@ def test_tiny_run_writes_positive_times(genau_speed, tmp_path, capsys):
     out = tmp_path / "speed.json"
     try:
         # 4 s is past the tiny preset's 2.56 s positional range, so the length table must extend it.
-        genau_speed.main(["--preset", "tiny", "--repeats", "1", "--decode-repeats", "1", "--lengths", "4", "1",
-                          "--skip-reference", "--json", str(out)])  # fmt: skip
+        genau_speed.main(
+            [
+                "--preset",
+                "tiny",
+                "--repeats",
+                "1",
+                "--decode-repeats",
+                "1",
+                "--lengths",
+                "4",
+                "1",
+                "--skip-reference",
+                "--json",
+                str(out),
+            ]
+        )
     finally:
         torch.set_num_threads(threads)
     printed = capsys.readouterr().out

@@ -10,12 +10,13 @@ import soundfile as sf
 import torch
 from transformers import SpeechT5HifiGan
 
-from factories import one_torch_thread, tiny_genau_vae, tiny_genau_vocoder  # noqa: F401 (one_torch_thread: fixture)
 from hf_audiogen.genau import AutoencoderKL1D, GenAUMelFeatureExtractor, MelPatchDiscriminator, genau_vocoder_config
 from hf_audiogen.training import genau_vae, genau_vocoder
 from hf_audiogen.training.genau_vae import MelSegmentCollator, compute_scaling_factor
 from hf_audiogen.training.genau_vocoder import HifiGanDiscriminator, VocoderForTraining, hifigan_init_
 from hf_audiogen.training.progress import read_metrics
+
+from factories import one_torch_thread, tiny_genau_vae, tiny_genau_vocoder  # noqa: F401 (one_torch_thread: fixture)
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -47,21 +48,52 @@ def short_clips(tmp_path):
     for row in rows:
         audio, sampling_rate = sf.read(FIXTURES / row["file"], dtype="float32")
         sf.write(root / row["file"], audio[:4800], sampling_rate)
-    (root / "metadata.jsonl").write_text("".join(json.dumps({k: row[k] for k in ("file", "caption", "split")}) + "\n"
-                                                 for row in rows))  # fmt: skip
+    (root / "metadata.jsonl").write_text(
+        "".join(json.dumps({k: row[k] for k in ("file", "caption", "split")}) + "\n" for row in rows)
+    )
     return str(root)
 
 
 def _train_vae(config, output_dir, *extra):
-    return genau_vae.main([*COMMON, "--config", config, "--output_dir", str(output_dir), "--train_batch_size", "2",
-                           "--segment_seconds", "0.32", "--disc_base_channels", "4", "--disc_num_layers", "1",
-                           *extra])  # fmt: skip
+    return genau_vae.main(
+        [
+            *COMMON,
+            "--config",
+            config,
+            "--output_dir",
+            str(output_dir),
+            "--train_batch_size",
+            "2",
+            "--segment_seconds",
+            "0.32",
+            "--disc_base_channels",
+            "4",
+            "--disc_num_layers",
+            "1",
+            *extra,
+        ]
+    )
 
 
 def _train_vocoder(config, output_dir, *extra):
-    return genau_vocoder.main([*COMMON, "--config", config, "--output_dir", str(output_dir), "--train_batch_size",
-                               "2", "--segment_seconds", "0.1", "--discriminator_channel_divisor", "64",
-                               "--num_audio_samples", "0", *extra])  # fmt: skip
+    return genau_vocoder.main(
+        [
+            *COMMON,
+            "--config",
+            config,
+            "--output_dir",
+            str(output_dir),
+            "--train_batch_size",
+            "2",
+            "--segment_seconds",
+            "0.1",
+            "--discriminator_channel_divisor",
+            "64",
+            "--num_audio_samples",
+            "0",
+            *extra,
+        ]
+    )
 
 
 def _states(path, model_cls):
@@ -81,8 +113,10 @@ def test_segments_are_normalised_per_clip_cropped_reproducibly_and_padded():
     rng = np.random.default_rng(0)
     loud_then_quiet = np.concatenate([rng.normal(0, 1.0, 16000), rng.normal(0, 0.01, 16000)]).astype(np.float32)
     short = rng.normal(0.3, 0.1, 1600).astype(np.float32)  # shorter than a segment, with a DC offset
-    examples = [{"audio": loud_then_quiet, "sampling_rate": 16000, "id": "long"},
-                {"audio": short, "sampling_rate": 16000, "id": "short"}]  # fmt: skip
+    examples = [
+        {"audio": loud_then_quiet, "sampling_rate": 16000, "id": "long"},
+        {"audio": short, "sampling_rate": 16000, "id": "short"},
+    ]
     batch = collate(examples)
     assert batch["input_features"].shape == (2, 64, 20) and batch["waveform"].shape == (2, 3200)
     # The short clip is whole: mean removed, peak 0.5, then zero padding (mask 0) and the log floor's frames.
@@ -109,8 +143,22 @@ def test_segments_are_normalised_per_clip_cropped_reproducibly_and_padded():
 # ----------------------------------------------------------------------------------------------- VAE
 def test_vae_run_saves_checkpoints_and_loadable_vaes_with_their_scaling_factor(vae_config, tmp_path):
     out = tmp_path / "run"
-    result = _train_vae(vae_config, out, "--max_train_steps", "3", "--disc_start", "2", "--checkpointing_steps", "2",
-                        "--eval_steps", "2", "--gradient_accumulation_steps", "2", "--learning_rate", "1e-3")
+    result = _train_vae(
+        vae_config,
+        out,
+        "--max_train_steps",
+        "3",
+        "--disc_start",
+        "2",
+        "--checkpointing_steps",
+        "2",
+        "--eval_steps",
+        "2",
+        "--gradient_accumulation_steps",
+        "2",
+        "--learning_rate",
+        "1e-3",
+    )
     assert result.global_step == 3
     assert sorted(p.name for p in out.glob("checkpoint-*")) == ["checkpoint-2"]
     assert (out / "checkpoint-2" / "vae" / "config.json").is_file()
@@ -120,14 +168,28 @@ def test_vae_run_saves_checkpoints_and_loadable_vaes_with_their_scaling_factor(v
     train = [m for m in metrics if "rec_loss" in m]
     assert "disc_loss" not in train[1] and "disc_loss" in train[2] and "feature_matching_loss" in train[2]
     history = result.evaluations
-    assert history.first == metrics[0]["eval_mel_l1"] and history.best == min(m["eval_mel_l1"] for m in metrics
-                                                                              if "eval_mel_l1" in m)  # fmt: skip
+    assert history.first == metrics[0]["eval_mel_l1"] and history.best == min(
+        m["eval_mel_l1"] for m in metrics if "eval_mel_l1" in m
+    )
     final = AutoencoderKL1D.from_pretrained(out / "final")
     assert history.best_step > 0 and AutoencoderKL1D.from_pretrained(out / "best").config.scaling_factor > 0
     assert GenAUMelFeatureExtractor.from_pretrained(out / "final").max_duration_s == 10.24
     # The stored scale is 1/std of posterior samples of the first training batch (epoch 0 of the stream).
-    args = genau_vae.parse_args([*COMMON, "--config", vae_config, "--output_dir", str(tmp_path / "x"),
-                                 "--max_train_steps", "1", "--train_batch_size", "2", "--segment_seconds", "0.32"])
+    args = genau_vae.parse_args(
+        [
+            *COMMON,
+            "--config",
+            vae_config,
+            "--output_dir",
+            str(tmp_path / "x"),
+            "--max_train_steps",
+            "1",
+            "--train_batch_size",
+            "2",
+            "--segment_seconds",
+            "0.32",
+        ]
+    )
     extractor = GenAUMelFeatureExtractor(max_duration_s=None)
     first_batch = next(iter(genau_vae.build_train_dataloader(args, extractor)))["input_features"]
     assert final.config.scaling_factor == pytest.approx(compute_scaling_factor(final, first_batch, seed=3))
@@ -140,8 +202,9 @@ def test_vae_resume_is_exact(vae_config, tmp_path):
     common = ("--eval_steps", "100", "--disc_start", "1")
     _train_vae(vae_config, tmp_path / "straight", "--max_train_steps", "3", *common)
     _train_vae(vae_config, tmp_path / "resumed", "--max_train_steps", "1", "--checkpointing_steps", "1", *common)
-    result = _train_vae(vae_config, tmp_path / "resumed", "--max_train_steps", "3", "--resume_from_checkpoint",
-                        "latest", *common)  # fmt: skip
+    result = _train_vae(
+        vae_config, tmp_path / "resumed", "--max_train_steps", "3", "--resume_from_checkpoint", "latest", *common
+    )
     assert result.global_step == 3
     straight, resumed = read_metrics(tmp_path / "straight"), read_metrics(tmp_path / "resumed")
     losses = lambda metrics: [(m["step"], m["loss"]) for m in metrics if "loss" in m]  # noqa: E731
@@ -152,9 +215,28 @@ def test_vae_resume_is_exact(vae_config, tmp_path):
 
 
 def test_vae_reconstruction_loss_falls_on_a_fixed_batch(vae_config, short_clips, tmp_path):
-    _train_vae(vae_config, tmp_path / "run", "--dataset", short_clips, "--max_train_steps", "30", "--segment_seconds",
-               "0.32", "--train_batch_size", "4", "--learning_rate", "3e-3", "--disc_start", "100", "--eval_steps",
-               "100", "--checkpointing_steps", "100", "--max_eval_clips", "0")  # fmt: skip
+    _train_vae(
+        vae_config,
+        tmp_path / "run",
+        "--dataset",
+        short_clips,
+        "--max_train_steps",
+        "30",
+        "--segment_seconds",
+        "0.32",
+        "--train_batch_size",
+        "4",
+        "--learning_rate",
+        "3e-3",
+        "--disc_start",
+        "100",
+        "--eval_steps",
+        "100",
+        "--checkpointing_steps",
+        "100",
+        "--max_eval_clips",
+        "0",
+    )
     rec = [m["rec_loss"] for m in read_metrics(tmp_path / "run") if "rec_loss" in m]
     assert len(rec) == 30 and rec[-1] < 0.6 * rec[0], rec
 
@@ -205,9 +287,22 @@ def test_vocoder_run_saves_a_loadable_vocoder_and_sets_input_normalisation(tmp_p
     config = genau_vocoder_config(upsample_initial_channel=32, normalize_before=True)
     config.to_json_file(tmp_path / "vocoder.json")
     out = tmp_path / "run"
-    result = _train_vocoder(str(tmp_path / "vocoder.json"), out, "--max_train_steps", "2", "--disc_start", "1",
-                            "--checkpointing_steps", "1", "--checkpoints_total_limit", "1", "--eval_steps", "2",
-                            "--num_audio_samples", "1")  # fmt: skip
+    result = _train_vocoder(
+        str(tmp_path / "vocoder.json"),
+        out,
+        "--max_train_steps",
+        "2",
+        "--disc_start",
+        "1",
+        "--checkpointing_steps",
+        "1",
+        "--checkpoints_total_limit",
+        "1",
+        "--eval_steps",
+        "2",
+        "--num_audio_samples",
+        "1",
+    )
     assert result.global_step == 2 and [p.name for p in out.glob("checkpoint-*")] == ["checkpoint-2"]
     assert (out / "samples" / "step-2" / "clip_0.wav").is_file()
     metrics = read_metrics(out)
@@ -222,22 +317,55 @@ def test_vocoder_run_saves_a_loadable_vocoder_and_sets_input_normalisation(tmp_p
 def test_vocoder_resume_is_exact(vocoder_config, tmp_path):
     common = ("--eval_steps", "100", "--disc_start", "1", "--max_eval_clips", "0")
     _train_vocoder(vocoder_config, tmp_path / "straight", "--max_train_steps", "3", *common)
-    _train_vocoder(vocoder_config, tmp_path / "resumed", "--max_train_steps", "1", "--checkpointing_steps", "1",
-                   *common)  # fmt: skip
-    _train_vocoder(vocoder_config, tmp_path / "resumed", "--max_train_steps", "3", "--resume_from_checkpoint",
-                   "checkpoint-1", *common)  # fmt: skip
+    _train_vocoder(
+        vocoder_config, tmp_path / "resumed", "--max_train_steps", "1", "--checkpointing_steps", "1", *common
+    )
+    _train_vocoder(
+        vocoder_config,
+        tmp_path / "resumed",
+        "--max_train_steps",
+        "3",
+        "--resume_from_checkpoint",
+        "checkpoint-1",
+        *common,
+    )
     straight, resumed = read_metrics(tmp_path / "straight"), read_metrics(tmp_path / "resumed")
     assert [(m["step"], m["mel"]) for m in resumed] == [(m["step"], m["mel"]) for m in straight]
-    _assert_same_states(_states(tmp_path / "straight" / "final", SpeechT5HifiGan),
-                        _states(tmp_path / "resumed" / "final", SpeechT5HifiGan), "vocoder")  # fmt: skip
-    _assert_same_states(_states(tmp_path / "straight" / "discriminator", HifiGanDiscriminator),
-                        _states(tmp_path / "resumed" / "discriminator", HifiGanDiscriminator), "discriminator")
+    _assert_same_states(
+        _states(tmp_path / "straight" / "final", SpeechT5HifiGan),
+        _states(tmp_path / "resumed" / "final", SpeechT5HifiGan),
+        "vocoder",
+    )
+    _assert_same_states(
+        _states(tmp_path / "straight" / "discriminator", HifiGanDiscriminator),
+        _states(tmp_path / "resumed" / "discriminator", HifiGanDiscriminator),
+        "discriminator",
+    )
 
 
 def test_vocoder_mel_loss_falls_on_a_fixed_batch(vocoder_config, short_clips, tmp_path):
-    _train_vocoder(vocoder_config, tmp_path / "run", "--dataset", short_clips, "--max_train_steps", "15",
-                   "--segment_seconds", "0.32", "--train_batch_size", "4", "--learning_rate", "3e-3", "--disc_start",
-                   "100", "--eval_steps", "100", "--checkpointing_steps", "100", "--max_eval_clips", "0")  # fmt: skip
+    _train_vocoder(
+        vocoder_config,
+        tmp_path / "run",
+        "--dataset",
+        short_clips,
+        "--max_train_steps",
+        "15",
+        "--segment_seconds",
+        "0.32",
+        "--train_batch_size",
+        "4",
+        "--learning_rate",
+        "3e-3",
+        "--disc_start",
+        "100",
+        "--eval_steps",
+        "100",
+        "--checkpointing_steps",
+        "100",
+        "--max_eval_clips",
+        "0",
+    )
     mel = [m["mel"] for m in read_metrics(tmp_path / "run") if "mel" in m]
     assert len(mel) == 15 and mel[-1] < 0.5 * mel[0], mel
 

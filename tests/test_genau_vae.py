@@ -3,8 +3,9 @@
 import pytest
 import torch
 
-from factories import one_torch_thread, tiny_genau_vae  # noqa: F401 (one_torch_thread is a fixture)
 from hf_audiogen.genau import AutoencoderKL1D, AutoencoderKL1DLoss, MelPatchDiscriminator
+
+from factories import one_torch_thread, tiny_genau_vae  # noqa: F401 (one_torch_thread is a fixture)
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -18,11 +19,17 @@ def test_shapes_x4_time_and_reference_parameter_names():
     assert vae.decode(posterior.mode()).sample.shape == (2, 64, 1024)
     assert vae(torch.randn(1, 64, 50)).sample.shape == (1, 64, 50)  # odd lengths are cut back to the input's
     names = set(vae.state_dict())
-    for key in ["encoder.down.0.block.0.conv1.weight", "encoder.down.0.downsample.conv.weight",
-                "encoder.down.2.block.0.nin_shortcut.weight", "encoder.mid.attn_1.proj_out.weight",
-                "decoder.up.1.upsample.conv.weight", "decoder.up.2.block.1.norm2.weight",
-                "decoder.mid.block_2.conv2.bias",
-                "quant_conv.weight", "post_quant_conv.weight"]:  # fmt: skip
+    for key in [
+        "encoder.down.0.block.0.conv1.weight",
+        "encoder.down.0.downsample.conv.weight",
+        "encoder.down.2.block.0.nin_shortcut.weight",
+        "encoder.mid.attn_1.proj_out.weight",
+        "decoder.up.1.upsample.conv.weight",
+        "decoder.up.2.block.1.norm2.weight",
+        "decoder.mid.block_2.conv2.bias",
+        "quant_conv.weight",
+        "post_quant_conv.weight",
+    ]:
         assert key in names, key
     assert "encoder.down.2.downsample.conv.weight" not in names and "decoder.up.0.upsample.conv.weight" not in names
 

@@ -4,8 +4,9 @@ import pytest
 import torch
 from transformers import SpeechT5HifiGan
 
-from factories import one_torch_thread, tiny_genau_vocoder  # noqa: F401 (one_torch_thread is a fixture)
 from hf_audiogen.genau import genau_vocoder_config, vocoder_hop_length
+
+from factories import one_torch_thread, tiny_genau_vocoder  # noqa: F401 (one_torch_thread is a fixture)
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

@@ -64,11 +64,21 @@ def corpus_dir(tmp_path: Path) -> Path:
     d.mkdir()
     records = [
         {"file": "a0.flac", "caption": "door creaks", "source": "minetest-data", "licence": "CC0-1.0", "duration": 1.5},
-        {"file": "a1.flac", "caption": "wood breaks", "source": "minetest-data", "licence": "CC-BY-SA-3.0",
-         "duration": 2.5},
-        {"file": "b0.flac", "caption": "train horn", "source": "openttd-opensfx", "licence": "GPL-2.0",
-         "duration": 3.0},
-    ]  # fmt: skip
+        {
+            "file": "a1.flac",
+            "caption": "wood breaks",
+            "source": "minetest-data",
+            "licence": "CC-BY-SA-3.0",
+            "duration": 2.5,
+        },
+        {
+            "file": "b0.flac",
+            "caption": "train horn",
+            "source": "openttd-opensfx",
+            "licence": "GPL-2.0",
+            "duration": 3.0,
+        },
+    ]
     (d / "metadata.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
     (d / "ATTRIBUTION.md").write_text("# Attribution\n\n- a1.flac: by Jane Doe (CC-BY-SA-3.0)\n", encoding="utf-8")
     return d
@@ -87,14 +97,20 @@ class FakeHub:
     def create_commit(self, api, repo_id, operations, *, commit_message, **kwargs):
         operations = list(operations)
         readme = [op for op in operations if op.path_in_repo == "README.md"]
-        self.commits.append({
-            "repo_id": repo_id,
-            "paths": sorted(op.path_in_repo for op in operations),
-            "message": commit_message,
-            "readme": Path(readme[0].path_or_fileobj).read_text(encoding="utf-8") if readme else None,
-        })  # fmt: skip
-        return CommitInfo(commit_url=f"https://huggingface.co/{repo_id}/commit/abc123", commit_message=commit_message,
-                          commit_description="", oid="abc123")  # fmt: skip
+        self.commits.append(
+            {
+                "repo_id": repo_id,
+                "paths": sorted(op.path_in_repo for op in operations),
+                "message": commit_message,
+                "readme": Path(readme[0].path_or_fileobj).read_text(encoding="utf-8") if readme else None,
+            }
+        )
+        return CommitInfo(
+            commit_url=f"https://huggingface.co/{repo_id}/commit/abc123",
+            commit_message=commit_message,
+            commit_description="",
+            oid="abc123",
+        )
 
     def validate_yaml(self, api, content, **kwargs):
         self.validated.append(content)
@@ -103,13 +119,16 @@ class FakeHub:
 @pytest.fixture
 def fake_hub():
     fake = FakeHub()
+
     def as_method(record):  # a plain function set on the class binds to the HfApi instance (to see its token)
         return lambda api, *args, **kwargs: record(api, *args, **kwargs)
 
-    with mock.patch.object(HfApi, "create_repo", as_method(fake.create_repo)), \
-         mock.patch.object(HfApi, "create_commit", as_method(fake.create_commit)), \
-         mock.patch.object(HfApi, "_validate_yaml", as_method(fake.validate_yaml)), \
-         mock.patch("huggingface_hub.hf_api.is_xet_available", lambda: False):  # fmt: skip
+    with (
+        mock.patch.object(HfApi, "create_repo", as_method(fake.create_repo)),
+        mock.patch.object(HfApi, "create_commit", as_method(fake.create_commit)),
+        mock.patch.object(HfApi, "_validate_yaml", as_method(fake.validate_yaml)),
+        mock.patch("huggingface_hub.hf_api.is_xet_available", lambda: False),
+    ):
         yield fake
 
 
@@ -119,8 +138,13 @@ def _card_metadata(readme_text: str) -> dict:
 
 # ----------------------------------------------------------------------------------------------- reading a model dir
 def test_detect_family_from_model_type_and_model_index(tmp_path):
-    cases = {"hf_audiogen_codec": "codec", "hf_audiogen_audiogen": "audiogen", "genau": "genau",
-             "hf_audiogen_autocap": "autocap", "hf_audiogen_genau_vae": "genau"}  # fmt: skip
+    cases = {
+        "hf_audiogen_codec": "codec",
+        "hf_audiogen_audiogen": "audiogen",
+        "genau": "genau",
+        "hf_audiogen_autocap": "autocap",
+        "hf_audiogen_genau_vae": "genau",
+    }
     for model_type, family in cases.items():
         _write_json(tmp_path / model_type / "config.json", {"model_type": model_type})
         assert hub.detect_family(tmp_path / model_type) == family
@@ -144,8 +168,10 @@ def test_count_parameters_reads_headers_and_skips_checkpoints(codec_dir, tmp_pat
     (pipe / "vae").mkdir()
     save_file({"w": torch.zeros(7, 3)}, str(pipe / "transformer" / "diffusion_pytorch_model.safetensors"))
     save_file({"w": torch.zeros(5)}, str(pipe / "vae" / "diffusion_pytorch_model-00001-of-00002.safetensors"))
-    save_file({"b": torch.zeros(2, 2, dtype=torch.bfloat16)},
-              str(pipe / "vae" / "diffusion_pytorch_model-00002-of-00002.safetensors"))  # fmt: skip
+    save_file(
+        {"b": torch.zeros(2, 2, dtype=torch.bfloat16)},
+        str(pipe / "vae" / "diffusion_pytorch_model-00002-of-00002.safetensors"),
+    )
     assert hub.count_parameters(pipe) == {"transformer": 21, "vae": 9}
 
 
@@ -171,10 +197,19 @@ def test_codec_card_metadata_and_architecture(codec_dir):
 
 
 def test_card_training_eval_and_data_sections(codec_dir, corpus_dir):
-    training_args = {"command": ["python", "training_scripts/train_codec.py", "--out", "my dir"], "max_steps": 2000,
-                     "per_device_train_batch_size": 8, "learning_rate": 3e-4, "seed": 0}  # fmt: skip
-    hub.write_model_card(codec_dir, training_args=training_args, eval_results={"si_snr_db": 5.123, "mel_l1": 0.91},
-                         datasets=[corpus_dir, {"name": "Extra clips", "license": "CC0-1.0", "url": "https://x.org"}])
+    training_args = {
+        "command": ["python", "training_scripts/train_codec.py", "--out", "my dir"],
+        "max_steps": 2000,
+        "per_device_train_batch_size": 8,
+        "learning_rate": 3e-4,
+        "seed": 0,
+    }
+    hub.write_model_card(
+        codec_dir,
+        training_args=training_args,
+        eval_results={"si_snr_db": 5.123, "mel_l1": 0.91},
+        datasets=[corpus_dir, {"name": "Extra clips", "license": "CC0-1.0", "url": "https://x.org"}],
+    )
     readme = (codec_dir / "README.md").read_text(encoding="utf-8")
     assert "python training_scripts/train_codec.py --out 'my dir'" in readme  # the exact, shell-quoted command
     assert "| Training steps | 2000 |" in readme
@@ -200,24 +235,37 @@ def test_card_reads_training_args_and_eval_results_from_the_directory(codec_dir)
 
 def test_cards_of_the_other_families(tmp_path):
     ag = tmp_path / "audiogen"
-    _write_json(ag / "config.json", {
-        "model_type": "hf_audiogen_audiogen", "architectures": ["AudioGenForConditionalGeneration"],
-        "decoder": {"hidden_size": 32, "num_hidden_layers": 2, "num_codebooks": 4, "vocab_size": 1024},
-        "audio_encoder": {"sampling_rate": 16000, "upsampling_ratios": [8, 5, 4, 2]},
-    })  # fmt: skip
+    _write_json(
+        ag / "config.json",
+        {
+            "model_type": "hf_audiogen_audiogen",
+            "architectures": ["AudioGenForConditionalGeneration"],
+            "decoder": {"hidden_size": 32, "num_hidden_layers": 2, "num_codebooks": 4, "vocab_size": 1024},
+            "audio_encoder": {"sampling_rate": 16000, "upsampling_ratios": [8, 5, 4, 2]},
+        },
+    )
     save_file({"w": torch.zeros(4, 4)}, str(ag / "model.safetensors"))
     readme = str(hub.write_model_card(ag, base_model="facebook/audiogen-medium"))
     meta = _card_metadata(readme)
-    assert (meta["pipeline_tag"], meta["language"], meta["base_model"]) == ("text-to-audio", ["en"],
-                                                                            "facebook/audiogen-medium")
+    assert (meta["pipeline_tag"], meta["language"], meta["base_model"]) == (
+        "text-to-audio",
+        ["en"],
+        "facebook/audiogen-medium",
+    )
     assert "| Transformer layers | 2 |" in readme and "| Frame rate (Hz) | 50 |" in readme
     assert 'pipeline("text-to-audio", model="<your-namespace>/audiogen")' in readme
 
     genau = tmp_path / "genau"
-    _write_json(genau / "model_index.json", {"_class_name": "GenAUPipeline", "transformer": ["hf_audiogen", "FiT"],
-                                             "scheduler": ["diffusers", "DDIMScheduler"],
-                                             "text_encoder": [None, None],
-                                             "text_encoder_2": ["transformers", "T5EncoderModel"]})  # fmt: skip
+    _write_json(
+        genau / "model_index.json",
+        {
+            "_class_name": "GenAUPipeline",
+            "transformer": ["hf_audiogen", "FiT"],
+            "scheduler": ["diffusers", "DDIMScheduler"],
+            "text_encoder": [None, None],
+            "text_encoder_2": ["transformers", "T5EncoderModel"],
+        },
+    )
     _write_json(genau / "transformer" / "config.json", {"num_layers": 3})
     _write_json(genau / "scheduler" / "scheduler_config.json", {"num_train_timesteps": 1000})
     save_file({"w": torch.zeros(10)}, str(genau / "transformer" / "diffusion_pytorch_model.safetensors"))
@@ -237,8 +285,9 @@ def test_cards_of_the_other_families(tmp_path):
     assert "| Q-Former query tokens | 256 |" in readme
 
     # use_qformer=False keeps the unused Q-Former sizes in its config: the card must not list them as architecture
-    _write_json(autocap / "config.json", {"model_type": "hf_audiogen_autocap", "num_query_tokens": 256,
-                                          "use_qformer": False})  # fmt: skip
+    _write_json(
+        autocap / "config.json", {"model_type": "hf_audiogen_autocap", "num_query_tokens": 256, "use_qformer": False}
+    )
     readme = str(hub.write_model_card(autocap))
     assert "Q-Former query tokens" not in readme
     assert "| Q-Former | none (every audio frame goes to BART) |" in readme
@@ -267,15 +316,19 @@ def test_card_rejects_bad_arguments(codec_dir, tmp_path):
 def test_push_uploads_the_model_but_not_training_leftovers(codec_dir, fake_hub):
     url = hub.push_to_hub(codec_dir, "me/codec-tiny", token="hf_fake")
     assert url == "https://huggingface.co/me/codec-tiny/commit/abc123"
-    assert fake_hub.create_repo_calls == [{"repo_id": "me/codec-tiny", "token": "hf_fake", "private": False,
-                                           "exist_ok": True, "repo_type": "model"}]  # fmt: skip
+    assert fake_hub.create_repo_calls == [
+        {"repo_id": "me/codec-tiny", "token": "hf_fake", "private": False, "exist_ok": True, "repo_type": "model"}
+    ]
     (commit,) = fake_hub.commits
     assert set(commit["paths"]) == MODEL_FILES  # no checkpoint-100/, optimizer/scheduler states, caches
     assert commit["message"] == "Upload codec-tiny with hf_audiogen"
     assert fake_hub.validated == [commit["readme"]]  # the README's YAML goes through the (faked) Hub validation
     meta = _card_metadata(commit["readme"])
-    assert (meta["library_name"], meta["pipeline_tag"], meta["license"]) == ("hf_audiogen", "audio-to-audio",
-                                                                            "cc-by-nc-4.0")
+    assert (meta["library_name"], meta["pipeline_tag"], meta["license"]) == (
+        "hf_audiogen",
+        "audio-to-audio",
+        "cc-by-nc-4.0",
+    )
     assert 'CodecModel.from_pretrained("me/codec-tiny")' in commit["readme"]
 
 
@@ -299,8 +352,10 @@ def test_push_keeps_an_existing_card_but_replaces_a_placeholder(codec_dir, fake_
     assert fake_hub.commits[-1]["readme"] == own_card
 
     # the card PyTorchModelHubMixin.save_pretrained writes is a placeholder: it is replaced by the family card
-    placeholder = ("---\ntags:\n- model_hub_mixin\n---\n\nThis model has been pushed to the Hub using the "
-                   "[PytorchModelHubMixin](https://huggingface.co/docs) integration:\n")  # fmt: skip
+    placeholder = (
+        "---\ntags:\n- model_hub_mixin\n---\n\nThis model has been pushed to the Hub using the "
+        "[PytorchModelHubMixin](https://huggingface.co/docs) integration:\n"
+    )
     (codec_dir / "README.md").write_text(placeholder, encoding="utf-8")
     hub.push_to_hub(codec_dir, "me/codec-tiny", card_only=True)
     assert hub.CARD_MARKER in fake_hub.commits[-1]["readme"]
@@ -310,11 +365,14 @@ def test_push_keeps_an_existing_card_but_replaces_a_placeholder(codec_dir, fake_
     assert _card_metadata(fake_hub.commits[-1]["readme"])["license"] == "apache-2.0"
 
 
-@pytest.mark.parametrize("repo_id, message", [
-    ("me/codec--tiny", "invalid repo id 'me/codec--tiny'.*Cannot have -- or"),
-    ("a/b/c", "invalid repo id 'a/b/c'.*form 'repo_name' or 'namespace/repo_name'"),
-    ("", "repo id must be a non-empty string"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "repo_id, message",
+    [
+        ("me/codec--tiny", "invalid repo id 'me/codec--tiny'.*Cannot have -- or"),
+        ("a/b/c", "invalid repo id 'a/b/c'.*form 'repo_name' or 'namespace/repo_name'"),
+        ("", "repo id must be a non-empty string"),
+    ],
+)
 def test_push_rejects_invalid_repo_ids_before_any_request(codec_dir, fake_hub, repo_id, message):
     with pytest.raises(ValueError, match=message):
         hub.push_to_hub(codec_dir, repo_id)
@@ -333,8 +391,23 @@ def test_push_rejects_missing_or_unsaved_directories(tmp_path, fake_hub):
 
 # ----------------------------------------------------------------------------------------------- CLI
 def test_cli_card_and_push(codec_dir, corpus_dir, fake_hub, capsys):
-    assert cli.main(["card", str(codec_dir), "--family", "codec", "--repo-id", "me/codec-tiny", "--license",
-                     "apache-2.0", "--dataset", str(corpus_dir)]) == 0  # fmt: skip
+    assert (
+        cli.main(
+            [
+                "card",
+                str(codec_dir),
+                "--family",
+                "codec",
+                "--repo-id",
+                "me/codec-tiny",
+                "--license",
+                "apache-2.0",
+                "--dataset",
+                str(corpus_dir),
+            ]
+        )
+        == 0
+    )
     assert capsys.readouterr().out.strip() == f"wrote {codec_dir / 'README.md'} (audio-to-audio, licence apache-2.0)"
 
     assert cli.main(["push", str(codec_dir), "me/codec-tiny", "--private", "--message", "v1"]) == 0
@@ -360,13 +433,18 @@ def test_cli_errors_are_one_line(codec_dir, tmp_path, fake_hub, capsys):
     assert capsys.readouterr().err.startswith("hf-audiogen card: error: family must be one of")
 
     response = mock.Mock(status_code=401, headers={}, url="https://huggingface.co/api/repos/create")
-    unauthorized = HfHubHTTPError("401 Client Error: Unauthorized for url: https://huggingface.co/api/repos/create\n"
-                                  "Invalid credentials in Authorization header", response=response)  # fmt: skip
+    unauthorized = HfHubHTTPError(
+        "401 Client Error: Unauthorized for url: https://huggingface.co/api/repos/create\n"
+        "Invalid credentials in Authorization header",
+        response=response,
+    )
     with mock.patch.object(HfApi, "create_repo", side_effect=unauthorized):
         assert cli.main(["push", str(codec_dir), "me/x"]) == 2
     err = capsys.readouterr().err
-    assert err == "hf-audiogen push: error: push to me/x failed: 401 Client Error: Unauthorized for url: " \
-                  "https://huggingface.co/api/repos/create\n"
+    assert (
+        err == "hf-audiogen push: error: push to me/x failed: 401 Client Error: Unauthorized for url: "
+        "https://huggingface.co/api/repos/create\n"
+    )
 
 
 def test_cli_push_without_hub_access_is_a_one_line_error(codec_dir, monkeypatch, capsys):
@@ -377,15 +455,17 @@ def test_cli_push_without_hub_access_is_a_one_line_error(codec_dir, monkeypatch,
     assert cli.main(["push", str(codec_dir), "me/x", "--token", "hf_fake"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1
-    assert err.startswith("hf-audiogen push: error: push to me/x failed: Cannot reach "
-                          "https://huggingface.co/api/repos/create: offline mode is enabled")  # fmt: skip
+    assert err.startswith(
+        "hf-audiogen push: error: push to me/x failed: Cannot reach "
+        "https://huggingface.co/api/repos/create: offline mode is enabled"
+    )
 
 
 # ----------------------------------------------------------------------------------------------- a real model
 def test_push_a_real_codec_and_run_the_card_snippet(tmp_path, fake_hub, monkeypatch):
-    from factories import tiny_codec_model
-
     from hf_audiogen.codec import CodecFeatureExtractor
+
+    from factories import tiny_codec_model
 
     model = tiny_codec_model()  # codebooks k-means initialised, so the snippet's encode gives real codes
     model_dir = tmp_path / "codec-real"

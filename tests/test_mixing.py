@@ -239,8 +239,10 @@ def test_list_of_pairs_and_torch_audio():
 
 
 def test_audio_dicts_keep_rate_and_mismatched_rates_raise():
-    batch = {"audio": [{"array": noise(i, 800), "sampling_rate": SR, "path": f"{i}.wav"} for i in range(3)],
-             "text": ["a", "b", "c"]}
+    batch = {
+        "audio": [{"array": noise(i, 800), "sampling_rate": SR, "path": f"{i}.wav"} for i in range(3)],
+        "text": ["a", "b", "c"],
+    }
     out = MixingAugmentation(p=1.0, seed=0, sampling_rate=SR)(batch)
     assert all(item["sampling_rate"] == SR and item["path"] is None for item in out["audio"])
     batch["audio"][1]["sampling_rate"] = 22050

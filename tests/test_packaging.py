@@ -7,10 +7,10 @@ import re
 import subprocess
 import sys
 import textwrap
-import tomllib
 from pathlib import Path
 
 import pytest
+import tomllib
 
 REPO = Path(__file__).resolve().parents[1]
 LOCK = REPO / "requirements" / "lock.txt"
@@ -125,7 +125,10 @@ def test_cli_generate_runs_with_outbound_network_blocked(tmp_path):
 def test_the_guard_does_block(tmp_path):
     # the control: the same guard stops a real attempt, so an empty log above means no attempt was made
     env = dict(os.environ, NETLOG=str(tmp_path / "net.log"))
-    script = _GUARD + "import socket\ntry:\n    socket.create_connection(('example.org', 80), timeout=2)\nexcept OSError:\n    pass\n"
+    script = (
+        _GUARD
+        + "import socket\ntry:\n    socket.create_connection(('example.org', 80), timeout=2)\nexcept OSError:\n    pass\n"
+    )
     subprocess.run([sys.executable, "-c", script], env=env, check=True, timeout=60)
     assert "example.org" in (tmp_path / "net.log").read_text()
 

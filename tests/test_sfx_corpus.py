@@ -62,14 +62,23 @@ def make_fake_opensfx(root):
     stereo = np.stack([boom, 0.5 * boom], axis=1)  # (frames, 2): the builder must downmix it
     entries = [
         ('"Good Year". By Janis Lukss. License: Creative Commons Attribution 3.0 Unported.', wav_bytes(cow, sr)),
-        ('"Cow". Original "Cow - Moan 2.wav" by "Jarred Gib". Edited by "Wuzzy". License: Creative Commons Zero 1.0.',
-         wav_bytes(cow, sr)),
-        ('"Unused/Nothing". Trivial empty sound file. License: Creative Commons Zero 1.0.',
-         wav_bytes(np.zeros(0, np.float32), 44100)),
-        ('"Toyland: Jet take off". Original "jet.wav" by "someone". License: Creative Commons Attribution 3.0 '
-         'Unported.', wav_bytes(stereo, sr)),
-        ('"Wind". By Janis Lukss. License: Creative Commons Attribution 3.0 Unported.',
-         wav_bytes(np.zeros(8000, np.float32), 8000)),
+        (
+            '"Cow". Original "Cow - Moan 2.wav" by "Jarred Gib". Edited by "Wuzzy". License: Creative Commons Zero 1.0.',
+            wav_bytes(cow, sr),
+        ),
+        (
+            '"Unused/Nothing". Trivial empty sound file. License: Creative Commons Zero 1.0.',
+            wav_bytes(np.zeros(0, np.float32), 44100),
+        ),
+        (
+            '"Toyland: Jet take off". Original "jet.wav" by "someone". License: Creative Commons Attribution 3.0 '
+            "Unported.",
+            wav_bytes(stereo, sr),
+        ),
+        (
+            '"Wind". By Janis Lukss. License: Creative Commons Attribution 3.0 Unported.',
+            wav_bytes(np.zeros(8000, np.float32), 8000),
+        ),
     ]
     cat = Path(root) / OpenSfxSource.cat_path
     cat.parent.mkdir(parents=True)
@@ -108,9 +117,13 @@ def make_fake_minetest(root):
     (sounds.parent / "README.txt").write_text(MINETEST_README)
     snow, sr = fixture_audio("snow_footsteps.flac")
     boom, _ = fixture_audio("explosion.flac")
-    for name, audio in [("default_snow_footstep.1.ogg", snow), ("default_snow_footstep.2.ogg", snow[::-1].copy()),
-                        ("default_dig_metal.ogg", boom[:8000]), ("default_chest_open.ogg", boom[:12000]),
-                        ("default_dig_crumbly.ogg", boom[:4000])]:
+    for name, audio in [
+        ("default_snow_footstep.1.ogg", snow),
+        ("default_snow_footstep.2.ogg", snow[::-1].copy()),
+        ("default_dig_metal.ogg", boom[:8000]),
+        ("default_chest_open.ogg", boom[:12000]),
+        ("default_dig_crumbly.ogg", boom[:4000]),
+    ]:
         sf.write(sounds / name, audio, sr, format="OGG", subtype="VORBIS")
     (sounds / "default_broken.ogg").write_bytes(b"OggS this is not a vorbis stream")
     # a mod whose README names no licence at all: its clip must be skipped, not guessed
@@ -192,7 +205,11 @@ def test_find_licences_normalises_the_spellings_used_by_the_sources():
     assert find_licences("Creative Commons Attribution-ShareAlike 3.0 Unported") == ["CC-BY-SA-3.0"]
     assert find_licences("License: Creative Commons Zero 1.0.") == ["CC0-1.0"]
     assert find_licences("(CC BY-SA 3.0) x - CC-BY-3.0 y (CC0 1.0) z CC-BY-SA-4.0 (CC-0)") == [
-        "CC-BY-SA-3.0", "CC-BY-3.0", "CC0-1.0", "CC-BY-SA-4.0"]
+        "CC-BY-SA-3.0",
+        "CC-BY-3.0",
+        "CC0-1.0",
+        "CC-BY-SA-4.0",
+    ]
     assert find_licences("Originally by celeron55 (LGPLv2.1+), PilzAdam (MIT)") == []
 
 
@@ -228,8 +245,13 @@ def test_minetest_caption(name, mod, caption):
 
 
 def test_parse_minetest_readme_follows_each_licence_statement():
-    files = ["default_snow_footstep.1.ogg", "default_snow_footstep.2.ogg", "default_dig_metal.ogg",
-             "default_chest_open.ogg", "default_dig_crumbly.ogg"]
+    files = [
+        "default_snow_footstep.1.ogg",
+        "default_snow_footstep.2.ogg",
+        "default_dig_metal.ogg",
+        "default_chest_open.ogg",
+        "default_dig_crumbly.ogg",
+    ]
     found = parse_minetest_readme(MINETEST_README, "default", files)
     assert found["default_snow_footstep.1.ogg"].licence == "CC0-1.0"  # heading above, "name.*.ogg" pattern
     assert "Ryding" in found["default_snow_footstep.2.ogg"].text
@@ -239,8 +261,10 @@ def test_parse_minetest_readme_follows_each_licence_statement():
     assert found["default_dig_crumbly.ogg"].licence == "CC-BY-SA-3.0"  # "Everything not listed"
     assert found["default_dig_crumbly.ogg"].origin.endswith("(default)")
     # a file named with its mod prefix dropped (doors/README.txt style), licence after a "name:" heading
-    doors = "Sounds\n------\nfencegate_open.ogg:\n  http://example.org/1 - (CC0 1.0)\nfencegate_close.ogg:\n" \
-            "  http://example.org/2 - (CC-BY-3.0)\n"
+    doors = (
+        "Sounds\n------\nfencegate_open.ogg:\n  http://example.org/1 - (CC0 1.0)\nfencegate_close.ogg:\n"
+        "  http://example.org/2 - (CC-BY-3.0)\n"
+    )
     found = parse_minetest_readme(doors, "doors", ["doors_fencegate_open.ogg", "doors_fencegate_close.ogg"])
     assert found["doors_fencegate_open.ogg"].licence == "CC0-1.0"
     assert found["doors_fencegate_close.ogg"].licence == "CC-BY-3.0"
@@ -261,9 +285,14 @@ def test_write_corpus_accounts_for_every_source_clip(tmp_path, fake_sources):
     assert len(accounting) == sum(totals.values())
     assert all(row["reason"] for row in accounting if row["status"] == "skipped")
     reasons = {row["original_name"]: row["reason"] for row in accounting if row["status"] == "skipped"}
-    assert set(reasons) == {"opensfx.cat#0 'Good Year'", "opensfx.cat#2 'Unused/Nothing'", "opensfx.cat#4 'Wind'",
-                            "default/sounds/default_broken.ogg", "boats/sounds/boats_splash.ogg",
-                            "sounds/animals/elephant.wav"}
+    assert set(reasons) == {
+        "opensfx.cat#0 'Good Year'",
+        "opensfx.cat#2 'Unused/Nothing'",
+        "opensfx.cat#4 'Wind'",
+        "default/sounds/default_broken.ogg",
+        "boats/sounds/boats_splash.ogg",
+        "sounds/animals/elephant.wav",
+    }
     assert reasons["opensfx.cat#0 'Good Year'"] == "game jingle (not a sound event): 'Good Year'"
     assert reasons["opensfx.cat#2 'Unused/Nothing'"] == "placeholder entry (empty sound): 'Unused/Nothing'"
     assert reasons["boats/sounds/boats_splash.ogg"] == "no licence for boats_splash.ogg in ['README.txt']"
@@ -285,8 +314,10 @@ def test_write_corpus_accounts_for_every_source_clip(tmp_path, fake_sources):
     assert (dog["caption"], dog["licence"]) == ("two dogs barking", "CC0-1.0")
     assert dog["attribution"].endswith("https://bigsoundbank.com/2-dogs-barking-s0868.html")
     # numbered variants of one recording share a split
-    assert rows["clips/minetest/default_snow_footstep_1.flac"]["split"] == \
-        rows["clips/minetest/default_snow_footstep_2.flac"]["split"]
+    assert (
+        rows["clips/minetest/default_snow_footstep_1.flac"]["split"]
+        == rows["clips/minetest/default_snow_footstep_2.flac"]["split"]
+    )
     assert {row["split"] for row in rows.values()} <= {"train", "validation"}
 
     # the clips are 16 kHz mono FLAC with the duration the metadata states
@@ -308,8 +339,9 @@ def test_metadata_loads_with_datasets_json(tmp_path, fake_sources):
 
     out = tmp_path / "corpus"
     write_corpus(out, fake_sources)
-    ds = datasets.load_dataset("json", data_files=str(out / "metadata.jsonl"), split="train",
-                               cache_dir=str(tmp_path / "hf"))
+    ds = datasets.load_dataset(
+        "json", data_files=str(out / "metadata.jsonl"), split="train", cache_dir=str(tmp_path / "hf")
+    )
     assert ds.num_rows == 9
     assert {"file", "caption", "source", "licence", "duration", "split"} <= set(ds.column_names)
     assert all((out / f).is_file() for f in ds["file"])
@@ -332,8 +364,9 @@ def test_rebuild_replaces_old_clips_and_refuses_foreign_folders(tmp_path, fake_s
 
 
 def test_assign_splits_holds_out_whole_groups_per_source():
-    rows = [{"source": "a", "group": f"g{i // 3}"} for i in range(60)] + \
-           [{"source": "b", "group": f"h{i}"} for i in range(30)]
+    rows = [{"source": "a", "group": f"g{i // 3}"} for i in range(60)] + [
+        {"source": "b", "group": f"h{i}"} for i in range(30)
+    ]
     assign_splits(rows, 0.1)
     for source, n in [("a", 60), ("b", 30)]:
         held = [r for r in rows if r["source"] == source and r["split"] == "validation"]
@@ -373,7 +406,8 @@ def test_debian_fetch_downloads_once_and_unpacks(tmp_path, monkeypatch):
     tree = tmp_path / "pkg"
     (tree / "DEBIAN").mkdir(parents=True)
     (tree / "DEBIAN" / "control").write_text(
-        "Package: fake-sfx\nVersion: 1.2-3\nArchitecture: all\nMaintainer: t <t@example.org>\nDescription: test\n")
+        "Package: fake-sfx\nVersion: 1.2-3\nArchitecture: all\nMaintainer: t <t@example.org>\nDescription: test\n"
+    )
     (tree / "usr" / "share" / "sounds").mkdir(parents=True)
     shutil.copy(FIXTURES / "cow_moo.flac", tree / "usr" / "share" / "sounds" / "cow.flac")
     deb = tmp_path / "fake-sfx_1.2-3_all.deb"
@@ -393,12 +427,19 @@ def test_debian_fetch_downloads_once_and_unpacks(tmp_path, monkeypatch):
 def test_debian_fetch_failure_is_a_clear_error(tmp_path, monkeypatch):
     bin_dir = tmp_path / "bin"
     # the package lists refresh fine but the package does not exist
-    fake_command(bin_dir, "apt-get", f'echo "$1" >> {tmp_path}/calls\n[ "$1" = update ] && exit 0\n'
-                                     'echo "E: Unable to locate package $2" >&2\nexit 100\n')
+    fake_command(
+        bin_dir,
+        "apt-get",
+        f'echo "$1" >> {tmp_path}/calls\n[ "$1" = update ] && exit 0\n'
+        'echo "E: Unable to locate package $2" >&2\nexit 100\n',
+    )
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
     monkeypatch.setattr(DebianPackage, "_updated", False)
-    with pytest.raises(SourceUnavailableError, match=r"^apt-get download no-such-sfx failed \(exit code 100\): "
-                                                      r"E: Unable to locate package no-such-sfx\..*put it in"):
+    with pytest.raises(
+        SourceUnavailableError,
+        match=r"^apt-get download no-such-sfx failed \(exit code 100\): "
+        r"E: Unable to locate package no-such-sfx\..*put it in",
+    ):
         DebianPackage("no-such-sfx").fetch(tmp_path / "cache")
     assert (tmp_path / "calls").read_text().split() == ["download", "update", "download"]  # one refresh, one retry
 
@@ -407,8 +448,9 @@ def test_cli_prints_one_line_when_a_download_fails(tmp_path, monkeypatch, capsys
     from hf_audiogen.cli import main
 
     bin_dir = tmp_path / "bin"
-    fake_command(bin_dir, "apt-get", 'echo "E: Failed to fetch http://deb.debian.org/x  Could not resolve" >&2\n'
-                                     "exit 100\n")
+    fake_command(
+        bin_dir, "apt-get", 'echo "E: Failed to fetch http://deb.debian.org/x  Could not resolve" >&2\nexit 100\n'
+    )
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
     code = main(["data", "build-sfx-corpus", str(tmp_path / "out"), "--sources", "opensfx"])
     err = capsys.readouterr().err
@@ -432,8 +474,9 @@ REAL_CACHE = Path(os.environ.get("HF_AUDIOGEN_SFX_CACHE", Path(__file__).parents
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not (REAL_CACHE / "debs").is_dir(),
-                    reason="real packages not downloaded (set HF_AUDIOGEN_SFX_CACHE)")
+@pytest.mark.skipif(
+    not (REAL_CACHE / "debs").is_dir(), reason="real packages not downloaded (set HF_AUDIOGEN_SFX_CACHE)"
+)
 def test_real_corpus_matches_the_verified_package_facts(tmp_path):
     from hf_audiogen.data.sfx_corpus import build_sfx_corpus
 

@@ -17,10 +17,11 @@ gradio_client = pytest.importorskip("gradio_client", reason="the app tests need 
 
 import soundfile as sf  # noqa: E402
 from PIL import Image  # noqa: E402
-from factories import one_torch_thread, tiny_audiogen_pipeline_dir  # noqa: E402,F401
 
 from hf_audiogen import demo as app  # noqa: E402
 from hf_audiogen.pretrained import load_pipeline  # noqa: E402
+
+from factories import one_torch_thread, tiny_audiogen_pipeline_dir  # noqa: E402,F401
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
@@ -64,8 +65,9 @@ def test_same_seed_same_audio_and_negative_prompt_changes_it(pipe):
     first = app.text_to_audio(pipe, "rain falls on a tin roof", seed=11, **FAST)[0][1]
     again = app.text_to_audio(pipe, "rain falls on a tin roof", seed=11, **FAST)[0][1]
     other_seed = app.text_to_audio(pipe, "rain falls on a tin roof", seed=12, **FAST)[0][1]
-    steered = app.text_to_audio(pipe, "rain falls on a tin roof", seed=11, duration=0.2, guidance_scale=3.0,
-                                negative_prompt="a dog barks")[0][1]  # fmt: skip
+    steered = app.text_to_audio(
+        pipe, "rain falls on a tin roof", seed=11, duration=0.2, guidance_scale=3.0, negative_prompt="a dog barks"
+    )[0][1]
     unsteered = app.text_to_audio(pipe, "rain falls on a tin roof", seed=11, duration=0.2, guidance_scale=3.0)[0][1]
     np.testing.assert_array_equal(first, again)
     assert not np.array_equal(first, other_seed)
@@ -185,8 +187,6 @@ def test_model_comes_from_argument_then_environment(monkeypatch, model_dir):
     assert "bundled" in app.audiogen_loader().description
 
 
-
-
 def test_optional_tabs_appear_only_with_a_configured_model(monkeypatch, model_dir, genau_pipe, tmp_path, caplog):
     monkeypatch.delenv("HF_GENAU_MODEL", raising=False)
     monkeypatch.delenv("HF_AUTOCAP_MODEL", raising=False)
@@ -294,8 +294,10 @@ def test_api_lists_the_endpoints(served):
 
 def test_two_users_generate_at_once_and_get_their_own_results(served, pipe):
     # gradio's inputs order: prompt, negative prompt, duration, samples, guidance, top-k, top-p, temperature, seed
-    jobs = [served.submit("a dog barks", "", 0.2, n, 1.0, 0, 0.25, 1.0, seed, api_name="/generate")
-            for n, seed in ((2, 5), (1, 6))]  # fmt: skip
+    jobs = [
+        served.submit("a dog barks", "", 0.2, n, 1.0, 0, 0.25, 1.0, seed, api_name="/generate")
+        for n, seed in ((2, 5), (1, 6))
+    ]
     outputs = [job.result(timeout=120) for job in jobs]  # the barrier fails both unless they run together
     for (n, seed), output in zip(((2, 5), (1, 6)), outputs):
         assert len(output) == 2 * app.MAX_SAMPLES
@@ -320,8 +322,10 @@ def test_api_continues_an_uploaded_file(served, tmp_path):
     clip = tmp_path / "clip.wav"
     sf.write(clip, 0.1 * np.random.default_rng(1).standard_normal(int(0.3 * SR)), SR)
     # Both jobs must run at once (the barrier): continue two uploads together.
-    jobs = [served.submit(gradio_client.handle_file(str(clip)), "rain", 0.2, 1.0, 0, 0.25, 1.0, seed,
-                          api_name="/continue") for seed in (0, 1)]  # fmt: skip
+    jobs = [
+        served.submit(gradio_client.handle_file(str(clip)), "rain", 0.2, 1.0, 0, 0.25, 1.0, seed, api_name="/continue")
+        for seed in (0, 1)
+    ]
     for job in jobs:
         audio_path, image_path = job.result(timeout=120)
         info = sf.info(audio_path)

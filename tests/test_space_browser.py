@@ -12,12 +12,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+
 from factories import tiny_audiogen_pipeline_dir
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 if not os.access(CHROMIUM, os.X_OK):
-    pytest.skip("no chromium executable (install it with scripts/install_browser_test_deps.sh)",
-                allow_module_level=True)  # fmt: skip
+    pytest.skip(
+        "no chromium executable (install it with scripts/install_browser_test_deps.sh)", allow_module_level=True
+    )
 sync_api = pytest.importorskip(
     "playwright.sync_api", reason="the Playwright Python package is missing (scripts/install_browser_test_deps.sh)"
 )
@@ -31,9 +33,15 @@ REPO = Path(__file__).resolve().parents[1]
 SCREENSHOT_REQUEST = os.environ.get("HF_AUDIOGEN_SCREENSHOT")
 # Flags that work on this kind of machine: no GPU, no sandbox as root, no background connections to a closed network.
 CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]  # fmt: skip
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 TIMEOUT_MS = 120_000  # generous: the machine is shared; the tiny model itself needs about a second per request
 
 
@@ -61,9 +69,12 @@ def browser(tmp_path_factory):
     with sync_api.sync_playwright() as playwright:
         # A persistent context is how Playwright takes a fresh --user-data-dir of our choosing.
         context = playwright.chromium.launch_persistent_context(
-            str(tmp_path_factory.mktemp("chromium-profile")), executable_path=CHROMIUM, headless=True,
-            args=CHROMIUM_ARGS, viewport={"width": 1280, "height": 900},
-        )  # fmt: skip
+            str(tmp_path_factory.mktemp("chromium-profile")),
+            executable_path=CHROMIUM,
+            headless=True,
+            args=CHROMIUM_ARGS,
+            viewport={"width": 1280, "height": 900},
+        )
         context.set_default_timeout(TIMEOUT_MS)
         try:
             yield context
@@ -99,8 +110,9 @@ def decoded_audio(page, slot: str) -> dict:
 
 def image_size(page, elem_id: str) -> list:
     page.wait_for_function(f"document.querySelector('#{elem_id} img')?.complete")
-    return page.evaluate("(id) => { const i = document.querySelector(`#${id} img`); "
-                         "return [i.naturalWidth, i.naturalHeight]; }", elem_id)  # fmt: skip
+    return page.evaluate(
+        "(id) => { const i = document.querySelector(`#${id} img`); return [i.naturalWidth, i.naturalHeight]; }", elem_id
+    )
 
 
 def test_type_generate_play_and_see_the_spectrogram(page, tmp_path):

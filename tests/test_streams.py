@@ -70,7 +70,7 @@ def write_stereo_folder(folder):
     """A metadata.csv folder (no split column) with one stereo WAV made from two fixture clips."""
     folder.mkdir()
     dog, cow = reference("dog_bark.flac"), reference("cow_moo.flac")
-    stereo = np.stack([dog[:len(cow)], cow], axis=1)
+    stereo = np.stack([dog[: len(cow)], cow], axis=1)
     sf.write(folder / "stereo.wav", stereo, 16000, subtype="FLOAT")
     shutil.copy(FIXTURES / "explosion.flac", folder / "boom.flac")
     (folder / "metadata.csv").write_text("file_name,caption\nstereo.wav,dog and cow\nboom.flac,an explosion\n")
@@ -96,8 +96,13 @@ def write_parquet(path, names, hf_audio_metadata):
         metadata = {b"huggingface": json.dumps({"info": {"features": features}}).encode()}
     schema = pa.schema([("audio", struct), ("caption", pa.string())], metadata=metadata)
     captions = {row["file"]: row["caption"] for row in ROWS}
-    table = pa.table({"audio": [{"bytes": (FIXTURES / n).read_bytes(), "path": n} for n in names],
-                      "caption": [captions[n] for n in names]}, schema=schema)
+    table = pa.table(
+        {
+            "audio": [{"bytes": (FIXTURES / n).read_bytes(), "path": n} for n in names],
+            "caption": [captions[n] for n in names],
+        },
+        schema=schema,
+    )
     pq.write_table(table, path)
 
 
@@ -127,10 +132,15 @@ def write_tar(path, members):
 def test_webdataset_shards_with_json_or_txt_captions(tmp_path, hf_cache):
     shards = tmp_path / "wds"
     shards.mkdir()
-    write_tar(shards / "shard-000.tar", [
-        ("dog.flac", (FIXTURES / "dog_bark.flac").read_bytes()), ("dog.json", b'{"caption": "two dogs barking"}'),
-        ("cow.flac", (FIXTURES / "cow_moo.flac").read_bytes()), ("cow.json", b'{"caption": "a cow mooing"}'),
-    ])
+    write_tar(
+        shards / "shard-000.tar",
+        [
+            ("dog.flac", (FIXTURES / "dog_bark.flac").read_bytes()),
+            ("dog.json", b'{"caption": "two dogs barking"}'),
+            ("cow.flac", (FIXTURES / "cow_moo.flac").read_bytes()),
+            ("cow.json", b'{"caption": "a cow mooing"}'),
+        ],
+    )
     examples = list(load_audio_dataset(shards, cache_dir=hf_cache))
     assert [(ex["id"], ex["caption"]) for ex in examples] == [("dog", "two dogs barking"), ("cow", "a cow mooing")]
     np.testing.assert_allclose(examples[1]["audio"], reference("cow_moo.flac"), atol=1e-6)
@@ -151,8 +161,11 @@ def write_folder_with_bad_clips(folder):
     folder.mkdir()
     shutil.copy(FIXTURES / "cow_moo.flac", folder / "cow.flac")
     (folder / "broken.flac").write_bytes(b"not audio")
-    rows = [{"file": "cow.flac", "caption": "cow"}, {"file": "missing.flac", "caption": "x"},
-            {"file": "broken.flac", "caption": "y"}]
+    rows = [
+        {"file": "cow.flac", "caption": "cow"},
+        {"file": "missing.flac", "caption": "x"},
+        {"file": "broken.flac", "caption": "y"},
+    ]
     (folder / "metadata.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
 
 
@@ -170,8 +183,9 @@ def test_skipped_clips_are_reported(tmp_path, hf_cache, caplog, streaming):
     write_folder_with_bad_clips(tmp_path / "bad")
     skipped = []
     with caplog.at_level(logging.WARNING, logger="hf_audiogen.data.streams"):
-        ds = load_audio_dataset(tmp_path / "bad", streaming=streaming, on_error="skip", skipped=skipped,
-                                cache_dir=hf_cache)
+        ds = load_audio_dataset(
+            tmp_path / "bad", streaming=streaming, on_error="skip", skipped=skipped, cache_dir=hf_cache
+        )
         kept = [ds[i] for i in range(len(ds))] if not streaming else list(ds)
     assert [ex["id"] for ex in kept] == ["cow.flac"]
     assert [clip for clip, _ in skipped] == ["missing.flac", "broken.flac"]
@@ -257,8 +271,8 @@ def test_collator_pads_and_masks(hf_cache):
     assert batch["audio"].shape == (len(examples), max(lengths)) and batch["audio"].dtype == torch.float32
     assert batch["lengths"].tolist() == lengths and batch["padding_mask"].sum(1).tolist() == lengths
     for i, ex in enumerate(examples):
-        np.testing.assert_array_equal(batch["audio"][i, :lengths[i]].numpy(), ex["audio"])
-        assert not batch["audio"][i, lengths[i]:].any()
+        np.testing.assert_array_equal(batch["audio"][i, : lengths[i]].numpy(), ex["audio"])
+        assert not batch["audio"][i, lengths[i] :].any()
     assert batch["caption"] == [ex["caption"] for ex in examples] and batch["sampling_rate"] == 16000
 
     fixed = AudioCollator(max_samples=8000, seed=0, pad_to_max=True)(examples)

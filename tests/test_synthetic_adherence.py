@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from factories import one_torch_thread  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -56,17 +57,26 @@ def test_control_shards_deal_every_caption_evenly_over_every_class(tmp_path):
     captions = [c for c in benchmark.CAPTIONS for _ in range(12)]
     source = tmp_path / "tokens"
     source.mkdir()
-    table = pa.table({"id": [str(i) for i in range(len(captions))], "caption": captions,
-                      "codes": [[[i]] for i in range(len(captions))], "num_frames": [1] * len(captions)})
+    table = pa.table(
+        {
+            "id": [str(i) for i in range(len(captions))],
+            "caption": captions,
+            "codes": [[[i]] for i in range(len(captions))],
+            "num_frames": [1] * len(captions),
+        }
+    )
     pq.write_table(table, source / "train-00000.parquet")
-    info = {"codec": {}, "splits": {"train": {"clips": len(captions), "frames": len(captions),
-                                               "shards": ["train-00000.parquet"]}}}  # fmt: skip
+    info = {
+        "codec": {},
+        "splits": {"train": {"clips": len(captions), "frames": len(captions), "shards": ["train-00000.parquet"]}},
+    }
     (source / "tokenization.json").write_text(json.dumps(info))
 
     plain = pq.read_table(benchmark.training_shards(source, tmp_path / "plain", repeats=3) / "train-00000.parquet")
     assert plain.num_rows == 3 * len(captions) and plain.column("caption").to_pylist() == captions * 3
-    dealt = pq.read_table(benchmark.training_shards(source, tmp_path / "dealt", 3, shuffle_seed=0) /
-                          "train-00000.parquet")  # fmt: skip
+    dealt = pq.read_table(
+        benchmark.training_shards(source, tmp_path / "dealt", 3, shuffle_seed=0) / "train-00000.parquet"
+    )
     rows = list(zip([codes[0][0] for codes in dealt.column("codes").to_pylist()], dealt.column("caption").to_pylist()))
     assert len(rows) == 3 * len(captions)
     for true_caption in benchmark.CAPTIONS:  # in every repeat, each class's 12 clips: 2 per caption
@@ -82,8 +92,10 @@ def test_a_tiny_model_trained_from_scratch_follows_its_captions(tmp_path):
     benchmark = load_benchmark()
     result = benchmark.run(tmp_path, seed=0, settings=benchmark.QUICK, num_threads=1, log=lambda *_: None)
     chance = 1 / 6
-    report = (f"codec separability {result.separability:.1%}, accuracy {result.accuracy}, control "
-              f"{result.control_accuracy:.1%}, confusion {result.confusion}")  # fmt: skip
+    report = (
+        f"codec separability {result.separability:.1%}, accuracy {result.accuracy}, control "
+        f"{result.control_accuracy:.1%}, confusion {result.confusion}"
+    )
     assert result.chance == pytest.approx(chance)
     assert result.separability >= 0.9, report  # the codec keeps the classes apart: the measure can see them
     assert result.accuracy["3.0"] >= 3 * chance, report

@@ -10,7 +10,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from factories import one_torch_thread, tiny_audiogen_pipeline_dir  # noqa: F401 (fixture)
 
 from hf_audiogen.audio import AudioError, load_audio
 from hf_audiogen.audiogen import AudioGenPipeline
@@ -26,6 +25,8 @@ from hf_audiogen.evaluation import (
     heldout_nll,
     oracle_retrieval,
 )
+
+from factories import one_torch_thread, tiny_audiogen_pipeline_dir  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -58,17 +59,23 @@ def pipe(tmp_path_factory):
 def corpus(tmp_path_factory):
     """The five fixture clips as they are (four train, one validation)."""
     rows = [json.loads(line) for line in open(FIXTURES / "metadata.jsonl")]
-    return make_corpus(tmp_path_factory.mktemp("corpus"),
-                       [(r["file"], r["caption"], r["source"], r["split"]) for r in rows])  # fmt: skip
+    return make_corpus(
+        tmp_path_factory.mktemp("corpus"), [(r["file"], r["caption"], r["source"], r["split"]) for r in rows]
+    )
 
 
 @pytest.fixture(scope="module")
 def seven_clip_corpus(tmp_path_factory):
     """Captions A x3, B, C, D, E (7 clips): chance levels computed by hand below."""
-    rows = [("dog_bark.flac", "A", "s1", "train"), ("cow_moo.flac", "A", "s1", "train"),
-            ("explosion.flac", "A", "s1", "train"), ("snow_footsteps.flac", "B", "s2", "train"),
-            ("water_flowing.flac", "C", "s2", "validation"), ("dog_bark.flac", "D", "s2", "train"),
-            ("cow_moo.flac", "E", "s2", "train")]  # fmt: skip
+    rows = [
+        ("dog_bark.flac", "A", "s1", "train"),
+        ("cow_moo.flac", "A", "s1", "train"),
+        ("explosion.flac", "A", "s1", "train"),
+        ("snow_footsteps.flac", "B", "s2", "train"),
+        ("water_flowing.flac", "C", "s2", "validation"),
+        ("dog_bark.flac", "D", "s2", "train"),
+        ("cow_moo.flac", "E", "s2", "train"),
+    ]
     return make_corpus(tmp_path_factory.mktemp("corpus7"), rows)
 
 
@@ -170,9 +177,13 @@ def test_oracle_on_duplicated_clips_is_perfect(tmp_path):
 
 def test_oracle_across_recordings_excludes_the_query_group(tmp_path):
     # "dog" twice from one recording (group g1) and once from another (g2); "other" clips from distinct groups
-    rows = [("dog_bark.flac", "dog", "s", "train", "g1"), ("dog_bark.flac", "dog", "s", "train", "g1"),
-            ("cow_moo.flac", "dog", "s", "train", "g2"), ("explosion.flac", "boom", "s", "train", "g3"),
-            ("water_flowing.flac", "water", "s", "train", "g4")]  # fmt: skip
+    rows = [
+        ("dog_bark.flac", "dog", "s", "train", "g1"),
+        ("dog_bark.flac", "dog", "s", "train", "g1"),
+        ("cow_moo.flac", "dog", "s", "train", "g2"),
+        ("explosion.flac", "boom", "s", "train", "g3"),
+        ("water_flowing.flac", "water", "s", "train", "g4"),
+    ]
     index = CorpusIndex.from_corpus(make_corpus(tmp_path, rows), progress_bar=False)
     cross = oracle_retrieval(index, exclude_same_group=True)
     # queries: the three "dog" clips (each has a "dog" clip in another group); candidates outside the query's group:
@@ -211,8 +222,9 @@ def test_index_domains_and_reconstruction_queries(pipe, corpus):
     assert index.domain == "codec" and "codec reconstructions" in index.describe()
     embed = LogMelStatisticsEmbedding()
     audio, rate = load_audio(FIXTURES / "dog_bark.flac")  # clip 0 of the corpus
-    np.testing.assert_allclose(index.keys[0], index.similarity.unit_vectors(embed(*codec_reconstruction(codec, audio,
-                               rate)))[0], atol=1e-9)  # fmt: skip
+    np.testing.assert_allclose(
+        index.keys[0], index.similarity.unit_vectors(embed(*codec_reconstruction(codec, audio, rate)))[0], atol=1e-9
+    )
     # whole-clip queries are the indexed reconstructions themselves: each retrieves its own clip
     np.testing.assert_allclose(index.similarity.unit_vectors(index.reconstruction_queries), index.keys, atol=1e-9)
     assert domain_check(index) == {"num_queries": 5, "self_top1": 1.0}
@@ -274,8 +286,14 @@ def test_a_model_that_renders_its_clips_is_seen_only_in_the_codec_domain(pipe, c
 # Generation-based evaluation
 # ----------------------------------------------------------------------------------------------------------------------
 def test_report_fields_shapes_and_json(pipe, corpus, tmp_path):
-    report = evaluate_text_adherence(pipe, corpus, num_samples_per_caption=2, seed=0,
-                                     paraphrases={"cattle lowing in a field": "a cow mooing"}, **FAST)  # fmt: skip
+    report = evaluate_text_adherence(
+        pipe,
+        corpus,
+        num_samples_per_caption=2,
+        seed=0,
+        paraphrases={"cattle lowing in a field": "a cow mooing"},
+        **FAST,
+    )
     assert isinstance(report, AdherenceReport)
     assert report.overall.num_queries == 5 and report.paraphrases.num_queries == 1
     assert [p.kind for p in report.prompts] == ["caption"] * 5 + ["paraphrase"]
@@ -301,8 +319,7 @@ def test_report_fields_shapes_and_json(pipe, corpus, tmp_path):
 
 
 def test_chance_levels_on_hand_made_corpus(pipe, seven_clip_corpus):
-    report = evaluate_text_adherence(pipe, seven_clip_corpus, captions=["A", "B"], paraphrases={}, oracle=False,
-                                     **FAST)  # fmt: skip
+    report = evaluate_text_adherence(pipe, seven_clip_corpus, captions=["A", "B"], paraphrases={}, oracle=False, **FAST)
     by_prompt = {p.prompt: p for p in report.prompts}
     assert by_prompt["A"].chance_top1 == pytest.approx(3 / 7) and by_prompt["A"].chance_top5 == 1.0  # 4 non-A < 5
     assert by_prompt["B"].chance_top1 == pytest.approx(1 / 7)
@@ -406,8 +423,18 @@ def test_script_writes_json_and_prints_table(pipe, corpus, tmp_path, capsys):
     model_dir = tmp_path / "model"
     pipe.save_pretrained(model_dir)
     out = tmp_path / "report.json"
-    argv = [str(model_dir), str(corpus), "--out", str(out), "--duration", "0.2", "--no_paraphrases", "--no_progress",
-            "--num_threads", "1"]  # fmt: skip
+    argv = [
+        str(model_dir),
+        str(corpus),
+        "--out",
+        str(out),
+        "--duration",
+        "0.2",
+        "--no_paraphrases",
+        "--no_progress",
+        "--num_threads",
+        "1",
+    ]
     assert script.main(argv) == 0
     printed = capsys.readouterr().out
     assert "corpus captions" in printed and "held-out NLL" in printed and "eval_audiogen_adherence.py" in printed
@@ -423,8 +450,12 @@ def test_script_writes_json_and_prints_table(pipe, corpus, tmp_path, capsys):
     codec_dir = tmp_path / "codec"
     pipe.model.codec.save_pretrained(codec_dir)
     for codec_source in (codec_dir, model_dir):  # a codec directory, or a model's codec
-        assert script.main(["--oracle_only", str(corpus), "--codec", str(codec_source), "--out", str(oracle_out),
-                            "--no_progress"]) == 0  # fmt: skip
+        assert (
+            script.main(
+                ["--oracle_only", str(corpus), "--codec", str(codec_source), "--out", str(oracle_out), "--no_progress"]
+            )
+            == 0
+        )
         oracle = json.loads(oracle_out.read_text())
         assert set(oracle) >= {"oracle", "oracle_cross_recording", "domain_check", "oracle_raw_clips", "command"}
         assert oracle["domain_check"]["self_top1"] == 1.0  # whole 2 s queries of clips up to 2 s: the indexed ones

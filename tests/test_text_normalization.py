@@ -10,7 +10,6 @@ from hf_audiogen.data.text_normalization import (
     tags_to_pseudo_sentence,
 )
 
-
 # --- normalize_caption ----------------------------------------------------------------------------------------------
 
 
@@ -75,9 +74,20 @@ def test_stopword_list_is_nltk_english():
     assert "dog" not in NLTK_ENGLISH_STOPWORDS
 
 
-@pytest.mark.parametrize("token, expected", [("10", True), ("3.5", True), ("1st", True), ("90s", True),
-                                             ("two", True), ("hundred", True), ("mp3", False), ("second", False),
-                                             ("dog", False)])
+@pytest.mark.parametrize(
+    "token, expected",
+    [
+        ("10", True),
+        ("3.5", True),
+        ("1st", True),
+        ("90s", True),
+        ("two", True),
+        ("hundred", True),
+        ("mp3", False),
+        ("second", False),
+        ("dog", False),
+    ],
+)
 def test_is_number(token, expected):
     assert is_number(token) is expected
 

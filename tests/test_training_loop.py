@@ -39,8 +39,9 @@ def test_epoch_batches_runs_epochs_and_resumes_exactly():
     assert [(epoch, item) for epoch, item, _ in full] == [(0, 10), (0, 11), (0, 12), (1, 10), (1, 11)]
     assert epochs == [0, 1]
     # A run resumed after 4 steps (epoch 1, one batch in) continues with the same batch and the same random draw.
-    resumed, _ = _run(accelerator, [10, 11, 12], TrainingState(global_step=4, epoch=1, batches_in_epoch=1),
-                      max_steps=5, reseed=0)
+    resumed, _ = _run(
+        accelerator, [10, 11, 12], TrainingState(global_step=4, epoch=1, batches_in_epoch=1), max_steps=5, reseed=0
+    )
     assert resumed == full[4:]
     # Nothing left to do: no batch at all.
     assert _run(accelerator, [10], TrainingState(global_step=5), max_steps=5)[0] == []

@@ -40,11 +40,15 @@ from hf_audiogen.evaluation.text_adherence import (
 
 
 def parse_args(argv):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument("paths", nargs="+", metavar="MODEL_DIR CORPUS_DIR",
-                        help="AudioGen model directory and corpus folder (metadata.jsonl); with --oracle_only, "
-                             "the corpus folder alone")
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
+    parser.add_argument(
+        "paths",
+        nargs="+",
+        metavar="MODEL_DIR CORPUS_DIR",
+        help="AudioGen model directory and corpus folder (metadata.jsonl); with --oracle_only, the corpus folder alone",
+    )
     parser.add_argument("--out", default="adherence_report.json", help="JSON report path")
     parser.add_argument("--duration", type=float, default=2.0, help="seconds generated per prompt")
     parser.add_argument("--seed", type=int, default=0, help="sampling seed (the same for every prompt)")
@@ -53,26 +57,43 @@ def parse_args(argv):
     parser.add_argument("--top_k", type=int, default=None)
     parser.add_argument("--top_p", type=float, default=None)
     parser.add_argument("--temperature", type=float, default=None)
-    parser.add_argument("--embedding", choices=["logmel", "logmel+codec"], default="logmel",
-                        help="log-mel statistics, optionally with the model codec's latent mean")
-    parser.add_argument("--index_domain", choices=["codec", "raw"], default="codec",
-                        help="index the corpus as the model's codec reconstructs it (the domain of generated audio), "
-                             "or raw (for comparison only: decoded audio then lands on a few hub clips)")
-    parser.add_argument("--codec", default=None,
-                        help="with --oracle_only: the codec of the oracle (a codec directory or an AudioGen model "
-                             "directory, whose codec is used)")
+    parser.add_argument(
+        "--embedding",
+        choices=["logmel", "logmel+codec"],
+        default="logmel",
+        help="log-mel statistics, optionally with the model codec's latent mean",
+    )
+    parser.add_argument(
+        "--index_domain",
+        choices=["codec", "raw"],
+        default="codec",
+        help="index the corpus as the model's codec reconstructs it (the domain of generated audio), "
+        "or raw (for comparison only: decoded audio then lands on a few hub clips)",
+    )
+    parser.add_argument(
+        "--codec",
+        default=None,
+        help="with --oracle_only: the codec of the oracle (a codec directory or an AudioGen model "
+        "directory, whose codec is used)",
+    )
     parser.add_argument("--no_paraphrases", action="store_true", help="skip the hand-written paraphrase prompts")
     parser.add_argument("--no_nll", action="store_true", help="skip the held-out NLL")
     parser.add_argument("--nll_split", default="validation", help="corpus split scored by the held-out NLL")
-    parser.add_argument("--oracle_only", action="store_true",
-                        help="only the oracles: held-out real clips through --codec as queries, and raw clips")
+    parser.add_argument(
+        "--oracle_only",
+        action="store_true",
+        help="only the oracles: held-out real clips through --codec as queries, and raw clips",
+    )
     parser.add_argument("--num_threads", type=int, default=2, help="torch CPU threads")
     parser.add_argument("--no_progress", action="store_true", help="hide progress bars")
     args = parser.parse_args(argv)
     expected = 1 if args.oracle_only else 2
     if len(args.paths) != expected:
-        parser.error("give CORPUS_DIR alone with --oracle_only" if args.oracle_only else
-                     f"give MODEL_DIR and CORPUS_DIR, got {len(args.paths)} path(s)")  # fmt: skip
+        parser.error(
+            "give CORPUS_DIR alone with --oracle_only"
+            if args.oracle_only
+            else f"give MODEL_DIR and CORPUS_DIR, got {len(args.paths)} path(s)"
+        )
     if args.num_threads < 1:
         parser.error(f"--num_threads must be >= 1, got {args.num_threads}")
     if args.oracle_only and args.codec is None:
@@ -98,9 +119,11 @@ def load_codec_or_model_codec(path: str):
 
 
 def _scores_line(name: str, scores) -> str:
-    return (f"  {name:<36} {scores.num_queries:>4} clips  top-1 {100 * scores.top1:5.1f}% (chance "
-            f"{100 * scores.chance_top1:4.1f}%)  top-5 {100 * scores.top5:5.1f}% (chance "
-            f"{100 * scores.chance_top5:4.1f}%)")
+    return (
+        f"  {name:<36} {scores.num_queries:>4} clips  top-1 {100 * scores.top1:5.1f}% (chance "
+        f"{100 * scores.chance_top1:4.1f}%)  top-5 {100 * scores.top5:5.1f}% (chance "
+        f"{100 * scores.chance_top5:4.1f}%)"
+    )
 
 
 def run(args, command: str) -> dict:
@@ -112,44 +135,78 @@ def run(args, command: str) -> dict:
             raise ValueError("--oracle_only: use --embedding logmel")
         (corpus_dir,) = args.paths
         codec = load_codec_or_model_codec(args.codec)
-        index = CorpusIndex.from_corpus(corpus_dir, LogMelStatisticsEmbedding(), progress_bar=progress, codec=codec,
-                                        domain=args.index_domain, query_seconds=args.duration)  # fmt: skip
+        index = CorpusIndex.from_corpus(
+            corpus_dir,
+            LogMelStatisticsEmbedding(),
+            progress_bar=progress,
+            codec=codec,
+            domain=args.index_domain,
+            query_seconds=args.duration,
+        )
         oracle = oracle_retrieval(index, query_features=index.reconstruction_queries)
         cross = oracle_retrieval(index, True, index.reconstruction_queries)
         check = domain_check(index)
         raw = CorpusIndex.from_corpus(corpus_dir, LogMelStatisticsEmbedding(), progress_bar=progress)
         raw_oracle = oracle_retrieval(raw)
-        print(f"oracles on {corpus_dir} ({len(index)} clips, {len(index.caption_counts)} captions), embedding "
-              f"{index.embedding.name}, index: {index.describe()}, queries: first {args.duration:g} s")
-        for name, scores in (("codec-reconstruction oracle", oracle), ("  other recordings only", cross),
-                             ("raw clips, no codec (not comparable)", raw_oracle)):  # fmt: skip
+        print(
+            f"oracles on {corpus_dir} ({len(index)} clips, {len(index.caption_counts)} captions), embedding "
+            f"{index.embedding.name}, index: {index.describe()}, queries: first {args.duration:g} s"
+        )
+        for name, scores in (
+            ("codec-reconstruction oracle", oracle),
+            ("  other recordings only", cross),
+            ("raw clips, no codec (not comparable)", raw_oracle),
+        ):
             print(_scores_line(name, scores))
         print(f"  domain check: a clip's reconstruction retrieves itself top-1 for {100 * check['self_top1']:.1f}%")
-        settings = {"corpus": corpus_dir, "embedding": index.embedding.name, "index": index.describe(),
-                    "oracle_query_seconds": args.duration, "num_corpus_clips": len(index),
-                    "num_distinct_captions": len(index.caption_counts)}
-        report = {"settings": settings, "oracle": oracle.to_dict(), "oracle_cross_recording": cross.to_dict(),
-                  "domain_check": check, "oracle_raw_clips": raw_oracle.to_dict(), "command": command}
+        settings = {
+            "corpus": corpus_dir,
+            "embedding": index.embedding.name,
+            "index": index.describe(),
+            "oracle_query_seconds": args.duration,
+            "num_corpus_clips": len(index),
+            "num_distinct_captions": len(index.caption_counts),
+        }
+        report = {
+            "settings": settings,
+            "oracle": oracle.to_dict(),
+            "oracle_cross_recording": cross.to_dict(),
+            "domain_check": check,
+            "oracle_raw_clips": raw_oracle.to_dict(),
+            "command": command,
+        }
     else:
         model_dir, corpus_dir = args.paths
         if not Path(model_dir).is_dir():
-            raise ValueError(f"model directory {model_dir!r} does not exist (expected a save_pretrained AudioGen "
-                             "directory)")
+            raise ValueError(
+                f"model directory {model_dir!r} does not exist (expected a save_pretrained AudioGen directory)"
+            )
         pipe = AudioGenPipeline.from_pretrained(model_dir, device="cpu")  # loaded once for both measurements
         result = evaluate_text_adherence(
-            pipe, corpus_dir, duration=args.duration, num_samples_per_caption=args.num_samples, seed=args.seed,
-            guidance_scale=args.guidance_scale, top_k=args.top_k, top_p=args.top_p, temperature=args.temperature,
-            embedding=args.embedding, paraphrases={} if args.no_paraphrases else None, progress_bar=progress,
+            pipe,
+            corpus_dir,
+            duration=args.duration,
+            num_samples_per_caption=args.num_samples,
+            seed=args.seed,
+            guidance_scale=args.guidance_scale,
+            top_k=args.top_k,
+            top_p=args.top_p,
+            temperature=args.temperature,
+            embedding=args.embedding,
+            paraphrases={} if args.no_paraphrases else None,
+            progress_bar=progress,
             index_domain=args.index_domain,
-        )  # fmt: skip
+        )
         if not args.no_nll:
             result.nll = heldout_nll(pipe, corpus_dir, split=args.nll_split, progress_bar=progress)
         result.command = command
         print(result.format_table())
         o, c = result.overall, result.oracle
-        print(f"summary: model top-1 {100 * o.top1:.1f}% / top-5 {100 * o.top5:.1f}% | codec-reconstruction oracle "
-              f"{100 * c.top1:.1f}% / {100 * c.top5:.1f}% | chance {100 * o.chance_top1:.1f}% / "
-              f"{100 * o.chance_top5:.1f}%")  # fmt: skip
+        print(
+            f"summary: model top-1 {100 * o.top1:.1f}% / top-5 {100 * o.top5:.1f}% | codec-reconstruction oracle "
+            f"{100 * c.top1:.1f}% / {100 * c.top5:.1f}% | chance {100 * o.chance_top1:.1f}% / "
+            f"{100 * o.chance_top5:.1f}%"
+        )
         report = result.to_dict()
     report["seconds"] = round(time.time() - start, 1)
     path = Path(args.out)

@@ -22,10 +22,14 @@ from hf_audiogen.training.codec import CODEC_PRESETS, evaluate_codec, load_codec
 
 
 def parse_args(argv):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument("--model", required=True,
-                        help=f"trained codec directory, or an untrained preset ({', '.join(CODEC_PRESETS)}) / config JSON")
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
+    parser.add_argument(
+        "--model",
+        required=True,
+        help=f"trained codec directory, or an untrained preset ({', '.join(CODEC_PRESETS)}) / config JSON",
+    )
     parser.add_argument("--dataset", required=True, help="audio dataset (as train_codec.py --dataset)")
     parser.add_argument("--split", default="validation", help="split to evaluate on")
     parser.add_argument("--max_clips", type=int, default=32, help="evaluate on at most this many clips")
@@ -51,11 +55,19 @@ def main(argv=None) -> dict:
     model, kind = load_model(args.model, args.seed)
     clips = load_eval_clips(args.dataset, args.split, model.config.sampling_rate, args.max_clips, args.max_seconds)
     result = evaluate_codec(model, clips, num_quantizers=args.num_quantizers)
-    report = {"model": args.model, "kind": kind, "dataset": args.dataset, "split": args.split,
-              "num_quantizers": args.num_quantizers or model.config.num_quantizers, **vars(result)}
-    print(f"{args.model} [{kind}] on {result.num_clips} {args.split} clips ({result.seconds:.1f} s), "
-          f"{report['num_quantizers']} codebooks: SI-SNR {result.si_snr:.2f} dB, mel distance "
-          f"{result.mel_distance:.4f}, L1 {result.l1:.4f}")
+    report = {
+        "model": args.model,
+        "kind": kind,
+        "dataset": args.dataset,
+        "split": args.split,
+        "num_quantizers": args.num_quantizers or model.config.num_quantizers,
+        **vars(result),
+    }
+    print(
+        f"{args.model} [{kind}] on {result.num_clips} {args.split} clips ({result.seconds:.1f} s), "
+        f"{report['num_quantizers']} codebooks: SI-SNR {result.si_snr:.2f} dB, mel distance "
+        f"{result.mel_distance:.4f}, L1 {result.l1:.4f}"
+    )
     if args.output_json:
         Path(args.output_json).write_text(json.dumps(report, indent=2))
     return report

@@ -21,8 +21,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("source", help="trained AudioGen directory (save_pretrained output of train_audiogen.py)")
     parser.add_argument("target", help="output directory (replaced)")
-    parser.add_argument("--text-encoder-source", default=None,
-                        help="where the text encoder is loaded from instead of being saved (e.g. package:NAME)")
+    parser.add_argument(
+        "--text-encoder-source",
+        default=None,
+        help="where the text encoder is loaded from instead of being saved (e.g. package:NAME)",
+    )
     parser.add_argument("--dataset", action="append", default=[], help="corpus folder(s) for the card's data section")
     parser.add_argument("--eval-results", default=None, help="JSON of evaluation figures for the card")
     parser.add_argument("--license", default="cc-by-sa-4.0", help="licence of the weights (default: %(default)s)")
@@ -48,8 +51,9 @@ def main() -> None:
     if args.eval_results:
         with open(args.eval_results) as f:
             eval_results = json.load(f)
-    hub.write_model_card(args.target, family="audiogen", datasets=args.dataset or None, eval_results=eval_results,
-                         license=args.license)
+    hub.write_model_card(
+        args.target, family="audiogen", datasets=args.dataset or None, eval_results=eval_results, license=args.license
+    )
     size = sum(os.path.getsize(os.path.join(args.target, f)) for f in os.listdir(args.target))
     print(f"wrote {args.target} ({size / 1e6:.1f} MB)")
 

@@ -24,8 +24,9 @@ from hf_audiogen.training.audiogen_data import tokenize_audio_dataset
 
 
 def parse_args(argv):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
     parser.add_argument("--dataset", required=True, help="audio dataset (folder with metadata, shards, or Hub id)")
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--codec", help="directory of a trained codec")
@@ -52,13 +53,24 @@ def main(argv=None):
     else:
         codec, name = AudioGenForConditionalGeneration.from_pretrained(args.model).codec, f"{args.model} (codec)"
     for split in args.splits:
-        dataset = load_audio_dataset(args.dataset, split=split, sampling_rate=codec.config.sampling_rate,
-                                     caption_column=args.caption_column)
-        stats = tokenize_audio_dataset(dataset, codec, args.output_dir, split, batch_size=args.batch_size,
-                                       max_seconds=args.max_seconds, shard_size=args.shard_size,
-                                       caption_column=args.caption_column, codec_name=name)
-        print(f"{split}: {stats['clips']} clips, {stats['frames']} frames -> {len(stats['shards'])} shard(s) in "
-              f"{args.output_dir}")
+        dataset = load_audio_dataset(
+            args.dataset, split=split, sampling_rate=codec.config.sampling_rate, caption_column=args.caption_column
+        )
+        stats = tokenize_audio_dataset(
+            dataset,
+            codec,
+            args.output_dir,
+            split,
+            batch_size=args.batch_size,
+            max_seconds=args.max_seconds,
+            shard_size=args.shard_size,
+            caption_column=args.caption_column,
+            codec_name=name,
+        )
+        print(
+            f"{split}: {stats['clips']} clips, {stats['frames']} frames -> {len(stats['shards'])} shard(s) in "
+            f"{args.output_dir}"
+        )
 
 
 if __name__ == "__main__":

@@ -35,6 +35,8 @@ if __name__ == "__main__":
     print(f"step {result.global_step}: loss {result.first_loss:.4f} (first step) -> {result.last_loss:.4f} (last)")
     if result.evaluation is not None:
         e = result.evaluation
-        print(f"held-out NLL {e.nll:.4f} nats/code (perplexity {e.perplexity:.1f}); unigram baseline "
-              f"{e.unigram_nll:.4f}, uniform {e.uniform_nll:.4f}; {e.num_codes} codes")
+        print(
+            f"held-out NLL {e.nll:.4f} nats/code (perplexity {e.perplexity:.1f}); unigram baseline "
+            f"{e.unigram_nll:.4f}, uniform {e.uniform_nll:.4f}; {e.num_codes} codes"
+        )
     print(f"model saved to {result.output_dir}")

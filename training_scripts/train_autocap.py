@@ -39,6 +39,8 @@ if __name__ == "__main__":
     print(f"step {result.global_step}: loss {result.first_loss:.4f} (first step) -> {result.last_loss:.4f} (last)")
     if result.evaluation is not None:
         e = result.evaluation
-        print(f"held-out: loss {e['val_loss']:.4f}, BLEU-1 {e['bleu_1']:.4f}, BLEU-4 {e['bleu_4']:.4f}, "
-              f"ROUGE-L {e['rouge_l']:.4f}, CIDEr-D {e['cider_d']:.4f}")
+        print(
+            f"held-out: loss {e['val_loss']:.4f}, BLEU-1 {e['bleu_1']:.4f}, BLEU-4 {e['bleu_4']:.4f}, "
+            f"ROUGE-L {e['rouge_l']:.4f}, CIDEr-D {e['cider_d']:.4f}"
+        )
     print(f"model saved to {result.output_dir}")

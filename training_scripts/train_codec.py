@@ -27,6 +27,8 @@ if __name__ == "__main__":
     if result.is_main_process:
         summary = f"step {result.global_step}: codec saved to {result.output_dir}"
         if result.evaluation is not None:
-            summary += (f"; held-out SI-SNR {result.evaluation.si_snr:.2f} dB, "
-                        f"mel distance {result.evaluation.mel_distance:.4f}")
+            summary += (
+                f"; held-out SI-SNR {result.evaluation.si_snr:.2f} dB, "
+                f"mel distance {result.evaluation.mel_distance:.4f}"
+            )
         print(summary)

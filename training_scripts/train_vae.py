@@ -30,6 +30,8 @@ if __name__ == "__main__":
         history = result.evaluations
         summary = f"step {result.global_step}: VAE saved to {result.output_dir / 'final'}"
         if history.last is not None:
-            summary += (f"; held-out mel L1 {history.first:.4f} -> {history.last:.4f} (best {history.best:.4f} at "
-                        f"step {history.best_step})")
+            summary += (
+                f"; held-out mel L1 {history.first:.4f} -> {history.last:.4f} (best {history.best:.4f} at "
+                f"step {history.best_step})"
+            )
         print(f"{summary}; scaling_factor {result.scaling_factor:.4f}")

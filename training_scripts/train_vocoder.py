@@ -31,6 +31,8 @@ if __name__ == "__main__":
         history = result.evaluations
         summary = f"step {result.global_step}: vocoder saved to {result.output_dir / 'final'}"
         if history.last is not None:
-            summary += (f"; held-out mel L1 of resynthesis {history.first:.4f} -> {history.last:.4f} (best "
-                        f"{history.best:.4f} at step {history.best_step})")
+            summary += (
+                f"; held-out mel L1 of resynthesis {history.first:.4f} -> {history.last:.4f} (best "
+                f"{history.best:.4f} at step {history.best_step})"
+            )
         print(summary)

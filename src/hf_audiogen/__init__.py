@@ -8,10 +8,6 @@ work on directories written by ``save_pretrained``.
 __version__ = "0.1.0"
 
 from .audio import AudioError, load_audio, write_audio  # noqa: E402
-from .registration import register_auto_classes  # noqa: E402
-
-# --- codec (EnCodec-style, issue #2) ---
-from .codec import CodecConfig, CodecFeatureExtractor, CodecModel  # noqa: E402
 
 # --- AudioGen language model ---
 from .audiogen import AudioGenConfig, AudioGenForConditionalGeneration, AudioGenPipeline, AudioGenProcessor  # noqa: E402
@@ -24,6 +20,10 @@ from .autocap import (  # noqa: E402
     AutoCapPipeline,
     AutoCapProcessor,
 )
+
+# --- codec (EnCodec-style, issue #2) ---
+from .codec import CodecConfig, CodecFeatureExtractor, CodecModel  # noqa: E402
+from .registration import register_auto_classes  # noqa: E402
 
 register_auto_classes()
 

@@ -42,17 +42,27 @@ class InputFileNotFoundError(InvalidInputError, FileNotFoundError):
 # AutoTokenizer builds an empty tokenizer from tokenizer_config.json / config.json alone (e.g. a 104-token T5 one that
 # maps every word to <unk>) instead of failing.
 TOKENIZER_VOCABULARY_FILES = (
-    "tokenizer.json", "spiece.model", "sentencepiece.bpe.model", "tokenizer.model", "vocab.json", "vocab.txt",
-)  # fmt: skip
+    "tokenizer.json",
+    "spiece.model",
+    "sentencepiece.bpe.model",
+    "tokenizer.model",
+    "vocab.json",
+    "vocab.txt",
+)
 # A plain phrase every real text tokenizer splits into known tokens.
 _TOKENIZER_PROBE = "a dog barks in the rain"
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 # The wordings torch's weights-only unpickler uses for what it refused.
-_BLOCKED_PATTERNS = [re.compile(pattern) for pattern in (
-    r"GLOBAL\s+([\w.<>]+)", r"unrecognized function\s+(\S+)", r"got <class '([\w.]+)'>",
-    r"global ([\w.<>]+) is not allowed",
-)]  # fmt: skip
+_BLOCKED_PATTERNS = [
+    re.compile(pattern)
+    for pattern in (
+        r"GLOBAL\s+([\w.<>]+)",
+        r"unrecognized function\s+(\S+)",
+        r"got <class '([\w.]+)'>",
+        r"global ([\w.<>]+) is not allowed",
+    )
+]
 # First bytes of what torch.save writes: a zip archive (torch >= 1.6) or a pickle (older files, protocol >= 2).
 _ZIP_MAGIC = b"PK\x03\x04"
 _PICKLE_MAGIC = b"\x80"
@@ -175,8 +185,10 @@ def load_torch_file(
     with open(path, "rb") as file:
         magic = file.read(4)
     if not (magic.startswith(_ZIP_MAGIC) or magic.startswith(_PICKLE_MAGIC)):
-        raise InvalidInputError(f"{what} {path} is not a PyTorch checkpoint: it starts with {magic!r}, not a zip "
-                                "archive (b'PK\\x03\\x04') or a pickle (b'\\x80') as torch.save writes")  # fmt: skip
+        raise InvalidInputError(
+            f"{what} {path} is not a PyTorch checkpoint: it starts with {magic!r}, not a zip "
+            "archive (b'PK\\x03\\x04') or a pickle (b'\\x80') as torch.save writes"
+        )
     try:
         return torch.load(path, map_location="cpu", weights_only=not allow_pickle)
     except pickle.UnpicklingError as err:
@@ -206,8 +218,13 @@ def _unpickler_reason(message: str) -> str:
         if line.startswith("WeightsUnpickler error:"):
             return one_line(line.removeprefix("WeightsUnpickler error:"), 160)
     lines = [line.strip() for line in _ANSI.sub("", message).splitlines() if line.strip()]
-    useful = [line for line in lines if not line.startswith(("Weights only load failed", "Check the documentation",
-                                                             "Please file an issue", "(1)", "(2)"))]  # fmt: skip
+    useful = [
+        line
+        for line in lines
+        if not line.startswith(
+            ("Weights only load failed", "Check the documentation", "Please file an issue", "(1)", "(2)")
+        )
+    ]
     return one_line(useful[0], 160) if useful else "refused by the weights-only unpickler"
 
 
@@ -245,8 +262,9 @@ def yaml_problem(err: Exception) -> str:
     problem, mark = getattr(err, "problem", None), getattr(err, "problem_mark", None)
     if problem and mark is not None:
         context = getattr(err, "context", None)
-        return one_line(f"{problem} at line {mark.line + 1}, column {mark.column + 1}"
-                        + (f" ({context})" if context else ""))  # fmt: skip
+        return one_line(
+            f"{problem} at line {mark.line + 1}, column {mark.column + 1}" + (f" ({context})" if context else "")
+        )
     return one_line(err)
 
 
@@ -291,8 +309,9 @@ def check_tokenizer(tokenizer: Any, what: str, source: str, vocab_size: int | No
     try:
         pieces = [list(tokenizer(word, add_special_tokens=False)["input_ids"]) for word in _TOKENIZER_PROBE.split()]
     except Exception as err:  # not a callable tokenizer
-        raise InvalidInputError(f"{what} {source} cannot tokenize text ({_reason(err)}); expected a "
-                                "transformers tokenizer") from err  # fmt: skip
+        raise InvalidInputError(
+            f"{what} {source} cannot tokenize text ({_reason(err)}); expected a transformers tokenizer"
+        ) from err
     unk = getattr(tokenizer, "unk_token_id", None)
     if not any(ids and unk not in ids for ids in pieces):  # no word of plain English is known
         raise InvalidInputError(

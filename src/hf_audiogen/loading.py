@@ -60,7 +60,8 @@ def check_loading_info(source, class_name: str, info: dict) -> None:
         problems.append(f"errors {' | '.join(str(e).splitlines()[0] for e in info['error_msgs'][:2])}")
     if problems:
         raise IncompatibleCheckpointError(
-            f"the weights in {source} do not fit {class_name}: " + "; ".join(problems)
+            f"the weights in {source} do not fit {class_name}: "
+            + "; ".join(problems)
             + " (from_pretrained(..., strict=False) loads them anyway, initialising what is missing)"
         )
 
@@ -128,8 +129,11 @@ class _LoadReportCollector(logging.Handler):
         if "LOAD REPORT" in text:
             lines = [line.strip(" |") for line in text.splitlines() if line.strip()]
             model = lines[0].split(" LOAD REPORT")[0]
-            problems = [" ".join(line.split()) for line in lines[1:]
-                        if any(status in line for status in ("MISSING", "UNEXPECTED", "MISMATCH", "CONVERSION"))]  # fmt: skip
+            problems = [
+                " ".join(line.split())
+                for line in lines[1:]
+                if any(status in line for status in ("MISSING", "UNEXPECTED", "MISMATCH", "CONVERSION"))
+            ]
             self.reports.append(f"the {model} weights do not match the model: {_list_keys(problems)}")
 
 
@@ -183,8 +187,9 @@ class StrictLoadingMixin:
             # Shape mismatches are reported in the info (and refused below) instead of a RuntimeError after a table.
             kwargs.setdefault("ignore_mismatched_sizes", True)
         with _quiet_load_report(), _corrupt_weights_as_one_line(source):
-            model, info = super().from_pretrained(pretrained_model_name_or_path, *args, output_loading_info=True,
-                                                  **kwargs)  # fmt: skip
+            model, info = super().from_pretrained(
+                pretrained_model_name_or_path, *args, output_loading_info=True, **kwargs
+            )
         check_loading_info(source, cls.__name__, info)
         # Weights are views into the memory-mapped file (8-byte aligned); some CPU kernels round differently on those
         # than on freshly allocated memory, so a save -> load round trip would not be exact everywhere.

@@ -24,6 +24,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 from transformers.audio_utils import mel_filter_bank
+
 from .validation import InvalidInputError
 
 

@@ -56,6 +56,8 @@ def register_auto_classes() -> None:
     AutoModel.register(AutoCapConfig, AutoCapForConditionalGeneration, exist_ok=True)
     AutoFeatureExtractor.register(AutoCapConfig, AutoCapFeatureExtractor, exist_ok=True)
     AutoProcessor.register(AutoCapConfig, AutoCapProcessor, exist_ok=True)
-    PIPELINE_REGISTRY.register_pipeline(AUTOCAP_TASK, pipeline_class=AutoCapPipeline, pt_model=AutoModel, type="multimodal")
+    PIPELINE_REGISTRY.register_pipeline(
+        AUTOCAP_TASK, pipeline_class=AutoCapPipeline, pt_model=AutoModel, type="multimodal"
+    )
 
     _REGISTERED = True

@@ -54,7 +54,9 @@ def _bound_text(bound) -> str:
 
 def _range_text(min, max, min_inclusive: bool, max_inclusive: bool) -> str:
     if min is not None and max is not None:
-        return f"in {'[' if min_inclusive else '('}{_bound_text(min)}, {_bound_text(max)}{']' if max_inclusive else ')'}"
+        return (
+            f"in {'[' if min_inclusive else '('}{_bound_text(min)}, {_bound_text(max)}{']' if max_inclusive else ')'}"
+        )
     if min is not None:
         return f"{'>=' if min_inclusive else '>'} {_bound_text(min)}"
     if max is not None:

@@ -126,17 +126,34 @@ def tiny_t5_encoder(vocab_size: int, seed: int = 0):
 
     torch.manual_seed(seed)
     config = T5Config(
-        vocab_size=vocab_size, d_model=T5_WIDTH, d_kv=8, d_ff=32, num_layers=1, num_heads=2,
-        relative_attention_num_buckets=8, relative_attention_max_distance=16, dropout_rate=0.0,
-        feed_forward_proj="relu", pad_token_id=0, eos_token_id=1, decoder_start_token_id=0,
-    )  # fmt: skip
+        vocab_size=vocab_size,
+        d_model=T5_WIDTH,
+        d_kv=8,
+        d_ff=32,
+        num_layers=1,
+        num_heads=2,
+        relative_attention_num_buckets=8,
+        relative_attention_max_distance=16,
+        dropout_rate=0.0,
+        feed_forward_proj="relu",
+        pad_token_id=0,
+        eos_token_id=1,
+        decoder_start_token_id=0,
+    )
     return T5EncoderModel(config).eval()
 
 
 def tiny_audiogen_lm_cfg(
-    dim: int = 64, num_layers: int = 2, num_heads: int = 2, n_q: int = 2, card: int = 32,
-    modeling: str = "delay", delays=(0, 1), bias: bool = False, segment_duration: float = 1.0,
-):  # fmt: skip
+    dim: int = 64,
+    num_layers: int = 2,
+    num_heads: int = 2,
+    n_q: int = 2,
+    card: int = 32,
+    modeling: str = "delay",
+    delays=(0, 1),
+    bias: bool = False,
+    segment_duration: float = 1.0,
+):
     """Run config of audiogen_lm.yaml (+ lm/default.yaml, text2sound.yaml) with tiny sizes."""
     from omegaconf import OmegaConf
 
@@ -156,15 +173,39 @@ def tiny_audiogen_lm_cfg(
                 "valle": {"delays": [0] * (n_q - 1)},
             },
             "transformer_lm": {
-                "dim": dim, "num_heads": num_heads, "num_layers": num_layers, "hidden_scale": 4, "n_q": n_q,
-                "card": card, "dropout": 0.0, "emb_lr": None, "activation": "gelu", "norm_first": True,
-                "bias_ff": bias, "bias_attn": bias, "bias_proj": bias, "past_context": None, "causal": True,
-                "custom": False, "memory_efficient": True, "attention_as_float32": False, "layer_scale": None,
-                "positional_embedding": "sin", "xpos": False, "checkpointing": "none", "weight_init": "gaussian",
-                "depthwise_init": "current", "zero_bias_init": True, "norm": "layer_norm", "cross_attention": False,
-                "qk_layer_norm": False, "qk_layer_norm_cross": False, "attention_dropout": None, "kv_repeat": 1,
+                "dim": dim,
+                "num_heads": num_heads,
+                "num_layers": num_layers,
+                "hidden_scale": 4,
+                "n_q": n_q,
+                "card": card,
+                "dropout": 0.0,
+                "emb_lr": None,
+                "activation": "gelu",
+                "norm_first": True,
+                "bias_ff": bias,
+                "bias_attn": bias,
+                "bias_proj": bias,
+                "past_context": None,
+                "causal": True,
+                "custom": False,
+                "memory_efficient": True,
+                "attention_as_float32": False,
+                "layer_scale": None,
+                "positional_embedding": "sin",
+                "xpos": False,
+                "checkpointing": "none",
+                "weight_init": "gaussian",
+                "depthwise_init": "current",
+                "zero_bias_init": True,
+                "norm": "layer_norm",
+                "cross_attention": False,
+                "qk_layer_norm": False,
+                "qk_layer_norm_cross": False,
+                "attention_dropout": None,
+                "kv_repeat": 1,
                 "two_step_cfg": False,
-            },  # fmt: skip
+            },
             "classifier_free_guidance": {"training_dropout": 0.1, "inference_coef": 3.0},
             "attribute_dropout": {},
             "fuser": {

@@ -32,9 +32,17 @@ def unavailable_reason(repo: str | None) -> str | None:
 
 def _xformers_stub() -> dict[str, types.ModuleType]:
     """Modules for the names ``rin_layers.py`` imports from xformers (none is called by Attention/FeedForward)."""
-    names = ["xformers", "xformers.ops", "xformers.ops.fmha", "xformers.ops.fmha.cutlass", "xformers.ops.fmha.flash",
-             "xformers.components", "xformers.components.feedforward", "xformers.components.attention",
-             "xformers.components.activations"]  # fmt: skip
+    names = [
+        "xformers",
+        "xformers.ops",
+        "xformers.ops.fmha",
+        "xformers.ops.fmha.cutlass",
+        "xformers.ops.fmha.flash",
+        "xformers.components",
+        "xformers.components.feedforward",
+        "xformers.components.attention",
+        "xformers.components.activations",
+    ]
     modules = {name: types.ModuleType(name) for name in names}
     for name, module in modules.items():  # importlib.util.find_spec() refuses modules without a spec
         module.__spec__ = importlib.machinery.ModuleSpec(name, loader=None, is_package=True)
@@ -57,8 +65,9 @@ def reference_modules(repo: str) -> Iterator[types.SimpleNamespace]:
     if reason:
         raise RuntimeError(reason)
     # Import our side (and the libraries that probe for xformers at import time) before the stub exists.
-    import hf_audiogen.genau  # noqa: F401
     from transformers import SpeechT5HifiGan  # noqa: F401
+
+    import hf_audiogen.genau  # noqa: F401
 
     saved_modules, saved_path = dict(sys.modules), list(sys.path)
     if "xformers" not in sys.modules:
@@ -67,8 +76,10 @@ def reference_modules(repo: str) -> Iterator[types.SimpleNamespace]:
     for name in [n for n in sys.modules if n == "src" or n.startswith("src.")]:
         del sys.modules[name]
     # model_1d.py imports two names it does not use on the 1D-VAE path; their modules pull in Lightning and more.
-    for name, attribute in (("src.utilities.model.model_util", "instantiate_from_config"),
-                            ("src.modules.diffusionmodules.attention", "LinearAttention")):  # fmt: skip
+    for name, attribute in (
+        ("src.utilities.model.model_util", "instantiate_from_config"),
+        ("src.modules.diffusionmodules.attention", "LinearAttention"),
+    ):
         sys.modules[name] = types.ModuleType(name)
         setattr(sys.modules[name], attribute, type(attribute, (), {}))  # LinearAttention is subclassed at import
     try:
@@ -85,11 +96,20 @@ def reference_modules(repo: str) -> Iterator[types.SimpleNamespace]:
         from src.utilities.diffusion.diffusion_util import make_beta_schedule
 
         yield types.SimpleNamespace(
-            Attention=Attention, DataEntries=DataEntries, DataEntry=DataEntry, DDIMSampler=DDIMSampler,
-            Decoder1D=Decoder1D, Encoder1D=Encoder1D, FeedForward=FeedForward, FIT=FIT, FITBlockV5=FITBlockV5,
-            Generator=Generator, RINWeightScalerInitializer=RINWeightScalerInitializer, ddim_module=ddim_module,
+            Attention=Attention,
+            DataEntries=DataEntries,
+            DataEntry=DataEntry,
+            DDIMSampler=DDIMSampler,
+            Decoder1D=Decoder1D,
+            Encoder1D=Encoder1D,
+            FeedForward=FeedForward,
+            FIT=FIT,
+            FITBlockV5=FITBlockV5,
+            Generator=Generator,
+            RINWeightScalerInitializer=RINWeightScalerInitializer,
+            ddim_module=ddim_module,
             make_beta_schedule=make_beta_schedule,
-        )  # fmt: skip
+        )
     finally:
         sys.path[:] = saved_path
         for name in set(sys.modules) - set(saved_modules):

@@ -154,9 +154,14 @@ def test_greedy_generation_with_guidance_matches(delay_models, text_encoder_dir)
     expected = reference.generate(None, _conditions(PROMPTS), max_gen_len=frames, use_sampling=False, cfg_coef=3.0)
     batch = _tokenize(tokenizer, PROMPTS)
     output = ours.generate(
-        input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], max_new_frames=frames, do_sample=False,
-        guidance_scale=3.0, return_dict_in_generate=True, progress_bar=False,
-    )  # fmt: skip
+        input_ids=batch["input_ids"],
+        attention_mask=batch["attention_mask"],
+        max_new_frames=frames,
+        do_sample=False,
+        guidance_scale=3.0,
+        return_dict_in_generate=True,
+        progress_bar=False,
+    )
     assert output.audio_codes.shape == expected.shape == (len(PROMPTS), 2, frames)
     assert len(torch.unique(expected)) > 4, "degenerate greedy codes would make the comparison weak"
     assert torch.equal(output.audio_codes, expected)
@@ -170,9 +175,17 @@ def test_top_k_sampling_with_same_seed_matches(delay_models, text_encoder_dir):
     expected = reference.generate(None, _conditions(PROMPTS), max_gen_len=25, use_sampling=True, top_k=8, cfg_coef=3.0)
     batch = _tokenize(tokenizer, PROMPTS)
     actual = ours.generate(
-        input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], max_new_frames=25, do_sample=True,
-        top_k=8, top_p=1.0, guidance_scale=3.0, seed=1234, return_dict_in_generate=True, progress_bar=False,
-    ).audio_codes  # fmt: skip
+        input_ids=batch["input_ids"],
+        attention_mask=batch["attention_mask"],
+        max_new_frames=25,
+        do_sample=True,
+        top_k=8,
+        top_p=1.0,
+        guidance_scale=3.0,
+        seed=1234,
+        return_dict_in_generate=True,
+        progress_bar=False,
+    ).audio_codes
     assert torch.equal(actual, expected)
 
 

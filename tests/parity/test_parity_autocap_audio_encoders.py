@@ -74,18 +74,32 @@ def _laion_clap_dir() -> Path | None:
 
 
 CLAP_SOURCES = {
-    "laion_clap": (_laion_clap_dir, "install the LAION-CLAP that AutoCap imports: pip install --no-deps "
-                                    "laion-clap==1.1.7"),
-    "genau_open_clip": (lambda: Path(GENAU_REPO, "GenAU", "src", "modules", "clap", "open_clip"),
-                        "the GENAU_REPO checkout has no GenAU/src/modules/clap/open_clip"),
-}  # fmt: skip
+    "laion_clap": (
+        _laion_clap_dir,
+        "install the LAION-CLAP that AutoCap imports: pip install --no-deps laion-clap==1.1.7",
+    ),
+    "genau_open_clip": (
+        lambda: Path(GENAU_REPO, "GenAU", "src", "modules", "clap", "open_clip"),
+        "the GENAU_REPO checkout has no GenAU/src/modules/clap/open_clip",
+    ),
+}
 
 # AutoCap's audio_args (settings/pretraining.yaml): what the HTSAT's in-model front-end and bn0 are built from.
 AUTOCAP_AUDIO_ARGS = dict(sr=32000, n_fft=1024, hop_length=320, f_min=50, f_max=14000, n_mels=64, max_length=10)
 # LAION-CLAP's HTSAT-base audio_cfg (model_configs/HTSAT-base.json); model_name picks the Swin sizes.
-CLAP_AUDIO_CFG = dict(model_type="HTSAT", model_name="base", audio_length=1024, clip_samples=480000, mel_bins=64,
-                      sample_rate=48000, window_size=1024, hop_size=480, fmin=50, fmax=14000,
-                      class_num=527)  # fmt: skip
+CLAP_AUDIO_CFG = dict(
+    model_type="HTSAT",
+    model_name="base",
+    audio_length=1024,
+    clip_samples=480000,
+    mel_bins=64,
+    sample_rate=48000,
+    window_size=1024,
+    hop_size=480,
+    fmin=50,
+    fmax=14000,
+    class_num=527,
+)
 FRAMES, MELS = 1001, 64  # 10 s at 32 kHz / hop 320 and at 48 kHz / hop 480: both front-ends give 1001 x 64
 # Tiny widths, real geometry: every stage has a shifted-window block (the last one has none: its 8x8 grid is one
 # window, where both implementations turn the shift off); head width 8.
@@ -119,12 +133,19 @@ def _stubs() -> dict[str, types.ModuleType]:
     stubs = {}
     # STFT / mel front-end and SpecAugment; torchlibrosa's stft module needs librosa
     if importlib.util.find_spec("torchlibrosa") is None or importlib.util.find_spec("librosa") is None:
-        stubs["torchlibrosa.stft"] = _module("torchlibrosa.stft", Spectrogram=_FrontEndStub,
-                                             LogmelFilterBank=_FrontEndStub)  # fmt: skip
+        stubs["torchlibrosa.stft"] = _module(
+            "torchlibrosa.stft", Spectrogram=_FrontEndStub, LogmelFilterBank=_FrontEndStub
+        )
         stubs["torchlibrosa.augmentation"] = _module("torchlibrosa.augmentation", SpecAugmentation=_FrontEndStub)
-        stubs["torchlibrosa"] = _module("torchlibrosa", True, stft=stubs["torchlibrosa.stft"],
-                                        augmentation=stubs["torchlibrosa.augmentation"], Spectrogram=_FrontEndStub,
-                                        LogmelFilterBank=_FrontEndStub, SpecAugmentation=_FrontEndStub)  # fmt: skip
+        stubs["torchlibrosa"] = _module(
+            "torchlibrosa",
+            True,
+            stft=stubs["torchlibrosa.stft"],
+            augmentation=stubs["torchlibrosa.augmentation"],
+            Spectrogram=_FrontEndStub,
+            LogmelFilterBank=_FrontEndStub,
+            SpecAugmentation=_FrontEndStub,
+        )
     if importlib.util.find_spec("ruamel") is None:  # AutoCap's htsat.py reads YAML only in its __main__
         stubs["ruamel.yaml"] = _module("ruamel.yaml")
         stubs["ruamel"] = _module("ruamel", True, yaml=stubs["ruamel.yaml"])
@@ -217,11 +238,22 @@ def _our_model(audio_config: dict, clap_config: dict, converted: dict[str, torch
     """``AutoCapForConditionalGeneration`` (tiny BART, no Q-Former: ``get_audio_tokens`` returns the projected frames)
     with the converted weights in ``towers``; every key of those towers must come from the reference."""
     config = AutoCapConfig(
-        audio_config=audio_config, clap_config=clap_config, use_qformer=False, num_query_tokens=4,
-        text_config={"vocab_size": 99, "d_model": 32, "encoder_layers": 1, "decoder_layers": 1,
-                     "encoder_attention_heads": 2, "decoder_attention_heads": 2, "encoder_ffn_dim": 32,
-                     "decoder_ffn_dim": 32, "max_position_embeddings": 1100},
-    )  # fmt: skip
+        audio_config=audio_config,
+        clap_config=clap_config,
+        use_qformer=False,
+        num_query_tokens=4,
+        text_config={
+            "vocab_size": 99,
+            "d_model": 32,
+            "encoder_layers": 1,
+            "decoder_layers": 1,
+            "encoder_attention_heads": 2,
+            "decoder_attention_heads": 2,
+            "encoder_ffn_dim": 32,
+            "decoder_ffn_dim": 32,
+            "max_position_embeddings": 1100,
+        },
+    )
     torch.manual_seed(0)
     model = AutoCapForConditionalGeneration(config).eval()
     missing, unexpected = model.load_state_dict(converted, strict=False)
@@ -265,8 +297,9 @@ def reference_htsat(htsat_module, sizes: dict, seed: int = 0) -> nn.Module:
     """``HTSAT_Swin_Transformer`` as ``AudioEncoderModel`` builds it (spec 256, patch 4, stride 4, window 8, 527
     classes), with ``sizes`` = Swin width / depths / heads; random weights; the torchlibrosa front-end replaced."""
     config = types.SimpleNamespace(to_dict=lambda: {"audio_args": dict(AUTOCAP_AUDIO_ARGS)})  # AudioEncoderConfig
-    model = htsat_module.HTSAT_Swin_Transformer(spec_size=256, patch_size=4, patch_stride=(4, 4), num_classes=527,
-                                                window_size=8, config=config, **sizes)  # fmt: skip
+    model = htsat_module.HTSAT_Swin_Transformer(
+        spec_size=256, patch_size=4, patch_stride=(4, 4), num_classes=527, window_size=8, config=config, **sizes
+    )
     model.audio_feats_extractor = nn.Identity()  # the log-mel enters here (then bn0, fold, Swin)
     return _randomize(model, seed).double()
 
@@ -279,8 +312,9 @@ def test_htsat_frame_features_match_the_reference(autocap_htsat, sizes):
     assert set(dropped) <= {SHIFT_MASK, TAGGING_HEAD, FRONT_END}
     audio_config = _swin_config(checkpoint, "encoder.audio_enc.", HTSAT_KWARGS)  # as autocap_config_from_checkpoint
     _assert_config_reads(audio_config, {**HTSAT_KWARGS, **_swin_fields(sizes)})
-    model = _our_model(audio_config, {**CLAP_HTSAT_BASE_KWARGS, **_swin_fields(TINY_SWIN)}, converted,
-                       ("audio_encoder.",))  # fmt: skip
+    model = _our_model(
+        audio_config, {**CLAP_HTSAT_BASE_KWARGS, **_swin_fields(TINY_SWIN)}, converted, ("audio_encoder.",)
+    )
 
     batch = 2 if sizes == TINY_SWIN else 1  # mixing within a batch is checked at tiny widths (keeps the test fast)
     mels = _log_mels(batch, seed=1)
@@ -295,9 +329,11 @@ def test_htsat_frame_features_match_the_reference(autocap_htsat, sizes):
         expected_tokens = model.audio_projection(expected_frames)
     map_diff = _max_diff(ours_map["output"].last_hidden_state, expected_map["input"][0])
     token_diff = _max_diff(ours_tokens, expected_tokens)
-    print(f"\nHTSAT {sizes['embed_dim']}/{sizes['depths']} (float64): max |diff| frame map {map_diff:.3g} "
-          f"(scale {expected_map['input'][0].abs().max().item():.3g}), projected frames {token_diff:.3g} "
-          f"(scale {expected_tokens.abs().max().item():.3g})")  # fmt: skip
+    print(
+        f"\nHTSAT {sizes['embed_dim']}/{sizes['depths']} (float64): max |diff| frame map {map_diff:.3g} "
+        f"(scale {expected_map['input'][0].abs().max().item():.3g}), projected frames {token_diff:.3g} "
+        f"(scale {expected_tokens.abs().max().item():.3g})"
+    )
     assert expected_frames.shape == (batch, 1024, reference.num_features)
     assert map_diff < 1e-10 and token_diff < 1e-10
 
@@ -307,8 +343,12 @@ def test_htsat_frame_features_match_the_reference(autocap_htsat, sizes):
 # ---------------------------------------------------------------------------------------------------------------------
 def _swin_fields(sizes: dict) -> dict:
     """``ClapAudioConfig`` fields of a reference HTSAT with ``sizes`` (width, depths, heads)."""
-    return dict(patch_embeds_hidden_size=sizes["embed_dim"], depths=sizes["depths"],
-                num_attention_heads=sizes["num_heads"], hidden_size=sizes["embed_dim"] * 8)  # fmt: skip
+    return dict(
+        patch_embeds_hidden_size=sizes["embed_dim"],
+        depths=sizes["depths"],
+        num_attention_heads=sizes["num_heads"],
+        hidden_size=sizes["embed_dim"] * 8,
+    )
 
 
 def reference_clap(model_module, sizes: dict, seed: int = 0) -> nn.Module:
@@ -320,15 +360,29 @@ def reference_clap(model_module, sizes: dict, seed: int = 0) -> nn.Module:
     htsat_class = model_module.create_htsat_model.__globals__["HTSAT_Swin_Transformer"]
 
     def tiny_htsat(audio_cfg, enable_fusion, fusion_type):  # create_htsat_model's call at tiny widths
-        return htsat_class(spec_size=256, patch_size=4, patch_stride=(4, 4), num_classes=audio_cfg.class_num,
-                           window_size=8, config=audio_cfg, enable_fusion=enable_fusion, fusion_type=fusion_type,
-                           **sizes)  # fmt: skip
+        return htsat_class(
+            spec_size=256,
+            patch_size=4,
+            patch_stride=(4, 4),
+            num_classes=audio_cfg.class_num,
+            window_size=8,
+            config=audio_cfg,
+            enable_fusion=enable_fusion,
+            fusion_type=fusion_type,
+            **sizes,
+        )
 
     # HTSAT-base comes from the reference's own create_htsat_model (model_name "base").
     factory = model_module.create_htsat_model if sizes == CLAP_HTSAT_BASE else tiny_htsat
     with mock.patch.object(model_module, "create_htsat_model", factory):
-        clap = model_module.CLAP(embed_dim=sizes["embed_dim"] * 8, audio_cfg=dict(CLAP_AUDIO_CFG), text_cfg=text_cfg,
-                                 enable_fusion=False, joint_embed_shape=512, mlp_act="relu")  # fmt: skip
+        clap = model_module.CLAP(
+            embed_dim=sizes["embed_dim"] * 8,
+            audio_cfg=dict(CLAP_AUDIO_CFG),
+            text_cfg=text_cfg,
+            enable_fusion=False,
+            joint_embed_shape=512,
+            mlp_act="relu",
+        )
     clap.audio_branch.spectrogram_extractor = nn.Identity()
     clap.audio_branch.logmel_extractor = nn.Identity()
     return _randomize(clap, seed).double()
@@ -362,8 +416,10 @@ def test_clap_audio_embedding_matches_the_reference(clap_model_module, sizes):
     ours = nn.functional.normalize(ours_pooled["output"], dim=-1)  # what get_clap_token normalises
     expected_pooled = expected_pooled["input"][0]
     pooled_diff, embedding_diff = _max_diff(ours_pooled["input"][0], expected_pooled), _max_diff(ours, expected)
-    print(f"\n{source} CLAP {sizes['embed_dim']}/{sizes['depths']} (float64): max |diff| pooled {pooled_diff:.3g} "
-          f"(scale {expected_pooled.abs().max().item():.3g}), embedding {embedding_diff:.3g} (scale "
-          f"{expected.abs().max().item():.3g}), CLAP token {token_diff:.3g}")  # fmt: skip
+    print(
+        f"\n{source} CLAP {sizes['embed_dim']}/{sizes['depths']} (float64): max |diff| pooled {pooled_diff:.3g} "
+        f"(scale {expected_pooled.abs().max().item():.3g}), embedding {embedding_diff:.3g} (scale "
+        f"{expected.abs().max().item():.3g}), CLAP token {token_diff:.3g}"
+    )
     assert expected.shape == (batch, 512)
     assert pooled_diff < 1e-10 and embedding_diff < 1e-10 and token_diff < 1e-10

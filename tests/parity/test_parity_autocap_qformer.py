@@ -53,8 +53,9 @@ SOURCES = {
     "autocap": (_autocap_file, "set GENAU_REPO to a snap-research/GenAU checkout (with AutoCap/src/modules/qformer)"),
 }
 if not any(find() for find, _ in SOURCES.values()):
-    pytest.skip("no reference Q-Former: " + "; or ".join(reason for _, reason in SOURCES.values()),
-                allow_module_level=True)  # fmt: skip
+    pytest.skip(
+        "no reference Q-Former: " + "; or ".join(reason for _, reason in SOURCES.values()), allow_module_level=True
+    )
 
 
 def _find_pruneable_heads_and_indices(heads, n_heads, head_size, already_pruned):
@@ -69,9 +70,11 @@ def _find_pruneable_heads_and_indices(heads, n_heads, head_size, already_pruned)
 @contextlib.contextmanager
 def _transformers_4_names():
     """Put the helpers the file imports from ``transformers.modeling_utils`` there while it is imported."""
-    helpers = {"apply_chunking_to_forward": pytorch_utils.apply_chunking_to_forward,
-               "prune_linear_layer": pytorch_utils.prune_linear_layer,
-               "find_pruneable_heads_and_indices": _find_pruneable_heads_and_indices}  # fmt: skip
+    helpers = {
+        "apply_chunking_to_forward": pytorch_utils.apply_chunking_to_forward,
+        "prune_linear_layer": pytorch_utils.prune_linear_layer,
+        "find_pruneable_heads_and_indices": _find_pruneable_heads_and_indices,
+    }
     added = [name for name in helpers if not hasattr(transformers.modeling_utils, name)]
     for name in added:
         setattr(transformers.modeling_utils, name, helpers[name])
@@ -168,12 +171,17 @@ def test_qformer_matches_the_reference(models, dtype, tolerance):
     queries = torch.randn(1, 256, queries, generator=generator, dtype=dtype).expand(2, -1, -1)
     with torch.no_grad():
         # As AutoCap.encode_audioQformer_audio calls it.
-        expected = reference.bert(query_embeds=queries, encoder_hidden_states=frames,
-                                  encoder_attention_mask=torch.ones(frames.shape[:2], dtype=torch.long),
-                                  return_dict=True).last_hidden_state  # fmt: skip
+        expected = reference.bert(
+            query_embeds=queries,
+            encoder_hidden_states=frames,
+            encoder_attention_mask=torch.ones(frames.shape[:2], dtype=torch.long),
+            return_dict=True,
+        ).last_hidden_state
         got = ours(query_embeds=queries, encoder_hidden_states=frames).last_hidden_state
     assert got.shape == expected.shape == (2, 256, ours.config.hidden_size)
     difference = (got - expected).abs().max().item()
-    print(f"\n{source} Q-Former vs Blip2QFormerModel ({dtype}): max |diff| {difference:.3g}, "
-          f"output scale {expected.abs().max().item():.3g}")
+    print(
+        f"\n{source} Q-Former vs Blip2QFormerModel ({dtype}): max |diff| {difference:.3g}, "
+        f"output scale {expected.abs().max().item():.3g}"
+    )
     assert difference < tolerance

@@ -35,6 +35,7 @@ tensor([[[9, 1, 2, 3, 9],
 from collections.abc import Sequence
 
 import torch
+
 from ..validation import InvalidInputError
 
 PATTERN_NAMES = ("delay", "parallel")
@@ -51,7 +52,9 @@ class DelayPattern:
     def __init__(self, delays: Sequence[int]):
         delays = [int(d) for d in delays]
         if not delays or any(d < 0 for d in delays):
-            raise InvalidInputError(f"delays must be a non-empty list of non-negative ints (one per codebook), got {delays}")
+            raise InvalidInputError(
+                f"delays must be a non-empty list of non-negative ints (one per codebook), got {delays}"
+            )
         self.delays = delays
 
     @classmethod

@@ -12,16 +12,28 @@ from transformers import AutoConfig, PreTrainedConfig
 from transformers.configuration_utils import SubConfigSpec
 
 from ..codec.configuration_codec import CodecConfig
-from .codebook_patterns import PATTERN_NAMES
 from ..validation import InvalidInputError
+from .codebook_patterns import PATTERN_NAMES
 
 # t5-large's architecture (the text encoder of the released AudioGen), spelled out because nothing can be downloaded.
 T5_LARGE_KWARGS = dict(
-    vocab_size=32128, d_model=1024, d_kv=64, d_ff=4096, num_layers=24, num_decoder_layers=24, num_heads=16,
-    relative_attention_num_buckets=32, relative_attention_max_distance=128, dropout_rate=0.1,
-    layer_norm_epsilon=1e-6, feed_forward_proj="relu", is_encoder_decoder=True, pad_token_id=0, eos_token_id=1,
+    vocab_size=32128,
+    d_model=1024,
+    d_kv=64,
+    d_ff=4096,
+    num_layers=24,
+    num_decoder_layers=24,
+    num_heads=16,
+    relative_attention_num_buckets=32,
+    relative_attention_max_distance=128,
+    dropout_rate=0.1,
+    layer_norm_epsilon=1e-6,
+    feed_forward_proj="relu",
+    is_encoder_decoder=True,
+    pad_token_id=0,
+    eos_token_id=1,
     decoder_start_token_id=0,
-)  # fmt: skip
+)
 
 _EMBEDDING_COMBINES = ("sum", "mean")
 
@@ -110,8 +122,15 @@ class AudioGenDecoderConfig(PreTrainedConfig):
         return cls(**{**DECODER_PRESETS[name], **kwargs})
 
     def __post_init__(self, **kwargs):
-        for name in ("hidden_size", "num_hidden_layers", "num_attention_heads", "ffn_dim", "num_codebooks",
-                     "codebook_size", "max_position_embeddings"):  # fmt: skip
+        for name in (
+            "hidden_size",
+            "num_hidden_layers",
+            "num_attention_heads",
+            "ffn_dim",
+            "num_codebooks",
+            "codebook_size",
+            "max_position_embeddings",
+        ):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise InvalidInputError(f"AudioGenDecoderConfig.{name} must be a positive integer, got {value!r}")
@@ -260,11 +279,21 @@ class AudioGenConfig(PreTrainedConfig):
         1536 x 48-layer decoder (24 heads, FFN 6144, no biases, delay pattern [0, 1, 2, 3], summed embeddings),
         10 s window. ``cross_attention_mask=False`` reproduces audiocraft's unmasked cross-attention exactly."""
         decoder = dict(
-            **DECODER_PRESETS["audiocraft-medium"], activation_function="gelu", bias_attn=False, bias_ff=False,
-            bias_proj=False, num_codebooks=4, codebook_size=2048, codebook_pattern="delay",
-            codebook_delays=[0, 1, 2, 3], embedding_combine="sum", dropout=0.0, layer_norm_eps=1e-5,
-            cross_attention_mask=False, condition_dropout=0.1,
-        )  # fmt: skip
+            **DECODER_PRESETS["audiocraft-medium"],
+            activation_function="gelu",
+            bias_attn=False,
+            bias_ff=False,
+            bias_proj=False,
+            num_codebooks=4,
+            codebook_size=2048,
+            codebook_pattern="delay",
+            codebook_delays=[0, 1, 2, 3],
+            embedding_combine="sum",
+            dropout=0.0,
+            layer_norm_eps=1e-5,
+            cross_attention_mask=False,
+            condition_dropout=0.1,
+        )
         preset = dict(
             text_encoder=AutoConfig.for_model("t5", **T5_LARGE_KWARGS),
             codec=CodecConfig.audiocraft_audiogen_16khz(),

@@ -106,8 +106,14 @@ _LAYER_KEY = re.compile(r"^transformer\.layers\.(\d+)\.(.+)$")
 _ATTENTIONS = ("self_attn", "cross_attention")
 # Per-layer parameters that keep their name (weight and, with biases, bias).
 _LAYER_MODULES = (
-    "self_attn.out_proj", "cross_attention.out_proj", "linear1", "linear2", "norm1", "norm2", "norm_cross",
-)  # fmt: skip
+    "self_attn.out_proj",
+    "cross_attention.out_proj",
+    "linear1",
+    "linear2",
+    "norm1",
+    "norm2",
+    "norm_cross",
+)
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -143,8 +149,9 @@ def _text_conditioner(cfg: dict) -> tuple[str, dict]:
     fuser = _cfg_mapping(cfg, "fuser", {})
     for method in ("cross", "sum", "prepend", "input_interpolate"):
         if not isinstance(fuser.get(method) or [], (list, tuple)):
-            raise InvalidInputError(f"xp.cfg field 'fuser.{method}' must be a list of condition names, got "
-                                    f"{fuser[method]!r}")  # fmt: skip
+            raise InvalidInputError(
+                f"xp.cfg field 'fuser.{method}' must be a list of condition names, got {fuser[method]!r}"
+            )
     cross = list(fuser.get("cross") or [])
     others = {method: list(fuser.get(method) or []) for method in ("sum", "prepend", "input_interpolate")}
     if len(cross) != 1 or any(others.values()):
@@ -160,8 +167,9 @@ def _text_conditioner(cfg: dict) -> tuple[str, dict]:
     conditioner = _cfg_get(cfg, f"conditioners.{name}", None)
     if not isinstance(conditioner, dict) or conditioner.get("model") != "t5":
         model = conditioner.get("model") if isinstance(conditioner, dict) else conditioner
-        raise InvalidInputError(f"xp.cfg conditioners.{name}.model={model!r}: only a 't5' text conditioner can be "
-                                "converted")  # fmt: skip
+        raise InvalidInputError(
+            f"xp.cfg conditioners.{name}.model={model!r}: only a 't5' text conditioner can be converted"
+        )
     return name, dict(_cfg_mapping(cfg, f"conditioners.{name}.t5", {}))
 
 
@@ -170,8 +178,9 @@ def _pattern(cfg: dict, num_codebooks: int) -> tuple[str, list[int]]:
     if modeling == "parallel":
         return "parallel", [0] * num_codebooks
     if modeling != "delay":
-        raise InvalidInputError(f"xp.cfg codebooks_pattern.modeling={modeling!r}: only 'delay' and 'parallel' are "
-                                "supported")  # fmt: skip
+        raise InvalidInputError(
+            f"xp.cfg codebooks_pattern.modeling={modeling!r}: only 'delay' and 'parallel' are supported"
+        )
     delays = _cfg_get(cfg, "codebooks_pattern.delay.delays", list(range(num_codebooks)))
     for field in ("flatten_first", "empty_initial"):
         value = _cfg_get(cfg, f"codebooks_pattern.delay.{field}", 0)
@@ -194,8 +203,9 @@ def audiogen_decoder_config_from_audiocraft_cfg(xp_cfg: str | dict, frame_rate: 
     cfg = _parse_xp_cfg(xp_cfg)
     lm_model = _cfg_get(cfg, "lm_model", "transformer_lm")
     if lm_model != "transformer_lm":
-        raise InvalidInputError(f"xp.cfg lm_model={lm_model!r}: only 'transformer_lm' (AudioGen / MusicGen) can be "
-                                "converted")  # fmt: skip
+        raise InvalidInputError(
+            f"xp.cfg lm_model={lm_model!r}: only 'transformer_lm' (AudioGen / MusicGen) can be converted"
+        )
     _cfg_mapping(cfg, "transformer_lm")
 
     unsupported = []
@@ -213,13 +223,17 @@ def audiogen_decoder_config_from_audiocraft_cfg(xp_cfg: str | dict, frame_rate: 
         return _cfg_number(cfg, f"transformer_lm.{field}", cast, default)
 
     dim, num_codebooks = number("dim"), number("n_q")
-    for field, value in (("dim", dim), ("n_q", num_codebooks), ("num_layers", number("num_layers")),
-                         ("num_heads", number("num_heads")), ("card", number("card"))):  # fmt: skip
+    for field, value in (
+        ("dim", dim),
+        ("n_q", num_codebooks),
+        ("num_layers", number("num_layers")),
+        ("num_heads", number("num_heads")),
+        ("card", number("card")),
+    ):
         if value < 1:
             raise InvalidInputError(f"xp.cfg field 'transformer_lm.{field}' must be >= 1, got {value}")
     if dim % number("num_heads"):
-        raise InvalidInputError(f"xp.cfg transformer_lm.dim={dim} is not a multiple of num_heads="
-                                f"{number('num_heads')}")  # fmt: skip
+        raise InvalidInputError(f"xp.cfg transformer_lm.dim={dim} is not a multiple of num_heads={number('num_heads')}")
     pattern, delays = _pattern(cfg, num_codebooks)
     has_dropout = _cfg_get(cfg, "transformer_lm.dropout", None) is not None  # audiocraft: null means 0
     dropout = _cfg_number(cfg, "transformer_lm.dropout", float) if has_dropout else 0.0
@@ -243,8 +257,9 @@ def audiogen_decoder_config_from_audiocraft_cfg(xp_cfg: str | dict, frame_rate: 
             embedding_combine="sum",
             max_position_embeddings=max(2048, frames + 1 + max(delays)),
             dropout=dropout,
-            attention_dropout=dropout if attention_dropout is None else _cfg_number(
-                cfg, "transformer_lm.attention_dropout", float),
+            attention_dropout=dropout
+            if attention_dropout is None
+            else _cfg_number(cfg, "transformer_lm.attention_dropout", float),
             layer_norm_eps=1e-5,  # audiocraft's 'layer_norm' is nn.LayerNorm with its default eps
             cross_attention_mask=False,
             condition_dropout=_cfg_number(cfg, "classifier_free_guidance.training_dropout", float, 0.0),
@@ -392,8 +407,9 @@ def convert_audiocraft_lm_state_dict(
             converted[new_key] = part.contiguous()
     missing = sorted({_source_key(key, text_condition) for key in set(expected) - set(converted)})
 
-    _check_converted_keys("the audiocraft LM checkpoint does not match the model built from its xp.cfg", unknown,
-                          missing, wrong_shape)
+    _check_converted_keys(
+        "the audiocraft LM checkpoint does not match the model built from its xp.cfg", unknown, missing, wrong_shape
+    )
     return converted
 
 
@@ -412,8 +428,9 @@ def _check_text_encoder_source(text_encoder: Any, tokenizer: Any) -> None:
         if tokenizer is None:
             check_tokenizer_dir(path, "text encoder directory", _TOKENIZER_HINT)
     if isinstance(tokenizer, (str, os.PathLike)) and looks_like_local_path(os.fspath(tokenizer)):
-        check_tokenizer_dir(os.path.expanduser(os.fspath(tokenizer)), "tokenizer", "expected the text encoder's "
-                            "tokenizer directory")  # fmt: skip
+        check_tokenizer_dir(
+            os.path.expanduser(os.fspath(tokenizer)), "tokenizer", "expected the text encoder's tokenizer directory"
+        )
 
 
 def _load_text_encoder(text_encoder: Any, tokenizer: Any, xp_cfg: dict):
@@ -427,8 +444,9 @@ def _load_text_encoder(text_encoder: Any, tokenizer: Any, xp_cfg: dict):
         source = os.fspath(text_encoder)
         if looks_like_local_path(source) and not os.path.isdir(os.path.expanduser(source)):
             kind = "a file, not a directory" if os.path.exists(os.path.expanduser(source)) else "no such directory"
-            raise InvalidInputError(f"cannot load the text encoder {source!r}: {kind} (expected a save_pretrained "
-                                    "directory or a Hub id)")  # fmt: skip
+            raise InvalidInputError(
+                f"cannot load the text encoder {source!r}: {kind} (expected a save_pretrained directory or a Hub id)"
+            )
         if tokenizer is None:
             # Before the (large) model: a text-encoder directory without tokenizer files gives an empty tokenizer.
             tokenizer = load_tokenizer(source, "text encoder directory", hint=_TOKENIZER_HINT)
@@ -492,8 +510,9 @@ def convert_audiocraft_checkpoint(
         if compression_pkg_or_path is None:
             compression_pkg_or_path = os.path.join(directory, COMPRESSION_CHECKPOINT_NAME)
     if compression_pkg_or_path is None:
-        raise InvalidInputError("compression_pkg_or_path is required unless lm_pkg_or_path is an audiocraft model "
-                                "directory")  # fmt: skip
+        raise InvalidInputError(
+            "compression_pkg_or_path is required unless lm_pkg_or_path is an audiocraft model directory"
+        )
 
     package = _load_lm_package(lm_pkg_or_path)
     xp_cfg, state_dict = package["xp.cfg"], package["best_state"]

@@ -911,8 +911,11 @@ class AudioGenForConditionalGeneration(AudioGenPreTrainedModel, GenerationMixin)
                 input_values = input_values[..., : int(lengths[0])]
             if isinstance(input_values, torch.Tensor) and input_values.dim() == 3:
                 # Encode only the part generation reads: a long prompt costs time and memory in the codec otherwise.
-                input_values = input_values[..., input_values.shape[-1] - self.audio_prompt_samples(
-                    input_values.shape[-1], params["extend_stride"]) :]  # fmt: skip
+                input_values = input_values[
+                    ...,
+                    input_values.shape[-1]
+                    - self.audio_prompt_samples(input_values.shape[-1], params["extend_stride"]) :,
+                ]
                 if input_values.shape[-1] > MAX_AUDIO_PROMPT_SECONDS * self.config.codec.sampling_rate:
                     raise InvalidInputError(
                         f"the audio prompt is {input_values.shape[-1] / self.config.codec.sampling_rate:g} s long "
@@ -980,7 +983,9 @@ class AudioGenForConditionalGeneration(AudioGenPreTrainedModel, GenerationMixin)
         copies = params["num_return_sequences"]
         if copies > 1:
             branches = 2 if use_guidance else 1
-            states = states.reshape(branches, batch_size, *states.shape[1:]).repeat_interleave(copies, dim=1).flatten(0, 1)
+            states = (
+                states.reshape(branches, batch_size, *states.shape[1:]).repeat_interleave(copies, dim=1).flatten(0, 1)
+            )
             text_mask = text_mask.reshape(branches, batch_size, -1).repeat_interleave(copies, dim=1).flatten(0, 1)
             if audio_codes is not None:
                 audio_codes = audio_codes.repeat_interleave(copies, dim=0)
@@ -1040,12 +1045,22 @@ class AudioGenForConditionalGeneration(AudioGenPreTrainedModel, GenerationMixin)
         """Merge call kwargs over the generation config and validate everything with explicit errors."""
         generation_config = copy.deepcopy(generation_config or self.generation_config)
         # Fallbacks for what neither the call nor the config sets (GenerationConfig leaves most fields None).
-        defaults = {**self.default_generation_config(self.config).to_dict(), "num_return_sequences": 1,
-                    "return_dict_in_generate": False}  # fmt: skip
+        defaults = {
+            **self.default_generation_config(self.config).to_dict(),
+            "num_return_sequences": 1,
+            "return_dict_in_generate": False,
+        }
         supported = (
-            "do_sample", "temperature", "top_k", "top_p", "guidance_scale", "num_return_sequences", "extend_stride",
-            "max_new_tokens", "return_dict_in_generate",
-        )  # fmt: skip
+            "do_sample",
+            "temperature",
+            "top_k",
+            "top_p",
+            "guidance_scale",
+            "num_return_sequences",
+            "extend_stride",
+            "max_new_tokens",
+            "return_dict_in_generate",
+        )
         unknown = sorted(set(kwargs) - set(supported) - set(_IGNORED_GENERATION_KWARGS))
         if unknown:
             raise InvalidInputError(
@@ -1072,9 +1087,12 @@ class AudioGenForConditionalGeneration(AudioGenPreTrainedModel, GenerationMixin)
         )
         frame_rate = self.config.frame_rate
         params["extend_stride"] = check_float(
-            "extend_stride", params["extend_stride"], min=1 / frame_rate, max=self.config.max_duration,
+            "extend_stride",
+            params["extend_stride"],
+            min=1 / frame_rate,
+            max=self.config.max_duration,
             max_inclusive=False,
-        )  # fmt: skip
+        )
         stride_frames = int(params["extend_stride"] * frame_rate)
         if not 0 < stride_frames < self.config.max_frames:
             raise InvalidInputError(
@@ -1088,8 +1106,7 @@ class AudioGenForConditionalGeneration(AudioGenPreTrainedModel, GenerationMixin)
                 "pass either duration (seconds) or max_new_frames / max_new_tokens (frames), not both"
             )
         if duration is not None:
-            duration = check_float("duration", duration, min=0, max=MAX_GENERATION_SECONDS,
-                                   min_inclusive=False)  # fmt: skip
+            duration = check_float("duration", duration, min=0, max=MAX_GENERATION_SECONDS, min_inclusive=False)
             new_frames = int(duration * frame_rate)
             if new_frames < 1:
                 raise InvalidInputError(
@@ -1100,9 +1117,11 @@ class AudioGenForConditionalGeneration(AudioGenPreTrainedModel, GenerationMixin)
             name = "max_new_frames" if max_new_frames is not None else "max_new_tokens"
             new_frames = explicit_frames if explicit_frames is not None else params["max_new_tokens"]
             new_frames = check_int(
-                f"{name} ({MAX_GENERATION_SECONDS:g} s at {frame_rate} frames/s at most)", new_frames, min=1,
+                f"{name} ({MAX_GENERATION_SECONDS:g} s at {frame_rate} frames/s at most)",
+                new_frames,
+                min=1,
                 max=int(MAX_GENERATION_SECONDS * frame_rate),
-            )  # fmt: skip
+            )
         params["new_frames"] = int(new_frames)
         return params
 

@@ -31,7 +31,7 @@ from transformers.pipelines import TextToAudioPipeline
 
 from ..audio import AudioError, check_audio, check_sample_rate, load_audio
 from ..codec import CodecFeatureExtractor
-from ..validation import MAX_PROMPTS_PER_CALL, InvalidInputError, check_choice, check_int, check_seed
+from ..validation import MAX_PROMPTS_PER_CALL, InvalidInputError, check_choice, check_seed
 from .convert_audiocraft import convert_audiocraft_checkpoint, is_audiocraft_checkpoint_dir
 from .modeling_audiogen import AudioGenForConditionalGeneration
 from .processing_audiogen import AudioGenProcessor
@@ -223,7 +223,8 @@ class AudioGenPipeline(TextToAudioPipeline):
                 repo_id,
                 private=private,
                 token=token,
-                commit_message=commit_message or f"Upload AudioGen pipeline ({self.model.num_parameters():,} parameters)",
+                commit_message=commit_message
+                or f"Upload AudioGen pipeline ({self.model.num_parameters():,} parameters)",
                 **card_kwargs,
             )
 
@@ -311,7 +312,7 @@ class AudioGenPipeline(TextToAudioPipeline):
         if isinstance(prompt, list):
             if not prompt:
                 raise InvalidInputError(
-                    "prompt is an empty list: give at least one prompt (\"\" for unconditional audio)"
+                    'prompt is an empty list: give at least one prompt ("" for unconditional audio)'
                 )
             if len(prompt) > MAX_PROMPTS_PER_CALL:
                 raise InvalidInputError(
@@ -373,8 +374,14 @@ class AudioGenPipeline(TextToAudioPipeline):
             generate["duration"] = duration
         if "duration" not in generate and "max_new_frames" not in generate and "max_new_tokens" not in generate:
             generate["duration"] = 5.0
-        sampling = dict(guidance_scale=guidance_scale, do_sample=do_sample, temperature=temperature, top_k=top_k,
-                        top_p=top_p, num_return_sequences=num_return_sequences)  # fmt: skip
+        sampling = dict(
+            guidance_scale=guidance_scale,
+            do_sample=do_sample,
+            temperature=temperature,
+            top_k=top_k,
+            top_p=top_p,
+            num_return_sequences=num_return_sequences,
+        )
         generate.update({name: value for name, value in sampling.items() if value is not None})
         if seed is not None and generator is not None:
             raise InvalidInputError("pass either seed or generator, not both")
@@ -397,12 +404,23 @@ class AudioGenPipeline(TextToAudioPipeline):
     def _check_generation_parameters(self, generate: dict) -> dict:
         """Fail before any work on a bad generation parameter, with the model's own checks and messages; returns
         the resolved parameters."""
-        checked = ("do_sample", "temperature", "top_k", "top_p", "guidance_scale", "num_return_sequences",
-                   "max_new_tokens", "extend_stride", "return_dict_in_generate")  # fmt: skip
+        checked = (
+            "do_sample",
+            "temperature",
+            "top_k",
+            "top_p",
+            "guidance_scale",
+            "num_return_sequences",
+            "max_new_tokens",
+            "extend_stride",
+            "return_dict_in_generate",
+        )
         return self.model._generation_params(
-            None, generate.get("duration"), generate.get("max_new_frames"),
+            None,
+            generate.get("duration"),
+            generate.get("max_new_frames"),
             {name: generate[name] for name in checked if name in generate},
-        )  # fmt: skip
+        )
 
     def _load_audio_prompt(self, audio_prompt) -> tuple[np.ndarray, int]:
         """A path, ``(array, sampling_rate)`` or ``{"array", "sampling_rate"}`` -> (mono float32 audio, rate)."""
@@ -466,9 +484,11 @@ class AudioGenPipeline(TextToAudioPipeline):
         if limit is not None and tokens["input_ids"].shape[-1] > limit:
             logger.warning(
                 "%s is %d tokens long, more than the text encoder's limit of %d: it was truncated to %r",
-                what, tokens["input_ids"].shape[-1], limit,
+                what,
+                tokens["input_ids"].shape[-1],
+                limit,
                 self.tokenizer.decode(tokens["input_ids"][0, :limit], skip_special_tokens=True),
-            )  # fmt: skip
+            )
             tokens = self.processor(text=text, return_tensors="pt", truncation=True, max_length=limit)
         return {name: tokens[name] for name in ("input_ids", "attention_mask", "token_type_ids") if name in tokens}
 

@@ -102,9 +102,13 @@ class AudioGenProcessor(ProcessorMixin):
 
                 text = normalize_caption(text) if isinstance(text, str) else [normalize_caption(t) for t in text]
             tokens = self.tokenizer(
-                text, return_tensors=return_tensors, padding=padding, truncation=truncation, max_length=max_length,
+                text,
+                return_tensors=return_tensors,
+                padding=padding,
+                truncation=truncation,
+                max_length=max_length,
                 **kwargs,
-            )  # fmt: skip
+            )
             # An empty prompt means "no text": the model reads an all-zero attention mask as the null condition
             # (the unconditional branch of classifier-free guidance), whatever special tokens the tokenizer added.
             texts = [text] if isinstance(text, str) else text

@@ -10,6 +10,7 @@ from typing import ClassVar
 
 from transformers import AutoConfig, Blip2QFormerConfig, ClapAudioConfig, PreTrainedConfig
 from transformers.configuration_utils import SubConfigSpec
+
 from ..validation import InvalidInputError
 
 # Metadata fields the reference knows, in the order it writes them, with the tag pair that wraps each one. Tag tokens
@@ -28,28 +29,66 @@ CLAP_TOKEN_POSITIONS = ("encoder_input", "encoder_output")
 # Architectures of the pretrained parts, spelled out because nothing can be downloaded here.
 # HTSAT as in the reference (WavCaps/ACT `HTSAT_Swin_Transformer`): transformers' CLAP audio tower is the same Swin.
 HTSAT_KWARGS = dict(
-    spec_size=256, num_mel_bins=64, patch_size=4, patch_stride=[4, 4], window_size=8, depths=[2, 2, 6, 2],
-    num_attention_heads=[4, 8, 16, 32], patch_embeds_hidden_size=96, hidden_size=768, enable_fusion=False,
-)  # fmt: skip
+    spec_size=256,
+    num_mel_bins=64,
+    patch_size=4,
+    patch_stride=[4, 4],
+    window_size=8,
+    depths=[2, 2, 6, 2],
+    num_attention_heads=[4, 8, 16, 32],
+    patch_embeds_hidden_size=96,
+    hidden_size=768,
+    enable_fusion=False,
+)
 # LAION-CLAP HTSAT-base (`music_speech_audioset_epoch_15_esc_89.98.pt`, 48 kHz), whose 512-d audio embedding is the
 # global token.
 CLAP_HTSAT_BASE_KWARGS = dict(
-    spec_size=256, num_mel_bins=64, patch_size=4, patch_stride=[4, 4], window_size=8, depths=[2, 2, 12, 2],
-    num_attention_heads=[4, 8, 16, 32], patch_embeds_hidden_size=128, hidden_size=1024, projection_dim=512,
+    spec_size=256,
+    num_mel_bins=64,
+    patch_size=4,
+    patch_stride=[4, 4],
+    window_size=8,
+    depths=[2, 2, 12, 2],
+    num_attention_heads=[4, 8, 16, 32],
+    patch_embeds_hidden_size=128,
+    hidden_size=1024,
+    projection_dim=512,
     enable_fusion=False,
-)  # fmt: skip
+)
 # The reference Q-Former: LAVIS BLIP-2 BERT with hidden 256, 8 heads, 2 layers, cross-attention in every layer.
 QFORMER_KWARGS = dict(
-    hidden_size=256, num_attention_heads=8, num_hidden_layers=2, intermediate_size=3072, cross_attention_frequency=1,
-    layer_norm_eps=1e-12, hidden_dropout_prob=0.1, attention_probs_dropout_prob=0.1, encoder_hidden_size=768,
-)  # fmt: skip
+    hidden_size=256,
+    num_attention_heads=8,
+    num_hidden_layers=2,
+    intermediate_size=3072,
+    cross_attention_frequency=1,
+    layer_norm_eps=1e-12,
+    hidden_dropout_prob=0.1,
+    attention_probs_dropout_prob=0.1,
+    encoder_hidden_size=768,
+)
 # facebook/bart-base.
 BART_BASE_KWARGS = dict(
-    vocab_size=50265, d_model=768, encoder_layers=6, decoder_layers=6, encoder_attention_heads=12,
-    decoder_attention_heads=12, encoder_ffn_dim=3072, decoder_ffn_dim=3072, max_position_embeddings=1024,
-    dropout=0.1, attention_dropout=0.1, activation_dropout=0.1, activation_function="gelu", scale_embedding=False,
-    pad_token_id=1, bos_token_id=0, eos_token_id=2, decoder_start_token_id=2, forced_eos_token_id=2,
-)  # fmt: skip
+    vocab_size=50265,
+    d_model=768,
+    encoder_layers=6,
+    decoder_layers=6,
+    encoder_attention_heads=12,
+    decoder_attention_heads=12,
+    encoder_ffn_dim=3072,
+    decoder_ffn_dim=3072,
+    max_position_embeddings=1024,
+    dropout=0.1,
+    attention_dropout=0.1,
+    activation_dropout=0.1,
+    activation_function="gelu",
+    scale_embedding=False,
+    pad_token_id=1,
+    bos_token_id=0,
+    eos_token_id=2,
+    decoder_start_token_id=2,
+    forced_eos_token_id=2,
+)
 
 
 class AutoCapConfig(PreTrainedConfig):
@@ -148,7 +187,9 @@ class AutoCapConfig(PreTrainedConfig):
         super().__post_init__(**kwargs)
         self.is_encoder_decoder = True
         if self.text_config.model_type != "bart":
-            raise InvalidInputError(f"text_config must be a BART config, got model_type={self.text_config.model_type!r}")
+            raise InvalidInputError(
+                f"text_config must be a BART config, got model_type={self.text_config.model_type!r}"
+            )
         # The Q-Former cross-attends to frame features projected to BART's width.
         self.qformer_config.encoder_hidden_size = self.text_config.d_model
         if not isinstance(self.use_qformer, bool):  # a string "false" from a YAML/CLI would silently mean True
@@ -220,16 +261,34 @@ class AutoCapConfig(PreTrainedConfig):
         --model_preset small``). Pass ``text_config={...}`` (at least ``vocab_size`` for a new tokenizer) etc. to
         override fields of the sub-configs."""
         swin = dict(depths=[1, 1, 1, 1], num_attention_heads=[1, 2, 4, 8], patch_embeds_hidden_size=16, hidden_size=128)
-        bart = dict(d_model=128, encoder_layers=2, decoder_layers=2, encoder_attention_heads=4,
-                    decoder_attention_heads=4, encoder_ffn_dim=512, decoder_ffn_dim=512, max_position_embeddings=256,
-                    dropout=0.1, attention_dropout=0.1, activation_dropout=0.1)  # fmt: skip
+        bart = dict(
+            d_model=128,
+            encoder_layers=2,
+            decoder_layers=2,
+            encoder_attention_heads=4,
+            decoder_attention_heads=4,
+            encoder_ffn_dim=512,
+            decoder_ffn_dim=512,
+            max_position_embeddings=256,
+            dropout=0.1,
+            attention_dropout=0.1,
+            activation_dropout=0.1,
+        )
         preset = dict(
-            audio_config=swin, clap_config={**swin, "projection_dim": 64},
-            qformer_config=dict(hidden_size=64, num_attention_heads=4, num_hidden_layers=2, intermediate_size=256,
-                                cross_attention_frequency=1),
-            text_config={**bart, **kwargs.pop("text_config", {})}, num_query_tokens=32, audio_frame_repeat=1,
+            audio_config=swin,
+            clap_config={**swin, "projection_dim": 64},
+            qformer_config=dict(
+                hidden_size=64,
+                num_attention_heads=4,
+                num_hidden_layers=2,
+                intermediate_size=256,
+                cross_attention_frequency=1,
+            ),
+            text_config={**bart, **kwargs.pop("text_config", {})},
+            num_query_tokens=32,
+            audio_frame_repeat=1,
             max_audio_positions=64,
-        )  # fmt: skip
+        )
         return cls(**{**preset, **kwargs})
 
 

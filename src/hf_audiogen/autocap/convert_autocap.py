@@ -100,12 +100,24 @@ QFORMER_POSITION_IDS = "position-id buffer of LAVIS' BERT embeddings: AutoCap re
 TIED_COPY = "tied copy of BART's word table decoder.model.shared.weight (checked identical)"
 BART_DUPLICATE = "second reference to the same BART (SpecialTokensEmbeddings.model), checked equal to decoder.model.*"
 REPLACED_CLAP = "CLAP weights of the checkpoint, replaced by the ones of clap_checkpoint"
-DROPPED_KEY_REASONS = (FRONT_END, TAGGING_HEAD, SHIFT_MASK, CLAP_TEXT, CLAP_TRAINING, QFORMER_POSITION_IDS, TIED_COPY,
-                       BART_DUPLICATE, REPLACED_CLAP)  # fmt: skip
+DROPPED_KEY_REASONS = (
+    FRONT_END,
+    TAGGING_HEAD,
+    SHIFT_MASK,
+    CLAP_TEXT,
+    CLAP_TRAINING,
+    QFORMER_POSITION_IDS,
+    TIED_COPY,
+    BART_DUPLICATE,
+    REPLACED_CLAP,
+)
 
 # BART ties these to decoder.model.shared.weight.
-_TIED_BART_KEYS = ("decoder.model.encoder.embed_tokens.weight", "decoder.model.decoder.embed_tokens.weight",
-                   "decoder.lm_head.weight")  # fmt: skip
+_TIED_BART_KEYS = (
+    "decoder.model.encoder.embed_tokens.weight",
+    "decoder.model.decoder.embed_tokens.weight",
+    "decoder.lm_head.weight",
+)
 _SHARED_BART_KEY = "decoder.model.shared.weight"
 _BART_COPY_PREFIX = "special_tokens_embed.model."
 
@@ -124,16 +136,18 @@ class _Rule:
 # ---------------------------------------------------------------------------------------------------------------------
 def _torch_load(path: str | os.PathLike, what: str, allow_pickle: bool) -> Any:
     # Tensors, dicts, strings and numbers only by default: a checkpoint from the internet is untrusted code.
-    return load_torch_file(path, what, allow_pickle=allow_pickle,
-                           force_hint="convert with allow_pickle=True (CLI: --allow-pickle)")  # fmt: skip
+    return load_torch_file(
+        path, what, allow_pickle=allow_pickle, force_hint="convert with allow_pickle=True (CLI: --allow-pickle)"
+    )
 
 
 def _as_state_dict(loaded: Any, what: str) -> dict[str, torch.Tensor]:
     """The state dict inside a Lightning checkpoint (``state_dict``, or ``model`` as the reference's loader also
     accepts), or the dict itself when it is already one."""
     if not isinstance(loaded, dict):
-        raise InvalidInputError(f"{what} must be a dict (a Lightning checkpoint or a state dict), got "
-                                f"{type(loaded).__name__}")  # fmt: skip
+        raise InvalidInputError(
+            f"{what} must be a dict (a Lightning checkpoint or a state dict), got {type(loaded).__name__}"
+        )
     for field in ("state_dict", "model"):
         if isinstance(loaded.get(field), dict):
             loaded = loaded[field]
@@ -197,8 +211,10 @@ def load_reference_config(reference_config: dict | str | os.PathLike) -> dict:
         path = os.fspath(reference_config)
         reference_config = load_yaml_file(path, "reference config", _TaggedLoader)
         if not isinstance(reference_config, dict):
-            raise InvalidInputError(f"the reference config {path} must be a YAML mapping (the training YAML, e.g. "
-                                    f"autocap-full.yaml), got {type(reference_config).__name__}")  # fmt: skip
+            raise InvalidInputError(
+                f"the reference config {path} must be a YAML mapping (the training YAML, e.g. "
+                f"autocap-full.yaml), got {type(reference_config).__name__}"
+            )
     if not isinstance(reference_config, dict):
         raise InvalidInputError(f"the reference config must be a YAML mapping, got {type(reference_config).__name__}")
     return reference_config
@@ -234,22 +250,29 @@ def _get_number(config: dict, dotted: str, cast: type, default: Any) -> Any:
 def _check_supported(reference: dict) -> None:
     """Refuse reference settings that change the network in ways AutoCapForConditionalGeneration does not have."""
     unsupported = []
-    for dotted, supported in (("model.use_audio_qformer", True), ("model.use_text_qformer", False),
-                              ("model.add_special_tokens", True), ("model.resize_token_embeds", False),
-                              ("model.meta_input", True), ("audio_encoder_args.model_arch", "transformer"),
-                              ("audio_encoder_args.model_name", "htsat")):  # fmt: skip
+    for dotted, supported in (
+        ("model.use_audio_qformer", True),
+        ("model.use_text_qformer", False),
+        ("model.add_special_tokens", True),
+        ("model.resize_token_embeds", False),
+        ("model.meta_input", True),
+        ("audio_encoder_args.model_arch", "transformer"),
+        ("audio_encoder_args.model_name", "htsat"),
+    ):
         value = _get(reference, dotted, supported)
         if value != supported:
             unsupported.append(f"{dotted}={value!r} (supported: {supported!r})")
     if unsupported:
-        raise InvalidInputError("the reference config has settings this port does not implement: "
-                                + "; ".join(unsupported))  # fmt: skip
+        raise InvalidInputError(
+            "the reference config has settings this port does not implement: " + "; ".join(unsupported)
+        )
 
 
 def _require(state_dict: dict[str, torch.Tensor], key: str) -> torch.Tensor:
     if key not in state_dict:
-        raise InvalidInputError(f"the AutoCap checkpoint lacks {key!r}, which every AutoCap model has: is it an "
-                                "AutoCap one?")  # fmt: skip
+        raise InvalidInputError(
+            f"the AutoCap checkpoint lacks {key!r}, which every AutoCap model has: is it an AutoCap one?"
+        )
     return state_dict[key]
 
 
@@ -266,19 +289,26 @@ def _swin_config(state_dict: dict[str, torch.Tensor], prefix: str, defaults: dic
     if not stages:
         raise InvalidInputError(f"the checkpoint has no HTSAT under {prefix}*: is it an AutoCap checkpoint?")
     block = f"{prefix}layers.{{}}.blocks.{{}}."
-    depths = [len(_layer_indices(state_dict, re.escape(f"{prefix}layers.{i}.blocks.") + r"(\d+)\.norm1\.weight"))
-              for i in stages]  # fmt: skip
+    depths = [
+        len(_layer_indices(state_dict, re.escape(f"{prefix}layers.{i}.blocks.") + r"(\d+)\.norm1\.weight"))
+        for i in stages
+    ]
     tables = [_require(state_dict, block.format(i, 0) + "attn.relative_position_bias_table") for i in stages]
     window = (round(tables[0].shape[0] ** 0.5) + 1) // 2  # the table has (2 * window - 1) ** 2 rows
     patch = _require(state_dict, prefix + "patch_embed.proj.weight")  # (width, 1, patch, patch); stride = patch
     width = patch.shape[0]
     fields = dict(
-        defaults, depths=depths, num_attention_heads=[table.shape[1] for table in tables], window_size=window,
-        patch_size=patch.shape[-1], patch_stride=[patch.shape[-1]] * 2, patch_embeds_hidden_size=width,
+        defaults,
+        depths=depths,
+        num_attention_heads=[table.shape[1] for table in tables],
+        window_size=window,
+        patch_size=patch.shape[-1],
+        patch_stride=[patch.shape[-1]] * 2,
+        patch_embeds_hidden_size=width,
         hidden_size=_require(state_dict, prefix + "norm.weight").shape[0],
         num_mel_bins=_require(state_dict, prefix + "bn0.weight").shape[0],
         mlp_ratio=_require(state_dict, block.format(0, 0) + "mlp.fc1.weight").shape[0] / width,
-    )  # fmt: skip
+    )
     for stage in stages:
         if depths[stage] > 1 and block.format(stage, 1) + "attn_mask" in state_dict:
             windows = state_dict[block.format(stage, 1) + "attn_mask"].shape[0]  # (grid / window) ** 2 windows
@@ -313,12 +343,18 @@ def autocap_config_from_checkpoint(
     if cross_layers != list(range(0, len(qformer_layers), frequency)):
         raise InvalidInputError(f"the Q-Former has cross-attention in layers {cross_layers}: not every n-th layer")
     intermediate = _require(state_dict, "audio_Qformer.bert.encoder.layer.0.intermediate_query.dense.weight")
-    qformer_config = Blip2QFormerConfig(**{
-        **QFORMER_KWARGS, "hidden_size": query_tokens.shape[-1], "num_hidden_layers": len(qformer_layers),
-        "intermediate_size": intermediate.shape[0], "cross_attention_frequency": frequency,
-        "num_attention_heads": _get_number(reference, "audio_qformer.num_attention_heads", int,
-                                           QFORMER_KWARGS["num_attention_heads"]),
-    })  # fmt: skip
+    qformer_config = Blip2QFormerConfig(
+        **{
+            **QFORMER_KWARGS,
+            "hidden_size": query_tokens.shape[-1],
+            "num_hidden_layers": len(qformer_layers),
+            "intermediate_size": intermediate.shape[0],
+            "cross_attention_frequency": frequency,
+            "num_attention_heads": _get_number(
+                reference, "audio_qformer.num_attention_heads", int, QFORMER_KWARGS["num_attention_heads"]
+            ),
+        }
+    )
 
     shared = _require(state_dict, _SHARED_BART_KEY)
     vocab_size, d_model = shared.shape
@@ -328,16 +364,25 @@ def autocap_config_from_checkpoint(
             "(an AutoCapConfig) to convert this checkpoint"
         )
     positions = _require(state_dict, "decoder.model.encoder.embed_positions.weight")
-    ffn = {side: _require(state_dict, f"decoder.model.{side}.layers.0.fc1.weight").shape[0]
-           for side in ("encoder", "decoder")}  # fmt: skip
-    text_config = AutoConfig.for_model("bart", **{
-        **BART_BASE_KWARGS, "vocab_size": vocab_size, "d_model": d_model,
-        "encoder_layers": len(_layer_indices(state_dict, r"decoder\.model\.encoder\.layers\.(\d+)\.fc1\.weight")),
-        "decoder_layers": len(_layer_indices(state_dict, r"decoder\.model\.decoder\.layers\.(\d+)\.fc1\.weight")),
-        "encoder_ffn_dim": ffn["encoder"], "decoder_ffn_dim": ffn["decoder"],
-        "encoder_attention_heads": d_model // 64, "decoder_attention_heads": d_model // 64,
-        "max_position_embeddings": positions.shape[0] - 2,  # BART's learned positions start at offset 2
-    })  # fmt: skip
+    ffn = {
+        side: _require(state_dict, f"decoder.model.{side}.layers.0.fc1.weight").shape[0]
+        for side in ("encoder", "decoder")
+    }
+    text_config = AutoConfig.for_model(
+        "bart",
+        **{
+            **BART_BASE_KWARGS,
+            "vocab_size": vocab_size,
+            "d_model": d_model,
+            "encoder_layers": len(_layer_indices(state_dict, r"decoder\.model\.encoder\.layers\.(\d+)\.fc1\.weight")),
+            "decoder_layers": len(_layer_indices(state_dict, r"decoder\.model\.decoder\.layers\.(\d+)\.fc1\.weight")),
+            "encoder_ffn_dim": ffn["encoder"],
+            "decoder_ffn_dim": ffn["decoder"],
+            "encoder_attention_heads": d_model // 64,
+            "decoder_attention_heads": d_model // 64,
+            "max_position_embeddings": positions.shape[0] - 2,  # BART's learned positions start at offset 2
+        },
+    )
 
     use_clap = "clap_proj.weight" in state_dict
     clap_config = dict(CLAP_HTSAT_BASE_KWARGS)
@@ -376,8 +421,9 @@ def feature_extractor_from_reference_config(
     towers read (and no CLAP front-end for a model without the CLAP token)."""
     reference = load_reference_config(reference_config) if reference_config is not None else {}
     if not isinstance(_get(reference, "audio_args", {}) or {}, dict):
-        raise InvalidInputError(f"the reference config's audio_args must be a mapping, got "
-                                f"{_get(reference, 'audio_args')!r}")  # fmt: skip
+        raise InvalidInputError(
+            f"the reference config's audio_args must be a mapping, got {_get(reference, 'audio_args')!r}"
+        )
     defaults = AutoCapFeatureExtractor()
 
     def arg(name, cast, default):
@@ -388,8 +434,10 @@ def feature_extractor_from_reference_config(
     except InvalidInputError:
         raise
     except ValueError as err:  # AudioError included: a rate, STFT size or mel range the front-end refuses
-        raise InvalidInputError(f"the reference config's audio_args describe a front-end AutoCapFeatureExtractor "
-                                f"cannot build: {one_line(err)}") from err  # fmt: skip
+        raise InvalidInputError(
+            f"the reference config's audio_args describe a front-end AutoCapFeatureExtractor "
+            f"cannot build: {one_line(err)}"
+        ) from err
     if config is not None and extractor.feature_size != config.audio_config.num_mel_bins:
         raise InvalidInputError(
             f"the reference config's audio_args.n_mels={extractor.feature_size} but the checkpoint's HTSAT reads "
@@ -417,16 +465,23 @@ def _feature_extractor(arg, defaults: AutoCapFeatureExtractor, config: AutoCapCo
 # ---------------------------------------------------------------------------------------------------------------------
 _SWIN_BLOCK = re.compile(r"(layers\.\d+\.blocks\.\d+\.)(.+)")
 _SWIN_BLOCK_RENAMES = {
-    "norm1.weight": "layernorm_before.weight", "norm1.bias": "layernorm_before.bias",
-    "norm2.weight": "layernorm_after.weight", "norm2.bias": "layernorm_after.bias",
-    "attn.proj.weight": "attention.output.dense.weight", "attn.proj.bias": "attention.output.dense.bias",
+    "norm1.weight": "layernorm_before.weight",
+    "norm1.bias": "layernorm_before.bias",
+    "norm2.weight": "layernorm_after.weight",
+    "norm2.bias": "layernorm_after.bias",
+    "attn.proj.weight": "attention.output.dense.weight",
+    "attn.proj.bias": "attention.output.dense.bias",
     "attn.relative_position_bias_table": "attention.self.relative_position_bias_table",
     "attn.relative_position_index": "attention.self.relative_position_index",
-    "mlp.fc1.weight": "intermediate.dense.weight", "mlp.fc1.bias": "intermediate.dense.bias",
-    "mlp.fc2.weight": "output.dense.weight", "mlp.fc2.bias": "output.dense.bias",
-}  # fmt: skip
-_SWIN_SAME_NAME = re.compile(r"patch_embed\.(proj|norm)\.(weight|bias)|norm\.(weight|bias)"
-                             r"|layers\.\d+\.downsample\.(reduction\.weight|norm\.weight|norm\.bias)")  # fmt: skip
+    "mlp.fc1.weight": "intermediate.dense.weight",
+    "mlp.fc1.bias": "intermediate.dense.bias",
+    "mlp.fc2.weight": "output.dense.weight",
+    "mlp.fc2.bias": "output.dense.bias",
+}
+_SWIN_SAME_NAME = re.compile(
+    r"patch_embed\.(proj|norm)\.(weight|bias)|norm\.(weight|bias)"
+    r"|layers\.\d+\.downsample\.(reduction\.weight|norm\.weight|norm\.bias)"
+)
 
 
 def _rename_swin(key: str, prefix: str) -> _Rule | None:
@@ -531,8 +586,10 @@ def _rename_autocap(key: str) -> _Rule | None:
 
 
 _SWIN_BLOCK_SOURCES = {ours: theirs for theirs, ours in _SWIN_BLOCK_RENAMES.items()}
-_SWIN_PREFIXES = (("audio_encoder.audio_encoder.", "encoder.audio_enc."),
-                  ("clap_model.audio_model.audio_encoder.", "clap_model.model.audio_branch."))  # fmt: skip
+_SWIN_PREFIXES = (
+    ("audio_encoder.audio_encoder.", "encoder.audio_enc."),
+    ("clap_model.audio_model.audio_encoder.", "clap_model.model.audio_branch."),
+)
 
 
 def _swin_source(rest: str) -> str:
@@ -661,14 +718,18 @@ def convert_autocap_state_dict(
     shared = converted.get("language_model.model.shared.weight")
     if shared is not None:
         converted.update(dict.fromkeys(tied, shared))
-    if tag_tokens is not None and (not isinstance(tag_tokens, (list, tuple))
-                                   or not all(isinstance(tag, str) for tag in tag_tokens)):  # fmt: skip
-        raise InvalidInputError(f"the reference config's tokenizer.special_tokens must be a list of AutoCap's tags "
-                                f"{TAG_TOKENS} (in any order), got {tag_tokens!r}")  # fmt: skip
+    if tag_tokens is not None and (
+        not isinstance(tag_tokens, (list, tuple)) or not all(isinstance(tag, str) for tag in tag_tokens)
+    ):
+        raise InvalidInputError(
+            f"the reference config's tokenizer.special_tokens must be a list of AutoCap's tags "
+            f"{TAG_TOKENS} (in any order), got {tag_tokens!r}"
+        )
     if "tag_embeddings.weight" in converted and tag_tokens is not None and list(tag_tokens) != TAG_TOKENS:
         if sorted(tag_tokens) != sorted(TAG_TOKENS):
-            raise InvalidInputError(f"the reference's special tokens {list(tag_tokens)} are not AutoCap's tags "
-                                    f"{TAG_TOKENS}")  # fmt: skip
+            raise InvalidInputError(
+                f"the reference's special tokens {list(tag_tokens)} are not AutoCap's tags {TAG_TOKENS}"
+            )
         converted["tag_embeddings.weight"] = converted["tag_embeddings.weight"][
             [list(tag_tokens).index(tag) for tag in TAG_TOKENS]
         ]
@@ -681,8 +742,9 @@ def convert_autocap_state_dict(
         )
     missing = list(dict.fromkeys(_reference_key(key) for key in missing))  # as the checkpoint names them
     wrong_shape += _check_duplicates(state_dict, state_dict.get(_SHARED_BART_KEY))
-    _check_converted_keys("the AutoCap checkpoint does not match the model built from its config", unknown, missing,
-                          wrong_shape)  # fmt: skip
+    _check_converted_keys(
+        "the AutoCap checkpoint does not match the model built from its config", unknown, missing, wrong_shape
+    )
     return converted, dropped
 
 
@@ -691,8 +753,11 @@ def convert_autocap_state_dict(
 # ---------------------------------------------------------------------------------------------------------------------
 def _load_tokenizer(tokenizer: Any):
     if isinstance(tokenizer, (str, os.PathLike)):
-        return load_tokenizer(tokenizer, "tokenizer", hint="pass BART's tokenizer (e.g. a local copy of "
-                              "facebook/bart-base) as tokenizer= (CLI: --tokenizer)")  # fmt: skip
+        return load_tokenizer(
+            tokenizer,
+            "tokenizer",
+            hint="pass BART's tokenizer (e.g. a local copy of facebook/bart-base) as tokenizer= (CLI: --tokenizer)",
+        )
     return check_tokenizer(tokenizer, "tokenizer", "given as an object")
 
 
@@ -760,16 +825,19 @@ def convert_autocap_checkpoint(
         if tokenizer is not None:
             try:
                 processor = AutoCapProcessor(
-                    feature_extractor, tokenizer,
+                    feature_extractor,
+                    tokenizer,
                     metadata_keys=_get(reference, "model.meta_keys", ["video_caption", "title"]),
                     max_metadata_length=_get_number(reference, "meta.max_prompt_len", int, 128),
                     max_caption_length=_get_number(reference, "tokenizer.max_length", int, 30),
-                )  # fmt: skip
+                )
             except InvalidInputError:
                 raise
             except ValueError as err:
-                raise InvalidInputError(f"the reference config's model.meta_keys / meta.max_prompt_len / "
-                                        f"tokenizer.max_length: {one_line(err)}") from err  # fmt: skip
+                raise InvalidInputError(
+                    f"the reference config's model.meta_keys / meta.max_prompt_len / "
+                    f"tokenizer.max_length: {one_line(err)}"
+                ) from err
             if processor.tag_token_offset != config.tag_token_offset:
                 raise InvalidInputError(
                     f"the tokenizer puts the tag tokens at id {processor.tag_token_offset}, but the model's tag "

@@ -78,8 +78,9 @@ class AutoCapFeatureExtractor(SequenceFeatureExtractor):
         check_sample_rate(sampling_rate)
         if clap_sampling_rate is not None:
             check_sample_rate(clap_sampling_rate, "clap_sampling_rate")
-        max_length_s = check_float("max_length_s", max_length_s, min=0, max=MAX_AUDIO_PROMPT_SECONDS,
-                                   min_inclusive=False)  # fmt: skip
+        max_length_s = check_float(
+            "max_length_s", max_length_s, min=0, max=MAX_AUDIO_PROMPT_SECONDS, min_inclusive=False
+        )
         self.hop_length = hop_length
         self.n_fft = n_fft
         self.frequency_min = frequency_min
@@ -99,18 +100,27 @@ class AutoCapFeatureExtractor(SequenceFeatureExtractor):
         common = dict(truncation="rand_trunc", padding="pad", top_db=None)
         frontends = {
             "input_features": ClapFeatureExtractor(
-                feature_size=self.feature_size, sampling_rate=self.sampling_rate, hop_length=self.hop_length,
-                fft_window_size=self.n_fft, frequency_min=self.frequency_min, frequency_max=self.frequency_max,
-                max_length_s=self.max_length_s, **common,
+                feature_size=self.feature_size,
+                sampling_rate=self.sampling_rate,
+                hop_length=self.hop_length,
+                fft_window_size=self.n_fft,
+                frequency_min=self.frequency_min,
+                frequency_max=self.frequency_max,
+                max_length_s=self.max_length_s,
+                **common,
             )
-        }  # fmt: skip
+        }
         if self.clap_sampling_rate is not None:
             frontends["clap_input_features"] = ClapFeatureExtractor(
-                feature_size=self.clap_feature_size, sampling_rate=self.clap_sampling_rate,
-                hop_length=self.clap_hop_length, fft_window_size=self.clap_n_fft,
-                frequency_min=self.clap_frequency_min, frequency_max=self.clap_frequency_max,
-                max_length_s=self.max_length_s, **common,
-            )  # fmt: skip
+                feature_size=self.clap_feature_size,
+                sampling_rate=self.clap_sampling_rate,
+                hop_length=self.clap_hop_length,
+                fft_window_size=self.clap_n_fft,
+                frequency_min=self.clap_frequency_min,
+                frequency_max=self.clap_frequency_max,
+                max_length_s=self.max_length_s,
+                **common,
+            )
         return frontends
 
     def to_dict(self) -> dict[str, Any]:
@@ -194,9 +204,7 @@ class AutoCapFeatureExtractor(SequenceFeatureExtractor):
                 )
             clip = resample(clip, sampling_rate, self.sampling_rate)
             prepared.append(self.prepare_waveform(clip, crop=crop, rng=rng))
-        features = {
-            "input_features": self._log_mel("input_features", prepared, self.sampling_rate, self.num_samples)
-        }
+        features = {"input_features": self._log_mel("input_features", prepared, self.sampling_rate, self.num_samples)}
         if "clap_input_features" in self._frontends:
             clap_samples = int(round(self.max_length_s * self.clap_sampling_rate))
             clap_clips = [

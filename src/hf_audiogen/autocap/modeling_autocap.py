@@ -39,8 +39,8 @@ from transformers.modeling_outputs import BaseModelOutput, ModelOutput, Seq2SeqL
 from transformers.models.bart.modeling_bart import shift_tokens_right
 
 from ..loading import StrictLoadingMixin
-from .configuration_autocap import AutoCapConfig
 from ..validation import InvalidInputError
+from .configuration_autocap import AutoCapConfig
 
 
 @dataclass
@@ -110,9 +110,7 @@ class AutoCapForConditionalGeneration(AutoCapPreTrainedModel, GenerationMixin):
         if config.use_qformer:
             self.audio_position_embedding = nn.Embedding(config.max_audio_positions, d_model)
             self.audio_layernorm = nn.LayerNorm(d_model)
-            self.query_tokens = nn.Parameter(
-                torch.zeros(1, config.num_query_tokens, config.qformer_config.hidden_size)
-            )
+            self.query_tokens = nn.Parameter(torch.zeros(1, config.num_query_tokens, config.qformer_config.hidden_size))
             self.qformer = Blip2QFormerModel(config.qformer_config)
             self.qformer_projection = nn.Linear(config.qformer_config.hidden_size, d_model)
         if config.use_clap:
@@ -134,11 +132,18 @@ class AutoCapForConditionalGeneration(AutoCapPreTrainedModel, GenerationMixin):
         ``<s>`` first and ``</s>`` at the length limit."""
         text = config.text_config
         return GenerationConfig(
-            num_beams=2, max_new_tokens=29, min_new_tokens=1, no_repeat_ngram_size=3, early_stopping=True,
-            decoder_start_token_id=text.decoder_start_token_id, bos_token_id=text.bos_token_id,
-            eos_token_id=text.eos_token_id, pad_token_id=text.pad_token_id, forced_bos_token_id=text.bos_token_id,
+            num_beams=2,
+            max_new_tokens=29,
+            min_new_tokens=1,
+            no_repeat_ngram_size=3,
+            early_stopping=True,
+            decoder_start_token_id=text.decoder_start_token_id,
+            bos_token_id=text.bos_token_id,
+            eos_token_id=text.eos_token_id,
+            pad_token_id=text.pad_token_id,
+            forced_bos_token_id=text.bos_token_id,
             forced_eos_token_id=text.eos_token_id,
-        )  # fmt: skip
+        )
 
     # ----------------------------------------------------------------------------------------------------------------
     # Freezing and training stages

@@ -207,8 +207,12 @@ class AutoCapPipeline(Pipeline):
 
         def requests():
             for i, item in enumerate(items):
-                yield {"input": item, "index": i, "sampling_rate": sampling_rate,
-                       "metadata": metadata[i] if metadata is not None else None}  # fmt: skip
+                yield {
+                    "input": item,
+                    "index": i,
+                    "sampling_rate": sampling_rate,
+                    "metadata": metadata[i] if metadata is not None else None,
+                }
 
         outputs = super().__call__(requests(), batch_size=batch_size, **kwargs)
         captions = list(tqdm(outputs, total=count, desc="captioning", unit="clip", disable=not progress_bar))
@@ -238,10 +242,18 @@ class AutoCapPipeline(Pipeline):
         if generate_kwargs is not None and not isinstance(generate_kwargs, dict):
             raise InvalidInputError(f"generate_kwargs must be a dict of generate() options, got {generate_kwargs!r}")
         generate = dict(generate_kwargs or {})
-        options = dict(num_beams=num_beams, max_new_tokens=max_new_tokens, min_new_tokens=min_new_tokens,
-                       do_sample=do_sample, top_p=top_p, top_k=top_k, temperature=temperature,
-                       repetition_penalty=repetition_penalty, no_repeat_ngram_size=no_repeat_ngram_size,
-                       num_return_sequences=num_return_sequences)  # fmt: skip
+        options = dict(
+            num_beams=num_beams,
+            max_new_tokens=max_new_tokens,
+            min_new_tokens=min_new_tokens,
+            do_sample=do_sample,
+            top_p=top_p,
+            top_k=top_k,
+            temperature=temperature,
+            repetition_penalty=repetition_penalty,
+            no_repeat_ngram_size=no_repeat_ngram_size,
+            num_return_sequences=num_return_sequences,
+        )
         generate.update({name: value for name, value in options.items() if value is not None})
         self._check_generate_options(generate)
         if generate.get("num_return_sequences", 1) > 1 and not generate.get("do_sample"):
@@ -259,14 +271,22 @@ class AutoCapPipeline(Pipeline):
     def _check_generate_options(self, generate: dict) -> None:
         """Check the decoding options in place (plain Python values), before any clip is read."""
         max_tokens = int(self.model.config.text_config.max_position_embeddings)
-        ints = {"num_beams": (1, MAX_SAMPLES_PER_CALL), "num_return_sequences": (1, MAX_SAMPLES_PER_CALL),
-                "max_new_tokens": (1, max_tokens), "min_new_tokens": (0, max_tokens), "top_k": (0, None),
-                "no_repeat_ngram_size": (0, None)}  # fmt: skip
+        ints = {
+            "num_beams": (1, MAX_SAMPLES_PER_CALL),
+            "num_return_sequences": (1, MAX_SAMPLES_PER_CALL),
+            "max_new_tokens": (1, max_tokens),
+            "min_new_tokens": (0, max_tokens),
+            "top_k": (0, None),
+            "no_repeat_ngram_size": (0, None),
+        }
         for name, (low, high) in ints.items():
             if generate.get(name) is not None:
                 generate[name] = check_int(name, generate[name], min=low, max=high)
-        floats = {"top_p": dict(min=0, max=1, min_inclusive=False), "temperature": dict(min=0, min_inclusive=False),
-                  "repetition_penalty": dict(min=0, min_inclusive=False)}  # fmt: skip
+        floats = {
+            "top_p": dict(min=0, max=1, min_inclusive=False),
+            "temperature": dict(min=0, min_inclusive=False),
+            "repetition_penalty": dict(min=0, min_inclusive=False),
+        }
         for name, bounds in floats.items():
             if generate.get(name) is not None:
                 generate[name] = check_float(name, generate[name], **bounds)
@@ -290,8 +310,10 @@ class AutoCapPipeline(Pipeline):
         if seconds > self.processor.feature_extractor.max_length_s + 1e-6:
             logger.warning(
                 "%s is %.1f s long: only its first %g s are captioned (cut longer audio into clips to caption it all)",
-                name, seconds, self.processor.feature_extractor.max_length_s,
-            )  # fmt: skip
+                name,
+                seconds,
+                self.processor.feature_extractor.max_length_s,
+            )
         try:
             inputs = self.processor(audio=audio, sampling_rate=sampling_rate, metadata=[metadata], return_tensors="pt")
         except ValueError as err:

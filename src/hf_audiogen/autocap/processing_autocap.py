@@ -18,8 +18,8 @@ from collections.abc import Mapping, Sequence
 import torch
 from transformers import BatchFeature, ProcessorMixin
 
-from .configuration_autocap import METADATA_TAGS, TAG_TOKENS
 from ..validation import InvalidInputError
+from .configuration_autocap import METADATA_TAGS, TAG_TOKENS
 
 logger = logging.getLogger(__name__)
 
@@ -101,7 +101,9 @@ class AutoCapProcessor(ProcessorMixin):
         """
         metadata = {} if metadata is None else metadata
         if not isinstance(metadata, Mapping):
-            raise InvalidInputError(f"metadata must be a dict of field -> text (or None), got {type(metadata).__name__}")
+            raise InvalidInputError(
+                f"metadata must be a dict of field -> text (or None), got {type(metadata).__name__}"
+            )
         for key in metadata:
             if key not in METADATA_TAGS:
                 raise InvalidInputError(
@@ -139,9 +141,11 @@ class AutoCapProcessor(ProcessorMixin):
             if len(ids) > self.max_metadata_length:
                 logger.warning(
                     "metadata of item %d is %d tokens long, more than max_metadata_length=%d: it was cut to %r",
-                    i, len(ids), self.max_metadata_length,
+                    i,
+                    len(ids),
+                    self.max_metadata_length,
                     self.tokenizer.decode(ids[: self.max_metadata_length]),
-                )  # fmt: skip
+                )
                 ids = ids[: self.max_metadata_length]
             rows.append([*ids, self.tokenizer.eos_token_id])
         length = max(len(row) for row in rows)
@@ -186,8 +190,9 @@ class AutoCapProcessor(ProcessorMixin):
         inputs = BatchFeature()
         num_items = None
         if audio is not None:
-            features = self.feature_extractor(audio, sampling_rate=sampling_rate, return_tensors=return_tensors,
-                                              **kwargs)  # fmt: skip
+            features = self.feature_extractor(
+                audio, sampling_rate=sampling_rate, return_tensors=return_tensors, **kwargs
+            )
             inputs.update(features)
             num_items = len(features["input_features"])
         elif sampling_rate is not None:
@@ -197,7 +202,9 @@ class AutoCapProcessor(ProcessorMixin):
         elif not isinstance(metadata, Sequence) or isinstance(metadata, str):
             raise InvalidInputError(f"metadata must be a dict, a list of dicts or None, got {type(metadata).__name__}")
         if num_items is not None and len(metadata) != num_items:
-            raise InvalidInputError(f"got {num_items} audio clip(s) but {len(metadata)} metadata entries; give one per clip")
+            raise InvalidInputError(
+                f"got {num_items} audio clip(s) but {len(metadata)} metadata entries; give one per clip"
+            )
         num_items = len(metadata)
         inputs.update(self.encode_metadata(metadata, return_tensors=return_tensors))
         if text is not None:
@@ -205,15 +212,19 @@ class AutoCapProcessor(ProcessorMixin):
             if not isinstance(texts, Sequence) or not all(isinstance(t, str) for t in texts):
                 raise InvalidInputError(f"text must be a caption or a list of captions, got {text!r}")
             if len(texts) != num_items:
-                raise InvalidInputError(f"got {num_items} item(s) but {len(texts)} caption(s); give one caption per clip")
+                raise InvalidInputError(
+                    f"got {num_items} item(s) but {len(texts)} caption(s); give one caption per clip"
+                )
             inputs["labels"] = self.encode_captions(texts, return_tensors=return_tensors)
         return inputs
 
     def encode_captions(self, captions: Sequence[str], return_tensors: str | None = "pt"):
         """Captions -> training labels ``<s> caption </s>`` (cut to ``max_caption_length``), padding = -100."""
         tokens = self.tokenizer(list(captions), truncation=True, max_length=self.max_caption_length, padding=True)
-        labels = [[t if m else -100 for t, m in zip(ids, mask)]
-                  for ids, mask in zip(tokens["input_ids"], tokens["attention_mask"])]  # fmt: skip
+        labels = [
+            [t if m else -100 for t, m in zip(ids, mask)]
+            for ids, mask in zip(tokens["input_ids"], tokens["attention_mask"])
+        ]
         return torch.tensor(labels) if return_tensors == "pt" else labels
 
     def batch_decode(self, sequences, **kwargs) -> list[str]:
@@ -232,7 +243,9 @@ def _add_tag_tokens(tokenizer) -> None:
     vocab = tokenizer.get_vocab()
     missing = [tag for tag in TAG_TOKENS if tag not in vocab]
     if missing and len(missing) != len(TAG_TOKENS):
-        raise InvalidInputError(f"the tokenizer has some AutoCap tag tokens but not {missing}: give one with all or none")
+        raise InvalidInputError(
+            f"the tokenizer has some AutoCap tag tokens but not {missing}: give one with all or none"
+        )
     if missing:
         tokenizer.add_tokens(TAG_TOKENS, special_tokens=True)
     ids = tokenizer.convert_tokens_to_ids(TAG_TOKENS)

@@ -9,6 +9,7 @@ quantizers and the knobs of the trainable residual vector quantizer (EMA codeboo
 import math
 
 from transformers import PreTrainedConfig
+
 from ..validation import InvalidInputError
 
 _NORM_TYPES = ("weight_norm", "time_group_norm")
@@ -98,17 +99,30 @@ class CodecConfig(PreTrainedConfig):
 
     def _check_values(self) -> None:
         positive_ints = (
-            "sampling_rate", "audio_channels", "num_filters", "hidden_size", "num_residual_layers", "kernel_size",
-            "last_kernel_size", "residual_kernel_size", "dilation_growth_rate", "compress", "num_lstm_layers",
-            "codebook_size", "num_quantizers", "kmeans_iters",
-        )  # fmt: skip
+            "sampling_rate",
+            "audio_channels",
+            "num_filters",
+            "hidden_size",
+            "num_residual_layers",
+            "kernel_size",
+            "last_kernel_size",
+            "residual_kernel_size",
+            "dilation_growth_rate",
+            "compress",
+            "num_lstm_layers",
+            "codebook_size",
+            "num_quantizers",
+            "kmeans_iters",
+        )
         for name in positive_ints:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise InvalidInputError(f"CodecConfig.{name} must be a positive integer, got {value!r}")
         if not self.upsampling_ratios or any(r < 1 for r in self.upsampling_ratios):
-            raise InvalidInputError(f"CodecConfig.upsampling_ratios must be a non-empty list of positive ints, got "
-                             f"{self.upsampling_ratios!r}")  # fmt: skip
+            raise InvalidInputError(
+                f"CodecConfig.upsampling_ratios must be a non-empty list of positive ints, got "
+                f"{self.upsampling_ratios!r}"
+            )
         if self.sampling_rate % self.hop_length != 0:
             raise InvalidInputError(
                 f"CodecConfig.sampling_rate ({self.sampling_rate}) must be a multiple of the hop length "
@@ -126,12 +140,16 @@ class CodecConfig(PreTrainedConfig):
         if not 0.0 < self.ema_decay < 1.0:
             raise InvalidInputError(f"CodecConfig.ema_decay must be in (0, 1), got {self.ema_decay!r}")
         if self.threshold_ema_dead_code < 0:
-            raise InvalidInputError(f"CodecConfig.threshold_ema_dead_code must be >= 0, got {self.threshold_ema_dead_code!r}")
+            raise InvalidInputError(
+                f"CodecConfig.threshold_ema_dead_code must be >= 0, got {self.threshold_ema_dead_code!r}"
+            )
         if self.commitment_weight < 0:
             raise InvalidInputError(f"CodecConfig.commitment_weight must be >= 0, got {self.commitment_weight!r}")
         if not self.use_causal_conv and self.trim_right_ratio != 1.0:
-            raise InvalidInputError("CodecConfig.trim_right_ratio != 1.0 only makes sense with use_causal_conv=True, got "
-                             f"{self.trim_right_ratio!r}")  # fmt: skip
+            raise InvalidInputError(
+                "CodecConfig.trim_right_ratio != 1.0 only makes sense with use_causal_conv=True, got "
+                f"{self.trim_right_ratio!r}"
+            )
 
     @property
     def hop_length(self) -> int:
@@ -162,12 +180,30 @@ class CodecConfig(PreTrainedConfig):
     def audiocraft_audiogen_16khz(cls, **kwargs) -> "CodecConfig":
         """The codec of audiocraft's released AudioGen (``encodec_large_nq4_s320``): 4 x 2048 codes at 50 Hz."""
         preset = dict(
-            sampling_rate=16_000, audio_channels=1, num_filters=64, hidden_size=128, upsampling_ratios=[8, 5, 4, 2],
-            num_residual_layers=1, kernel_size=7, last_kernel_size=7, residual_kernel_size=3, dilation_growth_rate=2,
-            compress=2, num_lstm_layers=2, use_causal_conv=False, pad_mode="constant", norm_type="weight_norm",
-            use_conv_shortcut=False, codebook_size=2048, num_quantizers=4, ema_decay=0.99, kmeans_init=True,
-            kmeans_iters=50, threshold_ema_dead_code=2.0, quantizer_dropout=False,
-        )  # fmt: skip
+            sampling_rate=16_000,
+            audio_channels=1,
+            num_filters=64,
+            hidden_size=128,
+            upsampling_ratios=[8, 5, 4, 2],
+            num_residual_layers=1,
+            kernel_size=7,
+            last_kernel_size=7,
+            residual_kernel_size=3,
+            dilation_growth_rate=2,
+            compress=2,
+            num_lstm_layers=2,
+            use_causal_conv=False,
+            pad_mode="constant",
+            norm_type="weight_norm",
+            use_conv_shortcut=False,
+            codebook_size=2048,
+            num_quantizers=4,
+            ema_decay=0.99,
+            kmeans_init=True,
+            kmeans_iters=50,
+            threshold_ema_dead_code=2.0,
+            quantizer_dropout=False,
+        )
         return cls(**{**preset, **kwargs})
 
     @classmethod
@@ -179,10 +215,18 @@ class CodecConfig(PreTrainedConfig):
         (reflect padding, 1x1-conv shortcut).
         """
         preset = dict(
-            sampling_rate=16_000, num_filters=32, hidden_size=128, upsampling_ratios=[4, 2, 2, 2], num_lstm_layers=2,
-            use_causal_conv=False, pad_mode="reflect", norm_type="time_group_norm", use_conv_shortcut=True,
-            codebook_size=2048, num_quantizers=1,
-        )  # fmt: skip
+            sampling_rate=16_000,
+            num_filters=32,
+            hidden_size=128,
+            upsampling_ratios=[4, 2, 2, 2],
+            num_lstm_layers=2,
+            use_causal_conv=False,
+            pad_mode="reflect",
+            norm_type="time_group_norm",
+            use_conv_shortcut=True,
+            codebook_size=2048,
+            num_quantizers=1,
+        )
         return cls(**{**preset, **kwargs})
 
     @classmethod
@@ -195,10 +239,15 @@ class CodecConfig(PreTrainedConfig):
         """
         strides_by_k = {2: [4, 4, 2, 2], 4: [4, 4, 4, 2]}  # decoder order (= encoder strides reversed)
         if num_codebooks not in strides_by_k:
-            raise InvalidInputError(f"paper_multi_stream(num_codebooks=...) must be 2 or 4 (the paper's x64 / x128 models), "
-                             f"got {num_codebooks!r}")  # fmt: skip
-        preset = dict(upsampling_ratios=strides_by_k[num_codebooks], codebook_size=2048 // num_codebooks,
-                      num_quantizers=num_codebooks)  # fmt: skip
+            raise InvalidInputError(
+                f"paper_multi_stream(num_codebooks=...) must be 2 or 4 (the paper's x64 / x128 models), "
+                f"got {num_codebooks!r}"
+            )
+        preset = dict(
+            upsampling_ratios=strides_by_k[num_codebooks],
+            codebook_size=2048 // num_codebooks,
+            num_quantizers=num_codebooks,
+        )
         return cls.paper_single_stream(**{**preset, **kwargs})
 
     @classmethod
@@ -207,10 +256,20 @@ class CodecConfig(PreTrainedConfig):
         layer (~2.6 M parameters, ~12 MB with the codebooks). Quantizer dropout is on so it also decodes from fewer
         codebooks."""
         preset = dict(
-            sampling_rate=16_000, num_filters=16, hidden_size=64, upsampling_ratios=[8, 5, 4, 2], num_lstm_layers=1,
-            use_causal_conv=False, pad_mode="constant", norm_type="weight_norm", use_conv_shortcut=False,
-            codebook_size=1024, num_quantizers=4, kmeans_iters=20, quantizer_dropout=True,
-        )  # fmt: skip
+            sampling_rate=16_000,
+            num_filters=16,
+            hidden_size=64,
+            upsampling_ratios=[8, 5, 4, 2],
+            num_lstm_layers=1,
+            use_causal_conv=False,
+            pad_mode="constant",
+            norm_type="weight_norm",
+            use_conv_shortcut=False,
+            codebook_size=1024,
+            num_quantizers=4,
+            kmeans_iters=20,
+            quantizer_dropout=True,
+        )
         return cls(**{**preset, **kwargs})
 
 

@@ -153,15 +153,17 @@ def codec_config_from_audiocraft_cfg(xp_cfg: str | dict) -> CodecConfig:
     cfg = _parse_xp_cfg(xp_cfg)
     compression_model = _cfg_get(cfg, "compression_model", "encodec")
     if compression_model != "encodec":
-        raise InvalidInputError(f"xp.cfg compression_model={compression_model!r}: only 'encodec' models can be "
-                                "converted")  # fmt: skip
+        raise InvalidInputError(
+            f"xp.cfg compression_model={compression_model!r}: only 'encodec' models can be converted"
+        )
     for path, expected in (("encodec.autoencoder", "seanet"), ("encodec.quantizer", "rvq")):
         value = _cfg_get(cfg, path, expected)
         if value != expected:
             raise InvalidInputError(f"xp.cfg {path}={value!r}: only {expected!r} is supported")
     if _cfg_get(cfg, "encodec.renormalize", False) or _cfg_get(cfg, "encodec.renorm", False):
-        raise InvalidInputError("xp.cfg encodec.renormalize=true (per-input normalisation) is not supported by "
-                                "CodecModel")  # fmt: skip
+        raise InvalidInputError(
+            "xp.cfg encodec.renormalize=true (per-input normalisation) is not supported by CodecModel"
+        )
 
     seanet = {key: _cfg_get(cfg, f"seanet.{key}") for key in _cfg_mapping(cfg, "seanet")}
     # audiocraft lets the encoder and decoder override any SEANet field; CodecConfig has one set of fields for both.
@@ -174,8 +176,10 @@ def codec_config_from_audiocraft_cfg(xp_cfg: str | dict) -> CodecConfig:
         raise InvalidInputError("xp.cfg seanet.decoder.final_activation is set: a final activation is not supported")
     decoder_overrides.pop("final_activation_params", None)
     if encoder_overrides or decoder_overrides:
-        raise InvalidInputError(f"xp.cfg has encoder/decoder-specific SEANet overrides {encoder_overrides} / "
-                                f"{decoder_overrides}, which CodecConfig cannot represent")  # fmt: skip
+        raise InvalidInputError(
+            f"xp.cfg has encoder/decoder-specific SEANet overrides {encoder_overrides} / "
+            f"{decoder_overrides}, which CodecConfig cannot represent"
+        )
 
     unsupported = []
     activation = seanet.get("activation", "ELU")
@@ -284,8 +288,10 @@ def _check_state_dict(state_dict: Any, what: str) -> dict[str, torch.Tensor]:
         raise InvalidInputError(f"{what} is an empty state dict; expected the model's weights")
     not_tensors = sorted(str(key) for key, value in state_dict.items() if not torch.is_tensor(value))
     if not_tensors:
-        raise InvalidInputError(f"{what} has {len(not_tensors)} entries that are not tensors: {not_tensors[:10]}; "
-                                "expected a state dict of tensors")  # fmt: skip
+        raise InvalidInputError(
+            f"{what} has {len(not_tensors)} entries that are not tensors: {not_tensors[:10]}; "
+            "expected a state dict of tensors"
+        )
     return state_dict
 
 
@@ -307,8 +313,9 @@ def convert_audiocraft_state_dict(state_dict: dict[str, torch.Tensor], model: Co
         for key, value in converted.items()
         if tuple(value.shape) != tuple(expected[key].shape)
     ]
-    _check_converted_keys("the audiocraft checkpoint does not match the codec built from its xp.cfg", unknown, missing,
-                          wrong_shape)
+    _check_converted_keys(
+        "the audiocraft checkpoint does not match the codec built from its xp.cfg", unknown, missing, wrong_shape
+    )
     return converted
 
 
@@ -342,13 +349,15 @@ def _load_package(pkg_or_path: dict | str | os.PathLike, kind: str = "compressio
     if isinstance(pkg_or_path, (str, os.PathLike)):
         # An exported package holds only tensors, strings and numbers, so the safe unpickler reads it.
         pkg_or_path = load_torch_file(
-            pkg_or_path, f"audiocraft {kind} checkpoint",
+            pkg_or_path,
+            f"audiocraft {kind} checkpoint",
             force_hint="load it yourself with torch.load(path, weights_only=False) and pass the dict (audiocraft's "
             "exported packages never need that)",
-        )  # fmt: skip
+        )
     if not isinstance(pkg_or_path, dict):
-        raise InvalidInputError(f"an audiocraft {kind} package is a dict with best_state and xp.cfg, got "
-                                f"{type(pkg_or_path).__name__}")  # fmt: skip
+        raise InvalidInputError(
+            f"an audiocraft {kind} package is a dict with best_state and xp.cfg, got {type(pkg_or_path).__name__}"
+        )
     if kind == "compression" and "pretrained" in pkg_or_path and "best_state" not in pkg_or_path:
         raise InvalidInputError(
             f"this package only points to the Hugging Face EnCodec {pkg_or_path['pretrained']!r}: load it with "
@@ -356,8 +365,9 @@ def _load_package(pkg_or_path: dict | str | os.PathLike, kind: str = "compressio
         )
     missing = [key for key in ("best_state", "xp.cfg") if key not in pkg_or_path]
     if missing:
-        raise InvalidInputError(f"the audiocraft {kind} package lacks {missing}; it has keys "
-                                f"{sorted(map(str, pkg_or_path))[:20]}")  # fmt: skip
+        raise InvalidInputError(
+            f"the audiocraft {kind} package lacks {missing}; it has keys {sorted(map(str, pkg_or_path))[:20]}"
+        )
     return pkg_or_path
 
 

@@ -18,17 +18,32 @@ Example:
 
 from transformers import EncodecConfig, EncodecModel
 
+from ..validation import InvalidInputError
 from .configuration_codec import CodecConfig
 from .modeling_codec import CodecModel
-from ..validation import InvalidInputError
 
 # EncodecConfig fields that CodecConfig has under the same name and meaning.
 _SHARED_FIELDS = (
-    "sampling_rate", "audio_channels", "num_filters", "hidden_size", "upsampling_ratios", "num_residual_layers",
-    "kernel_size", "last_kernel_size", "residual_kernel_size", "dilation_growth_rate", "compress", "num_lstm_layers",
-    "use_causal_conv", "pad_mode", "norm_type", "trim_right_ratio", "use_conv_shortcut", "codebook_size",
+    "sampling_rate",
+    "audio_channels",
+    "num_filters",
+    "hidden_size",
+    "upsampling_ratios",
+    "num_residual_layers",
+    "kernel_size",
+    "last_kernel_size",
+    "residual_kernel_size",
+    "dilation_growth_rate",
+    "compress",
+    "num_lstm_layers",
+    "use_causal_conv",
+    "pad_mode",
+    "norm_type",
+    "trim_right_ratio",
+    "use_conv_shortcut",
+    "codebook_size",
     "codebook_dim",
-)  # fmt: skip
+)
 
 
 def encodec_config_to_codec_config(encodec_config: EncodecConfig, **kwargs) -> CodecConfig:
@@ -40,7 +55,9 @@ def encodec_config_to_codec_config(encodec_config: EncodecConfig, **kwargs) -> C
     if not isinstance(encodec_config, EncodecConfig):
         raise InvalidInputError(f"expected a transformers EncodecConfig, got {type(encodec_config).__name__}")
     if encodec_config.normalize:
-        raise InvalidInputError("EncodecConfig.normalize=True (per-input RMS normalisation) is not supported by CodecModel")
+        raise InvalidInputError(
+            "EncodecConfig.normalize=True (per-input RMS normalisation) is not supported by CodecModel"
+        )
     if encodec_config.chunk_length_s is not None:
         raise InvalidInputError(
             f"EncodecConfig.chunk_length_s={encodec_config.chunk_length_s} (chunked encoding with overlap-add) is not "

@@ -19,6 +19,7 @@ from torch import nn
 from transformers import PreTrainedConfig, PreTrainedModel
 from transformers import initialization as init
 from transformers.utils import ModelOutput
+
 from ..validation import InvalidInputError
 
 
@@ -102,7 +103,11 @@ def _same_padding(kernel_size: tuple[int, int], dilation: tuple[int, int] = (1, 
 
 def _weight_normed_conv(in_channels, out_channels, kernel_size, stride=(1, 1), dilation=(1, 1)) -> nn.Conv2d:
     conv = nn.Conv2d(
-        in_channels, out_channels, kernel_size, stride=stride, dilation=dilation,
+        in_channels,
+        out_channels,
+        kernel_size,
+        stride=stride,
+        dilation=dilation,
         padding=_same_padding(kernel_size, dilation),
     )
     return nn.utils.parametrizations.weight_norm(conv)
@@ -131,8 +136,14 @@ class STFTDiscriminator(nn.Module):
         batch, channels, samples = waveform.shape
         # STFT in float32 even under autocast: half-precision FFTs are unsupported on CPU and lossy elsewhere.
         spec = torch.stft(
-            waveform.reshape(batch * channels, samples).float(), self.n_fft, hop_length=self.hop_length,
-            win_length=self.n_fft, window=self.window.float(), center=False, normalized=True, return_complex=True,
+            waveform.reshape(batch * channels, samples).float(),
+            self.n_fft,
+            hop_length=self.hop_length,
+            win_length=self.n_fft,
+            window=self.window.float(),
+            center=False,
+            normalized=True,
+            return_complex=True,
         )
         spec = spec.reshape(batch, channels, *spec.shape[-2:]).transpose(-1, -2)  # time first, like an image row
         return torch.cat([spec.real, spec.imag], dim=1)
@@ -180,8 +191,10 @@ class MultiScaleSTFTDiscriminator(PreTrainedModel):
         if isinstance(module, nn.Conv2d) and hasattr(module, "parametrizations"):
             direction = module.parametrizations.weight.original1
             init.kaiming_uniform_(direction, a=math.sqrt(5))
-            init.copy_(module.parametrizations.weight.original0, torch.linalg.vector_norm(
-                direction, dim=(1, 2, 3), keepdim=True))
+            init.copy_(
+                module.parametrizations.weight.original0,
+                torch.linalg.vector_norm(direction, dim=(1, 2, 3), keepdim=True),
+            )
             if module.bias is not None:
                 bound = 1.0 / math.sqrt(direction[0].numel())
                 init.uniform_(module.bias, -bound, bound)

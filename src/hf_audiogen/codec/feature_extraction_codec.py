@@ -114,8 +114,9 @@ class CodecFeatureExtractor(SequenceFeatureExtractor):
             except ValueError as err:
                 raise AudioError(f"{name} is a ragged list; give each waveform as one array") from err
         if not isinstance(example, np.ndarray) or example.dtype == object:
-            raise AudioError(f"{name} must be a numpy array, torch tensor or list of numbers, got "
-                             f"{type(example).__name__}")  # fmt: skip
+            raise AudioError(
+                f"{name} must be a numpy array, torch tensor or list of numbers, got {type(example).__name__}"
+            )
         audio = check_audio(example, name=name)
         audio = audio[None] if audio.ndim == 1 else audio
         channels = audio.shape[0]

@@ -87,8 +87,12 @@ class MultiScaleMelLoss(nn.Module):
                 # (an empty band is zero for both signals), and the paper uses these scales anyway.
                 warnings.simplefilter("ignore", UserWarning)
                 filters = mel_filter_bank(
-                    num_frequency_bins=n_fft // 2 + 1, num_mel_filters=n_mels, min_frequency=0.0,
-                    max_frequency=sampling_rate / 2, sampling_rate=sampling_rate, dtype=np.float32,
+                    num_frequency_bins=n_fft // 2 + 1,
+                    num_mel_filters=n_mels,
+                    min_frequency=0.0,
+                    max_frequency=sampling_rate / 2,
+                    sampling_rate=sampling_rate,
+                    dtype=np.float32,
                 )
             # persistent=False: derived constants, rebuilt from the arguments, never checkpointed.
             self.register_buffer(f"mel_filters_{n_fft}", torch.from_numpy(filters), persistent=False)
@@ -101,8 +105,14 @@ class MultiScaleMelLoss(nn.Module):
         # Zero-pad instead of reflect so any clip longer than one hop works; the frames cover the whole clip.
         flat = F.pad(flat, ((n_fft - hop) // 2, (n_fft - hop + 1) // 2))
         spec = torch.stft(
-            flat, n_fft, hop_length=hop, win_length=n_fft, window=getattr(self, f"window_{n_fft}"),
-            center=False, normalized=True, return_complex=True,
+            flat,
+            n_fft,
+            hop_length=hop,
+            win_length=n_fft,
+            window=getattr(self, f"window_{n_fft}"),
+            center=False,
+            normalized=True,
+            return_complex=True,
         ).abs()
         return spec.transpose(1, 2) @ getattr(self, f"mel_filters_{n_fft}")
 

@@ -1,6 +1,7 @@
 """Reconstruction metrics of the codec (also usable as differentiable training losses)."""
 
 import torch
+
 from ..validation import InvalidInputError
 
 
@@ -23,7 +24,9 @@ def si_snr(estimate: torch.Tensor, reference: torch.Tensor, eps: float = 1e-8) -
     ```
     """
     if estimate.shape[-1] != reference.shape[-1]:
-        raise InvalidInputError(f"si_snr needs signals of the same length, got {estimate.shape[-1]} and {reference.shape[-1]}")
+        raise InvalidInputError(
+            f"si_snr needs signals of the same length, got {estimate.shape[-1]} and {reference.shape[-1]}"
+        )
     if estimate.shape[-1] == 0:
         raise InvalidInputError("si_snr of empty signals is undefined")
     estimate = estimate - estimate.mean(dim=-1, keepdim=True)

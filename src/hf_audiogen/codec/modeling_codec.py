@@ -266,8 +266,9 @@ class ResidualVectorQuantizer(nn.Module):
             raise InvalidInputError(f"codes must be an integer tensor (torch.long), got dtype {codes.dtype}")
         self._check_num_quantizers(codes.shape[1])
         if codes.numel() and (codes.min() < 0 or codes.max() >= self.codebook_size):
-            raise InvalidInputError(f"codes must be in [0, {self.codebook_size}), got values in "
-                             f"[{int(codes.min())}, {int(codes.max())}]")  # fmt: skip
+            raise InvalidInputError(
+                f"codes must be in [0, {self.codebook_size}), got values in [{int(codes.min())}, {int(codes.max())}]"
+            )
         quantized = self.layers[0].decode(codes[:, 0])
         for k in range(1, codes.shape[1]):
             quantized = quantized + self.layers[k].decode(codes[:, k])
@@ -422,8 +423,10 @@ class CodecModel(CodecPreTrainedModel):
         """(B, T) or (B, 1, T) mask -> (B, T) bool."""
         mask = padding_mask.reshape(padding_mask.shape[0], -1) if padding_mask.dim() == 3 else padding_mask
         if mask.dim() != 2 or mask.shape != (input_values.shape[0], input_values.shape[-1]):
-            raise InvalidInputError(f"padding_mask must have shape (batch, samples) = ({input_values.shape[0]}, "
-                             f"{input_values.shape[-1]}), got {tuple(padding_mask.shape)}")  # fmt: skip
+            raise InvalidInputError(
+                f"padding_mask must have shape (batch, samples) = ({input_values.shape[0]}, "
+                f"{input_values.shape[-1]}), got {tuple(padding_mask.shape)}"
+            )
         return mask.bool()
 
     def _frame_mask(self, padding_mask: torch.Tensor | None, input_values: torch.Tensor) -> torch.Tensor | None:
@@ -442,8 +445,9 @@ class CodecModel(CodecPreTrainedModel):
     def decode_latents(self, latents: torch.Tensor) -> torch.Tensor:
         """Latents (B, hidden_size, F) -> audio (B, C, F * hop_length)."""
         if latents.dim() != 3 or latents.shape[1] != self.config.hidden_size:
-            raise InvalidInputError(f"latents must have shape (batch, {self.config.hidden_size}, frames), got "
-                             f"{tuple(latents.shape)}")  # fmt: skip
+            raise InvalidInputError(
+                f"latents must have shape (batch, {self.config.hidden_size}, frames), got {tuple(latents.shape)}"
+            )
         return self.decoder(latents)
 
     # --- discrete codes ---------------------------------------------------------------------------------------------

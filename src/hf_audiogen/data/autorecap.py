@@ -86,8 +86,10 @@ def read_subtitles(path: str | os.PathLike, format: str | None = None) -> list[t
     if format is None:
         format = SUBTITLE_FORMATS.get(path.suffix.lower())
         if format is None:
-            raise InvalidInputError(f"cannot tell the subtitle format of {path}: expected a file ending in "
-                             f"{', '.join(SUBTITLE_FORMATS)} or format=")  # fmt: skip
+            raise InvalidInputError(
+                f"cannot tell the subtitle format of {path}: expected a file ending in "
+                f"{', '.join(SUBTITLE_FORMATS)} or format="
+            )
     if format not in SUBTITLE_FORMATS.values():
         raise InvalidInputError(f"format must be one of {sorted(SUBTITLE_FORMATS.values())}, got {format!r}")
     if not path.is_file():
@@ -123,22 +125,31 @@ def ambient_segments(
         >>> ambient_segments([(3.5, 4.0), (2.0, 3.0)], duration=24.0)  # the 0.5 s gap is too short
         [(0.0, 2.0), (4.0, 14.0), (14.0, 24.0)]
     """
-    if isinstance(duration, bool) or not isinstance(duration, (int, float, np.number)) or not math.isfinite(duration) \
-            or duration <= 0:  # fmt: skip
+    if (
+        isinstance(duration, bool)
+        or not isinstance(duration, (int, float, np.number))
+        or not math.isfinite(duration)
+        or duration <= 0
+    ):
         raise InvalidInputError(f"duration must be a positive number of seconds, got {duration!r}")
     if not 0 <= min_seconds < math.inf:
         raise InvalidInputError(f"min_seconds must be 0 or more, got {min_seconds!r}")
     if not max_seconds > 0 or not max_seconds >= min_seconds:
-        raise InvalidInputError(f"max_seconds must be positive and at least min_seconds={min_seconds}, got {max_seconds!r}")
+        raise InvalidInputError(
+            f"max_seconds must be positive and at least min_seconds={min_seconds}, got {max_seconds!r}"
+        )
     intervals = []
     for i, interval in enumerate(subtitle_intervals):
         try:
             start, end = (float(t) for t in interval)
         except (TypeError, ValueError):
-            raise InvalidInputError(f"subtitle interval {i} must be a (start, end) pair of seconds, got {interval!r}") \
-                from None
+            raise InvalidInputError(
+                f"subtitle interval {i} must be a (start, end) pair of seconds, got {interval!r}"
+            ) from None
         if not (math.isfinite(start) and math.isfinite(end)) or start < 0 or end < start:
-            raise InvalidInputError(f"subtitle interval {i} = ({start}, {end}) is invalid: need 0 <= start <= end, finite")
+            raise InvalidInputError(
+                f"subtitle interval {i} = ({start}, {end}) is invalid: need 0 <= start <= end, finite"
+            )
         intervals.append((start, min(end, duration)))
     covered = []  # union of the intervals, sorted
     for start, end in sorted(intervals):
@@ -186,8 +197,9 @@ def merge_identical_captions(rows: Sequence[Mapping], caption_column: str = "aut
         ):
             before, after = previous["end"] - previous["start"], row["end"] - row["start"]
             if previous.get("clap_similarity") is not None and row.get("clap_similarity") is not None:
-                previous["clap_similarity"] = (previous["clap_similarity"] * before + row["clap_similarity"] * after) \
-                    / (before + after)  # fmt: skip
+                previous["clap_similarity"] = (
+                    previous["clap_similarity"] * before + row["clap_similarity"] * after
+                ) / (before + after)
             previous["end"] = row["end"]
             previous["duration"] = previous["end"] - previous["start"]
             continue
@@ -197,8 +209,11 @@ def merge_identical_captions(rows: Sequence[Mapping], caption_column: str = "aut
 
 def subsets_of(clap_similarity: float, duration: float) -> list[str]:
     """Names of the AutoReCap subsets a clip belongs to (``[]``: below the XL threshold, i.e. filtered out)."""
-    return [name for name, (similarity, seconds) in AUTORECAP_SUBSETS.items()
-            if clap_similarity > similarity and duration > seconds]  # fmt: skip
+    return [
+        name
+        for name, (similarity, seconds) in AUTORECAP_SUBSETS.items()
+        if clap_similarity > similarity and duration > seconds
+    ]
 
 
 def autorecap_subsets(rows: Iterable[Mapping]) -> dict[str, list[dict]]:
@@ -209,13 +224,17 @@ def autorecap_subsets(rows: Iterable[Mapping]) -> dict[str, list[dict]]:
     for i, row in enumerate(rows):
         similarity = row.get("clap_similarity")
         if similarity is None or isinstance(similarity, bool) or not math.isfinite(similarity):
-            raise InvalidInputError(f"row {i} ({row.get('file')}) has clap_similarity={similarity!r}: the subsets need a "
-                             "CLAP score for every row (recaption with a CLAP model)")  # fmt: skip
+            raise InvalidInputError(
+                f"row {i} ({row.get('file')}) has clap_similarity={similarity!r}: the subsets need a "
+                "CLAP score for every row (recaption with a CLAP model)"
+            )
         duration = row.get("duration")
         if duration is None and row.get("start") is not None and row.get("end") is not None:
             duration = row["end"] - row["start"]
         if duration is None:
-            raise InvalidInputError(f"row {i} ({row.get('file')}) has no duration (nor start/end): MQ-L needs the length")
+            raise InvalidInputError(
+                f"row {i} ({row.get('file')}) has no duration (nor start/end): MQ-L needs the length"
+            )
         for name in subsets_of(similarity, duration):
             subsets[name].append(dict(row))
     return subsets
@@ -241,10 +260,12 @@ class RecaptionReport:
     def summary(self) -> str:
         reasons = ", ".join(f"{count} {reason}" for reason, count in self.reasons.most_common()) or "none"
         subsets = ", ".join(f"{name} {self.subsets[name]}" for name in AUTORECAP_SUBSETS) if self.subsets else "n/a"
-        return (f"{self.rows} input rows: {self.captioned_rows} captioned, {self.skipped_rows} skipped, {self.resumed} "
-                f"already done; {self.segments} segments written ({self.merged} merged into identical neighbours, "
-                f"{self.skipped_segments} skipped); skip reasons: {reasons}; subsets: {subsets}; {self.seconds:.1f} s; "
-                f"see {self.out_dir / 'accounting.jsonl'}")  # fmt: skip
+        return (
+            f"{self.rows} input rows: {self.captioned_rows} captioned, {self.skipped_rows} skipped, {self.resumed} "
+            f"already done; {self.segments} segments written ({self.merged} merged into identical neighbours, "
+            f"{self.skipped_segments} skipped); skip reasons: {reasons}; subsets: {subsets}; {self.seconds:.1f} s; "
+            f"see {self.out_dir / 'accounting.jsonl'}"
+        )
 
 
 def recaption(
@@ -290,8 +311,10 @@ def recaption(
     in_dir, out_dir = Path(in_dir), Path(out_dir)
     metadata_path = in_dir / "metadata.jsonl" if in_dir.is_dir() else in_dir
     if not metadata_path.is_file():
-        raise FileNotFoundError(f"no metadata.jsonl in {in_dir}: expected a folder written like `hf-audiogen data "
-                                "build-sfx-corpus` does (metadata.jsonl with a `file` column)")  # fmt: skip
+        raise FileNotFoundError(
+            f"no metadata.jsonl in {in_dir}: expected a folder written like `hf-audiogen data "
+            "build-sfx-corpus` does (metadata.jsonl with a `file` column)"
+        )
     in_dir = metadata_path.parent
     if out_dir.resolve() == in_dir.resolve():
         raise InvalidInputError(f"out_dir must differ from in_dir ({in_dir}): the output has its own metadata.jsonl")
@@ -304,24 +327,40 @@ def recaption(
     max_seconds = window if max_seconds is None else max_seconds
     ambient_segments([], 1.0, min_seconds, max_seconds)  # validates the limits
     if max_seconds > window:
-        logger.warning("max_seconds=%g is longer than the model's %g s window: AutoCap captions only the first %g s "
-                       "of longer segments", max_seconds, window, window)  # fmt: skip
+        logger.warning(
+            "max_seconds=%g is longer than the model's %g s window: AutoCap captions only the first %g s "
+            "of longer segments",
+            max_seconds,
+            window,
+            window,
+        )
     metadata_columns = dict(metadata_columns or {})
     unknown = [key for key in metadata_columns if key not in pipe.processor.metadata_keys]
     if unknown:
-        raise InvalidInputError(f"metadata key(s) {unknown} are not read by this AutoCap model: it reads "
-                         f"{pipe.processor.metadata_keys}")  # fmt: skip
+        raise InvalidInputError(
+            f"metadata key(s) {unknown} are not read by this AutoCap model: it reads {pipe.processor.metadata_keys}"
+        )
     columns = set().union(*(row.keys() for row in rows)) if rows else set()
     absent = [column for column in metadata_columns.values() if column not in columns]
     if rows and absent:
-        raise InvalidInputError(f"metadata column(s) {absent} are in no row of {metadata_path}; columns are {sorted(columns)}")
+        raise InvalidInputError(
+            f"metadata column(s) {absent} are in no row of {metadata_path}; columns are {sorted(columns)}"
+        )
     clap_model, clap_processor, clap_name = _load_clap(clap)
 
-    settings = {"input": str(metadata_path.resolve()), "model": getattr(pipe.model, "name_or_path", None),
-                "clap": clap_name, "metadata_columns": metadata_columns, "num_beams": num_beams,
-                "max_new_tokens": max_new_tokens, "min_seconds": min_seconds, "max_seconds": max_seconds,
-                "merge_captions": merge_captions, "silence_db": silence_db,
-                "subtitles_column": subtitles_column}  # fmt: skip
+    settings = {
+        "input": str(metadata_path.resolve()),
+        "model": getattr(pipe.model, "name_or_path", None),
+        "clap": clap_name,
+        "metadata_columns": metadata_columns,
+        "num_beams": num_beams,
+        "max_new_tokens": max_new_tokens,
+        "min_seconds": min_seconds,
+        "max_seconds": max_seconds,
+        "merge_captions": merge_captions,
+        "silence_db": silence_db,
+        "subtitles_column": subtitles_column,
+    }
     done = _prepare_output(out_dir, settings, rows)
     report = RecaptionReport(out_dir=out_dir, rows=len(rows), resumed=len(done))
 
@@ -331,18 +370,22 @@ def recaption(
         if index not in done:
             plans.append(_plan_row(index, row, in_dir, subtitles_column, min_seconds, max_seconds))
     total = sum(len(plan["segments"]) for plan in plans)
-    generate_options = {name: value for name, value in (("num_beams", num_beams), ("max_new_tokens", max_new_tokens))
-                        if value is not None}  # fmt: skip
+    generate_options = {
+        name: value
+        for name, value in (("num_beams", num_beams), ("max_new_tokens", max_new_tokens))
+        if value is not None
+    }
 
-    with open(out_dir / "metadata.jsonl", "a", encoding="utf-8") as metadata_file, \
-            open(out_dir / "accounting.jsonl", "a", encoding="utf-8") as accounting_file, \
-            tqdm(total=total, desc="captioning", unit="segment", disable=not progress_bar) as bar:  # fmt: skip
+    with (
+        open(out_dir / "metadata.jsonl", "a", encoding="utf-8") as metadata_file,
+        open(out_dir / "accounting.jsonl", "a", encoding="utf-8") as accounting_file,
+        tqdm(total=total, desc="captioning", unit="segment", disable=not progress_bar) as bar,
+    ):
         for chunk in _chunks(plans, batch_size):
             units = [(plan, segment) for plan in chunk for segment in plan["segments"]]
             for start in range(0, len(units), batch_size):
                 batch = units[start : start + batch_size]
-                _caption_batch(batch, pipe, metadata_columns, clap_model, clap_processor, silence_db,
-                               generate_options)  # fmt: skip
+                _caption_batch(batch, pipe, metadata_columns, clap_model, clap_processor, silence_db, generate_options)
                 bar.update(len(batch))
             for plan in chunk:  # a row is written whole (metadata rows, then its accounting row), then flushed
                 out_rows, account = _finish_row(plan, in_dir, out_dir, merge_captions, clap_model is not None)
@@ -383,10 +426,14 @@ def _load_clap(clap):
     if isinstance(clap, Sequence) and len(clap) == 2:
         model, processor = clap
         if not isinstance(model, ClapModel) or not isinstance(processor, ClapProcessor):
-            raise InvalidInputError(f"clap must be a (ClapModel, ClapProcessor) pair, got ({type(model).__name__}, "
-                             f"{type(processor).__name__})")  # fmt: skip
+            raise InvalidInputError(
+                f"clap must be a (ClapModel, ClapProcessor) pair, got ({type(model).__name__}, "
+                f"{type(processor).__name__})"
+            )
         return model.eval(), processor, getattr(model, "name_or_path", None) or type(model).__name__
-    raise InvalidInputError(f"clap must be a CLAP directory / Hub id or a (ClapModel, ClapProcessor) pair, got {clap!r}")
+    raise InvalidInputError(
+        f"clap must be a CLAP directory / Hub id or a (ClapModel, ClapProcessor) pair, got {clap!r}"
+    )
 
 
 def _read_jsonl(path: Path) -> list[dict]:
@@ -414,8 +461,10 @@ def _prepare_output(out_dir: Path, settings: dict, rows: list[dict]) -> set[int]
     metadata_path = out_dir / "metadata.jsonl"
     if not config_path.exists():
         if accounting_path.exists() or metadata_path.exists():
-            raise InvalidInputError(f"{out_dir} holds metadata.jsonl / accounting.jsonl but no {_CONFIG_FILE}: not an "
-                             "AutoReCap output folder, refusing to write into it")  # fmt: skip
+            raise InvalidInputError(
+                f"{out_dir} holds metadata.jsonl / accounting.jsonl but no {_CONFIG_FILE}: not an "
+                "AutoReCap output folder, refusing to write into it"
+            )
         config_path.write_text(json.dumps(settings, indent=2) + "\n")
         return set()
     previous = json.loads(config_path.read_text())
@@ -428,8 +477,10 @@ def _prepare_output(out_dir: Path, settings: dict, rows: list[dict]) -> set[int]
     for account in _complete_lines(accounting_path):
         index = account["row"]
         if not 0 <= index < len(rows) or rows[index].get("file") != account["file"]:
-            raise InvalidInputError(f"{accounting_path} row {index} ({account['file']}) does not match the input's "
-                             "metadata.jsonl any more: it changed since this output was written; use a new folder")
+            raise InvalidInputError(
+                f"{accounting_path} row {index} ({account['file']}) does not match the input's "
+                "metadata.jsonl any more: it changed since this output was written; use a new folder"
+            )
         done[index] = account
     kept = [row for row in _complete_lines(metadata_path) if row.get("source_row") in done]
     _rewrite_jsonl(metadata_path, kept)
@@ -456,8 +507,9 @@ def _rewrite_jsonl(path: Path, rows: list[dict]) -> None:
     os.replace(tmp, path)  # atomic: an interruption here leaves the old file or the new one
 
 
-def _plan_row(index: int, row: dict, in_dir: Path, subtitles_column: str, min_seconds: float,
-              max_seconds: float) -> dict:  # fmt: skip
+def _plan_row(
+    index: int, row: dict, in_dir: Path, subtitles_column: str, min_seconds: float, max_seconds: float
+) -> dict:
     """One input row -> its segments to caption, or the reason it has none."""
     plan = {"index": index, "row": row, "segments": [], "skipped": [], "reason": None, "path": None}
     file = row.get("file")
@@ -503,8 +555,11 @@ def _plan_row(index: int, row: dict, in_dir: Path, subtitles_column: str, min_se
     plan["segments"] = [{"start": span_start + s, "end": span_start + e} for s, e in relative]
     if not plan["segments"]:
         length = span_end - span_start
-        plan["reason"] = (f"too short: no stretch without subtitles longer than min_seconds={min_seconds:g}"
-                          if subtitles else f"too short: {length:.3f} s <= min_seconds={min_seconds:g}")
+        plan["reason"] = (
+            f"too short: no stretch without subtitles longer than min_seconds={min_seconds:g}"
+            if subtitles
+            else f"too short: {length:.3f} s <= min_seconds={min_seconds:g}"
+        )
     return plan
 
 
@@ -553,8 +608,13 @@ def _caption_batch(batch, pipe, metadata_columns, clap_model, clap_processor, si
     if not ready:
         return
     inputs = [{"array": audio, "sampling_rate": plan["samplerate"]} for plan, _, audio, _ in ready]
-    captions = pipe(inputs, metadata=[metadata for *_, metadata in ready], batch_size=len(inputs),
-                    progress_bar=False, **generate_options)  # fmt: skip
+    captions = pipe(
+        inputs,
+        metadata=[metadata for *_, metadata in ready],
+        batch_size=len(inputs),
+        progress_bar=False,
+        **generate_options,
+    )
     for (_, segment, _, _), caption in zip(ready, captions):
         segment["caption"] = caption
     if clap_model is None:
@@ -563,8 +623,13 @@ def _caption_batch(batch, pipe, metadata_columns, clap_model, clap_processor, si
     for item in ready:
         by_rate.setdefault(item[0]["samplerate"], []).append(item)
     for rate, items in by_rate.items():
-        scores = clap_similarity(clap_model, clap_processor, [audio for _, _, audio, _ in items], rate,
-                                 [segment["caption"] for _, segment, _, _ in items])  # fmt: skip
+        scores = clap_similarity(
+            clap_model,
+            clap_processor,
+            [audio for _, _, audio, _ in items],
+            rate,
+            [segment["caption"] for _, segment, _, _ in items],
+        )
         for (_, segment, _, _), score in zip(items, scores.tolist()):
             segment["clap_similarity"] = score
 
@@ -588,9 +653,18 @@ def _finish_row(plan: dict, in_dir: Path, out_dir: Path, merge_captions: bool, s
         if "caption" not in segment:
             skipped.append({"start": segment["start"], "end": segment["end"], "reason": segment["reason"]})
             continue
-        out_rows.append({**row, "file": file, "source_row": index, "start": segment["start"], "end": segment["end"],
-                         "duration": segment["end"] - segment["start"], "autocap_caption": segment["caption"],
-                         "clap_similarity": segment.get("clap_similarity")})  # fmt: skip
+        out_rows.append(
+            {
+                **row,
+                "file": file,
+                "source_row": index,
+                "start": segment["start"],
+                "end": segment["end"],
+                "duration": segment["end"] - segment["start"],
+                "autocap_caption": segment["caption"],
+                "clap_similarity": segment.get("clap_similarity"),
+            }
+        )
     before = len(out_rows)
     if merge_captions:
         out_rows = merge_identical_captions(out_rows)
@@ -602,9 +676,15 @@ def _finish_row(plan: dict, in_dir: Path, out_dir: Path, merge_captions: bool, s
     if not out_rows and reason is None:
         kinds = sorted({item["reason"] for item in skipped})
         reason = kinds[0] if len(kinds) == 1 else f"all {len(skipped)} segments skipped: {'; '.join(kinds)}"
-    account = {"row": index, "file": row.get("file"), "status": "captioned" if out_rows else "skipped",
-               "reason": None if out_rows else reason, "segments": len(out_rows), "merged": before - len(out_rows),
-               "skipped_segments": skipped}  # fmt: skip
+    account = {
+        "row": index,
+        "file": row.get("file"),
+        "status": "captioned" if out_rows else "skipped",
+        "reason": None if out_rows else reason,
+        "segments": len(out_rows),
+        "merged": before - len(out_rows),
+        "skipped_segments": skipped,
+    }
     return out_rows, account
 
 

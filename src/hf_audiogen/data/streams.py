@@ -101,9 +101,11 @@ def load_audio_dataset(
         if audio_column is None and kind == "webdataset":
             audio_column = next((c for c in columns if c.rsplit(".", 1)[-1].lower() in _AUDIO_EXTENSIONS), None)
         if audio_column is None:
-            raise InvalidInputError(f"no audio column in {source}: expected one of {', '.join(_AUDIO_COLUMNS)}"
-                             f"{' or an audio file extension' if kind == 'webdataset' else ''}; columns are "
-                             f"{columns}. Pass audio_column=")
+            raise InvalidInputError(
+                f"no audio column in {source}: expected one of {', '.join(_AUDIO_COLUMNS)}"
+                f"{' or an audio file extension' if kind == 'webdataset' else ''}; columns are "
+                f"{columns}. Pass audio_column="
+            )
     elif columns and audio_column not in columns:
         raise InvalidInputError(f"audio_column={audio_column!r} is not a column of {source}; columns are {columns}")
     if split_column is not None:
@@ -143,8 +145,10 @@ def _load_table(source, split, streaming, cache_dir):
         try:
             ds = datasets.load_dataset(str(source), split=split or "train", **kwargs)
         except Exception as err:  # offline, unknown id, gated, ...: say both readings of `source` failed
-            raise InvalidInputError(f"audio dataset {str(source)!r} is not a local file or folder and could not be loaded "
-                             f"from the Hub: {err}") from err
+            raise InvalidInputError(
+                f"audio dataset {str(source)!r} is not a local file or folder and could not be loaded "
+                f"from the Hub: {err}"
+            ) from err
         return _undecoded(ds), ds.info.builder_name if ds.info else "hub", None, None
 
     suffix = files[0].suffix.lower()
@@ -155,8 +159,11 @@ def _load_table(source, split, streaming, cache_dir):
     split_value = None
     if split is not None and builder in ("parquet", "webdataset"):
         root = path if path.is_dir() else files[0].parent
-        named = [f for f in files if split in f.relative_to(root).parts[:-1]
-                 or f.name.startswith((f"{split}-", f"{split}_", f"{split}."))]
+        named = [
+            f
+            for f in files
+            if split in f.relative_to(root).parts[:-1] or f.name.startswith((f"{split}-", f"{split}_", f"{split}."))
+        ]
         if named:
             files = named
         else:
@@ -168,14 +175,20 @@ def _load_table(source, split, streaming, cache_dir):
         # The webdataset builder types audio members as datasets.Audio, whose encoding needs torchcodec:
         # read the inferred schema, then load again with the audio members as plain bytes.
         probe = datasets.load_dataset("webdataset", data_files=data_files, split="train", streaming=True)
-        features = datasets.Features({name: datasets.Value("binary") if isinstance(f, datasets.Audio) else f
-                                      for name, f in probe.features.items()})
+        features = datasets.Features(
+            {
+                name: datasets.Value("binary") if isinstance(f, datasets.Audio) else f
+                for name, f in probe.features.items()
+            }
+        )
         ds = datasets.load_dataset("webdataset", data_files=data_files, split="train", features=features, **kwargs)
     else:
         ds = _undecoded(datasets.load_dataset(builder, data_files=data_files, split="train", **kwargs))
     if split_value is not None and "split" not in (ds.features or {}):
-        raise InvalidInputError(f"split={split!r} was requested but {source} has no 'split' column and no files named "
-                         f"after the split; use split=None to read every row")
+        raise InvalidInputError(
+            f"split={split!r} was requested but {source} has no 'split' column and no files named "
+            f"after the split; use split=None to read every row"
+        )
     return ds, builder, files[0].parent, split_value
 
 
@@ -273,7 +286,7 @@ def random_crop(audio: np.ndarray, num_samples: int, rng: np.random.Generator) -
     if length <= num_samples:
         return audio
     start = int(rng.integers(0, length - num_samples + 1))
-    return audio[..., start:start + num_samples]
+    return audio[..., start : start + num_samples]
 
 
 class RandomSegment:
@@ -307,7 +320,7 @@ class RandomSegment:
             rng = np.random.default_rng([self.seed, self.epoch, key])
             audio = random_crop(audio, self.num_samples, rng)
         else:
-            audio = audio[..., :self.num_samples]
+            audio = audio[..., : self.num_samples]
         return {**example, "audio": audio}
 
 
@@ -328,8 +341,9 @@ class AudioCollator:
         (torch.Size([2, 4]), [[1, 1, 1, 1], [1, 1, 0, 0]])
     """
 
-    def __init__(self, max_samples: int | None = None, seed: int = 0, random_crop: bool = True,
-                 pad_to_max: bool = False):
+    def __init__(
+        self, max_samples: int | None = None, seed: int = 0, random_crop: bool = True, pad_to_max: bool = False
+    ):
         if pad_to_max and max_samples is None:
             raise InvalidInputError("pad_to_max=True needs max_samples")
         self.segment = RandomSegment(max_samples, seed, random_crop) if max_samples is not None else None
@@ -348,7 +362,9 @@ class AudioCollator:
         audios = [np.asarray(example["audio"], dtype=np.float32) for example in examples]
         rates = {int(example["sampling_rate"]) for example in examples}
         if len(rates) != 1:
-            raise InvalidInputError(f"a batch mixes sampling rates {sorted(rates)}; load the dataset with sampling_rate=")
+            raise InvalidInputError(
+                f"a batch mixes sampling rates {sorted(rates)}; load the dataset with sampling_rate="
+            )
         shapes = {audio.shape[:-1] for audio in audios}
         if len(shapes) != 1:
             raise InvalidInputError(f"a batch mixes channel layouts {sorted(shapes)}; load the dataset with mono=True")

@@ -32,6 +32,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+
 from ..validation import InvalidInputError
 
 # NLTK English stop words (nltk_data corpora/stopwords/english, 179 entries). Contractions are kept in their NLTK

@@ -4,6 +4,7 @@ embedding, held-out NLL)."""
 
 from pathlib import Path
 
+from .audio_embedding import LogMelStatisticsEmbedding, StandardizedCosine
 from .caption_metrics import (
     CAPTION_METRICS,
     DEFAULT_CAPTION_METRICS,
@@ -17,7 +18,6 @@ from .caption_metrics import (
     spice,
     tokenize_caption,
 )
-from .audio_embedding import LogMelStatisticsEmbedding, StandardizedCosine
 from .text_adherence import (
     DEFAULT_PARAPHRASES,
     AdherenceReport,

@@ -81,8 +81,9 @@ class LogMelStatisticsEmbedding:
         if hop_length > n_fft:
             raise InvalidInputError(f"hop_length ({hop_length}) must not exceed n_fft ({n_fft})")
         if not 0 < max_frequency <= self.sampling_rate / 2:
-            raise InvalidInputError(f"max_frequency must be in (0, sampling_rate / 2 = {self.sampling_rate / 2}], "
-                             f"got {max_frequency}")  # fmt: skip
+            raise InvalidInputError(
+                f"max_frequency must be in (0, sampling_rate / 2 = {self.sampling_rate / 2}], got {max_frequency}"
+            )
         if codec is not None and not hasattr(codec, "encode_latents"):
             raise InvalidInputError(f"codec must be a CodecModel (with encode_latents), got {type(codec).__name__}")
         self.n_mels = n_mels
@@ -121,8 +122,9 @@ class LogMelStatisticsEmbedding:
                 raise AudioError("audio is an empty list: give at least one waveform")
             waveforms = list(audio)
         else:
-            raise AudioError(f"audio must be a waveform (numpy array / tensor) or a list of them, got "
-                             f"{type(audio).__name__}")  # fmt: skip
+            raise AudioError(
+                f"audio must be a waveform (numpy array / tensor) or a list of them, got {type(audio).__name__}"
+            )
         return np.stack([self._embed_one(w, sampling_rate, i) for i, w in enumerate(waveforms)])
 
     @torch.no_grad()
@@ -139,8 +141,9 @@ class LogMelStatisticsEmbedding:
             # The reflect-padded front-end needs some context; very short clips get trailing silence (their
             # statistics then include a few silent frames, which is the honest description of such a clip).
             mel_input = np.pad(mel_input, (0, self.n_fft - len(mel_input)))
-        log_mel = log_mel_spectrogram(torch.from_numpy(mel_input)[None], self._mel_filters, self._window,
-                                      self.hop_length)[0].double()  # fmt: skip
+        log_mel = log_mel_spectrogram(
+            torch.from_numpy(mel_input)[None], self._mel_filters, self._window, self.hop_length
+        )[0].double()
         parts = [log_mel.mean(dim=-1), log_mel.std(dim=-1, correction=0)]
         if self.codec is not None:
             codec_rate = self.codec.config.sampling_rate

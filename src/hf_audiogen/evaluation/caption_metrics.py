@@ -42,6 +42,7 @@ import tempfile
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
+
 from ..validation import InvalidInputError
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -54,7 +55,9 @@ def _check_inputs(predictions, references) -> tuple[list[str], list[list[str]]]:
     if isinstance(predictions, str) or not isinstance(predictions, Sequence):
         raise InvalidInputError(f"predictions must be a list of strings, got {type(predictions).__name__}")
     if isinstance(references, str) or not isinstance(references, Sequence):
-        raise InvalidInputError(f"references must be a list (one entry per prediction), got {type(references).__name__}")
+        raise InvalidInputError(
+            f"references must be a list (one entry per prediction), got {type(references).__name__}"
+        )
     if len(predictions) == 0:
         raise InvalidInputError("predictions is empty: give at least one caption to score")
     if len(predictions) != len(references):
@@ -387,8 +390,10 @@ def _require_java(metric: str, java) -> str:
 def _require_meteor(meteor_jar, java) -> tuple[str, Path]:
     jar = find_meteor_jar(meteor_jar)
     if jar is None:
-        looked = ", ".join(str(p) for p in _candidate_jars(meteor_jar, METEOR_JAR_ENV, "meteor/meteor-1.5.jar",
-                                                             "meteor/meteor-1.5.jar"))  # fmt: skip
+        looked = ", ".join(
+            str(p)
+            for p in _candidate_jars(meteor_jar, METEOR_JAR_ENV, "meteor/meteor-1.5.jar", "meteor/meteor-1.5.jar")
+        )
         raise MetricUnavailableError(
             "METEOR needs meteor-1.5.jar with data/paraphrase-en.gz beside it; none found (looked at: "
             f"{looked}). `pip install pycocoevalcap` ships both, or pass meteor_jar=/path/to/meteor-1.5.jar or set "
@@ -400,8 +405,9 @@ def _require_meteor(meteor_jar, java) -> tuple[str, Path]:
 def _require_spice(spice_jar, java) -> tuple[str, Path]:
     jar = find_spice_jar(spice_jar)
     if jar is None:
-        looked = ", ".join(str(p) for p in _candidate_jars(spice_jar, SPICE_JAR_ENV, "spice/spice-1.0.jar",
-                                                             "spice/spice-1.0.jar"))  # fmt: skip
+        looked = ", ".join(
+            str(p) for p in _candidate_jars(spice_jar, SPICE_JAR_ENV, "spice/spice-1.0.jar", "spice/spice-1.0.jar")
+        )
         raise MetricUnavailableError(
             f"SPICE (and SPIDEr) need spice-1.0.jar with {' and '.join(SPICE_CORENLP_JARS)} in its lib/ folder; none "
             f"found (looked at: {looked}). pycocoevalcap ships spice-1.0.jar but not CoreNLP 3.6.0 (its "
@@ -438,9 +444,14 @@ def meteor(
     ]
     command = [java_exe, "-jar", f"-Xmx{max_memory}", jar.name, "-", "-", "-stdio", "-l", "en", "-norm"]
     process = subprocess.Popen(
-        command, cwd=jar.parent, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        text=True, encoding="utf-8",
-    )  # fmt: skip
+        command,
+        cwd=jar.parent,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        encoding="utf-8",
+    )
     try:
         stats = []
         for line in score_lines:
@@ -489,8 +500,17 @@ def spice(
         input_path, output_path = Path(folder, "input.json"), Path(folder, "output.json")
         items = [{"image_id": i, "test": p, "refs": refs} for i, (p, refs) in enumerate(zip(predictions, references))]
         input_path.write_text(json.dumps(items), encoding="utf-8")
-        command = [java_exe, "-jar", f"-Xmx{max_memory}", jar.name, str(input_path), "-out", str(output_path),
-                   "-subset", "-silent"]  # fmt: skip
+        command = [
+            java_exe,
+            "-jar",
+            f"-Xmx{max_memory}",
+            jar.name,
+            str(input_path),
+            "-out",
+            str(output_path),
+            "-subset",
+            "-silent",
+        ]
         completed = subprocess.run(command, cwd=jar.parent, capture_output=True, text=True)
         if completed.returncode != 0 or not output_path.is_file():
             raise RuntimeError(
@@ -520,8 +540,10 @@ def caption_metric_availability(
 ) -> dict[str, str | None]:
     """``{metric: None if it can run here, else the reason it cannot}`` for every metric of :data:`CAPTION_METRICS`."""
     reasons: dict[str, str | None] = {"bleu": None, "rouge_l": None, "cider_d": None}
-    for name, check in (("meteor", lambda: _require_meteor(meteor_jar, java)),
-                        ("spice", lambda: _require_spice(spice_jar, java))):  # fmt: skip
+    for name, check in (
+        ("meteor", lambda: _require_meteor(meteor_jar, java)),
+        ("spice", lambda: _require_spice(spice_jar, java)),
+    ):
         try:
             check()
             reasons[name] = None
@@ -560,7 +582,9 @@ def compute_caption_metrics(
         metrics = CAPTION_METRICS if metrics == "all" else [metrics]
     unknown = [name for name in metrics if name not in CAPTION_METRICS]
     if unknown or not metrics:
-        raise InvalidInputError(f"unknown caption metric(s) {unknown or metrics!r}; choose from {list(CAPTION_METRICS)}")
+        raise InvalidInputError(
+            f"unknown caption metric(s) {unknown or metrics!r}; choose from {list(CAPTION_METRICS)}"
+        )
     predictions, references = _check_inputs(predictions, references)
     if "meteor" in metrics:
         _require_meteor(meteor_jar, java)
@@ -581,8 +605,9 @@ def compute_caption_metrics(
     if "spider" in metrics:
         results["spider"] = (results["cider_d"] + results["spice"]) / 2
         if return_per_item:
-            results["spider_per_item"] = [(c + s) / 2 for c, s in zip(results["cider_d_per_item"],
-                                                                        results["spice_per_item"])]  # fmt: skip
+            results["spider_per_item"] = [
+                (c + s) / 2 for c, s in zip(results["cider_d_per_item"], results["spice_per_item"])
+            ]
     return results
 
 

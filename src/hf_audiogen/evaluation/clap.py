@@ -19,20 +19,24 @@ def clap_text_max_length(tokenizer, text_config) -> int:
 
 
 @torch.no_grad()
-def clap_similarity(clap_model: ClapModel, clap_processor: ClapProcessor, audios, sampling_rate: int,
-                    texts: list[str]) -> torch.Tensor:
+def clap_similarity(
+    clap_model: ClapModel, clap_processor: ClapProcessor, audios, sampling_rate: int, texts: list[str]
+) -> torch.Tensor:
     """CLAP cosine similarity of each mono waveform ``audios[i]`` (1-D arrays, any lengths, at ``sampling_rate``)
     with ``texts[i]``: ``(n,)`` float32 on the CPU. Shared by GenAU's re-ranking (``GenAUPipeline.score_audio_text``)
     and the AutoReCap data pipeline."""
     feature_extractor, tokenizer = clap_processor.feature_extractor, clap_processor.tokenizer
     # The CLAP audio tower works at its own rate (48 kHz for laion CLAP); GenAU makes 16 kHz audio.
-    audios = [resample(np.asarray(audio, np.float32), sampling_rate, feature_extractor.sampling_rate)
-              for audio in audios]  # fmt: skip
+    audios = [
+        resample(np.asarray(audio, np.float32), sampling_rate, feature_extractor.sampling_rate) for audio in audios
+    ]
     # ClapFeatureExtractor crops clips longer than its max_length_s at a random place (numpy's global RNG): take
     # the centre instead, so that a seeded call always scores, and keeps, the same candidates.
     limit = feature_extractor.nb_max_samples
-    audios = [audio[(len(audio) - limit) // 2 : (len(audio) - limit) // 2 + limit] if len(audio) > limit else audio
-              for audio in audios]  # fmt: skip
+    audios = [
+        audio[(len(audio) - limit) // 2 : (len(audio) - limit) // 2 + limit] if len(audio) > limit else audio
+        for audio in audios
+    ]
     features = feature_extractor(audios, sampling_rate=feature_extractor.sampling_rate, return_tensors="pt")
     device, dtype = clap_model.device, clap_model.dtype
     is_longer = features.get("is_longer")  # set by the "fusion" truncation of clips longer than 10 s

@@ -121,11 +121,15 @@ def _codec_name(codec) -> str:
 def _check_corpus_dir(corpus_dir) -> Path:
     path = Path(corpus_dir)
     if not path.is_dir():
-        raise ValueError(f"corpus_dir {os.fspath(corpus_dir)!r} is not a folder (expected a corpus folder with "
-                         "metadata.jsonl, e.g. data_cache/sfx_corpus from `hf-audiogen data build-sfx-corpus`)")
+        raise ValueError(
+            f"corpus_dir {os.fspath(corpus_dir)!r} is not a folder (expected a corpus folder with "
+            "metadata.jsonl, e.g. data_cache/sfx_corpus from `hf-audiogen data build-sfx-corpus`)"
+        )
     if not (path / "metadata.jsonl").is_file():
-        raise ValueError(f"corpus_dir {os.fspath(corpus_dir)!r} has no metadata.jsonl (one row per clip: file, "
-                         "caption, source, split)")  # fmt: skip
+        raise ValueError(
+            f"corpus_dir {os.fspath(corpus_dir)!r} has no metadata.jsonl (one row per clip: file, "
+            "caption, source, split)"
+        )
     return path
 
 
@@ -140,9 +144,16 @@ def _load_corpus_rows(corpus_dir, sampling_rate: int, progress_bar: bool) -> lis
         caption = row.get("caption")
         if not isinstance(caption, str) or not caption.strip():
             raise ValueError(f"corpus clip {row['id']!r} has no caption; every clip of {path} needs one")
-        rows.append({"id": row["id"], "caption": caption, "source": row.get("source") or "unknown",
-                     "split": row.get("split") or "unknown", "group": row.get("group") or row["id"],
-                     "audio": np.asarray(row["audio"], dtype=np.float32)})
+        rows.append(
+            {
+                "id": row["id"],
+                "caption": caption,
+                "source": row.get("source") or "unknown",
+                "split": row.get("split") or "unknown",
+                "group": row.get("group") or row["id"],
+                "audio": np.asarray(row["audio"], dtype=np.float32),
+            }
+        )
     if len(rows) < 2:
         raise ValueError(f"corpus {path} has {len(rows)} clip(s); retrieval needs at least 2")
     return rows
@@ -192,9 +203,20 @@ class CorpusIndex:
         >>> index.captions[ranking[0, 0]]  # caption of the nearest clip  # doctest: +SKIP
     """
 
-    def __init__(self, ids, captions, sources, splits, features: np.ndarray, embedding, groups=None,
-                 domain: str = "raw", reconstruction_queries: np.ndarray | None = None, codec_name: str | None = None,
-                 query_seconds: float | None = None):  # fmt: skip
+    def __init__(
+        self,
+        ids,
+        captions,
+        sources,
+        splits,
+        features: np.ndarray,
+        embedding,
+        groups=None,
+        domain: str = "raw",
+        reconstruction_queries: np.ndarray | None = None,
+        codec_name: str | None = None,
+        query_seconds: float | None = None,
+    ):
         if domain not in INDEX_DOMAINS:
             raise ValueError(f"domain must be one of {INDEX_DOMAINS}, got {domain!r}")
         features = np.asarray(features, dtype=np.float64)
@@ -202,8 +224,10 @@ class CorpusIndex:
         if len(groups) != len(ids):
             raise ValueError(f"groups must have one entry per clip, got {len(groups)} for {len(ids)} clips")
         if not len(ids) == len(captions) == len(sources) == len(splits) == features.shape[0]:
-            raise ValueError(f"ids, captions, sources, splits and features must have one entry per clip, got "
-                             f"{len(ids)}, {len(captions)}, {len(sources)}, {len(splits)}, {features.shape[0]}")
+            raise ValueError(
+                f"ids, captions, sources, splits and features must have one entry per clip, got "
+                f"{len(ids)}, {len(captions)}, {len(sources)}, {len(splits)}, {features.shape[0]}"
+            )
         self.ids, self.captions, self.sources, self.splits = list(ids), list(captions), list(sources), list(splits)
         self.groups = groups
         self.embedding = embedding
@@ -215,13 +239,23 @@ class CorpusIndex:
         if reconstruction_queries is not None:
             reconstruction_queries = np.asarray(reconstruction_queries, dtype=np.float64)
             if reconstruction_queries.shape != features.shape:
-                raise ValueError(f"reconstruction_queries must have the features' shape {features.shape}, got "
-                                 f"{reconstruction_queries.shape}")  # fmt: skip
+                raise ValueError(
+                    f"reconstruction_queries must have the features' shape {features.shape}, got "
+                    f"{reconstruction_queries.shape}"
+                )
             self.reconstruction_queries = reconstruction_queries
 
     @classmethod
-    def from_corpus(cls, corpus_dir, embedding=None, progress_bar: bool = True, *, codec=None,
-                    domain: str | None = None, query_seconds: float | None = None) -> CorpusIndex:  # fmt: skip
+    def from_corpus(
+        cls,
+        corpus_dir,
+        embedding=None,
+        progress_bar: bool = True,
+        *,
+        codec=None,
+        domain: str | None = None,
+        query_seconds: float | None = None,
+    ) -> CorpusIndex:
         """Load and embed every clip of ``corpus_dir`` (default embedding: :class:`LogMelStatisticsEmbedding`).
 
         With a ``codec`` (the evaluated model's), the index holds the clips' codec reconstructions (``domain``
@@ -245,14 +279,23 @@ class CorpusIndex:
             if codec is not None:
                 # The oracle's query is as long as a generation, and goes through the codec on its own.
                 crop = audio if query_seconds is None else audio[: max(1, int(round(query_seconds * rate)))]
-                decoded = whole if whole is not None and len(crop) == len(audio) else \
-                    codec_reconstruction(codec, crop, rate)  # fmt: skip
+                decoded = (
+                    whole if whole is not None and len(crop) == len(audio) else codec_reconstruction(codec, crop, rate)
+                )
                 queries.append(embedding(*decoded)[0])
-        return cls([r["id"] for r in rows], [r["caption"] for r in rows], [r["source"] for r in rows],
-                   [r["split"] for r in rows], np.stack(features), embedding, [r["group"] for r in rows],
-                   domain=domain, reconstruction_queries=np.stack(queries) if queries else None,
-                   codec_name=_codec_name(codec) if codec is not None else None,
-                   query_seconds=query_seconds)  # fmt: skip
+        return cls(
+            [r["id"] for r in rows],
+            [r["caption"] for r in rows],
+            [r["source"] for r in rows],
+            [r["split"] for r in rows],
+            np.stack(features),
+            embedding,
+            [r["group"] for r in rows],
+            domain=domain,
+            reconstruction_queries=np.stack(queries) if queries else None,
+            codec_name=_codec_name(codec) if codec is not None else None,
+            query_seconds=query_seconds,
+        )
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -264,8 +307,9 @@ class CorpusIndex:
         """``(Q, dim)`` query features -> ``(Q, N)`` clip indices, most similar first (ties: lower index first)."""
         return np.argsort(-(self.similarity.unit_vectors(features) @ self.keys.T), axis=1, kind="stable")
 
-    def rank_leave_one_out(self, clips: Sequence[int], exclude_same_group: bool = False,
-                           query_features: np.ndarray | None = None) -> np.ndarray:  # fmt: skip
+    def rank_leave_one_out(
+        self, clips: Sequence[int], exclude_same_group: bool = False, query_features: np.ndarray | None = None
+    ) -> np.ndarray:
         """Rank the corpus for some of its own clips: ``(len(clips), N)`` indices with the query clip itself (and,
         with ``exclude_same_group``, every clip of its recording group) ranked last. The queries are the indexed
         clips themselves, or ``query_features`` (raw features, one row per corpus clip, e.g.
@@ -292,8 +336,11 @@ class CorpusIndex:
 
     def caption_split_group(self, caption: str) -> str:
         """``"train"`` if a training clip carries the caption, else ``"held-out"`` (the model never heard it)."""
-        return TRAIN_SPLIT if any(c == caption and s == TRAIN_SPLIT for c, s in zip(self.captions, self.splits)) \
-            else "held-out"  # fmt: skip
+        return (
+            TRAIN_SPLIT
+            if any(c == caption and s == TRAIN_SPLIT for c, s in zip(self.captions, self.splits))
+            else "held-out"
+        )
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -390,13 +437,17 @@ class AdherenceReport:
 
         def row(name: str, scores: RetrievalScores | None) -> None:
             if scores is not None and scores.num_queries:
-                lines.append(f"{name:<28} {scores.num_queries:>5} {100 * scores.top1:>6.1f}% "
-                             f"{100 * scores.chance_top1:>6.1f}% {100 * scores.top5:>6.1f}% "
-                             f"{100 * scores.chance_top5:>6.1f}%")  # fmt: skip
+                lines.append(
+                    f"{name:<28} {scores.num_queries:>5} {100 * scores.top1:>6.1f}% "
+                    f"{100 * scores.chance_top1:>6.1f}% {100 * scores.top5:>6.1f}% "
+                    f"{100 * scores.chance_top5:>6.1f}%"
+                )
 
         row("corpus captions", self.overall)
-        lines.append(f"{'  prompt-shuffled baseline':<28} {'':>5} {100 * self.prompt_shuffled['top1']:>6.1f}% "
-                     f"{'':>7} {100 * self.prompt_shuffled['top5']:>6.1f}%")  # fmt: skip
+        lines.append(
+            f"{'  prompt-shuffled baseline':<28} {'':>5} {100 * self.prompt_shuffled['top1']:>6.1f}% "
+            f"{'':>7} {100 * self.prompt_shuffled['top5']:>6.1f}%"
+        )
         for name, scores in sorted(self.by_split.items()):
             row(f"  split: {name}", scores)
         for name, scores in sorted(self.by_source.items()):
@@ -404,25 +455,33 @@ class AdherenceReport:
         row("paraphrases", self.paraphrases)
         row("codec-reconstruction oracle", self.oracle)
         row("  other recordings only", self.oracle_cross_recording)
-        lines.append("(n = captions/prompts, or clips for the oracle; samples per prompt: "
-                     f"{self.settings.get('num_samples_per_caption')}; embedding: {self.settings.get('embedding')}; "
-                     f"index: {self.settings.get('index')})")
+        lines.append(
+            "(n = captions/prompts, or clips for the oracle; samples per prompt: "
+            f"{self.settings.get('num_samples_per_caption')}; embedding: {self.settings.get('embedding')}; "
+            f"index: {self.settings.get('index')})"
+        )
         if self.domain_check is not None:
-            lines.append(f"domain check: a clip's codec reconstruction retrieves the clip itself top-1 for "
-                         f"{100 * self.domain_check['self_top1']:.1f}% of {self.domain_check['num_queries']} clips "
-                         "(with a raw index about 1%: decoded audio then lands on a few hub clips)")  # fmt: skip
+            lines.append(
+                f"domain check: a clip's codec reconstruction retrieves the clip itself top-1 for "
+                f"{100 * self.domain_check['self_top1']:.1f}% of {self.domain_check['num_queries']} clips "
+                "(with a raw index about 1%: decoded audio then lands on a few hub clips)"
+            )
         if self.nll is not None:
             n = self.nll
-            lines.append(f"held-out NLL ({n.split}, {n.num_clips} clips, {n.num_codes} codes): {n.nll:.4f} nats/code "
-                         f"(ppl {n.perplexity:.1f}); without text {n.unconditional_nll:.4f}; unigram (train codes) "
-                         f"{n.unigram_nll:.4f}; uniform {n.uniform_nll:.4f}")  # fmt: skip
+            lines.append(
+                f"held-out NLL ({n.split}, {n.num_clips} clips, {n.num_codes} codes): {n.nll:.4f} nats/code "
+                f"(ppl {n.perplexity:.1f}); without text {n.unconditional_nll:.4f}; unigram (train codes) "
+                f"{n.unigram_nll:.4f}; uniform {n.uniform_nll:.4f}"
+            )
         paraphrases = [p for p in self.prompts if p.kind == "paraphrase"]
         if paraphrases:
             lines.append("")
             lines.append(f"{'paraphrase':<36} {'target caption':<28} {'top1':>4} {'top5':>4}  nearest clip's caption")
             for p in paraphrases:
-                lines.append(f"{p.prompt[:36]:<36} {p.target[:28]:<28} {p.top1_hits:>2}/{p.num_samples:<1} "
-                             f"{p.top5_hits:>2}/{p.num_samples:<1}  {p.nearest_captions[0][0]}")  # fmt: skip
+                lines.append(
+                    f"{p.prompt[:36]:<36} {p.target[:28]:<28} {p.top1_hits:>2}/{p.num_samples:<1} "
+                    f"{p.top5_hits:>2}/{p.num_samples:<1}  {p.nearest_captions[0][0]}"
+                )
         if self.command:
             lines.append("")
             lines.append(f"command: {self.command}")
@@ -455,8 +514,9 @@ def _aggregate(results: Sequence[PromptResult]) -> RetrievalScores:
 # ----------------------------------------------------------------------------------------------------------------------
 # Oracles: real clips as queries
 # ----------------------------------------------------------------------------------------------------------------------
-def oracle_retrieval(index: CorpusIndex, exclude_same_group: bool = False,
-                     query_features: np.ndarray | None = None) -> RetrievalScores:  # fmt: skip
+def oracle_retrieval(
+    index: CorpusIndex, exclude_same_group: bool = False, query_features: np.ndarray | None = None
+) -> RetrievalScores:
     """Leave-one-out retrieval of each real clip among the others, over the clips whose caption another candidate
     carries (for a caption with a single clip there is nothing to find). Chance per clip: the caption's other clips
     among the candidates.
@@ -488,8 +548,9 @@ def oracle_retrieval(index: CorpusIndex, exclude_same_group: bool = False,
         top5.append(index.captions[i] in nearest)
         chance1.append(chance_of_hit(num_matching, num_candidates, 1))
         chance5.append(chance_of_hit(num_matching, num_candidates, TOP_K))
-    return RetrievalScores(len(queries), float(np.mean(top1)), float(np.mean(top5)), float(np.mean(chance1)),
-                           float(np.mean(chance5)))  # fmt: skip
+    return RetrievalScores(
+        len(queries), float(np.mean(top1)), float(np.mean(top5)), float(np.mean(chance1)), float(np.mean(chance5))
+    )
 
 
 def domain_check(index: CorpusIndex) -> dict:
@@ -513,11 +574,15 @@ def _load_pipeline(pipeline_or_model_dir):
         return pipeline_or_model_dir, getattr(pipeline_or_model_dir.model, "name_or_path", "") or "<pipeline>"
     if isinstance(pipeline_or_model_dir, (str, os.PathLike)):
         if not Path(pipeline_or_model_dir).is_dir():
-            raise ValueError(f"model directory {os.fspath(pipeline_or_model_dir)!r} does not exist (expected a "
-                             "save_pretrained AudioGen directory)")  # fmt: skip
+            raise ValueError(
+                f"model directory {os.fspath(pipeline_or_model_dir)!r} does not exist (expected a "
+                "save_pretrained AudioGen directory)"
+            )
         return AudioGenPipeline.from_pretrained(pipeline_or_model_dir, device="cpu"), os.fspath(pipeline_or_model_dir)
-    raise ValueError(f"pipeline_or_model_dir must be an AudioGenPipeline or a model directory, got "
-                     f"{type(pipeline_or_model_dir).__name__}")  # fmt: skip
+    raise ValueError(
+        f"pipeline_or_model_dir must be an AudioGenPipeline or a model directory, got "
+        f"{type(pipeline_or_model_dir).__name__}"
+    )
 
 
 def _check_prompts(index: CorpusIndex, captions, paraphrases) -> list[tuple[str, str, str]]:
@@ -532,8 +597,10 @@ def _check_prompts(index: CorpusIndex, captions, paraphrases) -> list[tuple[str,
             raise ValueError("captions is an empty list: give at least one corpus caption (or None for all of them)")
         unknown = [c for c in captions if c not in index.caption_counts]
         if unknown:
-            raise ValueError(f"caption {unknown[0]!r} is not carried by any clip of the corpus; captions must be "
-                             f"corpus captions, e.g. {sorted(index.caption_counts)[:3]}")  # fmt: skip
+            raise ValueError(
+                f"caption {unknown[0]!r} is not carried by any clip of the corpus; captions must be "
+                f"corpus captions, e.g. {sorted(index.caption_counts)[:3]}"
+            )
         captions = list(dict.fromkeys(captions))
     if paraphrases is None:
         paraphrases = {p: t for p, t in DEFAULT_PARAPHRASES.items() if t in index.caption_counts}
@@ -612,15 +679,22 @@ def evaluate_text_adherence(
     if index_domain not in INDEX_DOMAINS:
         raise ValueError(f"index_domain must be one of {INDEX_DOMAINS}, got {index_domain!r}")
     if index is not None and oracle and index.reconstruction_queries is None:
-        raise ValueError("the index has no codec-reconstruction queries for the oracle: build it with "
-                         "CorpusIndex.from_corpus(corpus_dir, codec=pipe.model.codec), or pass oracle=False")
+        raise ValueError(
+            "the index has no codec-reconstruction queries for the oracle: build it with "
+            "CorpusIndex.from_corpus(corpus_dir, codec=pipe.model.codec), or pass oracle=False"
+        )
     _check_corpus_dir(corpus_dir)
     pipe, model_name = _load_pipeline(pipeline_or_model_dir)
     if index is None:
         codec = pipe.model.codec
-        index = CorpusIndex.from_corpus(corpus_dir, LogMelStatisticsEmbedding(codec=codec if embedding ==
-                                        "logmel+codec" else None), progress_bar, codec=codec, domain=index_domain,
-                                        query_seconds=float(duration))  # fmt: skip
+        index = CorpusIndex.from_corpus(
+            corpus_dir,
+            LogMelStatisticsEmbedding(codec=codec if embedding == "logmel+codec" else None),
+            progress_bar,
+            codec=codec,
+            domain=index_domain,
+            query_seconds=float(duration),
+        )
     prompts = _check_prompts(index, captions, paraphrases)
 
     sampling = dict(guidance_scale=guidance_scale, top_k=top_k, top_p=top_p, temperature=temperature)
@@ -630,19 +704,33 @@ def evaluate_text_adherence(
     shuffled_top1, shuffled_top5 = [], []
     n = len(index)
     for prompt, target, kind in tqdm(prompts, desc="generating", unit="prompt", disable=not progress_bar):
-        outputs = pipe(prompt, duration=float(duration), seed=int(seed), num_return_sequences=num_samples_per_caption,
-                       progress_bar=False, **sampling)  # fmt: skip
+        outputs = pipe(
+            prompt,
+            duration=float(duration),
+            seed=int(seed),
+            num_return_sequences=num_samples_per_caption,
+            progress_bar=False,
+            **sampling,
+        )
         outputs = outputs if isinstance(outputs, list) else [outputs]
         features = index.embed([o["audio"] for o in outputs], sampling_rate=outputs[0]["sampling_rate"])
         nearest = [[index.captions[j] for j in row[:TOP_K]] for row in index.rank(features)]
         matches = index.caption_counts[target]
-        results.append(PromptResult(
-            prompt=prompt, target=target, kind=kind, source=index.caption_source(target),
-            split_group=index.caption_split_group(target), num_samples=len(outputs),
-            top1_hits=sum(near[0] == target for near in nearest), top5_hits=sum(target in near for near in nearest),
-            chance_top1=chance_of_hit(matches, n, 1), chance_top5=chance_of_hit(matches, n, TOP_K),
-            nearest_captions=nearest,
-        ))  # fmt: skip
+        results.append(
+            PromptResult(
+                prompt=prompt,
+                target=target,
+                kind=kind,
+                source=index.caption_source(target),
+                split_group=index.caption_split_group(target),
+                num_samples=len(outputs),
+                top1_hits=sum(near[0] == target for near in nearest),
+                top5_hits=sum(target in near for near in nearest),
+                chance_top1=chance_of_hit(matches, n, 1),
+                chance_top5=chance_of_hit(matches, n, TOP_K),
+                nearest_captions=nearest,
+            )
+        )
         if kind == "caption":
             # Against a uniformly random prompt of the list: the share of the list's captions this sample "hits".
             listed = set(caption_prompts)
@@ -652,28 +740,46 @@ def evaluate_text_adherence(
     caption_results = [r for r in results if r.kind == "caption"]
     paraphrase_results = [r for r in results if r.kind == "paraphrase"]
     settings = dict(
-        model=model_name, corpus=os.fspath(corpus_dir), duration=float(duration), seed=int(seed),
-        num_samples_per_caption=num_samples_per_caption, embedding=index.embedding.name,
-        index=index.describe(), oracle_query_seconds=index.query_seconds,
-        num_corpus_clips=n, num_distinct_captions=len(index.caption_counts),
-        sampling={**{k: v for k, v in pipe.model.generation_config.to_dict().items()
-                     if k in ("guidance_scale", "top_k", "top_p", "temperature", "do_sample")}, **sampling},
-    )  # fmt: skip
+        model=model_name,
+        corpus=os.fspath(corpus_dir),
+        duration=float(duration),
+        seed=int(seed),
+        num_samples_per_caption=num_samples_per_caption,
+        embedding=index.embedding.name,
+        index=index.describe(),
+        oracle_query_seconds=index.query_seconds,
+        num_corpus_clips=n,
+        num_distinct_captions=len(index.caption_counts),
+        sampling={
+            **{
+                k: v
+                for k, v in pipe.model.generation_config.to_dict().items()
+                if k in ("guidance_scale", "top_k", "top_p", "temperature", "do_sample")
+            },
+            **sampling,
+        },
+    )
     return AdherenceReport(
         settings=settings,
         overall=_aggregate(caption_results),
-        prompt_shuffled={"top1": float(np.mean(shuffled_top1)) if shuffled_top1 else float("nan"),
-                         "top5": float(np.mean(shuffled_top5)) if shuffled_top5 else float("nan")},
-        by_source={s: _aggregate([r for r in caption_results if r.source == s])
-                   for s in sorted({r.source for r in caption_results})},
-        by_split={g: _aggregate([r for r in caption_results if r.split_group == g])
-                  for g in sorted({r.split_group for r in caption_results})},
+        prompt_shuffled={
+            "top1": float(np.mean(shuffled_top1)) if shuffled_top1 else float("nan"),
+            "top5": float(np.mean(shuffled_top5)) if shuffled_top5 else float("nan"),
+        },
+        by_source={
+            s: _aggregate([r for r in caption_results if r.source == s])
+            for s in sorted({r.source for r in caption_results})
+        },
+        by_split={
+            g: _aggregate([r for r in caption_results if r.split_group == g])
+            for g in sorted({r.split_group for r in caption_results})
+        },
         paraphrases=_aggregate(paraphrase_results) if paraphrase_results else None,
         oracle=oracle_retrieval(index, query_features=index.reconstruction_queries) if oracle else None,
         oracle_cross_recording=oracle_retrieval(index, True, index.reconstruction_queries) if oracle else None,
         prompts=results,
         domain_check=domain_check(index) if oracle else None,
-    )  # fmt: skip
+    )
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -722,8 +828,12 @@ def heldout_nll(
     rows = list(tqdm(dataset, desc="loading clips", unit="clip", disable=not progress_bar))
 
     unigram = CodeUnigram(config.decoder.num_codebooks, config.decoder.codebook_size)
-    for row in tqdm([r for r in rows if r["split"] == train_split], desc="unigram (train codes)", unit="clip",
-                    disable=not progress_bar):  # fmt: skip
+    for row in tqdm(
+        [r for r in rows if r["split"] == train_split],
+        desc="unigram (train codes)",
+        unit="clip",
+        disable=not progress_bar,
+    ):
         audio = torch.as_tensor(np.asarray(row["audio"], dtype=np.float32), device=model.device)
         codes, _ = model.encode_audio(audio[None, None])
         unigram.update(codes)
@@ -731,20 +841,28 @@ def heldout_nll(
     collate = TextAudioCollator(processor, max_samples=int(max_seconds * config.sampling_rate), random_crop=False)
     held_out = [r for r in rows if r["split"] == split]
     batches = []
-    for start in tqdm(range(0, len(held_out), batch_size), desc=f"encoding {split}", unit="batch",
-                      disable=not progress_bar):  # fmt: skip
-        batch = collate([{**r, "sampling_rate": config.sampling_rate} for r in held_out[start:start + batch_size]])
+    for start in tqdm(
+        range(0, len(held_out), batch_size), desc=f"encoding {split}", unit="batch", disable=not progress_bar
+    ):
+        batch = collate([{**r, "sampling_rate": config.sampling_rate} for r in held_out[start : start + batch_size]])
         batch = {k: v.to(model.device) if torch.is_tensor(v) else v for k, v in batch.items()}
         labels = codes_and_labels(model, batch)
-        batches.append({**{k: batch[k] for k in ("input_ids", "attention_mask", "token_type_ids") if k in batch},
-                        "labels": labels})  # fmt: skip
+        batches.append(
+            {**{k: batch[k] for k in ("input_ids", "attention_mask", "token_type_ids") if k in batch}, "labels": labels}
+        )
     conditional = evaluate_nll(model, batches, unigram)
     unconditional = evaluate_nll(model, [{"labels": b["labels"]} for b in batches])
     return HeldoutNLL(
-        split=split, num_clips=len(held_out), num_codes=conditional.num_codes, max_seconds=float(max_seconds),
-        nll=conditional.nll, per_codebook=conditional.per_codebook, unconditional_nll=unconditional.nll,
-        unigram_nll=conditional.unigram_nll, uniform_nll=conditional.uniform_nll,
-    )  # fmt: skip
+        split=split,
+        num_clips=len(held_out),
+        num_codes=conditional.num_codes,
+        max_seconds=float(max_seconds),
+        nll=conditional.nll,
+        per_codebook=conditional.per_codebook,
+        unconditional_nll=unconditional.nll,
+        unigram_nll=conditional.unigram_nll,
+        uniform_nll=conditional.uniform_nll,
+    )
 
 
 __all__ = [

@@ -139,34 +139,74 @@ _FIT = "model.params.unet_config.params."
 _FIT_BLOCK = _FIT + "fit_block_config."
 _VAE = "model.params.first_stage_config.params."
 _CONFIG_TYPES = {
-    "model.params.timesteps": "int", "model.params.linear_start": "number", "model.params.linear_end": "number",
-    "model.params.parameterization": "str", "model.params.beta_schedule": "str", "model.params.scale_factor": "number",
-    "model.params.sampling_rate": "int?", "model.params.dataset2id": "int-map?",
-    "model.params.unet_config": "map?", "model.params.unet_config.params": "map?",
+    "model.params.timesteps": "int",
+    "model.params.linear_start": "number",
+    "model.params.linear_end": "number",
+    "model.params.parameterization": "str",
+    "model.params.beta_schedule": "str",
+    "model.params.scale_factor": "number",
+    "model.params.sampling_rate": "int?",
+    "model.params.dataset2id": "int-map?",
+    "model.params.unet_config": "map?",
+    "model.params.unet_config.params": "map?",
     **{_FIT + name: "list?" for name in ("input_size", "patch_size", "group_size")},
     _FIT + "time_scaling": "number",
-    **{_FIT + name: "int?" for name in (
-        "input_channels", "latent_count", "patch_channels", "latent_channels", "context_channels",
-        "summary_text_embeddings_channels", "fit_blocks_count", "local_layers_per_block", "global_layers_per_block",
-        "dataset_ids_count", "learned_sinusoidal_dim")},
-    _FIT + "self_conditioning_ff_config": "map?", _FIT + "self_conditioning_ff_config.mult": "number?",
-    _FIT + "fit_block_config": "map?", _FIT_BLOCK + "drop_units": "number?",
-    _FIT_BLOCK + "*_attention_config": "map?", _FIT_BLOCK + "*_attention_config.heads": "int?",
+    **{
+        _FIT + name: "int?"
+        for name in (
+            "input_channels",
+            "latent_count",
+            "patch_channels",
+            "latent_channels",
+            "context_channels",
+            "summary_text_embeddings_channels",
+            "fit_blocks_count",
+            "local_layers_per_block",
+            "global_layers_per_block",
+            "dataset_ids_count",
+            "learned_sinusoidal_dim",
+        )
+    },
+    _FIT + "self_conditioning_ff_config": "map?",
+    _FIT + "self_conditioning_ff_config.mult": "number?",
+    _FIT + "fit_block_config": "map?",
+    _FIT_BLOCK + "drop_units": "number?",
+    _FIT_BLOCK + "*_attention_config": "map?",
+    _FIT_BLOCK + "*_attention_config.heads": "int?",
     _FIT_BLOCK + "*_attention_config.dim_head": "int?",
-    _FIT_BLOCK + "*_ff_config": "map?", _FIT_BLOCK + "*_ff_config.mult": "number?",
-    "model.params.first_stage_config": "map?", "model.params.first_stage_config.params": "map?",
-    _VAE + "ddconfig": "map?", _VAE + "embed_dim": "int?", _VAE + "subband": "int", _VAE + "time_shuffle": "int",
+    _FIT_BLOCK + "*_ff_config": "map?",
+    _FIT_BLOCK + "*_ff_config.mult": "number?",
+    "model.params.first_stage_config": "map?",
+    "model.params.first_stage_config.params": "map?",
+    _VAE + "ddconfig": "map?",
+    _VAE + "embed_dim": "int?",
+    _VAE + "subband": "int",
+    _VAE + "time_shuffle": "int",
     **{_VAE + "ddconfig." + name: "int?" for name in ("in_channels", "out_ch", "z_channels", "num_res_blocks")},
-    _VAE + "ddconfig.ch": "int", _VAE + "ddconfig.ch_mult": "int-list", _VAE + "ddconfig.attn_resolutions": "list?",
+    _VAE + "ddconfig.ch": "int",
+    _VAE + "ddconfig.ch_mult": "int-list",
+    _VAE + "ddconfig.attn_resolutions": "list?",
     _VAE + "ddconfig.dropout": "number?",
-    "model.params.cond_stage_config": "map?", "model.params.cond_stage_config.*": "map?",
-    "model.params.cond_stage_config.*.params": "map?", "model.params.cond_stage_config.*.params.dataset2id": "int-map?",
+    "model.params.cond_stage_config": "map?",
+    "model.params.cond_stage_config.*": "map?",
+    "model.params.cond_stage_config.*.params": "map?",
+    "model.params.cond_stage_config.*.params.dataset2id": "int-map?",
     "model.params.cond_stage_config.*.params.text_encoder_name": "str?",
-    "preprocessing": "map?", "preprocessing.audio": "map?", "preprocessing.audio.sampling_rate": "int?",
-    "preprocessing.stft": "map?", "preprocessing.stft.hop_length": "int?",
-}  # fmt: skip
-_KIND_TEXT = {"map": "a mapping", "list": "a list", "int": "an integer", "number": "a number", "str": "a string",
-              "int-map": "a mapping of names to integers", "int-list": "a list of integers"}  # fmt: skip
+    "preprocessing": "map?",
+    "preprocessing.audio": "map?",
+    "preprocessing.audio.sampling_rate": "int?",
+    "preprocessing.stft": "map?",
+    "preprocessing.stft.hop_length": "int?",
+}
+_KIND_TEXT = {
+    "map": "a mapping",
+    "list": "a list",
+    "int": "an integer",
+    "number": "a number",
+    "str": "a string",
+    "int-map": "a mapping of names to integers",
+    "int-list": "a list of integers",
+}
 
 
 def _has_kind(value: Any, kind: str) -> bool:
@@ -202,8 +242,9 @@ def _check_config_types(config: dict) -> None:
             if value is None and kind.endswith("?"):
                 continue
             if not _has_kind(value, kind.rstrip("?")):
-                raise InvalidInputError(f"the GenAU config's {path} must be {_KIND_TEXT[kind.rstrip('?')]}, got "
-                                        f"{value!r}")  # fmt: skip
+                raise InvalidInputError(
+                    f"the GenAU config's {path} must be {_KIND_TEXT[kind.rstrip('?')]}, got {value!r}"
+                )
 
 
 def load_genau_config(config: str | os.PathLike | dict) -> dict:
@@ -213,19 +254,24 @@ def load_genau_config(config: str | os.PathLike | dict) -> dict:
     if isinstance(config, (str, os.PathLike)):
         where = f"the GenAU config {os.fspath(config)}"
         config = load_yaml_file(config, "GenAU config", _ReferenceYamlLoader)
-    if not isinstance(config, dict) or not isinstance(config.get("model"), dict) or not isinstance(
-            config["model"].get("params"), dict):  # fmt: skip
-        found = (f"top-level keys {sorted(map(str, config))[:10]}" if isinstance(config, dict)
-                 else type(config).__name__)  # fmt: skip
-        raise InvalidInputError(f"{where} must be a mapping with a `model: params:` section (the reference "
-                                f"genau-*.yaml, e.g. GenAU/settings/simple_runs/genau.yaml), got {found}")  # fmt: skip
+    if (
+        not isinstance(config, dict)
+        or not isinstance(config.get("model"), dict)
+        or not isinstance(config["model"].get("params"), dict)
+    ):
+        found = f"top-level keys {sorted(map(str, config))[:10]}" if isinstance(config, dict) else type(config).__name__
+        raise InvalidInputError(
+            f"{where} must be a mapping with a `model: params:` section (the reference "
+            f"genau-*.yaml, e.g. GenAU/settings/simple_runs/genau.yaml), got {found}"
+        )
     _check_config_types(config)
     return config
 
 
 def _torch_load(path: str, what: str, allow_pickle: bool) -> Any:
-    return load_torch_file(path, what, allow_pickle=allow_pickle,
-                           force_hint="convert with allow_pickle=True (CLI: --allow-pickle)")  # fmt: skip
+    return load_torch_file(
+        path, what, allow_pickle=allow_pickle, force_hint="convert with allow_pickle=True (CLI: --allow-pickle)"
+    )
 
 
 def load_lightning_state_dict(
@@ -234,26 +280,32 @@ def load_lightning_state_dict(
     """The ``state_dict`` of a Lightning checkpoint (path or loaded dict); a bare state dict is accepted too."""
     checkpoint = _torch_load(os.fspath(source), what, allow_pickle) if not isinstance(source, dict) else source
     if not isinstance(checkpoint, dict):
-        raise InvalidInputError(f"{what} must be a Lightning checkpoint (a dict with 'state_dict'), got "
-                                f"{type(checkpoint).__name__}")  # fmt: skip
+        raise InvalidInputError(
+            f"{what} must be a Lightning checkpoint (a dict with 'state_dict'), got {type(checkpoint).__name__}"
+        )
     state = checkpoint.get("state_dict", checkpoint)
     if not isinstance(state, dict) or not state or not all(torch.is_tensor(v) for v in state.values()):
-        raise InvalidInputError(f"{what} is not a Lightning checkpoint: no 'state_dict' of tensors (top-level keys: "
-                                f"{sorted(map(str, checkpoint))[:20]})")  # fmt: skip
+        raise InvalidInputError(
+            f"{what} is not a Lightning checkpoint: no 'state_dict' of tensors (top-level keys: "
+            f"{sorted(map(str, checkpoint))[:20]})"
+        )
     return state
 
 
 def load_hifigan_state_dict(source: str | os.PathLike | dict, allow_pickle: bool = False) -> dict:
     """A HiFi-GAN generator state dict from GenAU's ``hifigan_16k_64bins.ckpt`` (``{"generator": state_dict}``) or a
     bare state dict; the ``_orig_mod.`` prefix of ``torch.compile`` is removed."""
-    checkpoint = _torch_load(os.fspath(source), "vocoder checkpoint", allow_pickle) if not isinstance(
-        source, dict) else source  # fmt: skip
+    checkpoint = (
+        _torch_load(os.fspath(source), "vocoder checkpoint", allow_pickle) if not isinstance(source, dict) else source
+    )
     if not isinstance(checkpoint, dict):
         raise InvalidInputError(f"the vocoder checkpoint must be a dict, got {type(checkpoint).__name__}")
     state = checkpoint.get("generator", checkpoint)
     if not isinstance(state, dict) or not state or not all(torch.is_tensor(v) for v in state.values()):
-        raise InvalidInputError(f"the vocoder checkpoint has no 'generator' state dict of tensors (top-level keys: "
-                                f"{sorted(map(str, checkpoint))[:20]})")  # fmt: skip
+        raise InvalidInputError(
+            f"the vocoder checkpoint has no 'generator' state dict of tensors (top-level keys: "
+            f"{sorted(map(str, checkpoint))[:20]})"
+        )
     return {k.replace("_orig_mod.", ""): v for k, v in state.items()}
 
 
@@ -263,8 +315,10 @@ def _load_json(source: str | os.PathLike | dict, what: str) -> dict:
     path = os.fspath(source)
     loaded = load_json_file(path, what)
     if not isinstance(loaded, dict):
-        raise InvalidInputError(f"{what} {path} must be a JSON object (the HiFi-GAN config, e.g. "
-                                f"hifigan_16k_64bins.json), got {type(loaded).__name__}")  # fmt: skip
+        raise InvalidInputError(
+            f"{what} {path} must be a JSON object (the HiFi-GAN config, e.g. "
+            f"hifigan_16k_64bins.json), got {type(loaded).__name__}"
+        )
     return loaded
 
 
@@ -339,8 +393,14 @@ def _names(items, name: Callable[[str], str | list[str]]) -> list[str]:
     return out
 
 
-def _load_strict(module: torch.nn.Module, state: dict, what: str, prefix: str = "", defaults=(),
-                 name: Callable[[str], str | list[str]] | None = None) -> None:  # fmt: skip
+def _load_strict(
+    module: torch.nn.Module,
+    state: dict,
+    what: str,
+    prefix: str = "",
+    defaults=(),
+    name: Callable[[str], str | list[str]] | None = None,
+) -> None:
     """Load ``state`` into ``module`` with one error listing unknown, missing and mis-shaped keys, named as the
     checkpoint names them: ``name(key)`` (default ``prefix + key``; a list for a key stored as several).
     ``defaults``: buffers the checkpoint may lack (kept as built)."""
@@ -348,8 +408,11 @@ def _load_strict(module: torch.nn.Module, state: dict, what: str, prefix: str = 
     expected = module.state_dict()
     unknown = _names([k for k in state if k not in expected], name)
     missing = _names([k for k in expected if k not in state and k not in defaults], name)
-    wrong = [f"{', '.join(_names([k], name))}: checkpoint {tuple(v.shape)} vs model {tuple(expected[k].shape)}"
-             for k, v in state.items() if k in expected and v.shape != expected[k].shape]  # fmt: skip
+    wrong = [
+        f"{', '.join(_names([k], name))}: checkpoint {tuple(v.shape)} vs model {tuple(expected[k].shape)}"
+        for k, v in state.items()
+        if k in expected and v.shape != expected[k].shape
+    ]
     _check_converted_keys(what, unknown, sorted(missing), wrong)
     module.load_state_dict({**{k: expected[k] for k in defaults if k not in state}, **state}, strict=True)
 
@@ -371,8 +434,11 @@ def _shape(state: dict, key: str, what: str, prefix: str | Callable[[str], Any] 
 
 
 def _mismatches(derived: dict, reference: dict, what: str) -> None:
-    problems = [f"{k}: config {reference[k]!r} vs checkpoint tensors {derived[k]!r}"
-                for k in reference if k in derived and reference[k] != derived[k]]  # fmt: skip
+    problems = [
+        f"{k}: config {reference[k]!r} vs checkpoint tensors {derived[k]!r}"
+        for k in reference
+        if k in derived and reference[k] != derived[k]
+    ]
     if problems:
         raise InvalidInputError(f"the GenAU config does not describe the checkpoint's {what}: " + "; ".join(problems))
 
@@ -390,8 +456,12 @@ def _fit_reference_settings(params: dict) -> dict:
         problems.append("conditioning_in_context is false (only context-token conditioning)")
     if params.get("time_pe_type", "learned") != "learned":
         problems.append(f"time_pe_type={params['time_pe_type']!r} (only 'learned')")
-    for flag in ("use_resolution_conditioning", "use_audio_image_conditioning",
-                 "summary_text_embeddings_use_mask_token", "mask_non_extra_input"):  # fmt: skip
+    for flag in (
+        "use_resolution_conditioning",
+        "use_audio_image_conditioning",
+        "summary_text_embeddings_use_mask_token",
+        "mask_non_extra_input",
+    ):
         if params.get(flag):
             problems.append(f"{flag}=true")
     for name in ("classes_count", "extra_average_inputs", "output_conv", "input_conv"):
@@ -399,8 +469,11 @@ def _fit_reference_settings(params: dict) -> dict:
             problems.append(f"{name}={params[name]!r}")
     if float(params.get("time_scaling", 1.0)) != 1.0:
         problems.append(f"time_scaling={params['time_scaling']} (only 1)")
-    for name, default in (("linear_layer_module", "Linear"), ("layer_normalization_module", "LayerNorm"),
-                          ("feed_forward_module", "FeedForward")):  # fmt: skip
+    for name, default in (
+        ("linear_layer_module", "Linear"),
+        ("layer_normalization_module", "LayerNorm"),
+        ("feed_forward_module", "FeedForward"),
+    ):
         if name in params and not str(params[name]).endswith(default):
             problems.append(f"{name}={params[name]}")
     sizes = {}
@@ -418,33 +491,58 @@ def _fit_reference_settings(params: dict) -> dict:
     if not block_config.get("use_cross_attention_feedforward", True):
         problems.append("use_cross_attention_feedforward is false")
     default_attention = block_config.get("default_attention_config") or {}
-    attentions = {name: block_config.get(name, default_attention) for name in (
-        "default_attention_config", "read_attention_config", "read_context_attention_config",
-        "write_attention_config", "local_attention_config", "global_attention_config")}  # fmt: skip
+    attentions = {
+        name: block_config.get(name, default_attention)
+        for name in (
+            "default_attention_config",
+            "read_attention_config",
+            "read_context_attention_config",
+            "write_attention_config",
+            "local_attention_config",
+            "global_attention_config",
+        )
+    }
     if len({json.dumps(a, sort_keys=True) for a in attentions.values()}) > 1:
         problems.append(f"attention configs differ between layer kinds ({attentions}); the port uses one for all")
     default_ff = block_config.get("default_ff_config") or {}
-    ffs = [block_config.get(name, default_ff) or {} for name in (
-        "default_ff_config", "read_ff_config", "read_context_ff_config", "write_ff_config", "local_ff_config",
-        "global_ff_config")] + [params.get("self_conditioning_ff_config") or {}]  # fmt: skip
+    ffs = [
+        block_config.get(name, default_ff) or {}
+        for name in (
+            "default_ff_config",
+            "read_ff_config",
+            "read_context_ff_config",
+            "write_ff_config",
+            "local_ff_config",
+            "global_ff_config",
+        )
+    ] + [params.get("self_conditioning_ff_config") or {}]
     if any(set(ff) - {"mult"} for ff in ffs) or len({ff.get("mult", 4) for ff in ffs}) > 1:
         problems.append(f"feed-forward configs other than one shared 'mult' ({ffs})")
     if problems:
-        raise InvalidInputError("the GenAU config's FiT (unet_config) uses settings the port does not implement: "
-                                + "; ".join(problems))  # fmt: skip
+        raise InvalidInputError(
+            "the GenAU config's FiT (unet_config) uses settings the port does not implement: " + "; ".join(problems)
+        )
 
     settings = dict(
-        sample_size=sizes["input_size"], patch_size=sizes["patch_size"], group_size=sizes["group_size"],
-        in_channels=params.get("input_channels", 3), num_latents=params.get("latent_count"),
-        hidden_size=params.get("patch_channels"), latent_hidden_size=params.get("latent_channels"),
-        context_dim=params.get("context_channels"), text_embed_dim=params.get("summary_text_embeddings_channels"),
-        num_blocks=params.get("fit_blocks_count"), local_layers_per_block=params.get("local_layers_per_block"),
+        sample_size=sizes["input_size"],
+        patch_size=sizes["patch_size"],
+        group_size=sizes["group_size"],
+        in_channels=params.get("input_channels", 3),
+        num_latents=params.get("latent_count"),
+        hidden_size=params.get("patch_channels"),
+        latent_hidden_size=params.get("latent_channels"),
+        context_dim=params.get("context_channels"),
+        text_embed_dim=params.get("summary_text_embeddings_channels"),
+        num_blocks=params.get("fit_blocks_count"),
+        local_layers_per_block=params.get("local_layers_per_block"),
         global_layers_per_block=params.get("global_layers_per_block"),
         num_dataset_ids=params.get("dataset_ids_count", 32) if params.get("use_dataset_id_conditioning") else 0,
-        time_embed_dim=params.get("learned_sinusoidal_dim", 16), ff_mult=ffs[0].get("mult", 4),
+        time_embed_dim=params.get("learned_sinusoidal_dim", 16),
+        ff_mult=ffs[0].get("mult", 4),
         dropout=block_config.get("drop_units", 0.1),
-        num_attention_heads=default_attention.get("heads"), attention_head_dim=default_attention.get("dim_head"),
-    )  # fmt: skip
+        num_attention_heads=default_attention.get("heads"),
+        attention_head_dim=default_attention.get("dim_head"),
+    )
     return {k: v for k, v in settings.items() if v is not None}
 
 
@@ -453,7 +551,6 @@ def fit_config_from_state_dict(state: dict, in_channels: int, prefix: str = "") 
     ``in_channels`` (the VAE's latent channels) splits the patch width into channels x patch size. ``prefix``: what
     the checkpoint puts before the keys (named in errors)."""
     what = "FiT"
-
 
     hidden_size, patch_features = _shape(state, "to_patches.0.weight", what, prefix)
     if patch_features % in_channels:
@@ -481,8 +578,8 @@ def fit_config_from_state_dict(state: dict, in_channels: int, prefix: str = "") 
         num_blocks=len(blocks) - 1,  # the last block is the local-only tail
         local_layers_per_block=len(local),
         global_layers_per_block=len(_indices(state, "blocks.0.global_layers.")),
-        ff_mult=_shape(state, f"{feed_forward}.net.0.weight", what, prefix)[0] // (hidden_size if local
-                                                                          else latent_hidden_size),  # fmt: skip
+        ff_mult=_shape(state, f"{feed_forward}.net.0.weight", what, prefix)[0]
+        // (hidden_size if local else latent_hidden_size),
         num_dataset_ids=0 if dataset is None else dataset.shape[1],
         time_embed_dim=2 * _shape(state, "time_mlp.0.weights", what, prefix)[0],
         use_self_conditioning=any(k.startswith("self_conditioning_latents_projection.") for k in state),
@@ -516,8 +613,10 @@ def fit_kwargs(state: dict, in_channels: int, config: dict | None, overrides: di
     if config is not None:
         unet = config["model"]["params"].get("unet_config") or {}
         if not str(unet.get("target", "FIT")).endswith("FIT"):
-            raise InvalidInputError(f"the GenAU config's unet_config.target is {unet.get('target')!r}: only the FiT "
-                                    "backbone (src.modules.fit.fit_audio.FIT) can be converted")  # fmt: skip
+            raise InvalidInputError(
+                f"the GenAU config's unet_config.target is {unet.get('target')!r}: only the FiT "
+                "backbone (src.modules.fit.fit_audio.FIT) can be converted"
+            )
         reference = _fit_reference_settings(unet.get("params") or {})
         _mismatches(derived, reference, "FiT")
         kwargs.update(reference)
@@ -579,13 +678,13 @@ def vae_config_from_state_dict(state: dict, prefix: str = "") -> dict:
     ``post_quant_conv.*``; ``prefix``: what the checkpoint puts before them, named in errors)."""
     what = "VAE"
 
-
     levels = _indices(state, "encoder.down.")
     return dict(
         in_channels=_shape(state, "encoder.conv_in.weight", what, prefix)[1],
         out_channels=_shape(state, "decoder.conv_out.weight", what, prefix)[0],
-        block_out_channels=tuple(_shape(state, f"encoder.down.{i}.block.0.conv1.weight", what, prefix)[0]
-                                 for i in levels),  # fmt: skip
+        block_out_channels=tuple(
+            _shape(state, f"encoder.down.{i}.block.0.conv1.weight", what, prefix)[0] for i in levels
+        ),
         layers_per_block=len(_indices(state, "encoder.down.0.block.")),
         z_channels=_shape(state, "encoder.conv_out.weight", what, prefix)[0] // 2,
         latent_channels=_shape(state, "quant_conv.weight", what, prefix)[0] // 2,
@@ -620,9 +719,14 @@ def _vae_reference_settings(config: dict) -> dict:
             "the GenAU config's VAE (first_stage_config) uses settings the port does not implement: "
             + "; ".join(problems)
         )
-    settings = dict(in_channels=dd.get("in_channels"), out_channels=dd.get("out_ch"), z_channels=dd.get("z_channels"),
-                    latent_channels=params.get("embed_dim"), layers_per_block=dd.get("num_res_blocks"),
-                    dropout=dd.get("dropout"))  # fmt: skip
+    settings = dict(
+        in_channels=dd.get("in_channels"),
+        out_channels=dd.get("out_ch"),
+        z_channels=dd.get("z_channels"),
+        latent_channels=params.get("embed_dim"),
+        layers_per_block=dd.get("num_res_blocks"),
+        dropout=dd.get("dropout"),
+    )
     if "ch" in dd and "ch_mult" in dd:
         settings["block_out_channels"] = tuple(int(dd["ch"]) * int(m) for m in dd["ch_mult"])
     return {k: v for k, v in settings.items() if v is not None}
@@ -683,14 +787,16 @@ def _hifigan_source_name(prefix: str, weight_normed: bool) -> Callable[[str], st
 
 
 def vocoder_config_from_state_dict(
-    state: dict, hifigan_config: dict | None, sampling_rate: int, hop_length: int | None,
+    state: dict,
+    hifigan_config: dict | None,
+    sampling_rate: int,
+    hop_length: int | None,
     name: Callable[[str], Any] | None = None,
 ) -> SpeechT5HifiGanConfig:
     """``SpeechT5HifiGanConfig`` for a converted HiFi-GAN state dict (``SpeechT5HifiGan`` names). The upsampling
     rates and dilations are not in the tensors: they come from ``hifigan_config`` (the reference JSON) or, if the
     kernel sizes match, from the GenAU preset. ``name``: our key -> the checkpoint's (named in errors)."""
     what = "vocoder"
-
 
     width, mel_bins, _ = _shape(state, "conv_pre.weight", what, name or "")
     ups = _indices(state, "upsampler.")
@@ -699,18 +805,25 @@ def vocoder_config_from_state_dict(
     res_kernels = [_shape(state, f"resblocks.{j}.convs1.0.weight", what, name or "")[2] for j in range(num_kernels)]
     if any(k.startswith("resblocks.") for k in state) and not any(".convs2." in k for k in state):
         raise InvalidInputError("the vocoder uses HiFi-GAN ResBlock type 2; only type 1 (GenAU's) is supported")
-    values = dict(model_in_dim=mel_bins, upsample_initial_channel=width, upsample_kernel_sizes=kernels,
-                  resblock_kernel_sizes=res_kernels, sampling_rate=sampling_rate)  # fmt: skip
+    values = dict(
+        model_in_dim=mel_bins,
+        upsample_initial_channel=width,
+        upsample_kernel_sizes=kernels,
+        resblock_kernel_sizes=res_kernels,
+        sampling_rate=sampling_rate,
+    )
     if hifigan_config is not None:
         if str(hifigan_config.get("resblock", "1")) != "1":
             raise InvalidInputError(
                 f"the HiFi-GAN config has resblock={hifigan_config['resblock']!r}; only '1' is supported"
             )
-        reference = dict(model_in_dim=hifigan_config.get("num_mels"),
-                         upsample_initial_channel=hifigan_config.get("upsample_initial_channel"),
-                         upsample_kernel_sizes=hifigan_config.get("upsample_kernel_sizes"),
-                         resblock_kernel_sizes=hifigan_config.get("resblock_kernel_sizes"),
-                         sampling_rate=hifigan_config.get("sampling_rate"))  # fmt: skip
+        reference = dict(
+            model_in_dim=hifigan_config.get("num_mels"),
+            upsample_initial_channel=hifigan_config.get("upsample_initial_channel"),
+            upsample_kernel_sizes=hifigan_config.get("upsample_kernel_sizes"),
+            resblock_kernel_sizes=hifigan_config.get("resblock_kernel_sizes"),
+            sampling_rate=hifigan_config.get("sampling_rate"),
+        )
         _mismatches(values, {k: v for k, v in reference.items() if v is not None and k != "sampling_rate"}, "vocoder")
         for name in ("upsample_rates", "resblock_dilation_sizes"):
             if name not in hifigan_config:
@@ -724,24 +837,32 @@ def vocoder_config_from_state_dict(
                 "preset's, so its upsampling rates are unknown: pass its HiFi-GAN config JSON (vocoder_config=, "
                 "--vocoder-config)"
             )
-        values.update(upsample_rates=list(preset.upsample_rates),
-                      resblock_dilation_sizes=[list(d) for d in preset.resblock_dilation_sizes])  # fmt: skip
+        values.update(
+            upsample_rates=list(preset.upsample_rates),
+            resblock_dilation_sizes=[list(d) for d in preset.resblock_dilation_sizes],
+        )
     if hop_length is not None and math.prod(values["upsample_rates"]) != hop_length:
-        raise InvalidInputError(f"the vocoder upsamples by {math.prod(values['upsample_rates'])} "
-                                f"({values['upsample_rates']}) but the config's mel hop is {hop_length}")  # fmt: skip
+        raise InvalidInputError(
+            f"the vocoder upsamples by {math.prod(values['upsample_rates'])} "
+            f"({values['upsample_rates']}) but the config's mel hop is {hop_length}"
+        )
     return genau_vocoder_config(**values)
 
 
-def build_vocoder(state: dict, what: str, hifigan_config, sampling_rate: int, hop_length: int | None,
-                  prefix: str = ""):  # fmt: skip
+def build_vocoder(state: dict, what: str, hifigan_config, sampling_rate: int, hop_length: int | None, prefix: str = ""):
     """A ``SpeechT5HifiGan`` holding a GenAU HiFi-GAN state dict (``ups.*``, weight-normed or folded; ``prefix``:
     what the checkpoint puts before the keys, named in errors)."""
     name = _hifigan_source_name(prefix, any(k.endswith("weight_g") for k in state))
     state = convert_hifigan_state_dict(state, prefix)
     vocoder = SpeechT5HifiGan(vocoder_config_from_state_dict(state, hifigan_config, sampling_rate, hop_length, name))
     # mean/scale only serve normalize_before=True, which GenAU does not use: they stay as built.
-    _load_strict(vocoder, state, f"the {what}'s HiFi-GAN weights do not match the vocoder built for them",
-                 defaults=("mean", "scale"), name=name)  # fmt: skip
+    _load_strict(
+        vocoder,
+        state,
+        f"the {what}'s HiFi-GAN weights do not match the vocoder built for them",
+        defaults=("mean", "scale"),
+        name=name,
+    )
     return vocoder.eval()
 
 
@@ -753,11 +874,12 @@ def clap_text_config_from_state_dict(state: dict, prefix: str = "") -> ClapTextC
     head count is not in the tensors: RoBERTa's width / 64 (12 for roberta-base)."""
     what = "CLAP text"
 
-
     vocab, hidden = _shape(state, "text_branch.embeddings.word_embeddings.weight", what, prefix)
     if hidden % 64:
-        raise InvalidInputError(f"the CLAP text width {hidden} is not a multiple of 64: pass text_encoder= as a "
-                                "ClapTextConfig with its num_attention_heads")  # fmt: skip
+        raise InvalidInputError(
+            f"the CLAP text width {hidden} is not a multiple of 64: pass text_encoder= as a "
+            "ClapTextConfig with its num_attention_heads"
+        )
     return ClapTextConfig(
         vocab_size=vocab,
         hidden_size=hidden,
@@ -775,8 +897,11 @@ def clap_text_config_from_state_dict(state: dict, prefix: str = "") -> ClapTextC
 def convert_clap_text_state_dict(state: dict) -> dict:
     """laion CLAP text tower -> ``ClapTextModelWithProjection``: ``text_branch.`` -> ``text_model.``,
     ``text_projection.{0,2}`` -> ``text_projection.linear{1,2}``."""
-    renames = ((r"^text_branch\.", "text_model."), (r"^text_projection\.0\.", "text_projection.linear1."),
-               (r"^text_projection\.2\.", "text_projection.linear2."))  # fmt: skip
+    renames = (
+        (r"^text_branch\.", "text_model."),
+        (r"^text_projection\.0\.", "text_projection.linear1."),
+        (r"^text_projection\.2\.", "text_projection.linear2."),
+    )
     converted = {}
     for key, value in state.items():
         for pattern, replacement in renames:
@@ -790,17 +915,24 @@ def t5_config_from_state_dict(state: dict, prefix: str = "") -> T5Config:
     ``wi_0``/``wi_1`` exist (FLAN-T5 / T5 v1.1) else ReLU; max distance and epsilon are T5's defaults."""
     what = "T5"
 
-
     vocab, d_model = _shape(state, "shared.weight", what, prefix)
     buckets, heads = _shape(state, "encoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight", what, prefix)
     gated = "encoder.block.0.layer.1.DenseReluDense.wi_0.weight" in state
     ff_key = "encoder.block.0.layer.1.DenseReluDense." + ("wi_0" if gated else "wi") + ".weight"
     layers = len(_indices(state, "encoder.block."))
     inner = _shape(state, "encoder.block.0.layer.0.SelfAttention.q.weight", what, prefix)[0]
-    return T5Config(vocab_size=vocab, d_model=d_model, d_kv=inner // heads,
-                    d_ff=_shape(state, ff_key, what, prefix)[0], num_layers=layers, num_decoder_layers=layers,
-                    num_heads=heads, relative_attention_num_buckets=buckets,
-                    feed_forward_proj="gated-gelu" if gated else "relu", dropout_rate=0.0)  # fmt: skip
+    return T5Config(
+        vocab_size=vocab,
+        d_model=d_model,
+        d_kv=inner // heads,
+        d_ff=_shape(state, ff_key, what, prefix)[0],
+        num_layers=layers,
+        num_decoder_layers=layers,
+        num_heads=heads,
+        relative_attention_num_buckets=buckets,
+        feed_forward_proj="gated-gelu" if gated else "relu",
+        dropout_rate=0.0,
+    )
 
 
 def _load_pretrained_text_encoder(source: str, kind: str):
@@ -820,8 +952,10 @@ def _load_pretrained_text_encoder(source: str, kind: str):
 
 
 def _tokenizer_hint(argument: str) -> str:
-    return (f"the GenAU checkpoint holds no tokenizer: pass {argument}= (a local directory holding it, or a tokenizer "
-            "object)")  # fmt: skip
+    return (
+        f"the GenAU checkpoint holds no tokenizer: pass {argument}= (a local directory holding it, or a tokenizer "
+        "object)"
+    )
 
 
 def _load_tokenizer(source: Any, kind: str, argument: str, vocab_size: int | None = None):
@@ -834,8 +968,11 @@ def _load_tokenizer(source: Any, kind: str, argument: str, vocab_size: int | Non
 
 def _clap_source_name(prefix: str) -> Callable[[str], str]:
     """``ClapTextModelWithProjection`` key -> laion CLAP's (the inverse of ``convert_clap_text_state_dict``)."""
-    renames = ((r"^text_model\.", "text_branch."), (r"^text_projection\.linear1\.", "text_projection.0."),
-               (r"^text_projection\.linear2\.", "text_projection.2."))  # fmt: skip
+    renames = (
+        (r"^text_model\.", "text_branch."),
+        (r"^text_projection\.linear1\.", "text_projection.0."),
+        (r"^text_projection\.linear2\.", "text_projection.2."),
+    )
 
     def name(key: str) -> str:
         for pattern, replacement in renames:
@@ -861,23 +998,30 @@ def build_text_encoder(kind: str, state: dict, given: Any, prefix: str = ""):
     if not state:
         argument = "text_encoder" if kind == "clap" else "text_encoder_2"
         raise InvalidInputError(
-            f"the checkpoint holds no {kind} text-encoder weights: pass {argument}= (a directory, Hub id "
-            "or model)"
+            f"the checkpoint holds no {kind} text-encoder weights: pass {argument}= (a directory, Hub id or model)"
         )
     if kind == "clap":
         config = given or clap_text_config_from_state_dict(state, prefix)
         state = convert_clap_text_state_dict(state)
         name = _clap_source_name(prefix)
         # RoBERTa's position/token-type id buffers (arange / zeros) are not saved by recent transformers versions.
-        cls, defaults = ClapTextModelWithProjection, ("text_model.embeddings.position_ids",
-                                                      "text_model.embeddings.token_type_ids")  # fmt: skip
+        cls, defaults = (
+            ClapTextModelWithProjection,
+            ("text_model.embeddings.position_ids", "text_model.embeddings.token_type_ids"),
+        )
     else:
         config, cls, defaults = given or t5_config_from_state_dict(state, prefix), T5EncoderModel, ()
         name = None
     with no_init_weights():  # every weight is overwritten below
         model = cls(config)
-    _load_strict(model, state, f"the checkpoint's {kind} text-encoder weights do not match {cls.__name__}",
-                 prefix=prefix, defaults=defaults, name=name)  # fmt: skip
+    _load_strict(
+        model,
+        state,
+        f"the checkpoint's {kind} text-encoder weights do not match {cls.__name__}",
+        prefix=prefix,
+        defaults=defaults,
+        name=name,
+    )
     return model.eval()
 
 
@@ -904,8 +1048,10 @@ def _cond_stage_kinds(state: dict, config: dict | None) -> dict[int, str]:
             if "film" in name:  # GenAU concatenates the conditioners whose key contains "film", in config order
                 film.append(kinds[index])
         if film not in (["clap", "t5"], ["clap"], ["t5"]):
-            raise InvalidInputError(f"the GenAU config concatenates the text embeddings as {film}; the pipeline builds "
-                                    "[CLAP, T5] (either may be absent)")  # fmt: skip
+            raise InvalidInputError(
+                f"the GenAU config concatenates the text embeddings as {film}; the pipeline builds "
+                "[CLAP, T5] (either may be absent)"
+            )
         return kinds
     kinds = {}
     for index in _indices(state, "cond_stage_models."):
@@ -916,8 +1062,10 @@ def _cond_stage_kinds(state: dict, config: dict | None) -> dict[int, str]:
             kinds[index] = "t5"
     text = [kinds[i] for i in sorted(kinds)]
     if text == ["t5", "clap"]:
-        raise InvalidInputError("the checkpoint's T5 conditioner comes before its CLAP one, so the text embeddings are "
-                                "concatenated as [T5, CLAP]; the pipeline builds [CLAP, T5]")  # fmt: skip
+        raise InvalidInputError(
+            "the checkpoint's T5 conditioner comes before its CLAP one, so the text embeddings are "
+            "concatenated as [T5, CLAP]; the pipeline builds [CLAP, T5]"
+        )
     return kinds
 
 
@@ -955,16 +1103,19 @@ def build_scheduler(alphas_cumprod: torch.Tensor, config: dict | None):
         return difference(scheduler) <= SCHEDULE_TOLERANCE
 
     def scaled_linear(start, end):
-        return genau_ddim_scheduler(num_train_timesteps=steps, beta_start=start, beta_end=end,
-                                    prediction_type=prediction)  # fmt: skip
+        return genau_ddim_scheduler(
+            num_train_timesteps=steps, beta_start=start, beta_end=end, prediction_type=prediction
+        )
 
     scheduler = None
     if config is not None and schedule == "linear":
         # DDPM's defaults when the YAML leaves them out (GenAU's YAMLs set 0.0015 / 0.0195)
         start, end = float(params.get("linear_start", 1e-4)), float(params.get("linear_end", 2e-2))
         if not 0 < start <= end < 1:
-            raise InvalidInputError(f"the GenAU config's linear_start={start:g} and linear_end={end:g} must satisfy "
-                                    "0 < linear_start <= linear_end < 1 (betas of a linear schedule)")  # fmt: skip
+            raise InvalidInputError(
+                f"the GenAU config's linear_start={start:g} and linear_end={end:g} must satisfy "
+                "0 < linear_start <= linear_end < 1 (betas of a linear schedule)"
+            )
         scheduler = scaled_linear(start, end)
         if not matches(scheduler):
             raise InvalidInputError(
@@ -981,11 +1132,14 @@ def build_scheduler(alphas_cumprod: torch.Tensor, config: dict | None):
     if scheduler is None:  # cosine, shifted_cosine, simple_linear...: the betas of the stored schedule
         previous = torch.cat([torch.ones(1, dtype=reference.dtype), reference[:-1]])
         betas = (1 - reference / previous).clamp(0, 0.999)
-        scheduler = genau_ddim_scheduler(num_train_timesteps=steps, trained_betas=betas.tolist(),
-                                         prediction_type=prediction)  # fmt: skip
+        scheduler = genau_ddim_scheduler(
+            num_train_timesteps=steps, trained_betas=betas.tolist(), prediction_type=prediction
+        )
         if not matches(scheduler):
-            raise InvalidInputError(f"cannot reproduce the checkpoint's alphas_cumprod with a DDIM scheduler: max |Δᾱ| "
-                                    f"{difference(scheduler):.2e} > {SCHEDULE_TOLERANCE:g}")  # fmt: skip
+            raise InvalidInputError(
+                f"cannot reproduce the checkpoint's alphas_cumprod with a DDIM scheduler: max |Δᾱ| "
+                f"{difference(scheduler):.2e} > {SCHEDULE_TOLERANCE:g}"
+            )
     return scheduler
 
 
@@ -1000,47 +1154,91 @@ def _genau_rules(kinds: dict[int, str], use_ema: bool, vae_source: str, vocoder_
         return lambda key: key.startswith(p) and key[len(p) :].startswith(VAE_PARTS)
 
     rules = [
-        _Rule(FIT_PREFIX + "*", prefix(FIT_PREFIX),
-              "transformer buffers (parameters from model_ema.*)" if use_ema else "transformer", "fit"),
-        _Rule(EMA_PREFIX + "*", prefix(EMA_PREFIX),
-              "transformer parameters (use_ema)" if use_ema else "dropped: EMA copy (use_ema=False)",
-              "ema" if use_ema else None),
-        _Rule(FIRST_STAGE_PREFIX + "{encoder,decoder,quant_conv,post_quant_conv}.*", vae_part(FIRST_STAGE_PREFIX),
-              "vae" if vae_source == "checkpoint" else f"dropped: replaced by the {vae_source}",
-              "vae" if vae_source == "checkpoint" else None),
-        _Rule(FIRST_STAGE_PREFIX + "vocoder.*", prefix(FIRST_STAGE_PREFIX + "vocoder."),
-              "vocoder" if vocoder_source == "checkpoint" else f"dropped: replaced by the {vocoder_source}",
-              "vocoder"),
-        _Rule(FIRST_STAGE_PREFIX + "loss.*", prefix(FIRST_STAGE_PREFIX + "loss."),
-              "dropped: the VAE's training loss (LPIPS, discriminator, log-variance)"),
+        _Rule(
+            FIT_PREFIX + "*",
+            prefix(FIT_PREFIX),
+            "transformer buffers (parameters from model_ema.*)" if use_ema else "transformer",
+            "fit",
+        ),
+        _Rule(
+            EMA_PREFIX + "*",
+            prefix(EMA_PREFIX),
+            "transformer parameters (use_ema)" if use_ema else "dropped: EMA copy (use_ema=False)",
+            "ema" if use_ema else None,
+        ),
+        _Rule(
+            FIRST_STAGE_PREFIX + "{encoder,decoder,quant_conv,post_quant_conv}.*",
+            vae_part(FIRST_STAGE_PREFIX),
+            "vae" if vae_source == "checkpoint" else f"dropped: replaced by the {vae_source}",
+            "vae" if vae_source == "checkpoint" else None,
+        ),
+        _Rule(
+            FIRST_STAGE_PREFIX + "vocoder.*",
+            prefix(FIRST_STAGE_PREFIX + "vocoder."),
+            "vocoder" if vocoder_source == "checkpoint" else f"dropped: replaced by the {vocoder_source}",
+            "vocoder",
+        ),
+        _Rule(
+            FIRST_STAGE_PREFIX + "loss.*",
+            prefix(FIRST_STAGE_PREFIX + "loss."),
+            "dropped: the VAE's training loss (LPIPS, discriminator, log-variance)",
+        ),
         _Rule("scale_factor", lambda key: key == "scale_factor", "vae.config.scaling_factor", "scale"),
         _Rule("alphas_cumprod", lambda key: key == "alphas_cumprod", "scheduler (checked against it)", "schedule"),
-        _Rule(", ".join(SCHEDULE_BUFFERS), lambda key: key in SCHEDULE_BUFFERS,
-              "dropped: derived from alphas_cumprod"),
+        _Rule(", ".join(SCHEDULE_BUFFERS), lambda key: key in SCHEDULE_BUFFERS, "dropped: derived from alphas_cumprod"),
         _Rule("logvar", lambda key: key == "logvar", "dropped: per-timestep loss weights (training only)"),
-        _Rule("clap.*", prefix("clap."),
-              "dropped: re-ranking CLAP (laion HTSAT-base); give the pipeline a transformers ClapModel as clap_model"),
+        _Rule(
+            "clap.*",
+            prefix("clap."),
+            "dropped: re-ranking CLAP (laion HTSAT-base); give the pipeline a transformers ClapModel as clap_model",
+        ),
     ]
     for index, kind in sorted(kinds.items()):
         stage = f"cond_stage_models.{index}."
         if kind == "clap":
             text = (stage + "model.text_branch.", stage + "model.text_projection.")
             from_checkpoint = encoders["clap"] is None or isinstance(encoders["clap"], PretrainedConfig)
-            rules.append(_Rule(stage + "model.{text_branch,text_projection}.*",
-                               lambda key, text=text: key.startswith(text),
-                               "text_encoder (CLAP text tower)" if from_checkpoint
-                               else "dropped: replaced by the given text_encoder", "clap"))  # fmt: skip
-            rest = tuple(stage + name for name in ("model.audio_branch.", "model.audio_projection.",
-                                                   "model.audio_transform.", "model.text_transform.",
-                                                   "model.logit_scale_a", "model.logit_scale_t", "mel_transform."))
-            rules.append(_Rule(stage + "{model.audio_*,model.text_transform,model.logit_scale_*,mel_transform}.*",
-                               lambda key, rest=rest: key.startswith(rest), "dropped: CLAP audio tower and training "
-                               "heads (GenAU conditions on the CLAP text embedding only)"))  # fmt: skip
+            rules.append(
+                _Rule(
+                    stage + "model.{text_branch,text_projection}.*",
+                    lambda key, text=text: key.startswith(text),
+                    "text_encoder (CLAP text tower)"
+                    if from_checkpoint
+                    else "dropped: replaced by the given text_encoder",
+                    "clap",
+                )
+            )
+            rest = tuple(
+                stage + name
+                for name in (
+                    "model.audio_branch.",
+                    "model.audio_projection.",
+                    "model.audio_transform.",
+                    "model.text_transform.",
+                    "model.logit_scale_a",
+                    "model.logit_scale_t",
+                    "mel_transform.",
+                )
+            )
+            rules.append(
+                _Rule(
+                    stage + "{model.audio_*,model.text_transform,model.logit_scale_*,mel_transform}.*",
+                    lambda key, rest=rest: key.startswith(rest),
+                    "dropped: CLAP audio tower and training heads (GenAU conditions on the CLAP text embedding only)",
+                )
+            )
         elif kind == "t5":
             from_checkpoint = encoders["t5"] is None or isinstance(encoders["t5"], PretrainedConfig)
-            rules.append(_Rule(stage + "model.*", prefix(stage + "model."),
-                               "text_encoder_2 (T5 encoder)" if from_checkpoint
-                               else "dropped: replaced by the given text_encoder_2", "t5"))  # fmt: skip
+            rules.append(
+                _Rule(
+                    stage + "model.*",
+                    prefix(stage + "model."),
+                    "text_encoder_2 (T5 encoder)"
+                    if from_checkpoint
+                    else "dropped: replaced by the given text_encoder_2",
+                    "t5",
+                )
+            )
     return rules
 
 
@@ -1058,10 +1256,13 @@ def _check_given_paths(checkpoint, vae, vocoder, text_encoder, tokenizer, text_e
             check_input_file(path, what)
     for source, what in ((text_encoder, "CLAP text encoder"), (text_encoder_2, "T5 text encoder")):
         if isinstance(source, (str, os.PathLike)) and looks_like_local_path(os.fspath(source)):
-            check_input_dir(os.path.expanduser(os.fspath(source)), what,
-                            "expected a save_pretrained directory or a Hub id")  # fmt: skip
-    for source, encoder, kind, argument in ((tokenizer, text_encoder, "CLAP", "tokenizer"),
-                                            (tokenizer_2, text_encoder_2, "T5", "tokenizer_2")):  # fmt: skip
+            check_input_dir(
+                os.path.expanduser(os.fspath(source)), what, "expected a save_pretrained directory or a Hub id"
+            )
+    for source, encoder, kind, argument in (
+        (tokenizer, text_encoder, "CLAP", "tokenizer"),
+        (tokenizer_2, text_encoder_2, "T5", "tokenizer_2"),
+    ):
         source = encoder if source is None and isinstance(encoder, (str, os.PathLike)) else source
         if isinstance(source, (str, os.PathLike)) and looks_like_local_path(os.fspath(source)):
             check_tokenizer_dir(os.path.expanduser(os.fspath(source)), f"{kind} tokenizer", _tokenizer_hint(argument))
@@ -1133,17 +1334,39 @@ def convert_genau_checkpoint(
         vocoder_source = "VAE checkpoint"
     else:
         vocoder_source = "checkpoint"
-    groups = _account(state, _genau_rules(kinds, use_ema, "checkpoint" if vae is None else "VAE checkpoint",
-                                          vocoder_source, {"clap": text_encoder, "t5": text_encoder_2}),
-                      "GenAU checkpoint", report)  # fmt: skip
+    groups = _account(
+        state,
+        _genau_rules(
+            kinds,
+            use_ema,
+            "checkpoint" if vae is None else "VAE checkpoint",
+            vocoder_source,
+            {"clap": text_encoder, "t5": text_encoder_2},
+        ),
+        "GenAU checkpoint",
+        report,
+    )
     if vae_state is not None:
-        vae_groups = _account(vae_state, [
-            _Rule("{encoder,decoder,quant_conv,post_quant_conv}.*", lambda key: key.startswith(VAE_PARTS), "vae",
-                  "vae"),
-            _Rule("vocoder.*", lambda key: key.startswith("vocoder."), "vocoder" if vocoder_source == "VAE checkpoint"
-                  else "dropped: replaced by the vocoder checkpoint", "vocoder"),
-            _Rule("loss.*", lambda key: key.startswith("loss."), "dropped: the VAE's training loss"),
-        ], "VAE checkpoint", report)  # fmt: skip
+        vae_groups = _account(
+            vae_state,
+            [
+                _Rule(
+                    "{encoder,decoder,quant_conv,post_quant_conv}.*",
+                    lambda key: key.startswith(VAE_PARTS),
+                    "vae",
+                    "vae",
+                ),
+                _Rule(
+                    "vocoder.*",
+                    lambda key: key.startswith("vocoder."),
+                    "vocoder" if vocoder_source == "VAE checkpoint" else "dropped: replaced by the vocoder checkpoint",
+                    "vocoder",
+                ),
+                _Rule("loss.*", lambda key: key.startswith("loss."), "dropped: the VAE's training loss"),
+            ],
+            "VAE checkpoint",
+            report,
+        )
         vae_weights, vae_what, vae_prefix = vae_groups.get("vae", {}), "VAE checkpoint", ""
     else:
         vae_weights = _strip(groups.get("vae", {}), FIRST_STAGE_PREFIX)
@@ -1177,21 +1400,40 @@ def convert_genau_checkpoint(
     hop_length = (preprocessing.get("stft") or {}).get("hop_length")
     if vocoder is not None:
         vocoder_weights, vocoder_prefix = load_hifigan_state_dict(vocoder, allow_pickle), ""
-        _account(vocoder_weights, [_Rule("{conv_pre,ups,resblocks,conv_post}.*", lambda key: key.startswith((
-            "conv_pre.", "ups.", "resblocks.", "conv_post.")), "vocoder")], "vocoder checkpoint", report)  # fmt: skip
+        _account(
+            vocoder_weights,
+            [
+                _Rule(
+                    "{conv_pre,ups,resblocks,conv_post}.*",
+                    lambda key: key.startswith(("conv_pre.", "ups.", "resblocks.", "conv_post.")),
+                    "vocoder",
+                )
+            ],
+            "vocoder checkpoint",
+            report,
+        )
     elif vocoder_source == "VAE checkpoint":
         vocoder_weights, vocoder_prefix = _strip(vae_groups["vocoder"], "vocoder."), "vocoder."
     else:
         vocoder_prefix = FIRST_STAGE_PREFIX + "vocoder."
         vocoder_weights = _strip(groups.get("vocoder", {}), vocoder_prefix)
     if not vocoder_weights:
-        raise InvalidInputError("no vocoder weights found (first_stage_model.vocoder.*): pass vocoder= "
-                                "(hifigan_16k_64bins.ckpt)")  # fmt: skip
-    vocoder_model = build_vocoder(vocoder_weights, vocoder_source, hifigan_config, sampling_rate,
-                                  int(hop_length) if hop_length else None, vocoder_prefix)  # fmt: skip
+        raise InvalidInputError(
+            "no vocoder weights found (first_stage_model.vocoder.*): pass vocoder= (hifigan_16k_64bins.ckpt)"
+        )
+    vocoder_model = build_vocoder(
+        vocoder_weights,
+        vocoder_source,
+        hifigan_config,
+        sampling_rate,
+        int(hop_length) if hop_length else None,
+        vocoder_prefix,
+    )
     if vocoder_model.config.model_in_dim != vae_model.config.out_channels:
-        raise InvalidInputError(f"the vocoder reads {vocoder_model.config.model_in_dim} mel bins but the VAE makes "
-                                f"{vae_model.config.out_channels}")  # fmt: skip
+        raise InvalidInputError(
+            f"the vocoder reads {vocoder_model.config.model_in_dim} mel bins but the VAE makes "
+            f"{vae_model.config.out_channels}"
+        )
 
     if "schedule" not in groups:
         raise InvalidInputError("the GenAU checkpoint has no alphas_cumprod buffer (the diffusion schedule)")
@@ -1207,22 +1449,28 @@ def convert_genau_checkpoint(
         if tokenizer is None and isinstance(text_encoder, (str, os.PathLike)):
             tokenizer = text_encoder
         tokenizer = DEFAULT_CLAP_TOKENIZER if tokenizer is None else tokenizer
-        components["tokenizer"] = _load_tokenizer(tokenizer, "CLAP", "tokenizer",
-                                                  _vocab_size(components["text_encoder"]))  # fmt: skip
+        components["tokenizer"] = _load_tokenizer(
+            tokenizer, "CLAP", "tokenizer", _vocab_size(components["text_encoder"])
+        )
     if t5_index is not None or text_encoder_2 is not None:
         t5_prefix = f"cond_stage_models.{t5_index}.model."
         t5_state = _strip(groups.get("t5", {}), t5_prefix)
         components["text_encoder_2"] = build_text_encoder("t5", t5_state, text_encoder_2, t5_prefix)
         if tokenizer_2 is None:
             stages = list((params.get("cond_stage_config") or {}).values())
-            name = ((stages[t5_index] or {}).get("params") or {}).get("text_encoder_name") if (
-                t5_index is not None and t5_index < len(stages)) else None  # fmt: skip
+            name = (
+                ((stages[t5_index] or {}).get("params") or {}).get("text_encoder_name")
+                if (t5_index is not None and t5_index < len(stages))
+                else None
+            )
             tokenizer_2 = text_encoder_2 if isinstance(text_encoder_2, (str, os.PathLike)) else name or DEFAULT_T5_NAME
-        components["tokenizer_2"] = _load_tokenizer(tokenizer_2, "T5", "tokenizer_2",
-                                                    _vocab_size(components["text_encoder_2"]))  # fmt: skip
+        components["tokenizer_2"] = _load_tokenizer(
+            tokenizer_2, "T5", "tokenizer_2", _vocab_size(components["text_encoder_2"])
+        )
     if not components:
-        raise InvalidInputError("the checkpoint has no text encoders and none were given: pass text_encoder= and/or "
-                                "text_encoder_2=")  # fmt: skip
+        raise InvalidInputError(
+            "the checkpoint has no text encoders and none were given: pass text_encoder= and/or text_encoder_2="
+        )
 
     widths = []  # CLAP's projection, then the T5's hidden size (the reference's [CLAP, FLAN-T5] concatenation)
     if "text_encoder" in components:
@@ -1236,8 +1484,9 @@ def convert_genau_checkpoint(
             f"FiT expects text_embed_dim={transformer.config.text_embed_dim}"
         )
     try:
-        pipeline = GenAUPipeline(vae=vae_model, transformer=transformer, scheduler=scheduler, vocoder=vocoder_model,
-                                 **components)  # fmt: skip
+        pipeline = GenAUPipeline(
+            vae=vae_model, transformer=transformer, scheduler=scheduler, vocoder=vocoder_model, **components
+        )
     except ValueError as err:
         raise InvalidInputError(f"cannot assemble the GenAU pipeline: {err}") from err
     if out_dir is not None:

@@ -116,11 +116,15 @@ class HifiGanDiscriminator(ModelMixin, ConfigMixin):
     ):
         super().__init__()
         if any(p < 1 for p in periods) or num_scales < 0 or not (periods or num_scales):
-            raise InvalidInputError(f"need periods >= 1 and num_scales >= 0, with at least one sub-discriminator; got "
-                             f"periods={tuple(periods)}, num_scales={num_scales}")  # fmt: skip
+            raise InvalidInputError(
+                f"need periods >= 1 and num_scales >= 0, with at least one sub-discriminator; got "
+                f"periods={tuple(periods)}, num_scales={num_scales}"
+            )
         if len(period_channels) != 5 or len(scale_channels) != 7 or min(*period_channels, *scale_channels) < 1:
-            raise InvalidInputError(f"period_channels needs 5 and scale_channels 7 positive widths, got "
-                             f"{tuple(period_channels)} and {tuple(scale_channels)}")  # fmt: skip
+            raise InvalidInputError(
+                f"period_channels needs 5 and scale_channels 7 positive widths, got "
+                f"{tuple(period_channels)} and {tuple(scale_channels)}"
+            )
         self.period_discriminators = nn.ModuleList(_PeriodDiscriminator(p, list(period_channels)) for p in periods)
         self.scale_discriminators = nn.ModuleList(
             _ScaleDiscriminator(list(scale_channels), use_spectral_norm=i == 0) for i in range(num_scales)
@@ -135,8 +139,10 @@ class HifiGanDiscriminator(ModelMixin, ConfigMixin):
     def forward(self, waveform: torch.Tensor) -> tuple[list[torch.Tensor], list[list[torch.Tensor]]]:
         """``(batch, 1, samples)`` -> (logits of every sub-discriminator, their feature maps)."""
         if waveform.ndim != 3 or waveform.shape[1] != 1 or waveform.shape[-1] < self.min_input_length:
-            raise InvalidInputError(f"expected waveforms of shape (batch, 1, samples >= {self.min_input_length}), got "
-                             f"{tuple(waveform.shape)}")  # fmt: skip
+            raise InvalidInputError(
+                f"expected waveforms of shape (batch, 1, samples >= {self.min_input_length}), got "
+                f"{tuple(waveform.shape)}"
+            )
         logits, features = [], []
         for discriminator in self.period_discriminators:
             out, maps = discriminator(waveform)

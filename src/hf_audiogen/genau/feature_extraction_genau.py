@@ -76,13 +76,23 @@ class GenAUMelFeatureExtractor(SequenceFeatureExtractor):
         feature_size = check_int("feature_size", feature_size, min=1)
         n_fft = check_int("n_fft", n_fft, min=1)
         hop_length = check_int("hop_length (at most n_fft)", hop_length, min=1, max=n_fft)
-        max_frequency = check_float("max_frequency (Hz, up to sampling_rate / 2)", max_frequency, min=0,
-                                    max=sampling_rate / 2, min_inclusive=False)  # fmt: skip
-        min_frequency = check_float("min_frequency (Hz, below max_frequency)", min_frequency, min=0, max=max_frequency,
-                                    max_inclusive=False)  # fmt: skip
+        max_frequency = check_float(
+            "max_frequency (Hz, up to sampling_rate / 2)",
+            max_frequency,
+            min=0,
+            max=sampling_rate / 2,
+            min_inclusive=False,
+        )
+        min_frequency = check_float(
+            "min_frequency (Hz, below max_frequency)", min_frequency, min=0, max=max_frequency, max_inclusive=False
+        )
         log_floor = check_float("log_floor", log_floor, min=0, min_inclusive=False)
-        max_duration_s = check_optional_float("max_duration_s (seconds, at least one hop)", max_duration_s,
-                                              min=hop_length / sampling_rate, max=MAX_AUDIO_PROMPT_SECONDS)  # fmt: skip
+        max_duration_s = check_optional_float(
+            "max_duration_s (seconds, at least one hop)",
+            max_duration_s,
+            min=hop_length / sampling_rate,
+            max=MAX_AUDIO_PROMPT_SECONDS,
+        )
         check_choice("do_normalize", do_normalize, (True, False))
         super().__init__(feature_size=feature_size, sampling_rate=sampling_rate, padding_value=padding_value, **kwargs)
         self.n_fft = n_fft
@@ -127,8 +137,9 @@ class GenAUMelFeatureExtractor(SequenceFeatureExtractor):
                 f"to {self.sampling_rate} Hz"
             )
         sampling_rate = check_sample_rate(sampling_rate)
-        do_normalize = self.do_normalize if do_normalize is None else check_choice("do_normalize", do_normalize,
-                                                                                   (True, False))  # fmt: skip
+        do_normalize = (
+            self.do_normalize if do_normalize is None else check_choice("do_normalize", do_normalize, (True, False))
+        )
         waveforms = [self._prepare_waveform(w, sampling_rate, do_normalize, i) for i, w in enumerate(_split(raw_audio))]
         lengths = [len(w) for w in waveforms]
         target = self.max_samples or -(-max(lengths) // self.hop_length) * self.hop_length
@@ -159,8 +170,10 @@ class GenAUMelFeatureExtractor(SequenceFeatureExtractor):
             audio = to_mono(audio, "mean")
         audio = resample(audio, sampling_rate, self.sampling_rate)
         if len(audio) <= (self.n_fft - self.hop_length) // 2 and self.max_samples is None:
-            raise AudioError(f"{name} has {len(audio)} samples at {self.sampling_rate} Hz; need more than "
-                             f"{(self.n_fft - self.hop_length) // 2}")  # fmt: skip
+            raise AudioError(
+                f"{name} has {len(audio)} samples at {self.sampling_rate} Hz; need more than "
+                f"{(self.n_fft - self.hop_length) // 2}"
+            )
         if do_normalize:
             audio = audio - audio.mean()
             audio = 0.5 * audio / (np.abs(audio).max() + 1e-8)

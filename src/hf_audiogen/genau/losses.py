@@ -21,15 +21,16 @@ from torch import nn
 
 from ..training.adversarial import discriminator_loss
 from ..training.adversarial import feature_matching_loss as adversarial_feature_matching_loss
-from .modeling_autoencoder_kl_1d import DiagonalGaussianDistribution1D
 from ..validation import InvalidInputError
+from .modeling_autoencoder_kl_1d import DiagonalGaussianDistribution1D
 
 
 def reconstruction_loss(inputs: torch.Tensor, reconstructions: torch.Tensor) -> torch.Tensor:
     """Per-example sum of absolute log-mel errors, ``(batch,)`` (the reference's pixel loss)."""
     if inputs.shape != reconstructions.shape:
-        raise InvalidInputError(f"inputs and reconstructions differ in shape: {tuple(inputs.shape)} vs "
-                         f"{tuple(reconstructions.shape)}")  # fmt: skip
+        raise InvalidInputError(
+            f"inputs and reconstructions differ in shape: {tuple(inputs.shape)} vs {tuple(reconstructions.shape)}"
+        )
     return (inputs - reconstructions).abs().flatten(1).sum(dim=1)
 
 
@@ -140,8 +141,13 @@ class AutoencoderKL1DLoss(nn.Module):
         logvar_init: float = 0.0,
     ):
         super().__init__()
-        for name, value in (("kl_weight", kl_weight), ("disc_weight", disc_weight), ("disc_factor", disc_factor),
-                            ("perceptual_weight", perceptual_weight), ("disc_start", disc_start)):  # fmt: skip
+        for name, value in (
+            ("kl_weight", kl_weight),
+            ("disc_weight", disc_weight),
+            ("disc_factor", disc_factor),
+            ("perceptual_weight", perceptual_weight),
+            ("disc_start", disc_start),
+        ):
             if value < 0:
                 raise InvalidInputError(f"{name} must be >= 0, got {value}")
         self.kl_weight = kl_weight
@@ -175,8 +181,12 @@ class AutoencoderKL1DLoss(nn.Module):
         nll = (rec / torch.exp(self.logvar) + self.logvar).mean()
         kl = kl_loss(posterior)
         loss = nll + self.kl_weight * kl
-        logs = {"rec_loss": rec.mean().item() / inputs[0].numel(), "nll_loss": nll.item(), "kl_loss": kl.item(),
-                "logvar": self.logvar.item()}  # fmt: skip
+        logs = {
+            "rec_loss": rec.mean().item() / inputs[0].numel(),
+            "nll_loss": nll.item(),
+            "kl_loss": kl.item(),
+            "logvar": self.logvar.item(),
+        }
         disc_factor = self._disc_factor(global_step)
         if discriminator is not None and disc_factor > 0:
             logits_fake, features_fake = discriminator(reconstructions)
@@ -201,8 +211,11 @@ class AutoencoderKL1DLoss(nn.Module):
         logits_real, _ = discriminator(inputs.detach())
         logits_fake, _ = discriminator(reconstructions.detach())
         loss = self._disc_factor(global_step) * hinge_discriminator_loss(logits_real, logits_fake)
-        return loss, {"disc_loss": loss.item(), "logits_real": logits_real.mean().item(),
-                      "logits_fake": logits_fake.mean().item()}  # fmt: skip
+        return loss, {
+            "disc_loss": loss.item(),
+            "logits_real": logits_real.mean().item(),
+            "logits_fake": logits_fake.mean().item(),
+        }
 
 
 __all__ = [

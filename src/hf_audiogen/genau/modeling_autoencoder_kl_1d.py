@@ -224,8 +224,13 @@ class AutoencoderKL1D(StrictLoadingMixin, ModelMixin, ConfigMixin):
         scaling_factor: float = 1.0,
     ):
         super().__init__()
-        for name, value in (("in_channels", in_channels), ("out_channels", out_channels), ("z_channels", z_channels),
-                            ("latent_channels", latent_channels), ("layers_per_block", layers_per_block)):  # fmt: skip
+        for name, value in (
+            ("in_channels", in_channels),
+            ("out_channels", out_channels),
+            ("z_channels", z_channels),
+            ("latent_channels", latent_channels),
+            ("layers_per_block", layers_per_block),
+        ):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise InvalidInputError(f"{name} must be a positive int, got {value!r}")
         if len(block_out_channels) < 1 or any(c % norm_num_groups for c in block_out_channels):

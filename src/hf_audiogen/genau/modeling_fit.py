@@ -196,24 +196,71 @@ class FiTTransformer1DOutput(BaseOutput):
 # so these sizes are guesses that reproduce the parameter counts (493.4M and 1242.1M). "genau-sample" is the
 # repository's sample config (GenAU/settings/simple_runs/genau.yaml, 70.1M parameters, same count as the reference).
 FIT_PRESETS: dict[str, dict] = {
-    "genau-sample": dict(patch_size=2, group_size=16, num_latents=64, hidden_size=512, latent_hidden_size=512,
-                         context_dim=1024, num_blocks=2, local_layers_per_block=2, global_layers_per_block=4,
-                         num_attention_heads=8),
-    "genau-s": dict(patch_size=1, group_size=32, num_latents=256, hidden_size=1024, latent_hidden_size=1024,
-                    context_dim=1024, num_blocks=4, local_layers_per_block=2, global_layers_per_block=4,
-                    num_attention_heads=16),
-    "genau-l": dict(patch_size=1, group_size=32, num_latents=256, hidden_size=1280, latent_hidden_size=1280,
-                    context_dim=1280, num_blocks=6, local_layers_per_block=2, global_layers_per_block=5,
-                    num_attention_heads=20),
+    "genau-sample": dict(
+        patch_size=2,
+        group_size=16,
+        num_latents=64,
+        hidden_size=512,
+        latent_hidden_size=512,
+        context_dim=1024,
+        num_blocks=2,
+        local_layers_per_block=2,
+        global_layers_per_block=4,
+        num_attention_heads=8,
+    ),
+    "genau-s": dict(
+        patch_size=1,
+        group_size=32,
+        num_latents=256,
+        hidden_size=1024,
+        latent_hidden_size=1024,
+        context_dim=1024,
+        num_blocks=4,
+        local_layers_per_block=2,
+        global_layers_per_block=4,
+        num_attention_heads=16,
+    ),
+    "genau-l": dict(
+        patch_size=1,
+        group_size=32,
+        num_latents=256,
+        hidden_size=1280,
+        latent_hidden_size=1280,
+        context_dim=1280,
+        num_blocks=6,
+        local_layers_per_block=2,
+        global_layers_per_block=5,
+        num_attention_heads=20,
+    ),
     # ~9M parameters for CPU training runs (training/genau.py); patch 2 as "genau-sample", 8 latent tokens per group.
-    "small": dict(patch_size=2, group_size=8, num_latents=128, hidden_size=192, latent_hidden_size=256,
-                  context_dim=256, num_blocks=2, local_layers_per_block=1, global_layers_per_block=2,
-                  num_attention_heads=4, attention_head_dim=48),
-}  # fmt: skip
+    "small": dict(
+        patch_size=2,
+        group_size=8,
+        num_latents=128,
+        hidden_size=192,
+        latent_hidden_size=256,
+        context_dim=256,
+        num_blocks=2,
+        local_layers_per_block=1,
+        global_layers_per_block=2,
+        num_attention_heads=4,
+        attention_head_dim=48,
+    ),
+}
 
 # dataset2id of the reference sample config; "audiocaps" (0) is the id GenAU generates with.
-GENAU_DATASET_NAMES = ["audiocaps", "clotho", "vggsounds", "wavcaps_audioset_strong", "wavcaps_bbcsound",
-                       "wavcaps_freesound", "wavcaps_soundbible", "fsd50k", "caption_audioset", "autocap"]  # fmt: skip
+GENAU_DATASET_NAMES = [
+    "audiocaps",
+    "clotho",
+    "vggsounds",
+    "wavcaps_audioset_strong",
+    "wavcaps_bbcsound",
+    "wavcaps_freesound",
+    "wavcaps_soundbible",
+    "fsd50k",
+    "caption_audioset",
+    "autocap",
+]
 
 
 class FiTTransformer1DModel(StrictLoadingMixin, ModelMixin, ConfigMixin, PeftAdapterMixin):
@@ -287,11 +334,21 @@ class FiTTransformer1DModel(StrictLoadingMixin, ModelMixin, ConfigMixin, PeftAda
         dataset_names: list[str] | None = None,
     ):
         super().__init__()
-        positive = dict(in_channels=in_channels, sample_size=sample_size, patch_size=patch_size, group_size=group_size,
-                        num_latents=num_latents, hidden_size=hidden_size, latent_hidden_size=latent_hidden_size,
-                        context_dim=context_dim, num_attention_heads=num_attention_heads,
-                        attention_head_dim=attention_head_dim, ff_mult=ff_mult, text_embed_dim=text_embed_dim,
-                        time_embed_dim=time_embed_dim)  # fmt: skip
+        positive = dict(
+            in_channels=in_channels,
+            sample_size=sample_size,
+            patch_size=patch_size,
+            group_size=group_size,
+            num_latents=num_latents,
+            hidden_size=hidden_size,
+            latent_hidden_size=latent_hidden_size,
+            context_dim=context_dim,
+            num_attention_heads=num_attention_heads,
+            attention_head_dim=attention_head_dim,
+            ff_mult=ff_mult,
+            text_embed_dim=text_embed_dim,
+            time_embed_dim=time_embed_dim,
+        )
         for name, value in positive.items():
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise InvalidInputError(f"{name} must be a positive int, got {value!r}")
@@ -301,15 +358,18 @@ class FiTTransformer1DModel(StrictLoadingMixin, ModelMixin, ConfigMixin, PeftAda
             )
         num_groups = sample_size // (patch_size * group_size)
         if num_latents % num_groups:
-            raise InvalidInputError(f"num_latents ({num_latents}) must be a multiple of the number of groups ({num_groups})")
+            raise InvalidInputError(
+                f"num_latents ({num_latents}) must be a multiple of the number of groups ({num_groups})"
+            )
         if num_blocks < 0 or local_layers_per_block < 0 or global_layers_per_block < 0 or num_dataset_ids < 0:
             raise InvalidInputError("num_blocks, local/global_layers_per_block and num_dataset_ids must be >= 0")
         if not 0 <= dropout < 1:
             raise InvalidInputError(f"dropout must be in [0, 1), got {dropout}")
         dataset_names = list(GENAU_DATASET_NAMES[:num_dataset_ids] if dataset_names is None else dataset_names)
         if len(dataset_names) > max(num_dataset_ids, 1) or len(set(dataset_names)) != len(dataset_names):
-            raise InvalidInputError(f"dataset_names must be unique and at most num_dataset_ids={num_dataset_ids}, got "
-                             f"{dataset_names}")  # fmt: skip
+            raise InvalidInputError(
+                f"dataset_names must be unique and at most num_dataset_ids={num_dataset_ids}, got {dataset_names}"
+            )
         self.register_to_config(dataset_names=dataset_names)
         self.latents_per_group = num_latents // num_groups
 
@@ -337,11 +397,19 @@ class FiTTransformer1DModel(StrictLoadingMixin, ModelMixin, ConfigMixin, PeftAda
             )
             nn.init.zeros_(self.self_conditioning_latents_projection[1].gamma)  # starts (and, in GenAU, stays) a no-op
 
-        block_args = dict(dim=hidden_size, latent_dim=latent_hidden_size, context_dim=context_dim,
-                          heads=num_attention_heads, dim_head=attention_head_dim, ff_mult=ff_mult,
-                          dropout=dropout)  # fmt: skip
-        blocks = [FiTBlock(local_layers=local_layers_per_block, global_layers=global_layers_per_block, **block_args)
-                  for _ in range(num_blocks)]  # fmt: skip
+        block_args = dict(
+            dim=hidden_size,
+            latent_dim=latent_hidden_size,
+            context_dim=context_dim,
+            heads=num_attention_heads,
+            dim_head=attention_head_dim,
+            ff_mult=ff_mult,
+            dropout=dropout,
+        )
+        blocks = [
+            FiTBlock(local_layers=local_layers_per_block, global_layers=global_layers_per_block, **block_args)
+            for _ in range(num_blocks)
+        ]
         if local_layers_per_block > 0:
             blocks.append(FiTBlock(local_layers=local_layers_per_block, global_layers=0, **block_args))
         self.blocks = nn.ModuleList(blocks)
@@ -350,8 +418,13 @@ class FiTTransformer1DModel(StrictLoadingMixin, ModelMixin, ConfigMixin, PeftAda
         # The reference scales torch's default init of every attention/feed-forward Linear and of the patch in/out
         # projections by 1/sqrt(3) (RINWeightScalerInitializer); the conditioning MLPs keep the default init.
         scaled = [self.to_patches[0], self.patch_to_pixels[1]]
-        scaled += [m for mod in self.modules() if isinstance(mod, (FiTAttention, FiTFeedForward))
-                   for m in mod.modules() if isinstance(m, nn.Linear)]  # fmt: skip
+        scaled += [
+            m
+            for mod in self.modules()
+            if isinstance(mod, (FiTAttention, FiTFeedForward))
+            for m in mod.modules()
+            if isinstance(m, nn.Linear)
+        ]
         with torch.no_grad():
             for linear in scaled:
                 linear.weight.mul_(weight_init_scale)
@@ -414,18 +487,24 @@ class FiTTransformer1DModel(StrictLoadingMixin, ModelMixin, ConfigMixin, PeftAda
         if encoder_hidden_states.ndim == 3 and encoder_hidden_states.shape[1] == 1:
             encoder_hidden_states = encoder_hidden_states[:, 0]
         if encoder_hidden_states.shape != (batch, config.text_embed_dim):
-            raise InvalidInputError(f"encoder_hidden_states must be ({batch}, {config.text_embed_dim}), got "
-                             f"{tuple(encoder_hidden_states.shape)}")  # fmt: skip
+            raise InvalidInputError(
+                f"encoder_hidden_states must be ({batch}, {config.text_embed_dim}), got "
+                f"{tuple(encoder_hidden_states.shape)}"
+            )
         dtype = self.patches_pe.dtype
         timestep = torch.as_tensor(timestep, device=sample.device).to(dtype).reshape(-1).expand(batch)
 
-        context = [self.context_projection_summary_text_embeddings(encoder_hidden_states.to(dtype))[:, None],
-                   self.time_mlp(timestep)[:, None]]  # fmt: skip
+        context = [
+            self.context_projection_summary_text_embeddings(encoder_hidden_states.to(dtype))[:, None],
+            self.time_mlp(timestep)[:, None],
+        ]
         if config.num_dataset_ids > 0:
             ids = torch.as_tensor(0 if dataset_id is None else dataset_id, device=sample.device).long()
             ids = ids.reshape(-1).expand(batch)
             if ids.min() < 0 or ids.max() >= config.num_dataset_ids:
-                raise InvalidInputError(f"dataset_id values must be in [0, {config.num_dataset_ids}), got {ids.tolist()}")
+                raise InvalidInputError(
+                    f"dataset_id values must be in [0, {config.num_dataset_ids}), got {ids.tolist()}"
+                )
             one_hot = F.one_hot(ids, config.num_dataset_ids).to(dtype)
             context.append(self.dataset_id_conditioning_mlp(one_hot)[:, None])
         context = torch.cat(context, dim=1)

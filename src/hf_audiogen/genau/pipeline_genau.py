@@ -36,7 +36,6 @@ from __future__ import annotations
 import inspect
 import math
 from collections.abc import Callable
-
 from dataclasses import dataclass
 
 import numpy as np
@@ -57,8 +56,8 @@ from transformers import (
 )
 
 from ..aligned_memory import realign_weights
-from ..loading import IncompatibleCheckpointError, transformers_load_reports
 from ..evaluation.clap import clap_similarity, clap_text_max_length  # noqa: F401 (clap_similarity: re-exported)
+from ..loading import IncompatibleCheckpointError, transformers_load_reports
 from ..validation import (
     MAX_CANDIDATES_PER_PROMPT,
     MAX_INFERENCE_STEPS,
@@ -159,8 +158,15 @@ class GenAUPipeline(DiffusionPipeline):
     """
 
     model_cpu_offload_seq = "text_encoder->text_encoder_2->transformer->vae->vocoder->clap_model"
-    _optional_components = ["text_encoder", "tokenizer", "text_encoder_2", "tokenizer_2", "clap_model",
-                            "clap_processor", "vocoder"]  # fmt: skip
+    _optional_components = [
+        "text_encoder",
+        "tokenizer",
+        "text_encoder_2",
+        "tokenizer_2",
+        "clap_model",
+        "clap_processor",
+        "vocoder",
+    ]
     _callback_tensor_inputs = ["latents", "prompt_embeds"]
 
     def __init__(
@@ -182,8 +188,10 @@ class GenAUPipeline(DiffusionPipeline):
         if t5_pooling not in T5_POOLING_MODES:
             raise ValueError(f"t5_pooling must be one of {T5_POOLING_MODES}, got {t5_pooling!r}")
         if (text_encoder is None) != (tokenizer is None) or (text_encoder_2 is None) != (tokenizer_2 is None):
-            raise ValueError("give each text encoder together with its tokenizer (text_encoder + tokenizer, "
-                             "text_encoder_2 + tokenizer_2)")  # fmt: skip
+            raise ValueError(
+                "give each text encoder together with its tokenizer (text_encoder + tokenizer, "
+                "text_encoder_2 + tokenizer_2)"
+            )
         if text_encoder is None and text_encoder_2 is None:
             raise ValueError(
                 "GenAUPipeline needs at least one text encoder (CLAP text_encoder and/or T5 text_encoder_2)"
@@ -191,12 +199,21 @@ class GenAUPipeline(DiffusionPipeline):
         if (clap_model is None) != (clap_processor is None):
             raise ValueError("give the re-ranking clap_model together with its clap_processor (or neither)")
         if clap_model is not None and not isinstance(clap_model, ClapModel):
-            raise ValueError(f"clap_model must be a transformers ClapModel (audio and text towers), got "
-                             f"{type(clap_model).__name__}")  # fmt: skip
-        self.register_modules(vae=vae, transformer=transformer, scheduler=scheduler, vocoder=vocoder,
-                              text_encoder=text_encoder, tokenizer=tokenizer, text_encoder_2=text_encoder_2,
-                              tokenizer_2=tokenizer_2, clap_model=clap_model,
-                              clap_processor=clap_processor)  # fmt: skip
+            raise ValueError(
+                f"clap_model must be a transformers ClapModel (audio and text towers), got {type(clap_model).__name__}"
+            )
+        self.register_modules(
+            vae=vae,
+            transformer=transformer,
+            scheduler=scheduler,
+            vocoder=vocoder,
+            text_encoder=text_encoder,
+            tokenizer=tokenizer,
+            text_encoder_2=text_encoder_2,
+            tokenizer_2=tokenizer_2,
+            clap_model=clap_model,
+            clap_processor=clap_processor,
+        )
         self.register_to_config(t5_pooling=t5_pooling, t5_max_length=t5_max_length)
 
     @classmethod
@@ -263,8 +280,9 @@ class GenAUPipeline(DiffusionPipeline):
         return F.normalize(embeds, dim=-1)  # laion CLAP (the reference) L2-normalises the text embedding
 
     def _t5_embeddings(self, texts: list[str], device) -> torch.Tensor:
-        inputs = self.tokenizer_2(texts, padding=True, truncation=True, max_length=self.config.t5_max_length,
-                                  return_tensors="pt")  # fmt: skip
+        inputs = self.tokenizer_2(
+            texts, padding=True, truncation=True, max_length=self.config.t5_max_length, return_tensors="pt"
+        )
         input_ids, attention_mask = inputs.input_ids.to(device), inputs.attention_mask.to(device)
         hidden = self.text_encoder_2(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
         if self.config.t5_pooling == "mean":
@@ -328,9 +346,19 @@ class GenAUPipeline(DiffusionPipeline):
     # ----------------------------------------------------------------------------------------------------------------
     # Call
     # ----------------------------------------------------------------------------------------------------------------
-    def check_inputs(self, prompt, negative_prompt, audio_length_in_s, num_inference_steps, guidance_scale,
-                     num_waveforms_per_prompt, output_type, num_candidates_per_prompt=None, eta=1.0,
-                     latents=None) -> list[str]:  # fmt: skip
+    def check_inputs(
+        self,
+        prompt,
+        negative_prompt,
+        audio_length_in_s,
+        num_inference_steps,
+        guidance_scale,
+        num_waveforms_per_prompt,
+        output_type,
+        num_candidates_per_prompt=None,
+        eta=1.0,
+        latents=None,
+    ) -> list[str]:
         """Validate every argument of ``__call__`` before any work; returns the prompts as a list."""
         if isinstance(prompt, str):
             prompt = [prompt]
@@ -339,21 +367,27 @@ class GenAUPipeline(DiffusionPipeline):
         if len(prompt) == 0:
             raise InvalidInputError("prompt is an empty list: give at least one prompt")
         if len(prompt) > MAX_PROMPTS_PER_CALL:
-            raise InvalidInputError(f"number of prompts must be in [1, {MAX_PROMPTS_PER_CALL}] per call, got "
-                                    f"{len(prompt)}: split them over several calls")  # fmt: skip
+            raise InvalidInputError(
+                f"number of prompts must be in [1, {MAX_PROMPTS_PER_CALL}] per call, got "
+                f"{len(prompt)}: split them over several calls"
+            )
         if negative_prompt is not None and not isinstance(negative_prompt, str):
             if not isinstance(negative_prompt, (list, tuple)) or not all(isinstance(p, str) for p in negative_prompt):
-                raise InvalidInputError(f"negative_prompt must be a string or a list of strings, got "
-                                 f"{type(negative_prompt).__name__}")  # fmt: skip
+                raise InvalidInputError(
+                    f"negative_prompt must be a string or a list of strings, got {type(negative_prompt).__name__}"
+                )
             if len(negative_prompt) != len(prompt):
                 raise InvalidInputError(
                     f"negative_prompt has {len(negative_prompt)} entries but prompt has {len(prompt)}: give one "
                     "negative prompt per prompt, or a single string"
                 )
         audio_length_in_s = check_float(
-            "audio_length_in_s (the transformer's positional range)", audio_length_in_s, min=0,
-            max=self.max_audio_length_in_s + 1e-9, min_inclusive=False,
-        )  # fmt: skip
+            "audio_length_in_s (the transformer's positional range)",
+            audio_length_in_s,
+            min=0,
+            max=self.max_audio_length_in_s + 1e-9,
+            min_inclusive=False,
+        )
         max_steps = min(MAX_INFERENCE_STEPS, int(self.scheduler.config.num_train_timesteps))
         check_int("num_inference_steps", num_inference_steps, min=1, max=max_steps)
         if not self._timesteps_fit(num_inference_steps):
@@ -361,19 +395,29 @@ class GenAUPipeline(DiffusionPipeline):
             # spacing (GenAU's DDIM, as the reference's), 1000 steps would ask for timestep 1000 of a 0..999 schedule.
             while max_steps > 1 and not self._timesteps_fit(max_steps):
                 max_steps -= 1
-            check_int(f"num_inference_steps (what {type(self.scheduler).__name__} takes)", num_inference_steps,
-                      min=1, max=max_steps)  # fmt: skip
+            check_int(
+                f"num_inference_steps (what {type(self.scheduler).__name__} takes)",
+                num_inference_steps,
+                min=1,
+                max=max_steps,
+            )
         check_float("guidance_scale", guidance_scale, min=0)
         check_float("eta", eta, min=0, max=1)
         check_int("num_waveforms_per_prompt", num_waveforms_per_prompt, min=1, max=MAX_SAMPLES_PER_CALL)
         check_choice("output_type", output_type, ("np", "pt", "latent"))
         if output_type != "latent" and self.vocoder is None:
-            raise InvalidInputError("this pipeline has no vocoder: use output_type='latent', or load it with "
-                             "GenAUPipeline.from_pretrained(path, vocoder=SpeechT5HifiGan.from_pretrained(...))")
+            raise InvalidInputError(
+                "this pipeline has no vocoder: use output_type='latent', or load it with "
+                "GenAUPipeline.from_pretrained(path, vocoder=SpeechT5HifiGan.from_pretrained(...))"
+            )
         per_prompt = num_waveforms_per_prompt
         if num_candidates_per_prompt is not None:
-            check_int("num_candidates_per_prompt (at least num_waveforms_per_prompt)", num_candidates_per_prompt,
-                      min=num_waveforms_per_prompt, max=MAX_CANDIDATES_PER_PROMPT)  # fmt: skip
+            check_int(
+                "num_candidates_per_prompt (at least num_waveforms_per_prompt)",
+                num_candidates_per_prompt,
+                min=num_waveforms_per_prompt,
+                max=MAX_CANDIDATES_PER_PROMPT,
+            )
             per_prompt = num_candidates_per_prompt
             if self.clap_model is None:
                 raise InvalidInputError(
@@ -471,9 +515,18 @@ class GenAUPipeline(DiffusionPipeline):
         """
         if audio_length_in_s is None:
             audio_length_in_s = self.max_audio_length_in_s
-        prompt = self.check_inputs(prompt, negative_prompt, audio_length_in_s, num_inference_steps, guidance_scale,
-                                   num_waveforms_per_prompt, output_type, num_candidates_per_prompt, eta,
-                                   latents)  # fmt: skip
+        prompt = self.check_inputs(
+            prompt,
+            negative_prompt,
+            audio_length_in_s,
+            num_inference_steps,
+            guidance_scale,
+            num_waveforms_per_prompt,
+            output_type,
+            num_candidates_per_prompt,
+            eta,
+            latents,
+        )
         audio_length_in_s = float(audio_length_in_s)
         guidance_scale, eta = float(guidance_scale), float(eta)
         if isinstance(negative_prompt, str):
@@ -481,8 +534,9 @@ class GenAUPipeline(DiffusionPipeline):
         callback_on_step_end_tensor_inputs = callback_on_step_end_tensor_inputs or ["latents"]
         unknown = [name for name in callback_on_step_end_tensor_inputs if name not in self._callback_tensor_inputs]
         if unknown:
-            raise InvalidInputError(f"callback_on_step_end_tensor_inputs must be among {self._callback_tensor_inputs}, got "
-                             f"{unknown}")  # fmt: skip
+            raise InvalidInputError(
+                f"callback_on_step_end_tensor_inputs must be among {self._callback_tensor_inputs}, got {unknown}"
+            )
         if isinstance(dataset_id, bool) or not isinstance(dataset_id, (str, int, np.integer)):
             raise InvalidInputError(f"dataset_id must be a dataset name or an integer id, got {dataset_id!r}")
         dataset_id = int(dataset_id) if isinstance(dataset_id, np.integer) else dataset_id
@@ -498,11 +552,12 @@ class GenAUPipeline(DiffusionPipeline):
         if not all(g is None or isinstance(g, torch.Generator) for g in generators):
             raise InvalidInputError(f"generator must be a torch.Generator or a list of them, got {generator!r}")
         if isinstance(generator, list) and len(generator) != batch:
-            raise InvalidInputError(f"a list of generators must have one per sample: {batch} (prompts x samples per "
-                                    f"prompt), got {len(generator)}")  # fmt: skip
+            raise InvalidInputError(
+                f"a list of generators must have one per sample: {batch} (prompts x samples per "
+                f"prompt), got {len(generator)}"
+            )
 
-        prompt_embeds, negative_embeds = self.encode_prompt(prompt, device, per_prompt, do_cfg,
-                                                            negative_prompt)  # fmt: skip
+        prompt_embeds, negative_embeds = self.encode_prompt(prompt, device, per_prompt, do_cfg, negative_prompt)
         ids = torch.full((batch,), dataset_index, device=device, dtype=torch.long)
         if do_cfg:
             prompt_embeds = torch.cat([negative_embeds, prompt_embeds])

@@ -17,8 +17,8 @@ from __future__ import annotations
 import math
 
 from transformers import SpeechT5HifiGan, SpeechT5HifiGanConfig
-from ..validation import InvalidInputError
 
+from ..validation import InvalidInputError
 
 # Widths on top of the GenAU values: "genau" is HiFi-GAN V1 (upsample_initial_channel 1024, ~55M params with these
 # rates), "small" is HiFi-GAN V2's width (128, ~0.9M params), for CPU training runs (training_scripts/train_vocoder.py).

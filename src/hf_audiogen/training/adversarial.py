@@ -83,7 +83,9 @@ def feature_matching_loss(
     terms = []
     for real_scale, fake_scale in zip(real_features, fake_features):
         if len(real_scale) != len(fake_scale):
-            raise InvalidInputError(f"scales have different depths: {len(real_scale)} and {len(fake_scale)} feature maps")
+            raise InvalidInputError(
+                f"scales have different depths: {len(real_scale)} and {len(fake_scale)} feature maps"
+            )
         for real, fake in zip(real_scale, fake_scale):
             real = real.detach()
             distance = F.l1_loss(fake, real)

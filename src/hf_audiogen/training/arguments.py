@@ -14,8 +14,8 @@ from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import TypeVar
 
-from .schedules import LR_SCHEDULES
 from ..validation import InvalidInputError
+from .schedules import LR_SCHEDULES
 
 MIXED_PRECISION_CHOICES = ("no", "fp16", "bf16")
 
@@ -34,39 +34,69 @@ def add_common_training_args(parser: argparse.ArgumentParser) -> argparse.Argume
     run = parser.add_argument_group("run")
     run.add_argument("--output_dir", required=True, help="where checkpoints, logs, samples and the final model go")
     run.add_argument("--seed", type=int, default=0, help="seed of model init, data order and crops")
-    run.add_argument("--num_threads", type=_positive_int, default=None,
-                     help="torch CPU threads per process (default: torch's choice)")
-    run.add_argument("--mixed_precision", choices=MIXED_PRECISION_CHOICES, default=None,
-                     help="autocast dtype (default: accelerate's config / 'no'); bf16 also works on CPU")
+    run.add_argument(
+        "--num_threads",
+        type=_positive_int,
+        default=None,
+        help="torch CPU threads per process (default: torch's choice)",
+    )
+    run.add_argument(
+        "--mixed_precision",
+        choices=MIXED_PRECISION_CHOICES,
+        default=None,
+        help="autocast dtype (default: accelerate's config / 'no'); bf16 also works on CPU",
+    )
 
     optim = parser.add_argument_group("optimisation")
     optim.add_argument("--max_train_steps", type=_positive_int, required=True, help="optimizer steps to train for")
-    optim.add_argument("--max_train_minutes", type=float, default=None,
-                       help="also stop (and save) at the first optimizer step after this much wall time in this "
-                            "invocation; for CPU runs on a time budget")
+    optim.add_argument(
+        "--max_train_minutes",
+        type=float,
+        default=None,
+        help="also stop (and save) at the first optimizer step after this much wall time in this "
+        "invocation; for CPU runs on a time budget",
+    )
     optim.add_argument("--train_batch_size", type=_positive_int, default=8, help="micro-batch size per process")
-    optim.add_argument("--gradient_accumulation_steps", type=_positive_int, default=1,
-                       help="micro-batches per optimizer step")
+    optim.add_argument(
+        "--gradient_accumulation_steps", type=_positive_int, default=1, help="micro-batches per optimizer step"
+    )
     optim.add_argument("--learning_rate", type=float, default=3e-4, help="peak learning rate")
     optim.add_argument("--lr_scheduler", choices=LR_SCHEDULES, default="constant", help="learning-rate schedule")
     optim.add_argument("--lr_warmup_steps", type=int, default=0, help="linear warm-up steps of the schedule")
-    optim.add_argument("--max_grad_norm", type=float, default=None,
-                       help="clip the gradient norm to this value (default: no clipping)")
+    optim.add_argument(
+        "--max_grad_norm", type=float, default=None, help="clip the gradient norm to this value (default: no clipping)"
+    )
 
     ckpt = parser.add_argument_group("checkpointing")
-    ckpt.add_argument("--checkpointing_steps", type=_positive_int, default=500,
-                      help="save a resumable checkpoint every N optimizer steps")
-    ckpt.add_argument("--checkpoints_total_limit", type=_positive_int, default=None,
-                      help="keep at most N checkpoints (oldest deleted first; default: keep all)")
-    ckpt.add_argument("--resume_from_checkpoint", default=None,
-                      help="'latest' (newest checkpoint in --output_dir, if any) or a checkpoint directory")
+    ckpt.add_argument(
+        "--checkpointing_steps",
+        type=_positive_int,
+        default=500,
+        help="save a resumable checkpoint every N optimizer steps",
+    )
+    ckpt.add_argument(
+        "--checkpoints_total_limit",
+        type=_positive_int,
+        default=None,
+        help="keep at most N checkpoints (oldest deleted first; default: keep all)",
+    )
+    ckpt.add_argument(
+        "--resume_from_checkpoint",
+        default=None,
+        help="'latest' (newest checkpoint in --output_dir, if any) or a checkpoint directory",
+    )
 
     logs = parser.add_argument_group("evaluation and logging")
-    logs.add_argument("--eval_steps", type=_positive_int, default=500,
-                      help="evaluate on the held-out split every N optimizer steps (and at the end)")
+    logs.add_argument(
+        "--eval_steps",
+        type=_positive_int,
+        default=500,
+        help="evaluate on the held-out split every N optimizer steps (and at the end)",
+    )
     logs.add_argument("--logging_steps", type=_positive_int, default=10, help="log averaged metrics every N steps")
-    logs.add_argument("--report_to", default=None,
-                      help="also log to an accelerate tracker ('tensorboard', 'wandb', 'trackio', ...)")
+    logs.add_argument(
+        "--report_to", default=None, help="also log to an accelerate tracker ('tensorboard', 'wandb', 'trackio', ...)"
+    )
     return parser
 
 
@@ -86,16 +116,19 @@ def add_audio_data_args(
     train/eval splits, random crops of ``--segment_seconds`` and the held-out clips. Returned so that a family can
     add its own data options after these."""
     data = parser.add_argument_group("data")
-    data.add_argument("--dataset", required=True,
-                      help="audio dataset: a local folder with metadata.jsonl/csv, parquet or webdataset shards, "
-                           "or a Hub dataset id")
+    data.add_argument(
+        "--dataset",
+        required=True,
+        help="audio dataset: a local folder with metadata.jsonl/csv, parquet or webdataset shards, or a Hub dataset id",
+    )
     data.add_argument("--train_split", default="train", help="split to train on")
     data.add_argument("--eval_split", default="validation", help="held-out split for evaluation")
     data.add_argument("--segment_seconds", type=float, default=segment_seconds, help=segment_help)
     data.add_argument("--shuffle_buffer_size", type=int, default=1000, help="shuffle buffer of the training stream")
     data.add_argument("--max_eval_clips", type=int, default=32, help="evaluate on at most this many held-out clips")
-    data.add_argument("--eval_max_seconds", type=float, default=eval_max_seconds,
-                      help="truncate held-out clips to this length")
+    data.add_argument(
+        "--eval_max_seconds", type=float, default=eval_max_seconds, help="truncate held-out clips to this length"
+    )
     return data
 
 
@@ -114,8 +147,9 @@ def resolve_config(
     if path.is_dir():
         path = path / "config.json"
     if not path.is_file():
-        raise InvalidInputError(f"--config {name_or_path!r} is neither a preset ({', '.join(presets)}) nor a {kind} JSON "
-                         f"file")  # fmt: skip
+        raise InvalidInputError(
+            f"--config {name_or_path!r} is neither a preset ({', '.join(presets)}) nor a {kind} JSON file"
+        )
     return from_dict(json.loads(path.read_text(encoding="utf-8")))
 
 

@@ -46,16 +46,36 @@ from ..data.mixing import MixingAugmentation
 from ..data.streams import load_audio_dataset
 from ..data.text_normalization import CaptionNormalizer
 from ..text_encoder_source import resolve_text_encoder_source
+from ..validation import InvalidInputError
 from .arguments import check_common_training_args, training_arg_parser
-from .audiogen_data import IGNORE_INDEX, TEXT_KEYS, CodeUnigram, TextAudioCollator, TextCodesCollator
-from .audiogen_data import check_shards_match_codec, load_token_shards, read_shard_info
+from .audiogen_data import (
+    IGNORE_INDEX,
+    TEXT_KEYS,
+    CodeUnigram,
+    TextAudioCollator,
+    TextCodesCollator,
+    check_shards_match_codec,
+    load_token_shards,
+    read_shard_info,
+)
 from .checkpointing import register_save_pretrained_hooks
-from .loop import StepBookkeeping, StepLoss, TimeBudget, adamw_with_decay_groups, build_ema, ema_weights, epoch_batches
-from .loop import eval_mode, optimizer_update, save_eval_results, setup_accelerator, start_or_resume
+from .loop import (
+    StepBookkeeping,
+    StepLoss,
+    TimeBudget,
+    adamw_with_decay_groups,
+    build_ema,
+    ema_weights,
+    epoch_batches,
+    eval_mode,
+    optimizer_update,
+    save_eval_results,
+    setup_accelerator,
+    start_or_resume,
+)
 from .progress import RunningMeans, TrainingProgress
 from .samples import prompt_sample_name, write_clips
 from .schedules import get_lr_scheduler
-from ..validation import InvalidInputError
 
 logger = logging.getLogger(__name__)
 
@@ -70,36 +90,64 @@ resolve_text_encoder = resolve_text_encoder_source
 def _add_data_and_eval_args(parser: argparse.ArgumentParser) -> None:
     data = parser.add_argument_group("data")
     source = data.add_mutually_exclusive_group(required=True)
-    source.add_argument("--dataset",
-                        help="audio dataset: a folder with metadata.jsonl/csv, parquet or webdataset shards, or a Hub "
-                             "id; codes are computed on the fly by the frozen codec")
-    source.add_argument("--token_shards",
-                        help="folder of pre-tokenised code shards written by tokenize_audiogen_dataset.py")
+    source.add_argument(
+        "--dataset",
+        help="audio dataset: a folder with metadata.jsonl/csv, parquet or webdataset shards, or a Hub "
+        "id; codes are computed on the fly by the frozen codec",
+    )
+    source.add_argument(
+        "--token_shards", help="folder of pre-tokenised code shards written by tokenize_audiogen_dataset.py"
+    )
     data.add_argument("--train_split", default="train", help="split to train on")
     data.add_argument("--eval_split", default="validation", help="held-out split for the NLL evaluation")
     data.add_argument("--caption_column", default="caption", help="column holding the caption")
-    data.add_argument("--normalize_captions", action="store_true",
-                      help="paper §4.1 caption preprocessing (no stop words / numbers, lemmas, drop 'speech' clips); "
-                           "saved in the processor so prompts are normalised the same way at inference")
-    data.add_argument("--mixing_p", type=float, default=0.0,
-                      help="probability that a clip is mixed with another of its batch (paper §4.1; 0 = off)")
-    data.add_argument("--mixing_snr_range", type=float, nargs=2, default=(-5.0, 5.0), metavar=("LOW", "HIGH"),
-                      help="SNR range of the mixing augmentation in dB")
-    data.add_argument("--segment_seconds", type=float, default=None,
-                      help="length of the random training crops (default: the model's max_duration)")
+    data.add_argument(
+        "--normalize_captions",
+        action="store_true",
+        help="paper §4.1 caption preprocessing (no stop words / numbers, lemmas, drop 'speech' clips); "
+        "saved in the processor so prompts are normalised the same way at inference",
+    )
+    data.add_argument(
+        "--mixing_p",
+        type=float,
+        default=0.0,
+        help="probability that a clip is mixed with another of its batch (paper §4.1; 0 = off)",
+    )
+    data.add_argument(
+        "--mixing_snr_range",
+        type=float,
+        nargs=2,
+        default=(-5.0, 5.0),
+        metavar=("LOW", "HIGH"),
+        help="SNR range of the mixing augmentation in dB",
+    )
+    data.add_argument(
+        "--segment_seconds",
+        type=float,
+        default=None,
+        help="length of the random training crops (default: the model's max_duration)",
+    )
     data.add_argument("--shuffle_buffer_size", type=int, default=1000, help="shuffle buffer of the training stream")
     data.add_argument("--dataloader_num_workers", type=int, default=0, help="DataLoader worker processes")
     data.add_argument("--max_eval_clips", type=int, default=64, help="evaluate on at most this many held-out clips")
     data.add_argument("--eval_batch_size", type=int, default=8, help="batch size of the evaluation")
 
     samples = parser.add_argument_group("samples")
-    samples.add_argument("--sample_prompts", nargs="*", default=None,
-                         help="prompts of the periodic samples (default: the first held-out captions)")
+    samples.add_argument(
+        "--sample_prompts",
+        nargs="*",
+        default=None,
+        help="prompts of the periodic samples (default: the first held-out captions)",
+    )
     samples.add_argument("--num_samples", type=int, default=4, help="samples written at each sampling step")
     samples.add_argument("--sample_seconds", type=float, default=2.0, help="length of each sample")
     samples.add_argument("--sample_guidance_scale", type=float, default=3.0, help="guidance scale of the samples")
-    samples.add_argument("--sample_steps", type=int, default=None,
-                         help="write samples every N steps (and at the end; default: --eval_steps)")
+    samples.add_argument(
+        "--sample_steps",
+        type=int,
+        default=None,
+        help="write samples every N steps (and at the end; default: --eval_steps)",
+    )
 
     optim = parser.add_argument_group("AdamW and EMA")
     optim.add_argument("--adam_beta1", type=float, default=0.9)
@@ -108,34 +156,55 @@ def _add_data_and_eval_args(parser: argparse.ArgumentParser) -> None:
     optim.add_argument("--use_ema", action="store_true", help="keep an EMA of the trained weights (saved as final)")
     optim.add_argument("--ema_decay", type=float, default=0.99, help="EMA decay per optimizer step")
     optim.add_argument("--gradient_checkpointing", action="store_true", help="recompute activations in backward")
-    optim.add_argument("--load_best_model_at_end", action="store_true",
-                       help="save the weights of the evaluation with the lowest held-out NLL as the final model "
-                            "(early stopping for small datasets, where the model overfits)")
+    optim.add_argument(
+        "--load_best_model_at_end",
+        action="store_true",
+        help="save the weights of the evaluation with the lowest held-out NLL as the final model "
+        "(early stopping for small datasets, where the model overfits)",
+    )
 
 
 def build_arg_parser() -> argparse.ArgumentParser:
     """All options of ``training_scripts/train_audiogen.py``."""
     parser = training_arg_parser(
         "Train the AudioGen language model over a frozen codec and a frozen text encoder.",
-        learning_rate=5e-4, lr_scheduler="inverse_sqrt", lr_warmup_steps=3000, max_grad_norm=1.0, train_batch_size=16,
-    )  # fmt: skip
+        learning_rate=5e-4,
+        lr_scheduler="inverse_sqrt",
+        lr_warmup_steps=3000,
+        max_grad_norm=1.0,
+        train_batch_size=16,
+    )
 
     model = parser.add_argument_group("model (either --init_from, or --codec + --text_encoder + decoder sizes)")
-    model.add_argument("--init_from", default=None,
-                       help="start from a saved AudioGen directory (save_pretrained / a checkpoint's model folder)")
+    model.add_argument(
+        "--init_from",
+        default=None,
+        help="start from a saved AudioGen directory (save_pretrained / a checkpoint's model folder)",
+    )
     model.add_argument("--codec", default=None, help="directory of a trained codec (CodecModel.save_pretrained)")
-    model.add_argument("--text_encoder", default="minilm",
-                       help="any transformers text encoder: a directory, a Hub id, or 'minilm' (offline MiniLM)")
-    model.add_argument("--decoder_preset", choices=sorted(DECODER_PRESETS), default="small",
-                       help="decoder size; the options below override single fields")
+    model.add_argument(
+        "--text_encoder",
+        default="minilm",
+        help="any transformers text encoder: a directory, a Hub id, or 'minilm' (offline MiniLM)",
+    )
+    model.add_argument(
+        "--decoder_preset",
+        choices=sorted(DECODER_PRESETS),
+        default="small",
+        help="decoder size; the options below override single fields",
+    )
     model.add_argument("--hidden_size", type=int, default=None)
     model.add_argument("--num_layers", type=int, default=None)
     model.add_argument("--num_heads", type=int, default=None)
     model.add_argument("--ffn_dim", type=int, default=None)
     model.add_argument("--max_duration", type=float, default=10.0, help="seconds of the decoder's context window")
     model.add_argument("--codebook_pattern", choices=("delay", "parallel"), default="delay")
-    model.add_argument("--embedding_combine", choices=("sum", "mean"), default="sum",
-                       help="combine the K code embeddings by sum (audiocraft) or mean (paper)")
+    model.add_argument(
+        "--embedding_combine",
+        choices=("sum", "mean"),
+        default="sum",
+        help="combine the K code embeddings by sum (audiocraft) or mean (paper)",
+    )
     model.add_argument("--condition_dropout", type=float, default=0.1, help="classifier-free guidance dropout")
     model.add_argument("--dropout", type=float, default=0.0, help="decoder dropout")
     _add_data_and_eval_args(parser)
@@ -146,16 +215,24 @@ def build_lora_arg_parser() -> argparse.ArgumentParser:
     """All options of ``training_scripts/finetune_lora.py``."""
     parser = training_arg_parser(
         "Fine-tune a trained AudioGen model with LoRA adapters on its decoder; saves the adapter only.",
-        learning_rate=1e-4, lr_scheduler="constant_with_warmup", lr_warmup_steps=0, max_grad_norm=1.0,
+        learning_rate=1e-4,
+        lr_scheduler="constant_with_warmup",
+        lr_warmup_steps=0,
+        max_grad_norm=1.0,
         train_batch_size=8,
-    )  # fmt: skip
+    )
     lora = parser.add_argument_group("LoRA")
     lora.add_argument("--model", required=True, help="the trained AudioGen directory to adapt")
     lora.add_argument("--lora_rank", type=int, default=8)
     lora.add_argument("--lora_alpha", type=float, default=16.0)
     lora.add_argument("--lora_dropout", type=float, default=0.0)
-    lora.add_argument("--lora_targets", nargs="+", default=list(LORA_TARGETS),
-                      choices=list(LORA_TARGETS), help="decoder linears that get an adapter")
+    lora.add_argument(
+        "--lora_targets",
+        nargs="+",
+        default=list(LORA_TARGETS),
+        choices=list(LORA_TARGETS),
+        help="decoder linears that get an adapter",
+    )
     _add_data_and_eval_args(parser)
     return parser
 
@@ -163,8 +240,11 @@ def build_lora_arg_parser() -> argparse.ArgumentParser:
 def check_args(args: argparse.Namespace) -> None:
     check_common_training_args(args)
     if args.lr_scheduler == "inverse_sqrt" and args.lr_warmup_steps > args.max_train_steps:
-        logger.warning("--lr_warmup_steps %d > --max_train_steps %d: the learning rate never reaches its peak",
-                       args.lr_warmup_steps, args.max_train_steps)
+        logger.warning(
+            "--lr_warmup_steps %d > --max_train_steps %d: the learning rate never reaches its peak",
+            args.lr_warmup_steps,
+            args.max_train_steps,
+        )
     if not 0.0 <= args.mixing_p <= 1.0:
         raise InvalidInputError(f"--mixing_p must be in [0, 1], got {args.mixing_p}")
     if args.mixing_p > 0 and args.token_shards:
@@ -185,7 +265,9 @@ def check_args(args: argparse.Namespace) -> None:
     if getattr(args, "init_from", None) is not None and getattr(args, "codec", None) is not None:
         raise InvalidInputError("--init_from brings its own codec: do not also pass --codec")
     if hasattr(args, "init_from") and args.init_from is None and args.codec is None:
-        raise InvalidInputError("pass --codec (a trained codec directory) to build a new model, or --init_from a saved model")
+        raise InvalidInputError(
+            "pass --codec (a trained codec directory) to build a new model, or --init_from a saved model"
+        )
     if getattr(args, "lora_rank", 1) < 1:
         raise InvalidInputError(f"--lora_rank must be >= 1, got {args.lora_rank}")
     if hasattr(args, "max_duration") and args.max_duration <= 0:
@@ -226,8 +308,12 @@ def build_model(args: argparse.Namespace) -> tuple[AudioGenForConditionalGenerat
     text_source = resolve_text_encoder_source(args.text_encoder)
     text_encoder = AutoModelForTextEncoding.from_pretrained(text_source)
     tokenizer = AutoTokenizer.from_pretrained(text_source)
-    sizes = {"hidden_size": args.hidden_size, "num_hidden_layers": args.num_layers,
-             "num_attention_heads": args.num_heads, "ffn_dim": args.ffn_dim}  # fmt: skip
+    sizes = {
+        "hidden_size": args.hidden_size,
+        "num_hidden_layers": args.num_layers,
+        "num_attention_heads": args.num_heads,
+        "ffn_dim": args.ffn_dim,
+    }
     decoder = AudioGenDecoderConfig.from_preset(
         args.decoder_preset,
         **{k: v for k, v in sizes.items() if v is not None},
@@ -238,11 +324,13 @@ def build_model(args: argparse.Namespace) -> tuple[AudioGenForConditionalGenerat
         condition_dropout=args.condition_dropout,
         dropout=args.dropout,
     )
-    config = AudioGenConfig(text_encoder=text_encoder.config, codec=codec.config, decoder=decoder,
-                            max_duration=args.max_duration)  # fmt: skip
+    config = AudioGenConfig(
+        text_encoder=text_encoder.config, codec=codec.config, decoder=decoder, max_duration=args.max_duration
+    )
     model = AudioGenForConditionalGeneration(config, text_encoder=text_encoder, codec=codec)
-    feature_extractor = CodecFeatureExtractor(feature_size=codec.config.audio_channels,
-                                              sampling_rate=codec.config.sampling_rate)  # fmt: skip
+    feature_extractor = CodecFeatureExtractor(
+        feature_size=codec.config.audio_channels, sampling_rate=codec.config.sampling_rate
+    )
     processor = AudioGenProcessor(feature_extractor, tokenizer, normalize_text=args.normalize_captions)
     return model, processor
 
@@ -261,7 +349,9 @@ def lora_target_regex(targets) -> str:
     """A peft ``target_modules`` regex (full match on module names) selecting only decoder-block linears."""
     unknown = sorted(set(targets) - set(LORA_TARGETS))
     if unknown or not targets:
-        raise InvalidInputError(f"LoRA targets must be a non-empty subset of {sorted(LORA_TARGETS)}, got {list(targets)}")
+        raise InvalidInputError(
+            f"LoRA targets must be a non-empty subset of {sorted(LORA_TARGETS)}, got {list(targets)}"
+        )
     return rf"(.*\.)?decoder\.layers\.\d+\.({'|'.join(LORA_TARGETS[t] for t in targets)})"
 
 
@@ -285,22 +375,37 @@ def build_train_dataloader(args, processor, model_config: AudioGenConfig) -> tup
         check_shards_match_codec(read_shard_info(args.token_shards), model_config.codec)
         dataset = load_token_shards(args.token_shards, args.train_split)
         segment = args.segment_seconds or model_config.max_duration
-        collate = TextCodesCollator(processor, max_frames=max(1, int(segment * model_config.frame_rate)),
-                                    seed=args.seed, caption_column=args.caption_column)  # fmt: skip
+        collate = TextCodesCollator(
+            processor,
+            max_frames=max(1, int(segment * model_config.frame_rate)),
+            seed=args.seed,
+            caption_column=args.caption_column,
+        )
     else:
-        dataset = load_audio_dataset(args.dataset, split=args.train_split, sampling_rate=model_config.sampling_rate,
-                                     caption_column=args.caption_column)  # fmt: skip
+        dataset = load_audio_dataset(
+            args.dataset,
+            split=args.train_split,
+            sampling_rate=model_config.sampling_rate,
+            caption_column=args.caption_column,
+        )
         segment = args.segment_seconds or model_config.max_duration
         mixing = None
         if args.mixing_p > 0:
-            mixing = MixingAugmentation(p=args.mixing_p, snr_range=tuple(args.mixing_snr_range),
-                                        sampling_rate=model_config.sampling_rate)  # fmt: skip
-        collate = TextAudioCollator(processor, max_samples=int(segment * model_config.sampling_rate), seed=args.seed,
-                                    mixing=mixing, caption_column=args.caption_column)  # fmt: skip
+            mixing = MixingAugmentation(
+                p=args.mixing_p, snr_range=tuple(args.mixing_snr_range), sampling_rate=model_config.sampling_rate
+            )
+        collate = TextAudioCollator(
+            processor,
+            max_samples=int(segment * model_config.sampling_rate),
+            seed=args.seed,
+            mixing=mixing,
+            caption_column=args.caption_column,
+        )
     dataset = _normalize_captions(dataset, args)
     dataset = dataset.shuffle(seed=args.seed, buffer_size=args.shuffle_buffer_size)
-    loader = DataLoader(dataset, batch_size=args.train_batch_size, collate_fn=collate,
-                        num_workers=args.dataloader_num_workers)  # fmt: skip
+    loader = DataLoader(
+        dataset, batch_size=args.train_batch_size, collate_fn=collate, num_workers=args.dataloader_num_workers
+    )
     return loader, collate
 
 
@@ -323,13 +428,22 @@ def load_eval_batches(args, processor, model: AudioGenForConditionalGeneration) 
     try:
         if args.token_shards:
             dataset = load_token_shards(args.token_shards, args.eval_split)
-            collate = TextCodesCollator(processor, max_frames=config.max_frames, random_crop=False,
-                                        caption_column=args.caption_column)  # fmt: skip
+            collate = TextCodesCollator(
+                processor, max_frames=config.max_frames, random_crop=False, caption_column=args.caption_column
+            )
         else:
-            dataset = load_audio_dataset(args.dataset, split=args.eval_split, sampling_rate=config.sampling_rate,
-                                         caption_column=args.caption_column)  # fmt: skip
-            collate = TextAudioCollator(processor, max_samples=int(config.max_duration * config.sampling_rate),
-                                        random_crop=False, caption_column=args.caption_column)  # fmt: skip
+            dataset = load_audio_dataset(
+                args.dataset,
+                split=args.eval_split,
+                sampling_rate=config.sampling_rate,
+                caption_column=args.caption_column,
+            )
+            collate = TextAudioCollator(
+                processor,
+                max_samples=int(config.max_duration * config.sampling_rate),
+                random_crop=False,
+                caption_column=args.caption_column,
+            )
     except ValueError as err:
         logger.warning("no held-out evaluation: %s", err)
         return []
@@ -338,8 +452,9 @@ def load_eval_batches(args, processor, model: AudioGenForConditionalGeneration) 
     for batch in DataLoader(dataset, batch_size=args.eval_batch_size, collate_fn=collate):
         batch = {key: value.to(model.device) if torch.is_tensor(value) else value for key, value in batch.items()}
         labels = codes_and_labels(model, batch)
-        batches.append({**{k: batch[k] for k in TEXT_KEYS if k in batch}, "labels": labels,
-                        "captions": batch["captions"]})  # fmt: skip
+        batches.append(
+            {**{k: batch[k] for k in TEXT_KEYS if k in batch}, "labels": labels, "captions": batch["captions"]}
+        )
     if not batches:
         logger.warning("the %r split is empty: no held-out evaluation", args.eval_split)
     return batches
@@ -411,7 +526,9 @@ def evaluate_nll(model, batches: list[dict], unigram: CodeUnigram | None = None)
                 unigram_total += total
                 unigram_count += count
     if counts.sum() == 0:
-        raise InvalidInputError("the held-out batches have no valid position to score (clips shorter than the pattern delay?)")
+        raise InvalidInputError(
+            "the held-out batches have no valid position to score (clips shorter than the pattern delay?)"
+        )
     per_codebook = (sums / counts.clamp(min=1)).tolist()
     return NLLEvaluation(
         nll=float(sums.sum() / counts.sum()),
@@ -423,19 +540,24 @@ def evaluate_nll(model, batches: list[dict], unigram: CodeUnigram | None = None)
 
 
 @torch.no_grad()
-def write_samples(model, processor, prompts: list[str], folder: Path, step: int, seconds: float,
-                  guidance_scale: float, seed: int = 0) -> list[Path]:  # fmt: skip
+def write_samples(
+    model, processor, prompts: list[str], folder: Path, step: int, seconds: float, guidance_scale: float, seed: int = 0
+) -> list[Path]:
     """Generate one clip per prompt (seeded) into ``folder/step-<step>/NN_<prompt>.wav``."""
 
     def generate(i: int, prompt: str) -> torch.Tensor:
         tokens = processor(text=[prompt], return_tensors="pt")
         tokens = {k: tokens[k].to(model.device) for k in TEXT_KEYS if k in tokens}
-        return model.generate(**tokens, duration=seconds, guidance_scale=guidance_scale, seed=seed + i,
-                              progress_bar=False)[0]  # fmt: skip
+        return model.generate(
+            **tokens, duration=seconds, guidance_scale=guidance_scale, seed=seed + i, progress_bar=False
+        )[0]
 
     with eval_mode(model):
-        return write_clips(folder / f"step-{step}", ((prompt_sample_name(i, p), generate(i, p))
-                                                     for i, p in enumerate(prompts)), model.config.sampling_rate)
+        return write_clips(
+            folder / f"step-{step}",
+            ((prompt_sample_name(i, p), generate(i, p)) for i, p in enumerate(prompts)),
+            model.config.sampling_rate,
+        )
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -490,8 +612,9 @@ def run_training(args: argparse.Namespace, model, processor, is_lora: bool = Fal
     trainable = [p for p in model.parameters() if p.requires_grad]
     if not trainable:
         raise InvalidInputError("the model has no trainable parameter")
-    optimizer = adamw_with_decay_groups(trainable, args.learning_rate, args.weight_decay,
-                                        (args.adam_beta1, args.adam_beta2))  # fmt: skip
+    optimizer = adamw_with_decay_groups(
+        trainable, args.learning_rate, args.weight_decay, (args.adam_beta1, args.adam_beta2)
+    )
     scheduler = get_lr_scheduler(args.lr_scheduler, optimizer, args.lr_warmup_steps, args.max_train_steps)
     model, optimizer, scheduler, train_loader = accelerator.prepare(model, optimizer, scheduler, train_loader)
     if is_lora:
@@ -506,8 +629,13 @@ def run_training(args: argparse.Namespace, model, processor, is_lora: bool = Fal
     best = BestEvaluation()
     state = start_or_resume(accelerator, output_dir, args.resume_from_checkpoint, extra_states=[unigram, best])
 
-    progress = TrainingProgress(accelerator, output_dir, args.max_train_steps, initial_step=state.global_step,
-                                description="audiogen-lora" if is_lora else "audiogen")  # fmt: skip
+    progress = TrainingProgress(
+        accelerator,
+        output_dir,
+        args.max_train_steps,
+        initial_step=state.global_step,
+        description="audiogen-lora" if is_lora else "audiogen",
+    )
     means = RunningMeans()
     raw = accelerator.unwrap_model(model)
     losses = StepLoss()
@@ -519,8 +647,15 @@ def run_training(args: argparse.Namespace, model, processor, is_lora: bool = Fal
     bookkeeping = StepBookkeeping(accelerator, args, state, progress, budget, write_extra=write_processor)
     model.train()
 
-    for batch in epoch_batches(accelerator, train_loader, collate, state, args.max_train_steps,
-                               f"the {args.train_split!r} split yielded no training batch", reseed=args.seed):
+    for batch in epoch_batches(
+        accelerator,
+        train_loader,
+        collate,
+        state,
+        args.max_train_steps,
+        f"the {args.train_split!r} split yielded no training batch",
+        reseed=args.seed,
+    ):
         labels = codes_and_labels(audiogen, batch)
         with accelerator.accumulate(model):
             with accelerator.autocast():
@@ -546,8 +681,16 @@ def run_training(args: argparse.Namespace, model, processor, is_lora: bool = Fal
                     _save_model(raw, processor, output_dir / BEST_MODEL_DIR, is_lora)
         if sample_prompts and update.is_due(sample_steps) and accelerator.is_main_process:
             with ema_weights(ema, trainable):
-                write_samples(audiogen, processor, sample_prompts, output_dir / "samples", step,
-                              args.sample_seconds, args.sample_guidance_scale, seed=args.seed)  # fmt: skip
+                write_samples(
+                    audiogen,
+                    processor,
+                    sample_prompts,
+                    output_dir / "samples",
+                    step,
+                    args.sample_seconds,
+                    args.sample_guidance_scale,
+                    seed=args.seed,
+                )
         accelerator.wait_for_everyone()
         if bookkeeping.finished(update):
             break
@@ -614,7 +757,9 @@ def train_audiogen(args: argparse.Namespace) -> AudioGenTrainingResult:
     check_args(args)
     set_seed(args.seed)
     model, processor = build_model(args)
-    logger.info("AudioGen: %s trainable parameters", f"{sum(p.numel() for p in model.parameters() if p.requires_grad):,}")
+    logger.info(
+        "AudioGen: %s trainable parameters", f"{sum(p.numel() for p in model.parameters() if p.requires_grad):,}"
+    )
     return run_training(args, model, processor)
 
 
@@ -626,8 +771,12 @@ def finetune_lora(args: argparse.Namespace) -> AudioGenTrainingResult:
     set_seed(args.seed)
     model = AudioGenForConditionalGeneration.from_pretrained(args.model)
     processor = AudioGenProcessor.from_pretrained(args.model)
-    lora_config = LoraConfig(r=args.lora_rank, lora_alpha=args.lora_alpha, lora_dropout=args.lora_dropout,
-                             target_modules=lora_target_regex(args.lora_targets))  # fmt: skip
+    lora_config = LoraConfig(
+        r=args.lora_rank,
+        lora_alpha=args.lora_alpha,
+        lora_dropout=args.lora_dropout,
+        target_modules=lora_target_regex(args.lora_targets),
+    )
     model = get_peft_model(model, lora_config)
     # The adapter records its base; an absolute path lets AudioGenPipeline.from_pretrained(adapter_dir) find it.
     if os.path.isdir(args.model):

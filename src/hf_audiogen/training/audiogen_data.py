@@ -50,8 +50,9 @@ def _stable_rng(seed: int, epoch: int, ids: Iterable) -> np.random.Generator:
 
 
 def _tokenize(processor, captions: Sequence[str]) -> dict[str, torch.Tensor]:
-    tokens = processor(text=list(captions), return_tensors="pt", padding=True, truncation=True,
-                       max_length=_max_text_tokens(processor))  # fmt: skip
+    tokens = processor(
+        text=list(captions), return_tensors="pt", padding=True, truncation=True, max_length=_max_text_tokens(processor)
+    )
     return {key: tokens[key] for key in TEXT_KEYS if key in tokens}
 
 
@@ -148,8 +149,14 @@ class TextCodesCollator:
     ["token_type_ids"], "labels": (B, K, T), "captions"}``.
     """
 
-    def __init__(self, processor, max_frames: int | None = None, seed: int = 0, random_crop: bool = True,
-                 caption_column: str = "caption"):  # fmt: skip
+    def __init__(
+        self,
+        processor,
+        max_frames: int | None = None,
+        seed: int = 0,
+        random_crop: bool = True,
+        caption_column: str = "caption",
+    ):
         if max_frames is not None and max_frames < 1:
             raise InvalidInputError(f"max_frames must be >= 1, got {max_frames}")
         self.processor = processor
@@ -178,7 +185,9 @@ class TextCodesCollator:
         for example in examples:
             array = np.asarray(example["codes"], dtype=np.int64)
             if array.ndim != 2 or array.shape[-1] == 0:
-                raise InvalidInputError(f"codes of clip {example.get('id')!r} must be (num_codebooks, frames), got {array.shape}")
+                raise InvalidInputError(
+                    f"codes of clip {example.get('id')!r} must be (num_codebooks, frames), got {array.shape}"
+                )
             codes.append(self._crop(array, example.get("id")))
         if len({c.shape[0] for c in codes}) != 1:
             raise InvalidInputError(f"a batch mixes numbers of codebooks: {sorted({c.shape[0] for c in codes})}")
@@ -227,8 +236,14 @@ def tokenize_audio_dataset(
     max_samples = None if max_seconds is None else int(max_seconds * config.sampling_rate)
     device = next(codec.parameters()).device
     codec = codec.eval()
-    schema = pa.schema([("id", pa.string()), ("caption", pa.string()), ("codes", pa.list_(pa.list_(pa.int16()))),
-                        ("num_frames", pa.int32())])  # fmt: skip
+    schema = pa.schema(
+        [
+            ("id", pa.string()),
+            ("caption", pa.string()),
+            ("codes", pa.list_(pa.list_(pa.int16()))),
+            ("num_frames", pa.int32()),
+        ]
+    )
     if config.codebook_size > np.iinfo(np.int16).max:
         raise InvalidInputError(f"codebook_size {config.codebook_size} does not fit the int16 code column")
 
@@ -247,8 +262,10 @@ def tokenize_audio_dataset(
         audios = []
         for example in batch:
             if int(example["sampling_rate"]) != config.sampling_rate:
-                raise InvalidInputError(f"clip {example.get('id')!r} is at {example['sampling_rate']} Hz, the codec at "
-                                 f"{config.sampling_rate} Hz: load the dataset with sampling_rate={config.sampling_rate}")  # fmt: skip
+                raise InvalidInputError(
+                    f"clip {example.get('id')!r} is at {example['sampling_rate']} Hz, the codec at "
+                    f"{config.sampling_rate} Hz: load the dataset with sampling_rate={config.sampling_rate}"
+                )
             audio = np.asarray(example["audio"], dtype=np.float32)
             audios.append(audio[:max_samples] if max_samples else audio)
         padded = AudioCollator()([{"audio": a, "sampling_rate": config.sampling_rate} for a in audios])
@@ -256,8 +273,14 @@ def tokenize_audio_dataset(
         for example, audio, example_codes in zip(batch, audios, codes.cpu().numpy()):
             frames = math.ceil(len(audio) / config.hop_length)
             caption = example.get(caption_column)
-            rows.append({"id": str(example.get("id")), "caption": caption,
-                         "codes": example_codes[:, :frames].astype(np.int16).tolist(), "num_frames": frames})  # fmt: skip
+            rows.append(
+                {
+                    "id": str(example.get("id")),
+                    "caption": caption,
+                    "codes": example_codes[:, :frames].astype(np.int16).tolist(),
+                    "num_frames": frames,
+                }
+            )
             stats["clips"] += 1
             stats["frames"] += frames
             if len(rows) >= shard_size:
@@ -279,7 +302,9 @@ def tokenize_audio_dataset(
     info = json.loads(info_path.read_text()) if info_path.is_file() else {}
     codec_info = codec_summary(config, codec_name)
     if info.get("codec") not in (None, codec_info):
-        raise InvalidInputError(f"{output_dir} already holds shards of another codec ({info['codec']}); use a new folder")
+        raise InvalidInputError(
+            f"{output_dir} already holds shards of another codec ({info['codec']}); use a new folder"
+        )
     info["codec"] = codec_info
     info.setdefault("splits", {})[split] = {**stats, "shards": shards, "max_seconds": max_seconds}
     info_path.write_text(json.dumps(info, indent=2))
@@ -288,15 +313,22 @@ def tokenize_audio_dataset(
 
 def codec_summary(config, name: str | None = None) -> dict:
     """What must match between token shards and a model: the code layout and rates (and a name, for people)."""
-    return {"name": name, "num_codebooks": config.num_quantizers, "codebook_size": config.codebook_size,
-            "frame_rate": config.frame_rate, "sampling_rate": config.sampling_rate}  # fmt: skip
+    return {
+        "name": name,
+        "num_codebooks": config.num_quantizers,
+        "codebook_size": config.codebook_size,
+        "frame_rate": config.frame_rate,
+        "sampling_rate": config.sampling_rate,
+    }
 
 
 def read_shard_info(folder: str | os.PathLike) -> dict:
     path = Path(folder) / SHARD_INFO_NAME
     if not path.is_file():
-        raise InvalidInputError(f"{folder} is not a token-shard folder (no {SHARD_INFO_NAME}); write one with "
-                         "training_scripts/tokenize_audiogen_dataset.py")  # fmt: skip
+        raise InvalidInputError(
+            f"{folder} is not a token-shard folder (no {SHARD_INFO_NAME}); write one with "
+            "training_scripts/tokenize_audiogen_dataset.py"
+        )
     return json.loads(path.read_text())
 
 
@@ -307,7 +339,9 @@ def check_shards_match_codec(info: dict, codec_config) -> None:
     wrong = {k: (found.get(k), v) for k, v in expected.items() if k != "name" and found.get(k) != v}
     if wrong:
         details = ", ".join(f"{k}: shards {a} vs model {b}" for k, (a, b) in wrong.items())
-        raise InvalidInputError(f"the token shards were written by another codec ({details}); re-tokenize with this model's codec")
+        raise InvalidInputError(
+            f"the token shards were written by another codec ({details}); re-tokenize with this model's codec"
+        )
 
 
 IN_MEMORY_SHARD_BYTES = 1 << 30  # token shards up to 1 GiB (hundreds of hours of codes) are iterated from memory

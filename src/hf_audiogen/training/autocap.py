@@ -38,8 +38,18 @@ from ..data.streams import load_audio_dataset
 from ..evaluation.caption_metrics import compute_caption_metrics
 from .arguments import check_common_training_args, training_arg_parser
 from .checkpointing import register_save_pretrained_hooks
-from .loop import StepBookkeeping, StepLoss, TimeBudget, adamw_with_decay_groups, epoch_batches, eval_mode
-from .loop import optimizer_update, save_eval_results, setup_accelerator, start_or_resume
+from .loop import (
+    StepBookkeeping,
+    StepLoss,
+    TimeBudget,
+    adamw_with_decay_groups,
+    epoch_batches,
+    eval_mode,
+    optimizer_update,
+    save_eval_results,
+    setup_accelerator,
+    start_or_resume,
+)
 from .progress import RunningMeans, TrainingProgress
 from .schedules import get_lr_scheduler
 
@@ -78,49 +88,92 @@ def _metadata_column(text: str) -> tuple[str, str]:
 
 def build_arg_parser() -> argparse.ArgumentParser:
     """All options of ``training_scripts/train_autocap.py``."""
-    parser = training_arg_parser("Train AutoCap (audio captioning with metadata) in two stages.",
-                                 learning_rate=1e-4, lr_scheduler="cosine", lr_warmup_steps=0, max_grad_norm=2.0,
-                                 train_batch_size=32)  # fmt: skip
+    parser = training_arg_parser(
+        "Train AutoCap (audio captioning with metadata) in two stages.",
+        learning_rate=1e-4,
+        lr_scheduler="cosine",
+        lr_warmup_steps=0,
+        max_grad_norm=2.0,
+        train_batch_size=32,
+    )
     optim = parser.add_argument_group("optimiser (reference: Adam 0.9/0.999, weight decay 1e-6)")
     optim.add_argument("--weight_decay", type=float, default=1e-6)
     optim.add_argument("--adam_beta1", type=float, default=0.9)
     optim.add_argument("--adam_beta2", type=float, default=0.999)
 
     model = parser.add_argument_group("model (--init_from a saved AutoCap, or --model_preset + --tokenizer)")
-    model.add_argument("--stage", type=int, choices=(1, 2), required=True,
-                       help="1: train the new layers only; 2: also BART (except its word embeddings)")
-    model.add_argument("--init_from", default=None,
-                       help="an AutoCap directory (save_pretrained, a stage-1 output, a checkpoint's model folder)")
+    model.add_argument(
+        "--stage",
+        type=int,
+        choices=(1, 2),
+        required=True,
+        help="1: train the new layers only; 2: also BART (except its word embeddings)",
+    )
+    model.add_argument(
+        "--init_from",
+        default=None,
+        help="an AutoCap directory (save_pretrained, a stage-1 output, a checkpoint's model folder)",
+    )
     model.add_argument("--model_preset", choices=MODEL_PRESETS, default=None, help="architecture of a new model")
-    model.add_argument("--tokenizer", default=None,
-                       help="BART tokenizer directory for a new model (default: the one in --bart_model)")
-    model.add_argument("--bart_model", default=None,
-                       help="a pretrained BartForConditionalGeneration directory for a new model (its config replaces "
-                            "the preset's BART)")
-    model.add_argument("--audio_encoder", default=None,
-                       help="a pretrained ClapAudioModel directory (HTSAT) for a new model")
-    model.add_argument("--clap_model", default=None,
-                       help="a pretrained ClapAudioModelWithProjection directory (CLAP audio tower) for a new model")
-    model.add_argument("--metadata_keys", nargs="*", default=None,
-                       help=f"metadata fields of a new model (default: video_caption title), of {list(METADATA_TAGS)}")
+    model.add_argument(
+        "--tokenizer", default=None, help="BART tokenizer directory for a new model (default: the one in --bart_model)"
+    )
+    model.add_argument(
+        "--bart_model",
+        default=None,
+        help="a pretrained BartForConditionalGeneration directory for a new model (its config replaces "
+        "the preset's BART)",
+    )
+    model.add_argument(
+        "--audio_encoder", default=None, help="a pretrained ClapAudioModel directory (HTSAT) for a new model"
+    )
+    model.add_argument(
+        "--clap_model",
+        default=None,
+        help="a pretrained ClapAudioModelWithProjection directory (CLAP audio tower) for a new model",
+    )
+    model.add_argument(
+        "--metadata_keys",
+        nargs="*",
+        default=None,
+        help=f"metadata fields of a new model (default: video_caption title), of {list(METADATA_TAGS)}",
+    )
     model.add_argument("--clap_token_position", choices=CLAP_TOKEN_POSITIONS, default=None)
     model.add_argument("--no_clap", action="store_true", help="a new model without the CLAP token")
-    model.add_argument("--train_word_embeddings", action="store_true",
-                       help="stage 2 also trains BART's word embeddings (the reference code; the paper keeps them)")
+    model.add_argument(
+        "--train_word_embeddings",
+        action="store_true",
+        help="stage 2 also trains BART's word embeddings (the reference code; the paper keeps them)",
+    )
     model.add_argument("--gradient_checkpointing", action="store_true")
 
     data = parser.add_argument_group("data")
-    data.add_argument("--dataset", required=True,
-                      help="audio dataset: a folder with metadata.jsonl/csv, parquet or webdataset shards, or a Hub id")
+    data.add_argument(
+        "--dataset",
+        required=True,
+        help="audio dataset: a folder with metadata.jsonl/csv, parquet or webdataset shards, or a Hub id",
+    )
     data.add_argument("--train_split", default="train")
     data.add_argument("--eval_split", default="validation", help="held-out split ('' = no evaluation)")
-    data.add_argument("--caption_column", default="caption",
-                      help="reference caption(s): a string, or a list of strings (one picked at random per step)")
-    data.add_argument("--metadata_column", type=_metadata_column, action="append", default=[],
-                      metavar="KEY[=COLUMN]",
-                      help="feed column COLUMN as metadata field KEY (e.g. title=original_caption); repeatable")
-    data.add_argument("--metadata_dropout_p", type=float, default=0.0,
-                      help="probability of dropping each metadata field of a training clip")
+    data.add_argument(
+        "--caption_column",
+        default="caption",
+        help="reference caption(s): a string, or a list of strings (one picked at random per step)",
+    )
+    data.add_argument(
+        "--metadata_column",
+        type=_metadata_column,
+        action="append",
+        default=[],
+        metavar="KEY[=COLUMN]",
+        help="feed column COLUMN as metadata field KEY (e.g. title=original_caption); repeatable",
+    )
+    data.add_argument(
+        "--metadata_dropout_p",
+        type=float,
+        default=0.0,
+        help="probability of dropping each metadata field of a training clip",
+    )
     data.add_argument("--shuffle_buffer_size", type=int, default=1000)
     data.add_argument("--dataloader_num_workers", type=int, default=0)
     data.add_argument("--max_eval_clips", type=int, default=64, help="caption at most this many held-out clips")
@@ -133,8 +186,14 @@ def check_args(args: argparse.Namespace) -> None:
     check_common_training_args(args)
     if (args.init_from is None) == (args.model_preset is None):
         raise ValueError("pass exactly one of --init_from (a saved AutoCap) and --model_preset (a new model)")
-    new_model_options = ("tokenizer", "bart_model", "audio_encoder", "clap_model", "metadata_keys",
-                         "clap_token_position")  # fmt: skip
+    new_model_options = (
+        "tokenizer",
+        "bart_model",
+        "audio_encoder",
+        "clap_model",
+        "metadata_keys",
+        "clap_token_position",
+    )
     if args.init_from is not None:
         given = [f"--{name}" for name in new_model_options if getattr(args, name) is not None]
         if given or args.no_clap:
@@ -167,8 +226,12 @@ def build_model(args: argparse.Namespace) -> tuple[AutoCapForConditionalGenerati
         model = AutoCapForConditionalGeneration.from_pretrained(args.init_from)
         processor = AutoCapProcessor.from_pretrained(args.init_from)
     else:
-        from transformers import AutoTokenizer, BartForConditionalGeneration, ClapAudioModel
-        from transformers import ClapAudioModelWithProjection
+        from transformers import (
+            AutoTokenizer,
+            BartForConditionalGeneration,
+            ClapAudioModel,
+            ClapAudioModelWithProjection,
+        )
 
         tokenizer = AutoTokenizer.from_pretrained(args.tokenizer or args.bart_model)
         tags = [t for t in tokenizer.get_vocab() if t in {tag for pair in METADATA_TAGS.values() for tag in pair}]
@@ -176,8 +239,11 @@ def build_model(args: argparse.Namespace) -> tuple[AutoCapForConditionalGenerati
         bart = BartForConditionalGeneration.from_pretrained(args.bart_model) if args.bart_model else None
         text_config = {}
         if bart is not None:  # BART's own fields (sizes, special ids); not the bookkeeping of its config.json
-            text_config = {k: v for k, v in bart.config.to_diff_dict().items()
-                           if k not in ("model_type", "transformers_version", "architectures", "_name_or_path")}
+            text_config = {
+                k: v
+                for k, v in bart.config.to_diff_dict().items()
+                if k not in ("model_type", "transformers_version", "architectures", "_name_or_path")
+            }
         if text_config.get("vocab_size", vocab_size) != vocab_size:
             raise ValueError(
                 f"--bart_model has {text_config['vocab_size']} words but the tokenizer {vocab_size} (without tags)"
@@ -236,8 +302,9 @@ class AutoCapCollator:
         "references": list[list[str]]}``.
     """
 
-    def __init__(self, processor, caption_column="caption", metadata_columns=None, metadata_dropout_p=0.0, seed=0,
-                 train=True):  # fmt: skip
+    def __init__(
+        self, processor, caption_column="caption", metadata_columns=None, metadata_dropout_p=0.0, seed=0, train=True
+    ):
         self.processor = processor
         self.caption_column = caption_column
         self.metadata_columns = dict(metadata_columns or {})
@@ -268,9 +335,12 @@ class AutoCapCollator:
             metadata.append(fields)
         batch = self.processor(
             audio=[np.asarray(example["audio"], dtype=np.float32) for example in examples],
-            sampling_rate=rates.pop(), metadata=metadata, text=captions,
-            crop="random" if self.train else "start", rng=rng,
-        )  # fmt: skip
+            sampling_rate=rates.pop(),
+            metadata=metadata,
+            text=captions,
+            crop="random" if self.train else "start",
+            rng=rng,
+        )
         return {**batch, "references": references}
 
     def _references(self, example: dict) -> list[str]:
@@ -285,13 +355,16 @@ class AutoCapCollator:
 
 def build_train_dataloader(args, processor) -> tuple[DataLoader, AutoCapCollator]:
     """The training stream (shuffled with ``seed``, re-shuffled per epoch) and its collator."""
-    dataset = load_audio_dataset(args.dataset, split=args.train_split, sampling_rate=processor.sampling_rate,
-                                 caption_column=args.caption_column)  # fmt: skip
+    dataset = load_audio_dataset(
+        args.dataset, split=args.train_split, sampling_rate=processor.sampling_rate, caption_column=args.caption_column
+    )
     dataset = dataset.shuffle(seed=args.seed, buffer_size=args.shuffle_buffer_size)
-    collate = AutoCapCollator(processor, args.caption_column, dict(args.metadata_column), args.metadata_dropout_p,
-                              seed=args.seed)  # fmt: skip
-    loader = DataLoader(dataset, batch_size=args.train_batch_size, collate_fn=collate,
-                        num_workers=args.dataloader_num_workers)  # fmt: skip
+    collate = AutoCapCollator(
+        processor, args.caption_column, dict(args.metadata_column), args.metadata_dropout_p, seed=args.seed
+    )
+    loader = DataLoader(
+        dataset, batch_size=args.train_batch_size, collate_fn=collate, num_workers=args.dataloader_num_workers
+    )
     return loader, collate
 
 
@@ -300,8 +373,12 @@ def load_eval_batches(args, processor) -> list[dict]:
     if args.max_eval_clips == 0 or not args.eval_split:
         return []
     try:
-        dataset = load_audio_dataset(args.dataset, split=args.eval_split, sampling_rate=processor.sampling_rate,
-                                     caption_column=args.caption_column)  # fmt: skip
+        dataset = load_audio_dataset(
+            args.dataset,
+            split=args.eval_split,
+            sampling_rate=processor.sampling_rate,
+            caption_column=args.caption_column,
+        )
     except ValueError as err:
         logger.warning("no held-out evaluation: %s", err)
         return []
@@ -350,8 +427,9 @@ class AutoCapTrainingResult:
     evaluation: dict | None
 
 
-def run_training(args: argparse.Namespace, model: AutoCapForConditionalGeneration,
-                 processor: AutoCapProcessor) -> AutoCapTrainingResult:  # fmt: skip
+def run_training(
+    args: argparse.Namespace, model: AutoCapForConditionalGeneration, processor: AutoCapProcessor
+) -> AutoCapTrainingResult:
     output_dir = Path(args.output_dir)
     accelerator = setup_accelerator(args, "train_autocap")
     if args.gradient_checkpointing:
@@ -361,27 +439,41 @@ def run_training(args: argparse.Namespace, model: AutoCapForConditionalGeneratio
     eval_batches = load_eval_batches(args, processor) if accelerator.is_main_process else []
 
     trainable = [p for p in model.parameters() if p.requires_grad]
-    optimizer = adamw_with_decay_groups(trainable, args.learning_rate, args.weight_decay,
-                                        (args.adam_beta1, args.adam_beta2))  # fmt: skip
+    optimizer = adamw_with_decay_groups(
+        trainable, args.learning_rate, args.weight_decay, (args.adam_beta1, args.adam_beta2)
+    )
     scheduler = get_lr_scheduler(args.lr_scheduler, optimizer, args.lr_warmup_steps, args.max_train_steps)
     model, optimizer, scheduler, train_loader = accelerator.prepare(model, optimizer, scheduler, train_loader)
     register_save_pretrained_hooks(accelerator, ["model"])
     state = start_or_resume(accelerator, output_dir, args.resume_from_checkpoint)
 
     raw = accelerator.unwrap_model(model)
-    progress = TrainingProgress(accelerator, output_dir, args.max_train_steps, initial_step=state.global_step,
-                                description=f"autocap-stage{args.stage}")  # fmt: skip
+    progress = TrainingProgress(
+        accelerator,
+        output_dir,
+        args.max_train_steps,
+        initial_step=state.global_step,
+        description=f"autocap-stage{args.stage}",
+    )
     means = RunningMeans()
     losses = StepLoss()
     evaluation = None
     budget = TimeBudget(accelerator, args.max_train_minutes)
     # A checkpoint's model folder is a pipeline directory (written before the checkpoint is complete).
-    bookkeeping = StepBookkeeping(accelerator, args, state, progress, budget,
-                                  write_extra=lambda path: processor.save_pretrained(path / "model"))  # fmt: skip
+    bookkeeping = StepBookkeeping(
+        accelerator, args, state, progress, budget, write_extra=lambda path: processor.save_pretrained(path / "model")
+    )
     model.train()
     # Dropout draws from the global RNG: reseeding per micro-batch makes a resumed run draw the same masks.
-    for batch in epoch_batches(accelerator, train_loader, collate, state, args.max_train_steps,
-                               f"the {args.train_split!r} split yielded no training batch", reseed=args.seed):
+    for batch in epoch_batches(
+        accelerator,
+        train_loader,
+        collate,
+        state,
+        args.max_train_steps,
+        f"the {args.train_split!r} split yielded no training batch",
+        reseed=args.seed,
+    ):
         with accelerator.accumulate(model):
             with accelerator.autocast():
                 loss = model(**{k: batch[k] for k in (*MODEL_INPUTS, "labels") if k in batch}).loss
@@ -422,8 +514,11 @@ def train_autocap(args: argparse.Namespace) -> AutoCapTrainingResult:
     check_args(args)
     set_seed(args.seed)
     model, processor = build_model(args)
-    logger.info("AutoCap stage %d: %s trainable parameters", args.stage,
-                f"{sum(p.numel() for p in model.parameters() if p.requires_grad):,}")  # fmt: skip
+    logger.info(
+        "AutoCap stage %d: %s trainable parameters",
+        args.stage,
+        f"{sum(p.numel() for p in model.parameters() if p.requires_grad):,}",
+    )
     return run_training(args, model, processor)
 
 

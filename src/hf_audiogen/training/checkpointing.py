@@ -64,8 +64,10 @@ _PICKLE_SUFFIXES = {".bin", ".pt", ".pth", ".pkl", ".ckpt"}
 _CHECKED_SUFFIXES = _PICKLE_SUFFIXES | {".json", ".safetensors"}  # what verify_checkpoint reads before loading
 _DCP_METADATA = ".metadata"  # torch.distributed.checkpoint's index of a sharded state (a plain pickle)
 _RNG_KEYS = ("random_state", "numpy_random_seed", "torch_manual_seed")
-_DO_NOT_FORCE = ("do not force it (weights_only=False, TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD or "
-                 "torch.serialization.add_safe_globals) unless you wrote this file yourself")  # fmt: skip
+_DO_NOT_FORCE = (
+    "do not force it (weights_only=False, TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD or "
+    "torch.serialization.add_safe_globals) unless you wrote this file yourself"
+)
 
 
 def _numpy_reconstruct():
@@ -109,13 +111,17 @@ class TrainingState:
         try:
             values = {name: state[name] for name in ("global_step", "epoch", "batches_in_epoch")}
         except (KeyError, TypeError) as err:
-            raise InvalidInputError(f"training state must be a dict with global_step, epoch and batches_in_epoch, "
-                                    f"got {state!r:.200}") from err  # fmt: skip
+            raise InvalidInputError(
+                f"training state must be a dict with global_step, epoch and batches_in_epoch, got {state!r:.200}"
+            ) from err
         for name, value in values.items():
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise InvalidInputError(f"training state {name} must be an int >= 0, got {value!r:.100}")
-        self.global_step, self.epoch, self.batches_in_epoch = (values["global_step"], values["epoch"],
-                                                               values["batches_in_epoch"])  # fmt: skip
+        self.global_step, self.epoch, self.batches_in_epoch = (
+            values["global_step"],
+            values["epoch"],
+            values["batches_in_epoch"],
+        )
 
 
 def checkpoint_step(path: str | Path) -> int:
@@ -182,17 +188,24 @@ def _read_manifest(path: Path) -> tuple[dict | None, str | None]:
     """(manifest, None) or (None, why it is unusable)."""
     file = path / MANIFEST_NAME
     if not file.is_file():
-        return None, (f"it has no {MANIFEST_NAME}: its save never finished (the run was killed while writing it) or "
-                      "it was not written by hf_audiogen's save_checkpoint")  # fmt: skip
+        return None, (
+            f"it has no {MANIFEST_NAME}: its save never finished (the run was killed while writing it) or "
+            "it was not written by hf_audiogen's save_checkpoint"
+        )
     try:
         manifest = json.loads(file.read_text())
     except (OSError, UnicodeDecodeError, ValueError) as err:
         return None, f"its {MANIFEST_NAME} is unreadable ({type(err).__name__}: {str(err)[:100]})"
     files = manifest.get("files") if isinstance(manifest, dict) else None
     step = manifest.get("step") if isinstance(manifest, dict) else None
-    if (not isinstance(files, dict) or isinstance(step, bool) or not isinstance(step, int)
-            or not all(isinstance(k, str) and isinstance(v, int) and not isinstance(v, bool) and v >= 0
-                       for k, v in files.items())):  # fmt: skip
+    if (
+        not isinstance(files, dict)
+        or isinstance(step, bool)
+        or not isinstance(step, int)
+        or not all(
+            isinstance(k, str) and isinstance(v, int) and not isinstance(v, bool) and v >= 0 for k, v in files.items()
+        )
+    ):
         return None, f"its {MANIFEST_NAME} is not a dict with an int 'step' and 'files' mapping names to sizes"
     return manifest, None
 
@@ -309,7 +322,9 @@ def register_save_pretrained_hooks(accelerator: Accelerator, subfolders: Sequenc
 
     def save_hook(models, weights, output_dir):
         if len(models) != len(subfolders):
-            raise InvalidInputError(f"{len(models)} prepared models but {len(subfolders)} checkpoint subfolders {subfolders}")
+            raise InvalidInputError(
+                f"{len(models)} prepared models but {len(subfolders)} checkpoint subfolders {subfolders}"
+            )
         for model, subfolder in zip(models, subfolders):
             if accelerator.is_main_process:
                 accelerator.unwrap_model(model).save_pretrained(Path(output_dir) / subfolder)
@@ -319,8 +334,10 @@ def register_save_pretrained_hooks(accelerator: Accelerator, subfolders: Sequenc
     def load_hook(models, input_dir):
         missing = [name for name in subfolders[: len(models)] if not (Path(input_dir) / name / "config.json").is_file()]
         if missing:
-            raise InvalidInputError(f"checkpoint {str(input_dir)!r} has no model folder {missing[0]}/ (with its "
-                                    "config.json): it is incomplete or from another training script")  # fmt: skip
+            raise InvalidInputError(
+                f"checkpoint {str(input_dir)!r} has no model folder {missing[0]}/ (with its "
+                "config.json): it is incomplete or from another training script"
+            )
         while models:
             model = models.pop()
             unwrapped = accelerator.unwrap_model(model)
@@ -352,8 +369,10 @@ def save_checkpoint(
     folder renamed to ``checkpoint-<step>`` (replacing one of the same step, as ``save_state`` would have).
     """
     if accelerator.project_configuration.automatic_checkpoint_naming:
-        raise InvalidInputError("save_checkpoint names checkpoints itself: create the Accelerator without "
-                         "ProjectConfiguration(automatic_checkpoint_naming=True)")  # fmt: skip
+        raise InvalidInputError(
+            "save_checkpoint names checkpoints itself: create the Accelerator without "
+            "ProjectConfiguration(automatic_checkpoint_naming=True)"
+        )
     output_dir = Path(output_dir)
     final = output_dir / f"{CHECKPOINT_PREFIX}{global_step}"
     partial = output_dir / f".{final.name}.incomplete"
@@ -390,8 +409,9 @@ def weights_only_loads():
     """Within: every ``torch.load`` is ``weights_only=True`` (``TORCH_FORCE_WEIGHTS_ONLY_LOAD=1``, torch's own switch,
     which overrides accelerate's ``weights_only=False`` for registered states), with :data:`RNG_SAFE_GLOBALS` allowed
     on top of torch's defaults. ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD`` is suspended meanwhile."""
-    saved_env = {name: os.environ.get(name) for name in ("TORCH_FORCE_WEIGHTS_ONLY_LOAD",
-                                                          "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD")}  # fmt: skip
+    saved_env = {
+        name: os.environ.get(name) for name in ("TORCH_FORCE_WEIGHTS_ONLY_LOAD", "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD")
+    }
     saved_globals = torch.serialization.get_safe_globals()
     os.environ["TORCH_FORCE_WEIGHTS_ONLY_LOAD"] = "1"
     os.environ.pop("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", None)
@@ -423,8 +443,10 @@ def refusal_message(file: Path, err: BaseException) -> str | None:
     blocked = blocked_global(str(err))
     if blocked is None:
         return None
-    return (f"refusing checkpoint file {file}: loading it needs {blocked}, which is not a tensor, number or "
-            f"container type, so the file could run code; {_DO_NOT_FORCE}")  # fmt: skip
+    return (
+        f"refusing checkpoint file {file}: loading it needs {blocked}, which is not a tensor, number or "
+        f"container type, so the file could run code; {_DO_NOT_FORCE}"
+    )
 
 
 class _DCPMetadataUnpickler(pickle.Unpickler):
@@ -441,8 +463,9 @@ class _DCPMetadataUnpickler(pickle.Unpickler):
                 allowed = obj
         elif module == "torch" and name == "Size":
             allowed = torch.Size
-        elif module == "torch" and isinstance(getattr(torch, name, None), (torch.dtype, torch.layout,
-                                                                           torch.memory_format)):  # fmt: skip
+        elif module == "torch" and isinstance(
+            getattr(torch, name, None), (torch.dtype, torch.layout, torch.memory_format)
+        ):
             allowed = getattr(torch, name)
         elif module == "torch.serialization" and name == "_get_layout":
             allowed = torch.serialization._get_layout
@@ -490,9 +513,10 @@ def load_checkpoint_file(file: str | Path, checkpoint: str | Path | None = None)
         if refused is not None:
             raise InvalidInputError(refused) from err
         weights_only = "Weights only load failed" in str(err)
-        raise InvalidInputError(f"{where}cannot read {file} ({_error_detail(err)}); the file is truncated or corrupt"
-                                + (f", or not plain tensors and numbers: {_DO_NOT_FORCE}" if weights_only else "")
-                                ) from err  # fmt: skip
+        raise InvalidInputError(
+            f"{where}cannot read {file} ({_error_detail(err)}); the file is truncated or corrupt"
+            + (f", or not plain tensors and numbers: {_DO_NOT_FORCE}" if weights_only else "")
+        ) from err
 
 
 # ----------------------------------------------------------------------------------------------- load
@@ -522,12 +546,19 @@ def _check_rng_states(file: Path, states) -> None:
             raise TypeError(f"torch_manual_seed is a {type(seed).__name__}, not a uint8 tensor")
         torch.Generator().set_state(seed)
     except Exception as err:  # noqa: BLE001
-        raise InvalidInputError(f"RNG state file {file} holds an invalid RNG state ({type(err).__name__}: "
-                                f"{str(err)[:120]}): the resume would not be exact") from err  # fmt: skip
+        raise InvalidInputError(
+            f"RNG state file {file} holds an invalid RNG state ({type(err).__name__}: "
+            f"{str(err)[:120]}): the resume would not be exact"
+        ) from err
     device_key = _device_rng_key()
     if device_key is not None and device_key not in states:
-        logger.warning("%s has no %s (saved on another kind of device): the %s RNG is not restored, so the resumed run "
-                       "is not bit-exact", file, device_key, device_key.split("_")[1])  # fmt: skip
+        logger.warning(
+            "%s has no %s (saved on another kind of device): the %s RNG is not restored, so the resumed run "
+            "is not bit-exact",
+            file,
+            device_key,
+            device_key.split("_")[1],
+        )
 
 
 def _expected_files(accelerator: Accelerator) -> list[str]:
@@ -559,20 +590,24 @@ def verify_checkpoint(path: str | Path, accelerator: Accelerator | None = None) 
     process = accelerator.process_index if accelerator is not None else 0
     rng_file = path / f"random_states_{process}.pkl"
     if not rng_file.is_file():
-        raise InvalidInputError(f"checkpoint {str(path)!r} has no {rng_file.name} (the RNG state of process {process}):"
-                                " it is incomplete, or was saved by fewer processes; the resume would not be exact"
-                                )  # fmt: skip
+        raise InvalidInputError(
+            f"checkpoint {str(path)!r} has no {rng_file.name} (the RNG state of process {process}):"
+            " it is incomplete, or was saved by fewer processes; the resume would not be exact"
+        )
     if accelerator is not None:
         for name in _expected_files(accelerator):
             if not (path / name).is_file():
-                raise InvalidInputError(f"checkpoint {str(path)!r} has no {name}: it is incomplete or was written by a "
-                                        "run with other optimizers/schedulers")  # fmt: skip
+                raise InvalidInputError(
+                    f"checkpoint {str(path)!r} has no {name}: it is incomplete or was written by a "
+                    "run with other optimizers/schedulers"
+                )
         registered = len(getattr(accelerator, "_custom_objects", []))
         custom = sorted(p.name for p in path.glob("custom_checkpoint_*.pkl"))
         if custom != [f"custom_checkpoint_{i}.pkl" for i in range(registered)]:
-            raise InvalidInputError(f"checkpoint {str(path)!r} holds the registered states {custom} but this run "
-                                    f"registers {registered}: it was written by another training script or version"
-                                    )  # fmt: skip
+            raise InvalidInputError(
+                f"checkpoint {str(path)!r} holds the registered states {custom} but this run "
+                f"registers {registered}: it was written by another training script or version"
+            )
     for root, _dirs, names in os.walk(path):
         for name in sorted(names):
             file = Path(root) / name
@@ -618,15 +653,20 @@ def load_checkpoint(accelerator: Accelerator, path: str | Path, state: TrainingS
             raise InvalidInputError(f"checkpoint {str(path)!r}: {err}") from err
     rng_file = path / f"random_states_{accelerator.process_index}.pkl"
     rng = load_checkpoint_file(rng_file, path)
-    if not (torch.equal(torch.get_rng_state(), rng["torch_manual_seed"]) and random.getstate() == rng["random_state"]
-            and np.array_equal(np.random.get_state()[1], rng["numpy_random_seed"][1])):  # fmt: skip
-        raise InvalidInputError(f"the RNG states of {rng_file} were not restored (accelerate skipped them): the "
-                                "resume would not be exact")  # fmt: skip
+    if not (
+        torch.equal(torch.get_rng_state(), rng["torch_manual_seed"])
+        and random.getstate() == rng["random_state"]
+        and np.array_equal(np.random.get_state()[1], rng["numpy_random_seed"][1])
+    ):
+        raise InvalidInputError(
+            f"the RNG states of {rng_file} were not restored (accelerate skipped them): the resume would not be exact"
+        )
     expected = checkpoint_step(path)
     if state.global_step != expected:
         raise InvalidInputError(
             f"checkpoint {str(path)!r} holds global_step {state.global_step}, but its name says {expected}: "
             "was TrainingState registered with accelerator.register_for_checkpointing before loading?"
         )
-    logger.info("resumed from %s at step %d (epoch %d, batch %d)", path, state.global_step, state.epoch,
-                state.batches_in_epoch)  # fmt: skip
+    logger.info(
+        "resumed from %s at step %d (epoch %d, batch %d)", path, state.global_step, state.epoch, state.batches_in_epoch
+    )

@@ -44,14 +44,22 @@ from ..codec.losses import (
 )
 from ..codec.metrics import si_snr
 from ..data.streams import AudioCollator, load_audio_dataset
+from ..validation import InvalidInputError
 from .arguments import add_audio_data_args, check_common_training_args, resolve_config, training_arg_parser
 from .checkpointing import register_save_pretrained_hooks
-from .loop import StepBookkeeping, TimeBudget, epoch_batches, eval_mode, optimizer_update, save_eval_results
-from .loop import setup_accelerator, start_or_resume
+from .loop import (
+    StepBookkeeping,
+    TimeBudget,
+    epoch_batches,
+    eval_mode,
+    optimizer_update,
+    save_eval_results,
+    setup_accelerator,
+    start_or_resume,
+)
 from .progress import RunningMeans, TrainingProgress
 from .samples import clip_sample_name, write_clips
 from .schedules import get_lr_scheduler
-from ..validation import InvalidInputError
 
 logger = logging.getLogger(__name__)
 
@@ -69,30 +77,41 @@ def build_arg_parser() -> argparse.ArgumentParser:
     """All options of ``training_scripts/train_codec.py``."""
     parser = training_arg_parser(
         "Train the neural audio codec (SEANet + RVQ) with reconstruction and adversarial losses.",
-        learning_rate=3e-4, train_batch_size=8,
-    )  # fmt: skip
+        learning_rate=3e-4,
+        train_batch_size=8,
+    )
 
     model = parser.add_argument_group("model")
-    model.add_argument("--config", default="small",
-                       help=f"codec preset ({', '.join(CODEC_PRESETS)}) or path to a codec config.json")
+    model.add_argument(
+        "--config", default="small", help=f"codec preset ({', '.join(CODEC_PRESETS)}) or path to a codec config.json"
+    )
     model.add_argument("--discriminator_filters", type=int, default=32, help="channels of the MS-STFT discriminator")
 
-    data = add_audio_data_args(parser, segment_seconds=1.0, segment_help="length of the random training crops",
-                               eval_max_seconds=10.0)  # fmt: skip
-    data.add_argument("--num_audio_samples", type=int, default=4,
-                      help="reconstructions written to OUTPUT_DIR/samples at each evaluation")
+    data = add_audio_data_args(
+        parser, segment_seconds=1.0, segment_help="length of the random training crops", eval_max_seconds=10.0
+    )
+    data.add_argument(
+        "--num_audio_samples",
+        type=int,
+        default=4,
+        help="reconstructions written to OUTPUT_DIR/samples at each evaluation",
+    )
 
     losses = parser.add_argument_group("losses")
     for name, weight in DEFAULT_LOSS_WEIGHTS.items():
         losses.add_argument(f"--{name}_weight", type=float, default=weight, help=f"weight of the {name} loss")
-    losses.add_argument("--no_balancer", action="store_true",
-                        help="plain weighted loss sum instead of audiocraft's gradient balancer")
-    losses.add_argument("--adversarial_start_step", type=int, default=0,
-                        help="train the discriminator and use the adversarial losses from this step on")
+    losses.add_argument(
+        "--no_balancer", action="store_true", help="plain weighted loss sum instead of audiocraft's gradient balancer"
+    )
+    losses.add_argument(
+        "--adversarial_start_step",
+        type=int,
+        default=0,
+        help="train the discriminator and use the adversarial losses from this step on",
+    )
     losses.add_argument("--adam_beta1", type=float, default=0.5)
     losses.add_argument("--adam_beta2", type=float, default=0.9)
-    losses.add_argument("--discriminator_learning_rate", type=float, default=None,
-                        help="default: --learning_rate")
+    losses.add_argument("--discriminator_learning_rate", type=float, default=None, help="default: --learning_rate")
     return parser
 
 
@@ -161,7 +180,10 @@ def evaluate_codec(
             samples += clip.shape[-1]
     n = len(clips)
     return CodecEvaluation(
-        si_snr=totals["si_snr"] / n, mel_distance=totals["mel"] / n, l1=totals["l1"] / n, num_clips=n,
+        si_snr=totals["si_snr"] / n,
+        mel_distance=totals["mel"] / n,
+        l1=totals["l1"] / n,
+        num_clips=n,
         seconds=samples / codec.config.sampling_rate,
     )
 
@@ -172,11 +194,17 @@ def write_samples(codec: CodecModel, clips: list[torch.Tensor], folder: Path, st
     device = next(codec.parameters()).device
     sampling_rate = codec.config.sampling_rate
     with eval_mode(codec):
-        write_clips(folder / f"step-{step}", ((clip_sample_name(i), codec(clip.to(device)[None]).audio_values[0])
-                                              for i, clip in enumerate(clips)), sampling_rate)  # fmt: skip
+        write_clips(
+            folder / f"step-{step}",
+            ((clip_sample_name(i), codec(clip.to(device)[None]).audio_values[0]) for i, clip in enumerate(clips)),
+            sampling_rate,
+        )
     references = [(clip_sample_name(i), clip) for i, clip in enumerate(clips)]
-    write_clips(folder / "reference", [(name, clip) for name, clip in references
-                                       if not (folder / "reference" / f"{name}.wav").exists()], sampling_rate)
+    write_clips(
+        folder / "reference",
+        [(name, clip) for name, clip in references if not (folder / "reference" / f"{name}.wav").exists()],
+        sampling_rate,
+    )
 
 
 # ----------------------------------------------------------------------------------------------- training
@@ -191,7 +219,9 @@ class CodecTrainingResult:
 def _build_models(args: argparse.Namespace) -> tuple[CodecModel, MultiScaleSTFTDiscriminator]:
     codec = CodecModel(load_codec_config(args.config))
     discriminator = MultiScaleSTFTDiscriminator(
-        MultiScaleSTFTDiscriminatorConfig(filters=args.discriminator_filters, audio_channels=codec.config.audio_channels)
+        MultiScaleSTFTDiscriminatorConfig(
+            filters=args.discriminator_filters, audio_channels=codec.config.audio_channels
+        )
     )
     segment = round(args.segment_seconds * codec.config.sampling_rate)
     if segment < discriminator.config.min_input_length:
@@ -213,8 +243,20 @@ class _GanStep:
     that completes an accumulation cycle.
     """
 
-    def __init__(self, accelerator, codec, discriminator, optimizer_g, optimizer_d, scheduler_g, scheduler_d,
-                 mel_loss, weights, balancer, max_grad_norm):
+    def __init__(
+        self,
+        accelerator,
+        codec,
+        discriminator,
+        optimizer_g,
+        optimizer_d,
+        scheduler_g,
+        scheduler_d,
+        mel_loss,
+        weights,
+        balancer,
+        max_grad_norm,
+    ):
         self.accelerator = accelerator
         self.codec, self.discriminator = codec, discriminator
         self.raw_discriminator = accelerator.unwrap_model(discriminator)
@@ -270,8 +312,11 @@ class _GanStep:
         # The commitment loss trains the encoder only; it stays outside the balancer (as in audiocraft).
         self._update(loss_g + output.commitment_loss, self.codec, self.optimizer_g, self.scheduler_g)
         self.raw_discriminator.requires_grad_(True)
-        return {**metrics, **{name: loss.detach() for name, loss in losses.items()},
-                "commitment": output.commitment_loss.detach()}
+        return {
+            **metrics,
+            **{name: loss.detach() for name, loss in losses.items()},
+            "commitment": output.commitment_loss.detach(),
+        }
 
 
 def train_codec(args: argparse.Namespace) -> CodecTrainingResult:
@@ -284,8 +329,9 @@ def train_codec(args: argparse.Namespace) -> CodecTrainingResult:
     codec, discriminator = _build_models(args)
     sampling_rate = codec.config.sampling_rate
     train_loader = build_train_dataloader(args, sampling_rate)
-    eval_clips = load_eval_clips(args.dataset, args.eval_split, sampling_rate, args.max_eval_clips,
-                                 args.eval_max_seconds)
+    eval_clips = load_eval_clips(
+        args.dataset, args.eval_split, sampling_rate, args.max_eval_clips, args.eval_max_seconds
+    )
 
     betas = (args.adam_beta1, args.adam_beta2)
     optimizer_g = torch.optim.Adam(codec.parameters(), lr=args.learning_rate, betas=betas)
@@ -304,15 +350,28 @@ def train_codec(args: argparse.Namespace) -> CodecTrainingResult:
     if not args.no_balancer:
         # Averaging the norms over processes keeps every rank's gradient scaling identical.
         balancer = GradientBalancer(weights, norm_reduce=lambda t: accelerator.reduce(t, reduction="mean"))
-    state = start_or_resume(accelerator, output_dir, args.resume_from_checkpoint,
-                            extra_states=[balancer] if balancer is not None else [])
+    state = start_or_resume(
+        accelerator, output_dir, args.resume_from_checkpoint, extra_states=[balancer] if balancer is not None else []
+    )
 
     mel_loss = MultiScaleMelLoss(sampling_rate).to(accelerator.device)
     raw_codec = accelerator.unwrap_model(codec)
-    trainer = _GanStep(accelerator, codec, discriminator, optimizer_g, optimizer_d, scheduler_g, scheduler_d,
-                       mel_loss, weights, balancer, args.max_grad_norm)
-    progress = TrainingProgress(accelerator, output_dir, args.max_train_steps, initial_step=state.global_step,
-                                description="codec")
+    trainer = _GanStep(
+        accelerator,
+        codec,
+        discriminator,
+        optimizer_g,
+        optimizer_d,
+        scheduler_g,
+        scheduler_d,
+        mel_loss,
+        weights,
+        balancer,
+        args.max_grad_norm,
+    )
+    progress = TrainingProgress(
+        accelerator, output_dir, args.max_train_steps, initial_step=state.global_step, description="codec"
+    )
     means = RunningMeans()
     evaluation = None
     codec.train()
@@ -321,8 +380,9 @@ def train_codec(args: argparse.Namespace) -> CodecTrainingResult:
     bookkeeping = StepBookkeeping(accelerator, args, state, progress, budget)
 
     no_batch = f"the {args.train_split!r} split of {args.dataset!r} yielded no training batch"
-    for batch in epoch_batches(accelerator, train_loader, train_loader.collate_fn, state, args.max_train_steps,
-                               no_batch):
+    for batch in epoch_batches(
+        accelerator, train_loader, train_loader.collate_fn, state, args.max_train_steps, no_batch
+    ):
         adversarial = state.global_step >= args.adversarial_start_step
         with accelerator.accumulate(codec, discriminator):
             metrics = trainer.step(batch, adversarial)
@@ -342,14 +402,19 @@ def train_codec(args: argparse.Namespace) -> CodecTrainingResult:
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
         raw_codec.save_pretrained(output_dir)
-        CodecFeatureExtractor(feature_size=raw_codec.config.audio_channels, sampling_rate=sampling_rate
-                              ).save_pretrained(output_dir)
+        CodecFeatureExtractor(
+            feature_size=raw_codec.config.audio_channels, sampling_rate=sampling_rate
+        ).save_pretrained(output_dir)
         trainer.raw_discriminator.save_pretrained(output_dir / "discriminator")
         if evaluation is not None:
             save_eval_results(output_dir, {"step": state.global_step, **vars(evaluation)})
     accelerator.end_training()
-    return CodecTrainingResult(output_dir=output_dir, global_step=state.global_step, evaluation=evaluation,
-                               is_main_process=accelerator.is_main_process)
+    return CodecTrainingResult(
+        output_dir=output_dir,
+        global_step=state.global_step,
+        evaluation=evaluation,
+        is_main_process=accelerator.is_main_process,
+    )
 
 
 def _evaluate_and_write_samples(accelerator, codec, clips, mel_loss, args, output_dir, step, progress):
@@ -358,8 +423,10 @@ def _evaluate_and_write_samples(accelerator, codec, clips, mel_loss, args, outpu
     if accelerator.is_main_process:
         evaluation = evaluate_codec(codec, clips, mel_loss)
         progress.log(evaluation.as_dict(prefix="eval_"), step=step)
-        progress.write(f"step {step}: eval SI-SNR {evaluation.si_snr:.2f} dB, mel distance "
-                       f"{evaluation.mel_distance:.4f} ({evaluation.num_clips} clips)")
+        progress.write(
+            f"step {step}: eval SI-SNR {evaluation.si_snr:.2f} dB, mel distance "
+            f"{evaluation.mel_distance:.4f} ({evaluation.num_clips} clips)"
+        )
         if args.num_audio_samples:
             write_samples(codec, clips[: args.num_audio_samples], output_dir / "samples", step)
     accelerator.wait_for_everyone()
@@ -396,8 +463,7 @@ def build_train_dataloader(args: argparse.Namespace, sampling_rate: int) -> Data
     # A private generator: every DataLoader iterator draws a base seed from it, which would otherwise come from the
     # global RNG and shift the codec's random draws (k-means, dead codes, quantizer dropout) after a resume.
     generator = torch.Generator().manual_seed(args.seed)
-    return DataLoader(stream, batch_size=args.train_batch_size, collate_fn=collate, drop_last=True,
-                      generator=generator)
+    return DataLoader(stream, batch_size=args.train_batch_size, collate_fn=collate, drop_last=True, generator=generator)
 
 
 def load_eval_clips(
@@ -409,8 +475,10 @@ def load_eval_clips(
         return []
     clips = load_audio_dataset(dataset, split=split, streaming=False, sampling_rate=sampling_rate)
     max_samples = round(max_seconds * sampling_rate)
-    selected = [torch.as_tensor(example["audio"][:max_samples], dtype=torch.float32)[None]
-                for example in clips.select(range(min(max_clips, len(clips))))]
+    selected = [
+        torch.as_tensor(example["audio"][:max_samples], dtype=torch.float32)[None]
+        for example in clips.select(range(min(max_clips, len(clips))))
+    ]
     if not selected:
         raise InvalidInputError(f"the {split!r} split of {dataset!r} is empty: nothing to evaluate on")
     return selected

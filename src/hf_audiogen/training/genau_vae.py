@@ -43,13 +43,22 @@ from ..data.streams import RandomSegment, load_audio_dataset
 from ..genau import AutoencoderKL1D, GenAUMelFeatureExtractor
 from ..genau.losses import AutoencoderKL1DLoss, MelPatchDiscriminator
 from ..genau.modeling_autoencoder_kl_1d import VAE_PRESETS
+from ..validation import InvalidInputError
 from .arguments import add_audio_data_args, check_common_training_args, resolve_config, training_arg_parser
 from .checkpointing import register_save_pretrained_hooks
-from .loop import StepBookkeeping, TimeBudget, adamw_with_decay_groups, epoch_batches, eval_mode, optimizer_update
-from .loop import save_eval_results, setup_accelerator, start_or_resume
+from .loop import (
+    StepBookkeeping,
+    TimeBudget,
+    adamw_with_decay_groups,
+    epoch_batches,
+    eval_mode,
+    optimizer_update,
+    save_eval_results,
+    setup_accelerator,
+    start_or_resume,
+)
 from .progress import RunningMeans, TrainingProgress
 from .schedules import get_lr_scheduler
-from ..validation import InvalidInputError
 
 logger = logging.getLogger(__name__)
 
@@ -103,30 +112,36 @@ class MelSegmentCollator:
         padding_mask = np.zeros((len(examples), self.segment_samples), dtype=np.int64)
         for row, example in enumerate(examples):
             if int(example["sampling_rate"]) != sampling_rate:
-                raise InvalidInputError(f"clip {example.get('id')!r} is at {example['sampling_rate']} Hz; load the dataset "
-                                 f"with sampling_rate={sampling_rate}")  # fmt: skip
+                raise InvalidInputError(
+                    f"clip {example.get('id')!r} is at {example['sampling_rate']} Hz; load the dataset "
+                    f"with sampling_rate={sampling_rate}"
+                )
             audio = np.asarray(example["audio"], dtype=np.float32)
             audio = peak_normalize(audio - audio.mean(), peak_db=_REFERENCE_PEAK_DB)
             crop = self.segment({**example, "audio": audio})["audio"]
             waveform[row, : len(crop)] = crop
             padding_mask[row, : len(crop)] = 1
-        features = self.feature_extractor(list(waveform), sampling_rate=sampling_rate, return_tensors="pt",
-                                          do_normalize=False)  # fmt: skip
-        return {"input_features": features["input_features"], "waveform": torch.from_numpy(waveform),
-                "padding_mask": torch.from_numpy(padding_mask)}  # fmt: skip
+        features = self.feature_extractor(
+            list(waveform), sampling_rate=sampling_rate, return_tensors="pt", do_normalize=False
+        )
+        return {
+            "input_features": features["input_features"],
+            "waveform": torch.from_numpy(waveform),
+            "padding_mask": torch.from_numpy(padding_mask),
+        }
 
 
 def build_train_dataloader(args: argparse.Namespace, feature_extractor: GenAUMelFeatureExtractor) -> DataLoader:
     """A DataLoader over the shuffled, decoded training stream (not yet prepared by Accelerate)."""
-    stream = load_audio_dataset(args.dataset, split=args.train_split, streaming=True,
-                                sampling_rate=feature_extractor.sampling_rate)  # fmt: skip
+    stream = load_audio_dataset(
+        args.dataset, split=args.train_split, streaming=True, sampling_rate=feature_extractor.sampling_rate
+    )
     stream = stream.shuffle(seed=args.seed, buffer_size=args.shuffle_buffer_size)
     collate = MelSegmentCollator(feature_extractor, segment_samples(args, feature_extractor), args.seed)
     # A private generator: every DataLoader iterator draws a base seed, by default from the global RNG, which would
     # shift the posterior samples of a resumed run (see training.checkpointing).
     generator = torch.Generator().manual_seed(args.seed)
-    return DataLoader(stream, batch_size=args.train_batch_size, collate_fn=collate, drop_last=True,
-                      generator=generator)  # fmt: skip
+    return DataLoader(stream, batch_size=args.train_batch_size, collate_fn=collate, drop_last=True, generator=generator)
 
 
 def segment_samples(args: argparse.Namespace, feature_extractor: GenAUMelFeatureExtractor) -> int:
@@ -159,35 +174,58 @@ def load_eval_mels(
 def load_vae(name_or_path: str) -> AutoencoderKL1D:
     """A randomly initialised :class:`AutoencoderKL1D` from a preset name (``VAE_PRESETS``), a ``config.json`` or a
     directory holding one."""
-    return resolve_config(name_or_path, VAE_PRESETS, AutoencoderKL1D.from_preset, AutoencoderKL1D.from_config,
-                          kind="VAE config")  # fmt: skip
+    return resolve_config(
+        name_or_path, VAE_PRESETS, AutoencoderKL1D.from_preset, AutoencoderKL1D.from_config, kind="VAE config"
+    )
 
 
 def build_arg_parser() -> argparse.ArgumentParser:
     """All options of ``training_scripts/train_vae.py``."""
-    parser = training_arg_parser("Train GenAU's 1D-VAE on log-mels with reconstruction, KL and adversarial losses.",
-                                 learning_rate=1e-4, train_batch_size=8)  # fmt: skip
+    parser = training_arg_parser(
+        "Train GenAU's 1D-VAE on log-mels with reconstruction, KL and adversarial losses.",
+        learning_rate=1e-4,
+        train_batch_size=8,
+    )
 
     model = parser.add_argument_group("model")
-    model.add_argument("--config", default="small",
-                       help=f"VAE preset ({', '.join(VAE_PRESETS)}) or path to an AutoencoderKL1D config.json")
+    model.add_argument(
+        "--config",
+        default="small",
+        help=f"VAE preset ({', '.join(VAE_PRESETS)}) or path to an AutoencoderKL1D config.json",
+    )
     model.add_argument("--disc_base_channels", type=int, default=64, help="width of the PatchGAN discriminator")
     model.add_argument("--disc_num_layers", type=int, default=3, help="strided layers of the PatchGAN discriminator")
 
-    add_audio_data_args(parser, segment_seconds=10.24, eval_max_seconds=10.24,
-                        segment_help="length of the random training crops (the reference: 10.24 s = 1024 frames); "
-                                     "the frame count must be a multiple of the VAE's downsampling (4)")  # fmt: skip
+    add_audio_data_args(
+        parser,
+        segment_seconds=10.24,
+        eval_max_seconds=10.24,
+        segment_help="length of the random training crops (the reference: 10.24 s = 1024 frames); "
+        "the frame count must be a multiple of the VAE's downsampling (4)",
+    )
 
     losses = parser.add_argument_group("losses (defaults: the reference's 1d_vae.yaml)")
-    losses.add_argument("--kl_weight", type=float, default=1000.0,
-                        help="weight of the KL term (averaged over latent elements, as in the reference)")
+    losses.add_argument(
+        "--kl_weight",
+        type=float,
+        default=1000.0,
+        help="weight of the KL term (averaged over latent elements, as in the reference)",
+    )
     losses.add_argument("--disc_weight", type=float, default=0.5, help="scale of the adaptive adversarial weight")
-    losses.add_argument("--disc_start", type=int, default=20001,
-                        help="train the discriminator and use the adversarial losses from this step on")
-    losses.add_argument("--feature_matching_weight", type=float, default=1.0,
-                        help="weight of discriminator feature matching (the LPIPS stand-in), from --disc_start on; "
-                             "it is a mean over activations while the reconstruction term is a sum over mel "
-                             "elements, so it only matters when weighted up")
+    losses.add_argument(
+        "--disc_start",
+        type=int,
+        default=20001,
+        help="train the discriminator and use the adversarial losses from this step on",
+    )
+    losses.add_argument(
+        "--feature_matching_weight",
+        type=float,
+        default=1.0,
+        help="weight of discriminator feature matching (the LPIPS stand-in), from --disc_start on; "
+        "it is a mean over activations while the reconstruction term is a sum over mel "
+        "elements, so it only matters when weighted up",
+    )
     losses.add_argument("--adam_beta1", type=float, default=0.5)
     losses.add_argument("--adam_beta2", type=float, default=0.9)
     losses.add_argument("--weight_decay", type=float, default=0.0, help="AdamW weight decay (matrices only)")
@@ -203,13 +241,19 @@ def check_args(args: argparse.Namespace) -> None:
         if getattr(args, name) < 0:
             raise InvalidInputError(f"--{name} must be >= 0, got {getattr(args, name)}")
     if args.disc_base_channels < 1 or args.disc_num_layers < 1:
-        raise InvalidInputError(f"--disc_base_channels and --disc_num_layers must be >= 1, got {args.disc_base_channels} "
-                         f"and {args.disc_num_layers}")  # fmt: skip
+        raise InvalidInputError(
+            f"--disc_base_channels and --disc_num_layers must be >= 1, got {args.disc_base_channels} "
+            f"and {args.disc_num_layers}"
+        )
     if args.max_eval_clips < 0 or args.eval_max_seconds <= 0:
-        raise InvalidInputError(f"--max_eval_clips must be >= 0 and --eval_max_seconds > 0, got {args.max_eval_clips} and "
-                         f"{args.eval_max_seconds}")  # fmt: skip
+        raise InvalidInputError(
+            f"--max_eval_clips must be >= 0 and --eval_max_seconds > 0, got {args.max_eval_clips} and "
+            f"{args.eval_max_seconds}"
+        )
     if args.discriminator_learning_rate is not None and args.discriminator_learning_rate <= 0:
-        raise InvalidInputError(f"--discriminator_learning_rate must be positive, got {args.discriminator_learning_rate}")
+        raise InvalidInputError(
+            f"--discriminator_learning_rate must be positive, got {args.discriminator_learning_rate}"
+        )
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -316,9 +360,12 @@ def build_gan_optimizers(args: argparse.Namespace, generator: nn.Module, discrim
     (default ``--learning_rate``), both on ``--lr_scheduler``."""
     betas = (args.adam_beta1, args.adam_beta2)
     optimizer_g = adamw_with_decay_groups(list(generator.parameters()), args.learning_rate, args.weight_decay, betas)
-    optimizer_d = adamw_with_decay_groups(list(discriminator.parameters()),
-                                          args.discriminator_learning_rate or args.learning_rate, args.weight_decay,
-                                          betas)  # fmt: skip
+    optimizer_d = adamw_with_decay_groups(
+        list(discriminator.parameters()),
+        args.discriminator_learning_rate or args.learning_rate,
+        args.weight_decay,
+        betas,
+    )
     scheduler_g = get_lr_scheduler(args.lr_scheduler, optimizer_g, args.lr_warmup_steps, args.max_train_steps)
     scheduler_d = get_lr_scheduler(args.lr_scheduler, optimizer_d, args.lr_warmup_steps, args.max_train_steps)
     return optimizer_g, optimizer_d, scheduler_g, scheduler_d
@@ -335,18 +382,25 @@ def train_vae(args: argparse.Namespace) -> VAETrainingResult:
     feature_extractor = GenAUMelFeatureExtractor(feature_size=vae.config.in_channels, max_duration_s=None)
     frames = segment_samples(args, feature_extractor) // feature_extractor.hop_length
     if frames < vae.temporal_downsampling or frames % vae.temporal_downsampling:
-        raise InvalidInputError(f"--segment_seconds {args.segment_seconds} gives {frames} mel frames; use a multiple of the "
-                         f"VAE's downsampling ({vae.temporal_downsampling} frames = "
-                         f"{vae.temporal_downsampling * feature_extractor.hop_length / feature_extractor.sampling_rate}"
-                         f" s)")  # fmt: skip
+        raise InvalidInputError(
+            f"--segment_seconds {args.segment_seconds} gives {frames} mel frames; use a multiple of the "
+            f"VAE's downsampling ({vae.temporal_downsampling} frames = "
+            f"{vae.temporal_downsampling * feature_extractor.hop_length / feature_extractor.sampling_rate}"
+            f" s)"
+        )
     model = VAEForTraining(vae)
     discriminator = MelPatchDiscriminator(base_channels=args.disc_base_channels, num_layers=args.disc_num_layers)
-    loss_fn = AutoencoderKL1DLoss(kl_weight=args.kl_weight, disc_weight=args.disc_weight, disc_start=args.disc_start,
-                                  perceptual_weight=args.feature_matching_weight).to(accelerator.device)  # fmt: skip
+    loss_fn = AutoencoderKL1DLoss(
+        kl_weight=args.kl_weight,
+        disc_weight=args.disc_weight,
+        disc_start=args.disc_start,
+        perceptual_weight=args.feature_matching_weight,
+    ).to(accelerator.device)
     loss_fn.logvar.requires_grad_(False)  # not optimised, as in the reference (see the module docstring)
     train_loader = build_train_dataloader(args, feature_extractor)
-    eval_mels = load_eval_mels(args.dataset, args.eval_split, feature_extractor, args.max_eval_clips,
-                               args.eval_max_seconds)  # fmt: skip
+    eval_mels = load_eval_mels(
+        args.dataset, args.eval_split, feature_extractor, args.max_eval_clips, args.eval_max_seconds
+    )
 
     optimizer_g, optimizer_d, scheduler_g, scheduler_d = build_gan_optimizers(args, model, discriminator)
     model, discriminator, optimizer_g, optimizer_d, scheduler_g, scheduler_d, train_loader = accelerator.prepare(
@@ -358,8 +412,9 @@ def train_vae(args: argparse.Namespace) -> VAETrainingResult:
 
     raw_vae = accelerator.unwrap_model(model).vae
     raw_discriminator = accelerator.unwrap_model(discriminator)
-    progress = TrainingProgress(accelerator, output_dir, args.max_train_steps, initial_step=state.global_step,
-                                description="vae")  # fmt: skip
+    progress = TrainingProgress(
+        accelerator, output_dir, args.max_train_steps, initial_step=state.global_step, description="vae"
+    )
     evaluate = _Evaluator(accelerator, raw_vae, feature_extractor, eval_mels, history, args, progress)
     if state.global_step == 0 and eval_mels:
         evaluate(step=0)  # the starting point of the run's reconstruction error
@@ -370,8 +425,9 @@ def train_vae(args: argparse.Namespace) -> VAETrainingResult:
     bookkeeping = StepBookkeeping(accelerator, args, state, progress, budget)
 
     no_batch = f"the {args.train_split!r} split of {args.dataset!r} yielded no training batch"
-    for batch in epoch_batches(accelerator, train_loader, train_loader.collate_fn, state, args.max_train_steps,
-                               no_batch):  # fmt: skip
+    for batch in epoch_batches(
+        accelerator, train_loader, train_loader.collate_fn, state, args.max_train_steps, no_batch
+    ):
         step = state.global_step  # steps done before this one (the loss's disc_start counts the same way)
         mel = batch["input_features"]
         with accelerator.accumulate(model, discriminator):
@@ -381,13 +437,15 @@ def train_vae(args: argparse.Namespace) -> VAETrainingResult:
             logs = {}
             if step >= args.disc_start:
                 loss_d, logs_d = loss_fn.discriminator_loss(mel, reconstruction, discriminator, global_step=step)
-                optimizer_update(accelerator, loss_d, discriminator.parameters(), optimizer_d, scheduler_d,
-                                 args.max_grad_norm)  # fmt: skip
+                optimizer_update(
+                    accelerator, loss_d, discriminator.parameters(), optimizer_d, scheduler_d, args.max_grad_norm
+                )
                 logs.update(logs_d)
             # Frozen for the VAE step: its gradients reach x̂, and none pile up in D's .grad for the next D step.
             raw_discriminator.requires_grad_(False)
-            loss_g, logs_g = loss_fn.generator_loss(mel, reconstruction, posterior, raw_discriminator,
-                                                    global_step=step, last_layer=raw_vae.get_last_layer())
+            loss_g, logs_g = loss_fn.generator_loss(
+                mel, reconstruction, posterior, raw_discriminator, global_step=step, last_layer=raw_vae.get_last_layer()
+            )
             optimizer_update(accelerator, loss_g, model.parameters(), optimizer_g, scheduler_g, args.max_grad_norm)
             raw_discriminator.requires_grad_(True)
             logs.update(logs_g)
@@ -407,11 +465,17 @@ def train_vae(args: argparse.Namespace) -> VAETrainingResult:
     if accelerator.is_main_process:
         scaling_factor = evaluate.save(output_dir / "final")
         raw_discriminator.save_pretrained(output_dir / "discriminator")
-        save_eval_results(output_dir, {"step": state.global_step, "eval_mel_l1": vars(history),
-                                       "scaling_factor": scaling_factor})  # fmt: skip
+        save_eval_results(
+            output_dir, {"step": state.global_step, "eval_mel_l1": vars(history), "scaling_factor": scaling_factor}
+        )
     accelerator.end_training()
-    return VAETrainingResult(output_dir=output_dir, global_step=state.global_step, evaluations=history,
-                             scaling_factor=scaling_factor, is_main_process=accelerator.is_main_process)
+    return VAETrainingResult(
+        output_dir=output_dir,
+        global_step=state.global_step,
+        evaluations=history,
+        scaling_factor=scaling_factor,
+        is_main_process=accelerator.is_main_process,
+    )
 
 
 class _Evaluator:

@@ -46,15 +46,23 @@ from transformers import SpeechT5HifiGan, SpeechT5HifiGanConfig
 from ..genau import GenAUMelFeatureExtractor, log_mel_spectrogram, vocoder_hop_length
 from ..genau.discriminator import HIFIGAN_PERIOD_CHANNELS, HIFIGAN_SCALE_CHANNELS, HifiGanDiscriminator
 from ..genau.vocoder import VOCODER_PRESETS, genau_vocoder_config
+from ..validation import InvalidInputError
 from .adversarial import hifigan_feature_matching_loss, lsgan_discriminator_loss, lsgan_generator_loss
 from .arguments import add_audio_data_args, check_common_training_args, resolve_config, training_arg_parser
 from .checkpointing import register_save_pretrained_hooks
 from .genau_vae import EvaluationHistory, build_gan_optimizers, build_train_dataloader, load_eval_mels, segment_samples
-from .loop import StepBookkeeping, TimeBudget, epoch_batches, eval_mode, optimizer_update, save_eval_results
-from .loop import setup_accelerator, start_or_resume
+from .loop import (
+    StepBookkeeping,
+    TimeBudget,
+    epoch_batches,
+    eval_mode,
+    optimizer_update,
+    save_eval_results,
+    setup_accelerator,
+    start_or_resume,
+)
 from .progress import RunningMeans, TrainingProgress
 from .samples import clip_sample_name, write_clips
-from ..validation import InvalidInputError
 
 logger = logging.getLogger(__name__)
 
@@ -123,35 +131,63 @@ def load_vocoder_config(name_or_path: str) -> SpeechT5HifiGanConfig:
     """A GenAU vocoder config from a preset name (``VOCODER_PRESETS``), a ``config.json`` or a directory holding
     one."""
     # (SpeechT5HifiGanConfig(**config) is what SpeechT5HifiGanConfig.from_json_file does with the file.)
-    return resolve_config(name_or_path, VOCODER_PRESETS, genau_vocoder_config,
-                          lambda config: SpeechT5HifiGanConfig(**config), kind="SpeechT5HifiGan config")  # fmt: skip
+    return resolve_config(
+        name_or_path,
+        VOCODER_PRESETS,
+        genau_vocoder_config,
+        lambda config: SpeechT5HifiGanConfig(**config),
+        kind="SpeechT5HifiGan config",
+    )
 
 
 def build_arg_parser() -> argparse.ArgumentParser:
     """All options of ``training_scripts/train_vocoder.py``."""
     parser = training_arg_parser(
         "Train GenAU's HiFi-GAN vocoder (log-mel -> waveform) with MPD/MSD discriminators and mel loss.",
-        learning_rate=2e-4, train_batch_size=16,
-    )  # fmt: skip
+        learning_rate=2e-4,
+        train_batch_size=16,
+    )
 
     model = parser.add_argument_group("model")
-    model.add_argument("--config", default="small",
-                       help=f"vocoder preset ({', '.join(VOCODER_PRESETS)}) or path to a SpeechT5HifiGan config.json")
-    model.add_argument("--discriminator_channel_divisor", type=int, default=1,
-                       help="divide HiFi-GAN's MPD/MSD widths by this (1 = HiFi-GAN's discriminators)")
+    model.add_argument(
+        "--config",
+        default="small",
+        help=f"vocoder preset ({', '.join(VOCODER_PRESETS)}) or path to a SpeechT5HifiGan config.json",
+    )
+    model.add_argument(
+        "--discriminator_channel_divisor",
+        type=int,
+        default=1,
+        help="divide HiFi-GAN's MPD/MSD widths by this (1 = HiFi-GAN's discriminators)",
+    )
 
-    data = add_audio_data_args(parser, segment_seconds=0.512, eval_max_seconds=10.24,
-                               segment_help="length of the random training segments (HiFi-GAN: 8192 samples at 22 "
-                                            "kHz)")  # fmt: skip
-    data.add_argument("--num_audio_samples", type=int, default=2,
-                      help="resynthesised clips written to OUTPUT_DIR/samples at each evaluation")
+    data = add_audio_data_args(
+        parser,
+        segment_seconds=0.512,
+        eval_max_seconds=10.24,
+        segment_help="length of the random training segments (HiFi-GAN: 8192 samples at 22 kHz)",
+    )
+    data.add_argument(
+        "--num_audio_samples",
+        type=int,
+        default=2,
+        help="resynthesised clips written to OUTPUT_DIR/samples at each evaluation",
+    )
 
     losses = parser.add_argument_group("losses (defaults: HiFi-GAN V1)")
     losses.add_argument("--mel_weight", type=float, default=45.0, help="weight of the log-mel L1 loss")
-    losses.add_argument("--feature_matching_weight", type=float, default=1.0,
-                        help="multiplies HiFi-GAN's feature-matching loss (which already carries its factor 2)")
-    losses.add_argument("--disc_start", type=int, default=0,
-                        help="train the discriminators and use the adversarial losses from this step on")
+    losses.add_argument(
+        "--feature_matching_weight",
+        type=float,
+        default=1.0,
+        help="multiplies HiFi-GAN's feature-matching loss (which already carries its factor 2)",
+    )
+    losses.add_argument(
+        "--disc_start",
+        type=int,
+        default=0,
+        help="train the discriminators and use the adversarial losses from this step on",
+    )
     losses.add_argument("--adam_beta1", type=float, default=0.8)
     losses.add_argument("--adam_beta2", type=float, default=0.99)
     losses.add_argument("--weight_decay", type=float, default=0.01, help="AdamW weight decay (matrices only)")
@@ -169,12 +205,18 @@ def check_args(args: argparse.Namespace) -> None:
     if args.mel_weight == 0:
         raise InvalidInputError("--mel_weight is 0: the vocoder needs its reconstruction loss")
     if args.discriminator_channel_divisor < 1:
-        raise InvalidInputError(f"--discriminator_channel_divisor must be >= 1, got {args.discriminator_channel_divisor}")
+        raise InvalidInputError(
+            f"--discriminator_channel_divisor must be >= 1, got {args.discriminator_channel_divisor}"
+        )
     if args.max_eval_clips < 0 or args.num_audio_samples < 0 or args.eval_max_seconds <= 0:
-        raise InvalidInputError(f"--max_eval_clips and --num_audio_samples must be >= 0 and --eval_max_seconds > 0, got "
-                         f"{args.max_eval_clips}, {args.num_audio_samples} and {args.eval_max_seconds}")  # fmt: skip
+        raise InvalidInputError(
+            f"--max_eval_clips and --num_audio_samples must be >= 0 and --eval_max_seconds > 0, got "
+            f"{args.max_eval_clips}, {args.num_audio_samples} and {args.eval_max_seconds}"
+        )
     if args.discriminator_learning_rate is not None and args.discriminator_learning_rate <= 0:
-        raise InvalidInputError(f"--discriminator_learning_rate must be positive, got {args.discriminator_learning_rate}")
+        raise InvalidInputError(
+            f"--discriminator_learning_rate must be positive, got {args.discriminator_learning_rate}"
+        )
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -246,24 +288,31 @@ def train_vocoder(args: argparse.Namespace) -> VocoderTrainingResult:
     set_seed(args.seed)
 
     config = load_vocoder_config(args.config)
-    feature_extractor = GenAUMelFeatureExtractor(feature_size=config.model_in_dim, sampling_rate=config.sampling_rate,
-                                                 max_duration_s=None)  # fmt: skip
+    feature_extractor = GenAUMelFeatureExtractor(
+        feature_size=config.model_in_dim, sampling_rate=config.sampling_rate, max_duration_s=None
+    )
     generator = hifigan_init_(SpeechT5HifiGan(config))
     if vocoder_hop_length(generator) != feature_extractor.hop_length:
-        raise InvalidInputError(f"the vocoder's upsampling rates {config.upsample_rates} multiply to "
-                         f"{vocoder_hop_length(generator)}, not the mel hop ({feature_extractor.hop_length})")
+        raise InvalidInputError(
+            f"the vocoder's upsampling rates {config.upsample_rates} multiply to "
+            f"{vocoder_hop_length(generator)}, not the mel hop ({feature_extractor.hop_length})"
+        )
     discriminator = build_discriminator(args.discriminator_channel_divisor)
     samples = segment_samples(args, feature_extractor)
     if samples <= feature_extractor.n_fft // 2:  # (the discriminators need far less: the longest period + 1)
-        raise InvalidInputError(f"--segment_seconds {args.segment_seconds} gives {samples} samples; need more than "
-                         f"{feature_extractor.n_fft // 2} (half the mel FFT)")  # fmt: skip
+        raise InvalidInputError(
+            f"--segment_seconds {args.segment_seconds} gives {samples} samples; need more than "
+            f"{feature_extractor.n_fft // 2} (half the mel FFT)"
+        )
     train_loader = build_train_dataloader(args, feature_extractor)
     if config.normalize_before:
-        _set_input_normalization(generator, next(iter(build_train_dataloader(args, feature_extractor)))[
-            "input_features"])  # fmt: skip
+        _set_input_normalization(
+            generator, next(iter(build_train_dataloader(args, feature_extractor)))["input_features"]
+        )
     model = VocoderForTraining(generator)
-    eval_mels = load_eval_mels(args.dataset, args.eval_split, feature_extractor, args.max_eval_clips,
-                               args.eval_max_seconds)  # fmt: skip
+    eval_mels = load_eval_mels(
+        args.dataset, args.eval_split, feature_extractor, args.max_eval_clips, args.eval_max_seconds
+    )
     front_end = MelFrontEnd(feature_extractor).to(accelerator.device)
 
     optimizer_g, optimizer_d, scheduler_g, scheduler_d = build_gan_optimizers(args, model, discriminator)
@@ -276,8 +325,9 @@ def train_vocoder(args: argparse.Namespace) -> VocoderTrainingResult:
 
     raw_model = accelerator.unwrap_model(model)
     raw_discriminator = accelerator.unwrap_model(discriminator)
-    progress = TrainingProgress(accelerator, output_dir, args.max_train_steps, initial_step=state.global_step,
-                                description="vocoder")  # fmt: skip
+    progress = TrainingProgress(
+        accelerator, output_dir, args.max_train_steps, initial_step=state.global_step, description="vocoder"
+    )
 
     def evaluate(step: int) -> None:
         if accelerator.is_main_process:
@@ -286,8 +336,12 @@ def train_vocoder(args: argparse.Namespace) -> VocoderTrainingResult:
             progress.write(f"step {step}: eval mel L1 of resynthesis {value:.4f} ({len(eval_mels)} clips)")
             if history.update(value, step) and step > 0:
                 raw_model.without_weight_norm().save_pretrained(output_dir / "best")
-            write_samples(raw_model, eval_mels[: args.num_audio_samples], output_dir / "samples" / f"step-{step}",
-                           config.sampling_rate)  # fmt: skip
+            write_samples(
+                raw_model,
+                eval_mels[: args.num_audio_samples],
+                output_dir / "samples" / f"step-{step}",
+                config.sampling_rate,
+            )
         accelerator.wait_for_everyone()
 
     if state.global_step == 0 and eval_mels:
@@ -299,8 +353,9 @@ def train_vocoder(args: argparse.Namespace) -> VocoderTrainingResult:
     bookkeeping = StepBookkeeping(accelerator, args, state, progress, budget)
 
     no_batch = f"the {args.train_split!r} split of {args.dataset!r} yielded no training batch"
-    for batch in epoch_batches(accelerator, train_loader, train_loader.collate_fn, state, args.max_train_steps,
-                               no_batch):  # fmt: skip
+    for batch in epoch_batches(
+        accelerator, train_loader, train_loader.collate_fn, state, args.max_train_steps, no_batch
+    ):
         adversarial = state.global_step >= args.disc_start
         mel, waveform = batch["input_features"], batch["waveform"][:, None]
         metrics = {}
@@ -313,8 +368,9 @@ def train_vocoder(args: argparse.Namespace) -> VocoderTrainingResult:
                     logits, _ = discriminator(torch.cat([waveform, generated.detach()]))
                 real_logits, fake_logits = zip(*(s.float().chunk(2) for s in logits))
                 loss_d = lsgan_discriminator_loss(real_logits, fake_logits)
-                optimizer_update(accelerator, loss_d, discriminator.parameters(), optimizer_d, scheduler_d,
-                                 args.max_grad_norm)  # fmt: skip
+                optimizer_update(
+                    accelerator, loss_d, discriminator.parameters(), optimizer_d, scheduler_d, args.max_grad_norm
+                )
                 metrics["discriminator"] = loss_d.detach()
 
             # Frozen for the generator step: gradients reach ŷ, and none pile up in D's .grad for the next D step.
@@ -348,8 +404,12 @@ def train_vocoder(args: argparse.Namespace) -> VocoderTrainingResult:
         raw_discriminator.save_pretrained(output_dir / "discriminator")
         save_eval_results(output_dir, {"step": state.global_step, "eval_mel_l1": vars(history)})
     accelerator.end_training()
-    return VocoderTrainingResult(output_dir=output_dir, global_step=state.global_step, evaluations=history,
-                                 is_main_process=accelerator.is_main_process)
+    return VocoderTrainingResult(
+        output_dir=output_dir,
+        global_step=state.global_step,
+        evaluations=history,
+        is_main_process=accelerator.is_main_process,
+    )
 
 
 @torch.no_grad()

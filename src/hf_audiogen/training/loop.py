@@ -30,8 +30,7 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import Iterable, Iterator
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -40,9 +39,9 @@ import torch
 from accelerate import Accelerator
 from accelerate.utils import DataLoaderConfiguration, ProjectConfiguration
 
+from ..validation import InvalidInputError
 from .checkpointing import TrainingState, list_checkpoints, load_checkpoint, resolve_resume_checkpoint, save_checkpoint
 from .progress import RunningMeans, TrainingProgress
-from ..validation import InvalidInputError
 
 logger = logging.getLogger(__name__)
 
@@ -87,9 +86,12 @@ def start_or_resume(
     if resume_path is not None:
         load_checkpoint(accelerator, resume_path, state)
     elif resume_from_checkpoint is None and accelerator.is_main_process and list_checkpoints(output_dir):
-        logger.warning("%s already holds checkpoints (newest %s) and --resume_from_checkpoint is not given: this run "
-                       "starts from step 0, and its checkpoints replace those of the same step",
-                       output_dir, list_checkpoints(output_dir)[-1].name)  # fmt: skip
+        logger.warning(
+            "%s already holds checkpoints (newest %s) and --resume_from_checkpoint is not given: this run "
+            "starts from step 0, and its checkpoints replace those of the same step",
+            output_dir,
+            list_checkpoints(output_dir)[-1].name,
+        )
     return state
 
 
@@ -119,12 +121,16 @@ def epoch_batches(
     while state.global_step < max_steps:
         train_loader.set_epoch(state.epoch)  # reaches the stream's shuffle (seed + epoch)
         collate.set_epoch(state.epoch)  # and the crops
-        loader = (accelerator.skip_first_batches(train_loader, state.batches_in_epoch)
-                  if state.batches_in_epoch else train_loader)  # fmt: skip
+        loader = (
+            accelerator.skip_first_batches(train_loader, state.batches_in_epoch)
+            if state.batches_in_epoch
+            else train_loader
+        )
         for batch in loader:
             if reseed is not None:
-                torch.manual_seed(micro_batch_seed(reseed, accelerator.process_index, state.epoch,
-                                                   state.batches_in_epoch))  # fmt: skip
+                torch.manual_seed(
+                    micro_batch_seed(reseed, accelerator.process_index, state.epoch, state.batches_in_epoch)
+                )
             state.batches_in_epoch += 1
             yield batch
         if state.batches_in_epoch == 0:
@@ -155,8 +161,9 @@ def adamw_with_decay_groups(
     no_decay = [p for p in parameters if p.dim() < 2]
     return torch.optim.AdamW(
         [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
-        lr=learning_rate, betas=betas,
-    )  # fmt: skip
+        lr=learning_rate,
+        betas=betas,
+    )
 
 
 def lamb_like_genau(
@@ -169,11 +176,19 @@ def lamb_like_genau(
     try:
         from pytorch_optimizer import Lamb
     except ImportError as err:
-        raise ImportError("--optimizer lamb needs the pytorch-optimizer package: pip install 'hf_audiogen[train]'"
-                          ) from err  # fmt: skip
+        raise ImportError(
+            "--optimizer lamb needs the pytorch-optimizer package: pip install 'hf_audiogen[train]'"
+        ) from err
     # adam_debias=True: step size lr, not lr / (1 - beta1^t); weight_decouple=False: the L2 term joins the Adam step.
-    return Lamb(parameters, lr=learning_rate, betas=betas, weight_decay=weight_decay, weight_decouple=False,
-                adam_debias=True, eps=1e-6)  # fmt: skip
+    return Lamb(
+        parameters,
+        lr=learning_rate,
+        betas=betas,
+        weight_decay=weight_decay,
+        weight_decouple=False,
+        adam_debias=True,
+        eps=1e-6,
+    )
 
 
 @dataclass(frozen=True)
@@ -202,8 +217,9 @@ def count_optimizer_step(
     state.global_step += 1
     progress.step()
     out_of_time = budget.is_spent()
-    return OptimizerStep(step=state.global_step, out_of_time=out_of_time,
-                         last=state.global_step >= max_steps or out_of_time)  # fmt: skip
+    return OptimizerStep(
+        step=state.global_step, out_of_time=out_of_time, last=state.global_step >= max_steps or out_of_time
+    )
 
 
 class StepBookkeeping:
@@ -213,9 +229,15 @@ class StepBookkeeping:
     :func:`save_checkpoint`); :meth:`finished` ends the loop. Evaluation and samples stay in the loop, which differs
     there from family to family."""
 
-    def __init__(self, accelerator: Accelerator, args: argparse.Namespace, state: TrainingState,
-                 progress: TrainingProgress, budget: TimeBudget,
-                 write_extra: Callable[[Path], None] | None = None):  # fmt: skip
+    def __init__(
+        self,
+        accelerator: Accelerator,
+        args: argparse.Namespace,
+        state: TrainingState,
+        progress: TrainingProgress,
+        budget: TimeBudget,
+        write_extra: Callable[[Path], None] | None = None,
+    ):
         self.accelerator, self.args, self.state, self.progress, self.budget = accelerator, args, state, progress, budget
         self.write_extra = write_extra
 
@@ -227,8 +249,13 @@ class StepBookkeeping:
             update = replace(update, logged={**means.pop(), "lr": scheduler.get_last_lr()[0]})
             self.progress.log(update.logged, step=update.step)
         if update.saves_checkpoint(args.checkpointing_steps):  # also when --max_train_minutes stops the run
-            save_checkpoint(self.accelerator, args.output_dir, update.step, args.checkpoints_total_limit,
-                            write_extra=self.write_extra)  # fmt: skip
+            save_checkpoint(
+                self.accelerator,
+                args.output_dir,
+                update.step,
+                args.checkpoints_total_limit,
+                write_extra=self.write_extra,
+            )
         return update
 
     def finished(self, update: OptimizerStep) -> bool:

@@ -66,7 +66,10 @@ class TrainingProgress:
         if self.is_main:
             self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self.bar = tqdm(
-            total=max_steps, initial=initial_step, desc=description, dynamic_ncols=True,
+            total=max_steps,
+            initial=initial_step,
+            desc=description,
+            dynamic_ncols=True,
             disable=disable or not self.is_main,
         )
         self._start = time.monotonic()
@@ -83,8 +86,12 @@ class TrainingProgress:
             return
         record = {"step": step, "elapsed_s": round(time.monotonic() - self._start, 2), **clean}
         with open(self.log_path, "a") as f:
-            f.write(json.dumps({k: (None if isinstance(v, float) and not math.isfinite(v) else v)
-                                for k, v in record.items()}) + "\n")
+            f.write(
+                json.dumps(
+                    {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in record.items()}
+                )
+                + "\n"
+            )
         self.bar.set_postfix({name: f"{value:.4g}" for name, value in clean.items()}, refresh=False)
 
     def write(self, message: str) -> None:

@@ -15,6 +15,7 @@ from transformers.optimization import (
     get_cosine_with_min_lr_schedule_with_warmup,
     get_inverse_sqrt_schedule,
 )
+
 from ..validation import InvalidInputError
 
 LR_SCHEDULES = ("constant", "constant_with_warmup", "inverse_sqrt", "cosine")
@@ -59,7 +60,9 @@ def get_lr_scheduler(
         return get_constant_schedule_with_warmup(optimizer, num_warmup_steps)
     if name == "inverse_sqrt":
         if num_warmup_steps == 0:
-            raise InvalidInputError("the inverse_sqrt schedule needs num_warmup_steps > 0 (its decay is relative to it)")
+            raise InvalidInputError(
+                "the inverse_sqrt schedule needs num_warmup_steps > 0 (its decay is relative to it)"
+            )
         return get_inverse_sqrt_schedule(optimizer, num_warmup_steps, timescale=num_warmup_steps)
     if num_training_steps is None or num_training_steps <= num_warmup_steps:
         raise InvalidInputError(

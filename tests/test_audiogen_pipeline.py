@@ -132,8 +132,8 @@ def test_save_and_reload_gives_identical_outputs(pipe, tmp_path):
 def test_transformers_pipeline_entry_points(model_dir, pipe):
     reference = pipe("a dog barks", seed=0, duration=0.2, progress_bar=False)["audio"]
 
-    builtin = pipeline("text-to-audio", model=str(model_dir), device="cpu")
-    assert type(builtin) is TextToAudioPipeline and builtin.sampling_rate == SR
+    builtin = pipeline("text-to-audio", model=str(model_dir), device="cpu")  # AudioGenPipeline since hf_audiogen
+    assert type(builtin) is AudioGenPipeline and builtin.sampling_rate == SR
     out = builtin("a dog barks", generate_kwargs={"duration": 0.2, "seed": 0, "progress_bar": False})
     assert out["sampling_rate"] == SR and np.array_equal(out["audio"], reference)
     outs = builtin(["a dog barks", "rain"], generate_kwargs={"duration": 0.1, "seed": 0, "progress_bar": False})
@@ -239,3 +239,54 @@ def test_pipeline_needs_an_audiogen_model_and_a_processor(pipe):
         AudioGenPipeline(model=torch.nn.Linear(2, 2), processor=pipe.processor)
     with pytest.raises(ValueError, match="needs an AudioGenProcessor"):
         AudioGenPipeline(model=pipe.model, processor=None)
+
+
+def test_transformers_text_to_audio_task_builds_audiogen_pipeline_for_audiogen_only(model_dir):
+    # pipeline("text-to-audio") gives AudioGenPipeline (duration=, seed=) for an AudioGen model...
+    from transformers import (
+        EncodecConfig,
+        MusicgenConfig,
+        MusicgenDecoderConfig,
+        MusicgenForConditionalGeneration,
+        T5Config,
+    )
+
+    from factories import tiny_text_tokenizer
+
+    tta = pipeline("text-to-audio", model=model_dir)
+    assert type(tta) is AudioGenPipeline
+    assert tta("rain", seed=0, **FAST)["audio"].shape == (1600,)
+    # ... while any other model (here a tiny random MusicGen) still gets transformers' own TextToAudioPipeline
+    tokenizer = tiny_text_tokenizer()
+    config = MusicgenConfig(
+        text_encoder=T5Config(
+            vocab_size=len(tokenizer), d_model=16, d_ff=32, num_layers=1, num_heads=2, d_kv=8
+        ).to_dict(),
+        audio_encoder=EncodecConfig(
+            num_filters=4,
+            hidden_size=8,
+            codebook_size=16,
+            codebook_dim=8,
+            upsampling_ratios=[4, 4],
+            num_residual_layers=1,
+            num_lstm_layers=1,
+            target_bandwidths=[5.0],
+            sampling_rate=8000,  # 1 codebook
+        ).to_dict(),
+        decoder=MusicgenDecoderConfig(
+            vocab_size=16,
+            hidden_size=16,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            ffn_dim=32,
+            num_codebooks=1,
+            max_position_embeddings=64,
+            pad_token_id=16,
+            bos_token_id=16,
+        ).to_dict(),
+    )
+    musicgen = MusicgenForConditionalGeneration(config).eval()
+    other = pipeline("text-to-audio", model=musicgen, tokenizer=tokenizer)
+    assert type(other) is TextToAudioPipeline and not isinstance(other, AudioGenPipeline)
+    out = other("rain", forward_params={"max_new_tokens": 4, "do_sample": False})
+    assert out["audio"].size > 0 and out["sampling_rate"] == 8000

@@ -34,13 +34,16 @@ def register_auto_classes() -> None:
     from transformers.pipelines import PIPELINE_REGISTRY
 
     from .audiogen import AudioGenPipeline, AudioGenProcessor
-    from .audiogen.pipeline_audiogen import PIPELINE_TASK
+    from .audiogen.pipeline_audiogen import PIPELINE_TASK, TextToAudioPipelineDispatch
 
     AutoFeatureExtractor.register(AudioGenConfig, CodecFeatureExtractor, exist_ok=True)
     AutoProcessor.register(AudioGenConfig, AudioGenProcessor, exist_ok=True)
     PIPELINE_REGISTRY.register_pipeline(
         PIPELINE_TASK, pipeline_class=AudioGenPipeline, pt_model=AutoModelForTextToWaveform, type="text"
     )
+    # pipeline("text-to-audio") with an AudioGen model builds AudioGenPipeline, any other model transformers' own class:
+    # only the task's class is swapped (in place: re-registering would log an "Overwriting" warning on every import).
+    PIPELINE_REGISTRY.supported_tasks["text-to-audio"]["impl"] = TextToAudioPipelineDispatch
 
     # AutoCap captioner
     from .autocap import (

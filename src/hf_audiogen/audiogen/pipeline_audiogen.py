@@ -511,4 +511,25 @@ class AudioGenPipeline(TextToAudioPipeline):
         return outputs[0] if len(outputs) == 1 else outputs
 
 
-__all__ = ["AudioGenPipeline", "PIPELINE_TASK"]
+class TextToAudioPipelineDispatch(TextToAudioPipeline):
+    """What ``transformers.pipeline("text-to-audio", ...)`` builds once ``hf_audiogen`` is imported: an
+    :class:`AudioGenPipeline` for an AudioGen model (``duration=``, ``seed=``, continuation, the model's own length
+    default), and transformers' own ``TextToAudioPipeline`` for every other model (MusicGen, Bark, ...), unchanged.
+
+    ``transformers.pipeline`` instantiates the task's class with the loaded model; ``__new__`` hands that call to the
+    right class (neither is a subclass of this one, so Python does not run ``__init__`` a second time).
+    """
+
+    def __new__(cls, *args, **kwargs):
+        model = kwargs.get("model", args[0] if args else None)
+        if isinstance(model, AudioGenForConditionalGeneration):
+            kwargs.pop("task", None)
+            for unused in ("vocoder", "sampling_rate", "noise_scheduler"):  # TextToAudioPipeline-only options
+                if kwargs.get(unused) is not None:
+                    raise InvalidInputError(f"{unused} does not apply to AudioGen models (AudioGenPipeline)")
+                kwargs.pop(unused, None)
+            return AudioGenPipeline(*args, **kwargs)
+        return TextToAudioPipeline(*args, **kwargs)
+
+
+__all__ = ["AudioGenPipeline", "PIPELINE_TASK", "TextToAudioPipelineDispatch"]

@@ -270,9 +270,8 @@ class AudioGenDecoder(nn.Module):
         hidden_states = self.dropout(hidden_states)
 
         self_cache = past_key_values.self_attention_cache if past_key_values is not None else None
-        causal_mask = create_causal_mask(
-            config=config, inputs_embeds=hidden_states, attention_mask=None, past_key_values=self_cache
-        )
+        # The cache goes by position: transformers renamed its keyword (past_key_values -> cache, the old name goes in 5.40)
+        causal_mask = create_causal_mask(config, hidden_states, None, self_cache)
         cross_mask = None
         if encoder_attention_mask is not None:
             cross_mask = create_bidirectional_mask(

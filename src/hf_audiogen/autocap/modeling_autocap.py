@@ -21,6 +21,7 @@ reference's ablation) drops the Q-Former: the projected frames (B,1024,768) are 
 from __future__ import annotations
 
 import copy
+import inspect
 from dataclasses import dataclass
 
 import torch
@@ -356,13 +357,20 @@ class AutoCapForConditionalGeneration(AutoCapPreTrainedModel, GenerationMixin):
         text = self.config.text_config
         if labels is not None and decoder_input_ids is None:
             decoder_input_ids = shift_tokens_right(labels, text.pad_token_id, text.decoder_start_token_id)
+        # transformers renamed BART's past_key_values to cache (the old name is removed in 5.40): pass whichever the
+        # installed BART takes, from whichever name generate used.
+        cache = kwargs.pop("cache", None)
+        cache = cache if cache is not None else past_key_values
+        cache_name = (
+            "cache" if "cache" in inspect.signature(self.language_model.forward).parameters else "past_key_values"
+        )
         outputs = self.language_model(
             encoder_outputs=(encoder_outputs.last_hidden_state,),
             attention_mask=encoder_outputs.attention_mask,
             decoder_input_ids=decoder_input_ids,
             decoder_attention_mask=decoder_attention_mask,
-            past_key_values=past_key_values,
             use_cache=use_cache,
+            **{cache_name: cache},
             **kwargs,
         )
         loss = None

@@ -535,3 +535,21 @@ def test_text_encoder_from_a_pip_package_is_not_saved_and_comes_back_on_load(tmp
         resolve_text_encoder_source("package:no_such_encoder_pkg")
     with pytest.raises(ValueError, match="frozen text encoder"):
         tiny_audiogen_config(text_encoder_source="package:x", freeze_text_encoder=False)
+
+
+def test_generate_from_precomputed_text_states_equals_generating_from_input_ids():
+    model = tiny_audiogen_model(seed=5)
+    batch = tiny_text_tokenizer()(["a dog barks in the distance", "rain"], return_tensors="pt", padding=True)
+    kwargs = dict(max_new_frames=8, seed=0, progress_bar=False, return_dict_in_generate=True)
+    from_ids = model.generate(batch.input_ids, batch.attention_mask, **kwargs)
+    with torch.no_grad():
+        states = model.text_encoder(input_ids=batch.input_ids, attention_mask=batch.attention_mask)
+    from_states = model.generate(encoder_outputs=states, attention_mask=batch.attention_mask, **kwargs)
+    assert torch.equal(from_states.sequences, from_ids.sequences)
+    assert torch.equal(from_states.audio, from_ids.audio)
+    tensor_only = model.generate(
+        encoder_outputs=states.last_hidden_state, attention_mask=batch.attention_mask, **kwargs
+    )
+    assert torch.equal(tensor_only.sequences, from_ids.sequences)
+    with pytest.raises(ValueError, match="either as input_ids or as encoder_outputs"):
+        model.generate(batch.input_ids, encoder_outputs=states, **kwargs)

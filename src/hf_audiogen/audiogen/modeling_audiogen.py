@@ -493,13 +493,15 @@ class AudioGenForConditionalGeneration(AudioGenPreTrainedModel, GenerationMixin)
         model = super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
         loaded = model[0] if isinstance(model, tuple) else model  # output_loading_info=True returns (model, info)
         if loaded.config.text_encoder_source is not None:
-            loaded.load_text_encoder_from_source()
+            hub_kwargs = {k: kwargs[k] for k in ("cache_dir", "token", "local_files_only") if k in kwargs}
+            loaded.load_text_encoder_from_source(**hub_kwargs)
         return model
 
-    def load_text_encoder_from_source(self) -> None:
-        """Load the frozen text encoder's weights from ``config.text_encoder_source`` (strict)."""
+    def load_text_encoder_from_source(self, **hub_kwargs) -> None:
+        """Load the frozen text encoder's weights from ``config.text_encoder_source`` (strict). ``hub_kwargs``
+        (``cache_dir``, ``token``, ``local_files_only``) apply when the source is a Hub id."""
         source = resolve_text_encoder_source(self.config.text_encoder_source)
-        encoder = AutoModelForTextEncoding.from_pretrained(source)
+        encoder = AutoModelForTextEncoding.from_pretrained(source, **hub_kwargs)
         missing, unexpected = self.text_encoder.load_state_dict(encoder.state_dict(), strict=False)
         if missing or unexpected:
             raise InvalidInputError(
@@ -851,6 +853,7 @@ class AudioGenForConditionalGeneration(AudioGenPreTrainedModel, GenerationMixin)
         progress_bar: bool = True,
         token_type_ids: torch.LongTensor | None = None,
         negative_token_type_ids: torch.LongTensor | None = None,
+        encoder_outputs: ModelOutput | tuple | torch.Tensor | None = None,
         **kwargs,
     ) -> torch.FloatTensor | AudioGenGenerationOutput:
         r"""Sample audio from text, an audio prompt, both, or nothing.
@@ -875,6 +878,9 @@ class AudioGenForConditionalGeneration(AudioGenPreTrainedModel, GenerationMixin)
                 (``config.max_duration``) generation continues with a sliding window that keeps the last
                 ``max_duration - extend_stride`` seconds as context.
             max_new_frames (`int`): the same in codec frames (``max_new_tokens`` is accepted as an alias).
+            encoder_outputs: precomputed text-encoder output (``(B, L, text hidden)`` states first, e.g. the output of
+                ``model.text_encoder(input_ids, attention_mask)``, or the states tensor itself) instead of
+                ``input_ids``; ``attention_mask`` still marks its padding. Gives the same audio as ``input_ids``.
             generation_config (`GenerationConfig`): defaults for the parameters below (else ``self.generation_config``).
             generator / seed: random source for sampling (a seed builds a generator on the model's device).
             use_cache: decode step by step with the key/value cache (same result as recomputing the prefix).
@@ -937,8 +943,22 @@ class AudioGenForConditionalGeneration(AudioGenPreTrainedModel, GenerationMixin)
                 )
             audio_codes = audio_codes.to(self.device, torch.long)
 
+        # Precomputed text states stand in for input_ids.
+        if encoder_outputs is not None:
+            if input_ids is not None:
+                raise InvalidInputError("pass the text either as input_ids or as encoder_outputs, not both")
+            if isinstance(encoder_outputs, torch.Tensor):
+                encoder_outputs = (encoder_outputs,)
+            hidden = encoder_outputs[0]
+            if not isinstance(hidden, torch.Tensor) or hidden.dim() != 3:
+                shape = tuple(hidden.shape) if isinstance(hidden, torch.Tensor) else type(hidden).__name__
+                raise InvalidInputError(
+                    f"encoder_outputs[0] must be the text states of shape (batch, text_length, hidden), got {shape}"
+                )
+        text_batch = encoder_outputs[0] if encoder_outputs is not None else input_ids
+
         # Batch size: from the text, else the audio prompt, else 1; everything must agree.
-        batch_size = input_ids.shape[0] if input_ids is not None else None
+        batch_size = text_batch.shape[0] if text_batch is not None else None
         if audio_codes is not None:
             if batch_size is not None and audio_codes.shape[0] != batch_size:
                 raise InvalidInputError(
@@ -953,11 +973,13 @@ class AudioGenForConditionalGeneration(AudioGenPreTrainedModel, GenerationMixin)
             )
 
         # Conditions: the conditional branch and, with guidance, the null/negative branch stacked after it.
-        if input_ids is not None:
-            cond_states, cond_mask = self.encode_text(input_ids, attention_mask, token_type_ids=token_type_ids)
+        if text_batch is not None:
+            cond_states, cond_mask = self.encode_text(
+                input_ids, attention_mask, encoder_outputs=encoder_outputs, token_type_ids=token_type_ids
+            )
         else:
             cond_states, cond_mask = self.null_condition(batch_size)
-        use_guidance = params["guidance_scale"] != 1.0 and (input_ids is not None or negative_input_ids is not None)
+        use_guidance = params["guidance_scale"] != 1.0 and (text_batch is not None or negative_input_ids is not None)
         if negative_input_ids is not None:
             if negative_input_ids.shape[0] not in (1, batch_size):
                 raise InvalidInputError(

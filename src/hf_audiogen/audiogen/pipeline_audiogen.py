@@ -26,13 +26,11 @@ from typing import Any
 
 import numpy as np
 import torch
-from transformers import AutoTokenizer
 from transformers.pipelines import TextToAudioPipeline
 
 from ..audio import AudioError, check_audio, check_sample_rate, load_audio
-from ..codec import CodecFeatureExtractor
 from ..validation import MAX_PROMPTS_PER_CALL, InvalidInputError, check_choice, check_seed
-from .convert_audiocraft import convert_audiocraft_checkpoint, is_audiocraft_checkpoint_dir
+from .hub_loading import load_audiogen
 from .modeling_audiogen import AudioGenForConditionalGeneration
 from .processing_audiogen import AudioGenProcessor
 
@@ -127,9 +125,11 @@ class AudioGenPipeline(TextToAudioPipeline):
     ) -> AudioGenPipeline:
         """Load a pipeline from a ``save_pretrained`` directory or Hub repo.
 
-        Also accepted: an audiocraft model directory (``state_dict.bin`` + ``compression_state_dict.bin``), converted
-        on the fly (``text_encoder`` / ``tokenizer`` choose the T5 to pair it with; default: the one in its config),
-        and a LoRA adapter directory (``adapter_config.json``), loaded onto the base model it names.
+        Also accepted: an audiocraft release (``state_dict.bin`` + ``compression_state_dict.bin``) as a local directory,
+        converted on the fly, or as a Hub repo (e.g. ``facebook/audiogen-medium``), fetched, converted once and cached
+        per commit (see :func:`~hf_audiogen.audiogen.hub_loading.load_audiogen`; ``text_encoder`` / ``tokenizer``
+        choose the T5 to pair it with, default: the one its config names), and a LoRA adapter directory
+        (``adapter_config.json``), loaded onto the base model it names.
 
         Args:
             pretrained_model_name_or_path: directory or Hub repo id.
@@ -142,17 +142,8 @@ class AudioGenPipeline(TextToAudioPipeline):
         is_adapter = os.path.isfile(os.path.join(source, ADAPTER_CONFIG_NAME))
         if is_adapter and not os.path.isfile(os.path.join(source, "config.json")):
             return cls._from_adapter_dir(source, device=device, dtype=dtype, **kwargs)
-        if is_audiocraft_checkpoint_dir(source):
-            return cls._from_audiocraft_dir(source, device, dtype, text_encoder, tokenizer)
-        if text_encoder is not None or tokenizer is not None:
-            raise InvalidInputError(
-                "text_encoder= and tokenizer= only apply to audiocraft checkpoints; a save_pretrained directory "
-                f"({source}) brings its own"
-            )
-        model_kwargs = dict(kwargs) if dtype is None else {**kwargs, "dtype": dtype}
-        model = AudioGenForConditionalGeneration.from_pretrained(source, **model_kwargs)
-        hub_kwargs = {k: v for k, v in kwargs.items() if k in ("revision", "token", "local_files_only", "cache_dir")}
-        processor = AudioGenProcessor.from_pretrained(source, **hub_kwargs)
+        # Directory or Hub id, save_pretrained or audiocraft layout: one loader decides (and converts / caches).
+        model, processor = load_audiogen(source, text_encoder=text_encoder, tokenizer=tokenizer, dtype=dtype, **kwargs)
         return cls(model=model.eval(), processor=processor, device=device)
 
     @classmethod
@@ -167,25 +158,6 @@ class AudioGenPipeline(TextToAudioPipeline):
         pipe = cls.from_pretrained(base, **kwargs)
         pipe.load_lora(adapter_dir)
         return pipe
-
-    @classmethod
-    def _from_audiocraft_dir(cls, source: str, device, dtype, text_encoder, tokenizer) -> AudioGenPipeline:
-        logger.warning(
-            "%s is an audiocraft checkpoint (state_dict.bin + compression_state_dict.bin): converting it to "
-            "hf_audiogen on the fly. Save the result with pipe.save_pretrained(dir) to skip this next time.",
-            source,
-        )
-        model = convert_audiocraft_checkpoint(source, text_encoder=text_encoder, tokenizer=tokenizer)
-        if dtype is not None and dtype != "auto":
-            model = model.to(dtype)
-        if tokenizer is None:  # the converter loaded the text encoder from this id / directory
-            tokenizer_source = text_encoder if isinstance(text_encoder, (str, os.PathLike)) else None
-            tokenizer = AutoTokenizer.from_pretrained(tokenizer_source or model.text_encoder.name_or_path)
-        feature_extractor = CodecFeatureExtractor(
-            feature_size=model.config.codec.audio_channels, sampling_rate=model.config.sampling_rate
-        )
-        processor = AudioGenProcessor(feature_extractor=feature_extractor, tokenizer=tokenizer)
-        return cls(model=model.eval(), processor=processor, device=device)
 
     def save_pretrained(self, save_directory: str | os.PathLike, **kwargs) -> None:
         """Write everything ``from_pretrained`` needs: ``config.json``, ``generation_config.json``,

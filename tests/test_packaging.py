@@ -133,6 +133,6 @@ def test_the_guard_does_block(tmp_path):
     assert "example.org" in (tmp_path / "net.log").read_text()
 
 
-@pytest.mark.parametrize("script", ["setup.sh", "test.sh", "demo.sh", "wheel_smoke.sh", "lock.sh"])
+@pytest.mark.parametrize("script", ["setup.sh", "test.sh", "demo.sh", "wheel_smoke.sh", "lock.sh", "train_sfx_v2.sh"])
 def test_scripts_are_valid_bash(script):
     subprocess.run(["bash", "-n", str(REPO / "scripts" / script)], check=True)

@@ -17,6 +17,7 @@ from huggingface_hub import constants
 from safetensors import safe_open
 from test_audiogen_convert_audiocraft import _audiocraft_state_dict, _xp_cfg_dict
 from test_codec_conversion import _to_audiocraft_layout, _xp_cfg
+from transformers.utils import hub as transformers_hub
 
 from hf_audiogen.audiogen import AudioGenPipeline
 from hf_audiogen.audiogen.hub_loading import CONVERSION_INFO_NAME, converted_dir
@@ -92,6 +93,9 @@ def hub_env(tmp_path, monkeypatch):
         monkeypatch.setattr(
             constants, "HUGGINGFACE_CO_URL_TEMPLATE", endpoint + "/{repo_id}/resolve/{revision}/{filename}"
         )
+        # transformers keeps one HfApi, built with the endpoint of its first use (huggingface.co if an earlier test
+        # touched it): drop it so that it is rebuilt against the emulator.
+        monkeypatch.setattr(transformers_hub, "_hf_api", None)
 
     return point_at
 

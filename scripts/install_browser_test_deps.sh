@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Install what tests/test_space_browser.py needs beyond the dev extra (which brings playwright's Python package and
+# Install what tests/space/test_space_browser.py needs beyond the dev extra (which brings playwright's Python package and
 # gradio): Debian's Chromium, which the test drives (playwright's own browser download cannot work here).
 # Idempotent. Needs root (or sudo) for apt-get. VENV: the venv whose packages are reported (default .venv).
 set -euo pipefail

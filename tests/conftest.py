@@ -49,6 +49,18 @@ def _no_network():
     socket.getaddrinfo = _real_getaddrinfo
 
 
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """Every test runs on one torch thread: on this shared 2-core box two OpenMP threads competing with other jobs made
+    a 2 s training test take 55 s. Tests that measure threading set their own count inside."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="module")
 def genau_pipe():
     from factories import tiny_genau_pipeline

@@ -129,17 +129,6 @@ def tiny_audiogen_model(seed: int = 0, **config_kwargs):
     return AudioGenForConditionalGeneration(tiny_audiogen_config(**config_kwargs)).eval()
 
 
-@pytest.fixture
-def one_torch_thread():
-    """Run a test on one torch thread: on this shared 2-core box, two OpenMP threads competing with other jobs made a
-    2 s training test take 55 s. Use with ``from factories import one_torch_thread`` and
-    ``pytestmark = pytest.mark.usefixtures("one_torch_thread")``."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 # --- AudioGen processor, pipeline and training (hf_audiogen.audiogen / hf_audiogen.training.audiogen) -------------
 def tiny_audiogen_processor(normalize_text: bool = False):
     """``AudioGenProcessor`` of the tiny models: ``tiny_text_tokenizer`` + a 16 kHz mono ``CodecFeatureExtractor``."""

@@ -1,11 +1,9 @@
 """Every model class through the shared ``ModelTesterMixin`` (tests/model_tester.py), with tiny models."""
 
-import pytest
 import torch
 from model_tester import ModelTesterMixin
 
 from factories import (
-    one_torch_thread,  # noqa: F401 (fixture)
     tiny_audiogen_model,
     tiny_autocap_model,
     tiny_codec_model,
@@ -13,8 +11,6 @@ from factories import (
     tiny_genau_vae,
     tiny_genau_vocoder,
 )
-
-pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _generator(seed: int = 0) -> torch.Generator:

@@ -74,21 +74,29 @@ from .modeling_fit import FiTTransformer1DModel
 T5_POOLING_MODES = ("masked_mean", "mean")
 
 EXAMPLE_DOC_STRING = """
-    Examples:
+    Examples (they need a converted GenAU checkpoint, e.g. from ``hf-audiogen convert genau``; none is bundled):
         ```py
-        >>> import hf_audiogen  # registers nothing with diffusers, but makes the custom classes importable
+        >>> import torch
         >>> from hf_audiogen.genau import GenAUPipeline
-        >>> pipe = GenAUPipeline.from_pretrained("path/to/genau-pipeline")
-        >>> audio = pipe("a dog barks in the rain", num_inference_steps=100, guidance_scale=4.0,
-        ...              audio_length_in_s=10.24, generator=torch.Generator().manual_seed(0)).audios[0]
+        >>> pipe = GenAUPipeline.from_pretrained("path/to/genau-pipeline")  # doctest: +SKIP
+        >>> audio = pipe(  # doctest: +SKIP
+        ...     "a dog barks in the rain",
+        ...     num_inference_steps=100,
+        ...     guidance_scale=4.0,
+        ...     audio_length_in_s=10.24,
+        ...     generator=torch.Generator().manual_seed(0),
+        ... ).audios[0]
         >>> # pipe.scheduler = DPMSolverMultistepScheduler.from_config(pipe.scheduler.config)  # ~25 steps suffice
         >>> # GenAU's re-ranking: best of 3 candidates by CLAP similarity
         >>> from transformers import ClapModel, ClapProcessor
-        >>> pipe = GenAUPipeline.from_pretrained("path/to/genau-pipeline",
+        >>> pipe = GenAUPipeline.from_pretrained(  # doctest: +SKIP
+        ...     "path/to/genau-pipeline",
         ...     clap_model=ClapModel.from_pretrained("laion/larger_clap_music_and_speech"),
-        ...     clap_processor=ClapProcessor.from_pretrained("laion/larger_clap_music_and_speech"))
-        >>> out = pipe("a dog barks in the rain", num_candidates_per_prompt=3)
-        >>> out.audios.shape, out.clap_scores  # (1, 163840), the best candidate's score
+        ...     clap_processor=ClapProcessor.from_pretrained("laion/larger_clap_music_and_speech"),
+        ... )
+        >>> out = pipe("a dog barks in the rain", num_candidates_per_prompt=3)  # doctest: +SKIP
+        >>> out.audios.shape, out.clap_scores  # doctest: +SKIP
+        ((1, 163840), ...)
         ```
 """
 
@@ -97,7 +105,7 @@ def genau_ddim_scheduler(**overrides) -> DDIMScheduler:
     """The DDIM sampler configured exactly as GenAU's (LDM ``DDIMSampler`` with 1000 training steps).
 
     For step counts that divide 1000 (the reference's 100 and 200) it takes LDM's timesteps, ᾱ_t, ᾱ_prev and σ_t and
-    the same x_t update (tests/test_genau_ddim.py; tests/parity/test_parity_genau.py against the reference sampler).
+    the same x_t update (tests/genau/test_genau_ddim.py; tests/parity/test_parity_genau.py against the reference sampler).
     Other step counts differ: LDM walks ``range(0, 1000, 1000 // S)``, i.e. more than S steps (31 for S = 30), while
     diffusers takes exactly S steps of that stride.
     """

@@ -51,9 +51,8 @@ from hf_audiogen.autocap.convert_autocap import (
 )
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/factories.py when this file runs on its own
-from factories import one_torch_thread  # noqa: E402, F401 (fixture)
 
-pytestmark = [pytest.mark.parity, pytest.mark.usefixtures("one_torch_thread")]
+pytestmark = pytest.mark.parity
 
 GENAU_REPO = os.environ.get("GENAU_REPO")
 HTSAT_DIR = Path(GENAU_REPO or "", "AutoCap", "src", "modules", "audio_encoder")

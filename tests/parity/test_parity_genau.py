@@ -20,12 +20,11 @@ import torch
 
 # tests/factories.py (tiny text encoders for the conversion and sampling tests), when this file runs on its own
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from factories import one_torch_thread  # noqa: E402, F401 (fixture: two OpenMP threads on a busy box crawl)
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import genau_reference  # noqa: E402 (the reference importer shared with benchmarks/genau_speed.py)
 
-pytestmark = [pytest.mark.parity, pytest.mark.usefixtures("one_torch_thread")]
+pytestmark = pytest.mark.parity
 
 GENAU_REPO = os.environ.get("GENAU_REPO")
 if genau_reference.unavailable_reason(GENAU_REPO):

@@ -1,7 +1,7 @@
 """AudioGen (Kreuk et al. 2023): text-conditioned Transformer language model over neural-codec tokens."""
 
 from .codebook_patterns import DelayPattern
-from .configuration_audiogen import AudioGenConfig, AudioGenDecoderConfig
+from .configuration_audiogen import AudioGenConfig, AudioGenDecoderConfig, AudioGenGenerationConfig
 from .modeling_audiogen import (
     AudioGenDecoder,
     AudioGenForConditionalGeneration,
@@ -16,6 +16,7 @@ __all__ = [
     "AudioGenConfig",
     "AudioGenDecoder",
     "AudioGenDecoderConfig",
+    "AudioGenGenerationConfig",
     "AudioGenForConditionalGeneration",
     "AudioGenGenerationOutput",
     "AudioGenOutput",

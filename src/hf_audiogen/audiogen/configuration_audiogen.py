@@ -6,13 +6,14 @@ Defaults describe audiocraft's released ``facebook/audiogen-medium`` (T5-large t
 decoder sizes (``AudioGenDecoderConfig.from_preset``); the test sizes live in ``tests/factories.py``.
 """
 
+import copy
 from typing import ClassVar
 
-from transformers import AutoConfig, PreTrainedConfig
+from transformers import AutoConfig, GenerationConfig, PreTrainedConfig
 from transformers.configuration_utils import SubConfigSpec
 
 from ..codec.configuration_codec import CodecConfig
-from ..validation import InvalidInputError
+from ..validation import MAX_SAMPLES_PER_CALL, InvalidInputError, check_choice, check_float, check_int
 from .codebook_patterns import PATTERN_NAMES
 
 # t5-large's architecture (the text encoder of the released AudioGen), spelled out because nothing can be downloaded.
@@ -303,4 +304,96 @@ class AudioGenConfig(PreTrainedConfig):
         return cls(**{**preset, **kwargs})
 
 
-__all__ = ["DECODER_PRESETS", "AudioGenConfig", "AudioGenDecoderConfig"]
+class AudioGenGenerationConfig(GenerationConfig):
+    r"""
+    AudioGen's generation defaults and their checks: transformers' [`GenerationConfig`] plus ``extend_stride``, the
+    long-form stride in seconds (audio longer than the trained window is generated window by window, each new
+    window starting ``extend_stride`` seconds after the previous one, as audiocraft does).
+
+    ```python
+    >>> from hf_audiogen.audiogen import AudioGenConfig, AudioGenGenerationConfig
+    >>> defaults = AudioGenGenerationConfig.from_audiogen_config(AudioGenConfig())
+    >>> defaults.top_p, defaults.guidance_scale, defaults.extend_stride
+    (0.25, 3.0, 2.0)
+    >>> defaults.merged({"guidance_scale": 1.0}, AudioGenConfig()).guidance_scale
+    1.0
+    ```
+    """
+
+    # What AudioGen's sampler reads; anything else a caller passes is refused (not silently ignored).
+    SUPPORTED: ClassVar[tuple[str, ...]] = (
+        "do_sample",
+        "temperature",
+        "top_k",
+        "top_p",
+        "guidance_scale",
+        "num_return_sequences",
+        "extend_stride",
+        "max_new_tokens",
+        "return_dict_in_generate",
+    )
+    # Token ids that transformers' generation utilities pass along; AudioGen's codes have no such tokens.
+    IGNORED: ClassVar[tuple[str, ...]] = ("pad_token_id", "bos_token_id", "eos_token_id", "decoder_start_token_id")
+
+    def __init__(self, extend_stride: float | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.extend_stride = extend_stride
+
+    @classmethod
+    def from_audiogen_config(cls, config: "AudioGenConfig") -> "AudioGenGenerationConfig":
+        """The paper's sampling recipe: nucleus sampling with ``top_p=0.25`` and guidance ``3.0`` (§4.1), audio of
+        half the trained window (5 s for the released model), long-form stride of a fifth of the window (2 s)."""
+        return cls(
+            do_sample=True,
+            temperature=1.0,
+            top_k=0,
+            top_p=0.25,
+            guidance_scale=3.0,
+            num_return_sequences=1,
+            return_dict_in_generate=False,
+            max_new_tokens=max(1, int(config.max_duration / 2 * config.frame_rate)),
+            extend_stride=config.max_duration / 5,
+        )
+
+    def merged(self, overrides: dict, config: "AudioGenConfig") -> "AudioGenGenerationConfig":
+        """A checked copy: ``overrides`` (call arguments; ``None`` means "not given") over this config, then the
+        paper's recipe for whatever neither sets. Raises :class:`InvalidInputError` naming the first bad value."""
+        unknown = sorted(set(overrides) - set(self.SUPPORTED) - set(self.IGNORED))
+        if unknown:
+            raise InvalidInputError(
+                f"generate() got unsupported arguments {unknown}; supported generation parameters: {self.SUPPORTED}"
+            )
+        defaults = self.from_audiogen_config(config)
+        values = {}
+        for name in self.SUPPORTED:
+            value = overrides.get(name)
+            if value is None:
+                value = getattr(self, name, None)
+            values[name] = value if value is not None else getattr(defaults, name)
+        values["do_sample"] = bool(check_choice("do_sample", values["do_sample"], (True, False)))
+        values["return_dict_in_generate"] = bool(
+            check_choice("return_dict_in_generate", values["return_dict_in_generate"], (True, False))
+        )
+        values["temperature"] = check_float("temperature", values["temperature"], min=0, min_inclusive=False)
+        values["top_k"] = check_int("top_k", values["top_k"] or 0, min=0)
+        values["top_p"] = check_float("top_p", values["top_p"], min=0, max=1, min_inclusive=False)
+        values["guidance_scale"] = check_float("guidance_scale", values["guidance_scale"], min=0)
+        values["num_return_sequences"] = check_int(
+            "num_return_sequences", values["num_return_sequences"], min=1, max=MAX_SAMPLES_PER_CALL
+        )
+        frame_rate = config.frame_rate
+        values["extend_stride"] = check_float(
+            "extend_stride", values["extend_stride"], min=1 / frame_rate, max=config.max_duration, max_inclusive=False
+        )
+        if not 0 < int(values["extend_stride"] * frame_rate) < config.max_frames:
+            raise InvalidInputError(
+                f"extend_stride must be at least one frame and less than max_duration: in [{1 / frame_rate:g}, "
+                f"{config.max_duration:g}) seconds, got {values['extend_stride']:g}"
+            )
+        merged = copy.deepcopy(self)
+        for name, value in values.items():
+            setattr(merged, name, value)
+        return merged
+
+
+__all__ = ["DECODER_PRESETS", "AudioGenConfig", "AudioGenDecoderConfig", "AudioGenGenerationConfig"]

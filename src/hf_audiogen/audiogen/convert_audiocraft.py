@@ -45,7 +45,7 @@ import re
 from typing import Any
 
 import torch
-from transformers import AutoModelForTextEncoding, GenerationConfig, PreTrainedModel
+from transformers import AutoModelForTextEncoding, PreTrainedModel
 from transformers.initialization import no_init_weights
 
 from ..checkpoint_io import (
@@ -73,7 +73,7 @@ from ..codec.convert_audiocraft import (
 from ..codec.feature_extraction_codec import CodecFeatureExtractor
 from ..codec.modeling_codec import CodecModel
 from ..validation import InvalidInputError
-from .configuration_audiogen import AudioGenConfig, AudioGenDecoderConfig
+from .configuration_audiogen import AudioGenConfig, AudioGenDecoderConfig, AudioGenGenerationConfig
 from .modeling_audiogen import AudioGenForConditionalGeneration
 from .processing_audiogen import AudioGenProcessor
 
@@ -273,7 +273,7 @@ def audiogen_decoder_config_from_audiocraft_cfg(xp_cfg: str | dict, frame_rate: 
         ) from err
 
 
-def generation_config_from_audiocraft_cfg(xp_cfg: str | dict, frame_rate: int) -> GenerationConfig:
+def generation_config_from_audiocraft_cfg(xp_cfg: str | dict, frame_rate: int) -> AudioGenGenerationConfig:
     """Sampling defaults of audiocraft's ``AudioGen`` API for this run: ``generate.lm.*`` of the config when present
     (else audiocraft's defaults: sampling with top-k 250), guidance ``classifier_free_guidance.inference_coef``, 5 s of
     audio (``AudioGen.__init__``) and a long-form stride of a fifth of the window (``extend_stride``: 2 s of the
@@ -283,7 +283,7 @@ def generation_config_from_audiocraft_cfg(xp_cfg: str | dict, frame_rate: int) -
     if window <= 0:
         raise InvalidInputError(f"xp.cfg field 'dataset.segment_duration' must be > 0 seconds, got {window:g}")
     top_p = _cfg_number(cfg, "generate.lm.top_p", float, 0.0) if _cfg_get(cfg, "generate.lm.top_p", None) else 0.0
-    return GenerationConfig(
+    return AudioGenGenerationConfig(
         do_sample=_cfg_bool(cfg, "generate.lm.use_sampling", True),
         temperature=_cfg_number(cfg, "generate.lm.temp", float, 1.0),
         top_k=_cfg_number(cfg, "generate.lm.top_k", int, 250),

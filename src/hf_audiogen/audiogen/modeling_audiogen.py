@@ -19,7 +19,6 @@ audiocraft                                                      here
 ==============================================================  ===================================================
 """
 
-import copy
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -43,15 +42,13 @@ from ..text_encoder_source import resolve_text_encoder_source
 from ..validation import (
     MAX_AUDIO_PROMPT_SECONDS,
     MAX_PROMPTS_PER_CALL,
-    MAX_SAMPLES_PER_CALL,
     InvalidInputError,
-    check_choice,
     check_float,
     check_int,
     check_seed,
 )
 from .codebook_patterns import DelayPattern
-from .configuration_audiogen import AudioGenConfig, AudioGenDecoderConfig
+from .configuration_audiogen import AudioGenConfig, AudioGenDecoderConfig, AudioGenGenerationConfig
 
 # Longest audio `generate` accepts in one call; beyond this a typo (e.g. frames passed as seconds) is more likely than
 # an intent, and the codes of the whole output are kept in memory.
@@ -59,7 +56,6 @@ MAX_GENERATION_SECONDS = 600.0
 # Marks pattern slots that are still to be sampled (never fed to the model: they all lie at or after the current step).
 _UNKNOWN_TOKEN = -1
 # Generation kwargs that transformers' pipelines pass by default and that mean nothing for codec tokens.
-_IGNORED_GENERATION_KWARGS = ("pad_token_id", "bos_token_id", "eos_token_id", "decoder_start_token_id")
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -558,18 +554,9 @@ class AudioGenForConditionalGeneration(AudioGenPreTrainedModel, GenerationMixin)
         self.train(self.training)
 
     @staticmethod
-    def default_generation_config(config: AudioGenConfig) -> GenerationConfig:
-        """The paper's sampling recipe: nucleus sampling with ``top_p=0.25`` and guidance ``3.0`` (§4.1), audio of
-        half the trained window (5 s for the released model), long-form stride of a fifth of the window (2 s)."""
-        return GenerationConfig(
-            do_sample=True,
-            temperature=1.0,
-            top_k=0,
-            top_p=0.25,
-            guidance_scale=3.0,
-            max_new_tokens=max(1, int(config.max_duration / 2 * config.frame_rate)),
-            extend_stride=config.max_duration / 5,
-        )
+    def default_generation_config(config: AudioGenConfig) -> AudioGenGenerationConfig:
+        """The paper's sampling recipe (see :meth:`AudioGenGenerationConfig.from_audiogen_config`)."""
+        return AudioGenGenerationConfig.from_audiogen_config(config)
 
     def train(self, mode: bool = True) -> "AudioGenForConditionalGeneration":
         """Switch the trainable parts; a frozen text encoder and the codec stay in eval mode (no dropout, no
@@ -1063,63 +1050,14 @@ class AudioGenForConditionalGeneration(AudioGenPreTrainedModel, GenerationMixin)
         max_new_frames: int | None,
         kwargs: dict,
     ) -> dict:
-        """Merge call kwargs over the generation config and validate everything with explicit errors."""
-        generation_config = copy.deepcopy(generation_config or self.generation_config)
-        # Fallbacks for what neither the call nor the config sets (GenerationConfig leaves most fields None).
-        defaults = {
-            **self.default_generation_config(self.config).to_dict(),
-            "num_return_sequences": 1,
-            "return_dict_in_generate": False,
-        }
-        supported = (
-            "do_sample",
-            "temperature",
-            "top_k",
-            "top_p",
-            "guidance_scale",
-            "num_return_sequences",
-            "extend_stride",
-            "max_new_tokens",
-            "return_dict_in_generate",
-        )
-        unknown = sorted(set(kwargs) - set(supported) - set(_IGNORED_GENERATION_KWARGS))
-        if unknown:
-            raise InvalidInputError(
-                f"generate() got unsupported arguments {unknown}; supported generation parameters: {supported}"
-            )
-
-        def pick(name):
-            if name in kwargs and kwargs[name] is not None:
-                return kwargs[name]
-            value = getattr(generation_config, name, None)
-            return value if value is not None else defaults.get(name)
-
-        params = {name: pick(name) for name in supported}
-        params["do_sample"] = bool(check_choice("do_sample", params["do_sample"], (True, False)))
-        params["return_dict_in_generate"] = bool(
-            check_choice("return_dict_in_generate", params["return_dict_in_generate"], (True, False))
-        )
-        params["temperature"] = check_float("temperature", params["temperature"], min=0, min_inclusive=False)
-        params["top_k"] = check_int("top_k", params["top_k"] or 0, min=0)
-        params["top_p"] = check_float("top_p", params["top_p"], min=0, max=1, min_inclusive=False)
-        params["guidance_scale"] = check_float("guidance_scale", params["guidance_scale"], min=0)
-        params["num_return_sequences"] = check_int(
-            "num_return_sequences", params["num_return_sequences"], min=1, max=MAX_SAMPLES_PER_CALL
-        )
+        """Call kwargs merged over the generation config and checked (by :class:`AudioGenGenerationConfig`), plus
+        the number of frames to generate from ``duration`` / ``max_new_frames`` / ``max_new_tokens``."""
+        generation_config = generation_config or self.generation_config
+        if not isinstance(generation_config, AudioGenGenerationConfig):  # e.g. read from generation_config.json
+            generation_config = AudioGenGenerationConfig.from_dict(generation_config.to_dict())
+        merged = generation_config.merged(kwargs, self.config)
+        params = {name: getattr(merged, name) for name in AudioGenGenerationConfig.SUPPORTED}
         frame_rate = self.config.frame_rate
-        params["extend_stride"] = check_float(
-            "extend_stride",
-            params["extend_stride"],
-            min=1 / frame_rate,
-            max=self.config.max_duration,
-            max_inclusive=False,
-        )
-        stride_frames = int(params["extend_stride"] * frame_rate)
-        if not 0 < stride_frames < self.config.max_frames:
-            raise InvalidInputError(
-                f"extend_stride must be at least one frame and less than max_duration: in [{1 / frame_rate:g}, "
-                f"{self.config.max_duration:g}) seconds, got {params['extend_stride']:g}"
-            )
 
         explicit_frames = max_new_frames if max_new_frames is not None else kwargs.get("max_new_tokens")
         if duration is not None and explicit_frames is not None:

@@ -188,8 +188,7 @@ def test_bad_inputs_raise_clear_value_errors(pipe, args, kwargs, message):
 
 
 def test_from_pretrained_converts_an_audiocraft_directory(tmp_path, caplog):
-    from reference_audiocraft import _audiocraft_state_dict, _xp_cfg_dict
-    from reference_audiocraft import _to_audiocraft_layout, _xp_cfg
+    from reference_audiocraft import _audiocraft_state_dict, _to_audiocraft_layout, _xp_cfg, _xp_cfg_dict
 
     model = tiny_audiogen_model(seed=3)
     directory = tmp_path / "audiocraft"

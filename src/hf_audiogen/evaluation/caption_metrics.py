@@ -12,7 +12,7 @@ Differences from coco-caption, on purpose:
   ``can not``), brackets escaped and kept (lower-cased ``-lrb-``, ``-rrb-``, ``-lsb-`` ... are not on coco's drop list),
   ``$ % # & * @`` split off, final periods split off except after abbreviations (``e.g.``, ``p.m.``, ``mr.``, ...),
   numbers such as ``1,000``, ``3.5``, ``5:30``, ``3/4`` and hyphenated words kept whole. It matches the Java tokenizer
-  on every string pinned in ``tests/test_caption_metrics.py``; rarer PTB rules (``10:00am`` -> ``10:00 am``, a few
+  on every string pinned in ``tests/evaluation/test_caption_metrics.py``; rarer PTB rules (``10:00am`` -> ``10:00 am``, a few
   apostrophe words such as ``d'ya``) are not reproduced, which does not occur in ordinary captions.
 * Empty predictions score 0 (coco-caption divides by zero in ROUGE-L).
 
@@ -611,8 +611,274 @@ def compute_caption_metrics(
     return results
 
 
+# ---------------------------------------------------------------------------------------------------------------------
+# DCASE 2024 (aac-metrics' "dcase2024" set): vocabulary, SBERT similarity, FENSE's fluency-error detector, FENSE,
+# FER and SPIDEr-FL, behind aac-metrics' ``evaluate(candidates, mult_references)`` shape
+# ---------------------------------------------------------------------------------------------------------------------
+
+DCASE2024_METRICS = ("meteor", "cider_d", "spice", "spider", "spider_fl", "fer", "fense", "vocab")
+EVALUATE_METRICS = (*CAPTION_METRICS, "spider_fl", "fer", "fense", "sbert_sim", "vocab")
+FENSE_SBERT = "sentence-transformers/paraphrase-TinyBERT-L6-v2"  # FENSE's and aac-metrics' default SBERT
+FENSE_ECHECKER_URL = "https://github.com/blmoistawinde/fense/releases/download/V0.1/echecker_clotho_audiocaps_base.ckpt"
+# FENSE's error detector has 5 sigmoid outputs (add_tail, repeat_event, repeat_word, delete_word, error); a caption is
+# "not fluent" when the last one is above 0.9, and its score is then multiplied by 1 - 0.9.
+FENSE_ERROR_THRESHOLD, FENSE_PENALTY = 0.9, 0.9
+
+
+def vocabulary(
+    candidates: Sequence[str], mult_references: Sequence[Sequence[str]], tokenize: bool = True
+) -> dict[str, float]:
+    """Vocabulary size of the candidates (``vocab``), of all references (``vocab_mrefs_full``) and their ratio
+    (``vocab_ratio_full``). Tokens are :func:`tokenize_caption`'s (aac-metrics splits its preprocessed text on
+    spaces, which differs only around punctuation)."""
+    candidates, mult_references = _check_inputs(candidates, mult_references)
+    hyps, refs_list = _tokenize_all(candidates, mult_references, tokenize)
+    cands = {token for hyp in hyps for token in hyp}
+    refs = {token for refs in refs_list for ref in refs for token in ref}
+    return {
+        "vocab": float(len(cands)),
+        "vocab_mrefs_full": float(len(refs)),
+        "vocab_ratio_full": len(cands) / max(len(refs), 1),
+    }
+
+
+def sbert_similarity(
+    candidates: Sequence[str], mult_references: Sequence[Sequence[str]], sbert_model: str | os.PathLike
+) -> list[float]:
+    """Per item: the mean cosine between the candidate's and each reference's sentence embedding (FENSE's
+    ``sbert_sim``). ``sbert_model``: a sentence-transformers folder of a BERT model with mean pooling (FENSE:
+    paraphrase-TinyBERT-L6-v2), or ``"minilm"`` (the offline all-MiniLM-L6-v2; not the paper's model)."""
+    from .sentence_embedding import sentence_embeddings
+
+    candidates, mult_references = _check_inputs(candidates, mult_references)
+    flat = [ref for refs in mult_references for ref in refs]
+    embeddings = sentence_embeddings([*candidates, *flat], encoder=os.fspath(sbert_model))
+    cand, refs = embeddings[: len(candidates)], embeddings[len(candidates) :]
+    scores, start = [], 0
+    for i, item_refs in enumerate(mult_references):
+        scores.append(float((refs[start : start + len(item_refs)] @ cand[i]).mean()))
+        start += len(item_refs)
+    return scores
+
+
+class FluencyErrorDetector:
+    """FENSE's error checker (``echecker_clotho_audiocaps_{base,tiny}.ckpt``) on transformers: a ``BertModel``, its
+    [CLS] state, dropout and one linear layer to 5 sigmoid outputs, the last being "has an error".
+
+    The checkpoint (``torch.save`` of ``{"model_type": "prajjwal1/bert-...", "num_classes": 5, "state_dict":
+    {"encoder.<BertModel keys>", "clf.weight", "clf.bias"}}``, FENSE's ``BERTFlatClassifier``) is read with
+    :func:`hf_audiogen.checkpoint_io.load_torch_file`; the BERT sizes come from the shapes (heads: ``hidden // 64``,
+    as every prajjwal1 BERT). The tokenizer is the one of ``model_type`` (a folder or Hub id; uncased BERT WordPiece).
+    """
+
+    def __init__(self, encoder, classifier, tokenizer, model_type: str = ""):
+        self.encoder, self.classifier, self.tokenizer, self.model_type = encoder, classifier, tokenizer, model_type
+
+    @classmethod
+    def from_checkpoint(
+        cls, path: str | os.PathLike, tokenizer: str | os.PathLike | None = None, allow_pickle: bool = False
+    ) -> FluencyErrorDetector:
+        import torch
+        from transformers import AutoTokenizer, BertConfig, BertModel
+
+        from ..checkpoint_io import load_torch_file
+
+        loaded = load_torch_file(path, "FENSE error-checker checkpoint", allow_pickle=allow_pickle, force_hint=None)
+        if not isinstance(loaded, dict) or not isinstance(loaded.get("state_dict"), dict):
+            raise InvalidInputError(
+                f"FENSE error-checker checkpoint {os.fspath(path)} has no 'state_dict' (expected FENSE's "
+                "{'model_type', 'num_classes', 'state_dict'})"
+            )
+        state = {k: v for k, v in loaded["state_dict"].items() if k != "encoder.embeddings.position_ids"}
+        needed = ("encoder.embeddings.word_embeddings.weight", "encoder.embeddings.position_embeddings.weight")
+        if not all(key in state for key in (*needed, "clf.weight", "clf.bias")):
+            raise InvalidInputError(
+                f"FENSE error-checker checkpoint {os.fspath(path)} lacks {[k for k in (*needed, 'clf.weight', 'clf.bias') if k not in state]}"
+            )
+        words = state["encoder.embeddings.word_embeddings.weight"]
+        layers = {int(m.group(1)) for k in state if (m := re.match(r"encoder\.encoder\.layer\.(\d+)\.", k))}
+        hidden = words.shape[1]
+        config = BertConfig(
+            vocab_size=words.shape[0],
+            hidden_size=hidden,
+            num_hidden_layers=len(layers),
+            num_attention_heads=max(hidden // 64, 1),
+            intermediate_size=state["encoder.encoder.layer.0.intermediate.dense.weight"].shape[0] if layers else hidden,
+            max_position_embeddings=state["encoder.embeddings.position_embeddings.weight"].shape[0],
+            type_vocab_size=state["encoder.embeddings.token_type_embeddings.weight"].shape[0]
+            if "encoder.embeddings.token_type_embeddings.weight" in state
+            else 2,
+        )
+        encoder = BertModel(config, add_pooling_layer="encoder.pooler.dense.weight" in state).eval()
+        classifier = torch.nn.Linear(hidden, state["clf.weight"].shape[0])
+        encoder_state = {k.removeprefix("encoder."): v for k, v in state.items() if k.startswith("encoder.")}
+        unexpected = sorted(k for k in state if not k.startswith(("encoder.", "clf.")))
+        try:
+            result = encoder.load_state_dict(encoder_state, strict=False)
+            classifier.load_state_dict({"weight": state["clf.weight"], "bias": state["clf.bias"]})
+        except RuntimeError as err:
+            raise InvalidInputError(f"FENSE error-checker checkpoint {os.fspath(path)}: {str(err).splitlines()[0]}")
+        missing = [k for k in result.missing_keys if k not in ("embeddings.position_ids", "embeddings.token_type_ids")]
+        unexpected += list(result.unexpected_keys)
+        if missing or unexpected:
+            raise InvalidInputError(
+                f"FENSE error-checker checkpoint {os.fspath(path)} does not fill a BertModel: missing {missing[:5]}, "
+                f"unexpected {unexpected[:5]}"
+            )
+        model_type = str(loaded.get("model_type", ""))
+        source = os.fspath(tokenizer) if tokenizer is not None else model_type
+        try:
+            tokenizer_object = AutoTokenizer.from_pretrained(source)
+        except (OSError, ValueError) as err:
+            raise MetricUnavailableError(
+                f"the FENSE error checker needs the tokenizer of {model_type or 'its BERT'} ({source!r} cannot be "
+                "loaded offline): pass echecker_tokenizer=/path/to/a saved copy"
+            ) from err
+        return cls(encoder, classifier.eval(), tokenizer_object, model_type)
+
+    def error_probabilities(self, texts: Sequence[str], batch_size: int = 32) -> list[float]:
+        """P("has an error") per text (FENSE: tokens padded / truncated to 64)."""
+        import torch
+
+        probs = []
+        for begin in range(0, len(texts), batch_size):
+            batch = self.tokenizer(
+                list(texts[begin : begin + batch_size]),
+                truncation=True,
+                padding="max_length",
+                max_length=64,
+                return_tensors="pt",
+            )
+            with torch.inference_mode():
+                states = self.encoder(**batch).last_hidden_state[:, 0]
+                probs.extend(torch.sigmoid(self.classifier(states))[:, -1].tolist())
+        return probs
+
+
+def evaluate_captions(
+    candidates: Sequence[str],
+    mult_references: Sequence[Sequence[str]],
+    metrics: str | Sequence[str] = "dcase2024",
+    *,
+    sbert_model: str | os.PathLike | None = None,
+    echecker: str | os.PathLike | FluencyErrorDetector | None = None,
+    echecker_tokenizer: str | os.PathLike | None = None,
+    tokenize: bool = True,
+    meteor_jar: str | os.PathLike | None = None,
+    spice_jar: str | os.PathLike | None = None,
+    java: str | os.PathLike | None = None,
+) -> tuple[dict, dict]:
+    """aac-metrics' ``evaluate(candidates, mult_references, metrics=...)``: ``(corpus_scores, per_item_scores)``.
+
+    ``metrics``: ``"dcase2024"`` (:data:`DCASE2024_METRICS`), ``"all"`` or names from :data:`EVALUATE_METRICS`.
+    A metric whose program or model is not here is not computed: ``corpus_scores["unavailable"]`` maps it to the
+    reason (what to fetch). Models: ``sbert_model`` (a sentence-transformers folder of FENSE's
+    paraphrase-TinyBERT-L6-v2, or ``"minilm"`` for the offline all-MiniLM-L6-v2, whose scores are reported as
+    ``sbert_sim_minilm`` / ``fense_minilm``: not comparable with the papers' numbers); ``echecker`` (FENSE's
+    ``echecker_clotho_audiocaps_base.ckpt`` or a loaded :class:`FluencyErrorDetector`) with ``echecker_tokenizer``.
+
+    Example:
+
+    ```python
+    >>> from hf_audiogen.evaluation.caption_metrics import evaluate_captions
+    >>> corpus, per_item = evaluate_captions(["a dog barks"], [["a dog is barking", "a dog barks loudly"]],
+    ...                                      metrics=["bleu", "vocab"])
+    >>> corpus["vocab"], len(per_item["bleu_1"])
+    (3.0, 1)
+
+    ```
+    """
+    if isinstance(metrics, str):
+        metrics = {"dcase2024": DCASE2024_METRICS, "all": EVALUATE_METRICS}.get(metrics, (metrics,))
+    metrics = list(dict.fromkeys(metrics))
+    unknown = [name for name in metrics if name not in EVALUATE_METRICS]
+    if unknown or not metrics:
+        raise InvalidInputError(
+            f"unknown caption metric(s) {unknown or metrics!r}; choose from {list(EVALUATE_METRICS)}"
+        )
+    candidates, mult_references = _check_inputs(candidates, mult_references)
+    unavailable: dict[str, str] = {}
+    java_reasons = caption_metric_availability(meteor_jar, spice_jar, java)
+    sbert_reason = (
+        None
+        if sbert_model is not None
+        else f"needs the SBERT model {FENSE_SBERT} (a sentence-transformers folder): pass sbert_model=/path, or "
+        "sbert_model='minilm' for the offline all-MiniLM-L6-v2 (labelled *_minilm, not comparable with the papers)"
+    )
+    echecker_reason = (
+        None
+        if echecker is not None
+        else f"needs FENSE's fluency-error checker: fetch {FENSE_ECHECKER_URL} and its BERT tokenizer "
+        "(prajjwal1/bert-medium), pass echecker=/path/to.ckpt, echecker_tokenizer=/path"
+    )
+    needs = {
+        "spider_fl": ["spider", "echecker"],
+        "fer": ["echecker"],
+        "fense": ["sbert", "echecker"],
+        "sbert_sim": ["sbert"],
+    }
+    reasons = {**java_reasons, "sbert": sbert_reason, "echecker": echecker_reason}
+    runnable = []
+    for name in metrics:
+        blocking = [reasons[need] for need in needs.get(name, [name]) if reasons.get(need)]
+        if blocking:
+            unavailable[name] = "; ".join(blocking)
+        else:
+            runnable.append(name)
+
+    corpus: dict = {}
+    per_item: dict = {}
+    coco = [name for name in CAPTION_METRICS if name in runnable or (name == "spider" and "spider_fl" in runnable)]
+    if coco:
+        scores = compute_caption_metrics(
+            candidates,
+            mult_references,
+            metrics=coco,
+            tokenize=tokenize,
+            return_per_item=True,
+            meteor_jar=meteor_jar,
+            spice_jar=spice_jar,
+            java=java,
+        )
+        for key, value in scores.items():
+            (per_item if key.endswith("_per_item") else corpus)[key.removesuffix("_per_item")] = value
+    if "vocab" in runnable:
+        corpus.update(vocabulary(candidates, mult_references, tokenize=tokenize))
+    suffix = (
+        "_minilm"
+        if sbert_model is not None and os.fspath(sbert_model).lower() in ("minilm", "all-minilm-l6-v2")
+        else ""
+    )
+    if any(name in runnable for name in ("sbert_sim", "fense")):
+        per_item["sbert_sim" + suffix] = sbert_similarity(candidates, mult_references, sbert_model)
+    if any(name in runnable for name in ("fer", "fense", "spider_fl")):
+        detector = (
+            echecker
+            if isinstance(echecker, FluencyErrorDetector)
+            else FluencyErrorDetector.from_checkpoint(echecker, tokenizer=echecker_tokenizer)
+        )
+        probabilities = detector.error_probabilities(candidates)
+        per_item["fer"] = [float(p > FENSE_ERROR_THRESHOLD) for p in probabilities]
+        penalties = [1.0 - FENSE_PENALTY * error for error in per_item["fer"]]
+        if "fense" in runnable:
+            per_item["fense" + suffix] = [s * p for s, p in zip(per_item["sbert_sim" + suffix], penalties)]
+        if "spider_fl" in runnable:
+            per_item["spider_fl"] = [s * p for s, p in zip(per_item["spider"], penalties)]
+    for key, values in per_item.items():
+        corpus.setdefault(key, sum(values) / len(values))
+    # only what was asked for (SPIDEr-FL computes SPIDEr, FENSE computes sbert_sim, ...): keep the parts, they are cheap
+    corpus["unavailable"] = unavailable
+    return corpus, per_item
+
+
 __all__ = [
     "CAPTION_METRICS",
+    "DCASE2024_METRICS",
+    "EVALUATE_METRICS",
+    "FluencyErrorDetector",
+    "evaluate_captions",
+    "sbert_similarity",
+    "vocabulary",
     "DEFAULT_CAPTION_METRICS",
     "MetricUnavailableError",
     "bleu",

@@ -11,7 +11,8 @@ huggingface_hub 2.x uses for ``hf_hub_download`` / ``snapshot_download`` / ``mod
 
 Errors are answered the way the Hub answers them (status + ``X-Error-Code``), so huggingface_hub raises its own
 exceptions: an unknown or private repo without a valid ``Authorization: Bearer`` token -> 401 ``RepoNotFound``;
-an unknown revision -> 404 ``RevisionNotFound``; an unknown file -> 404 ``EntryNotFound``. Nothing else is faked:
+an unknown revision -> 404 ``RevisionNotFound``; an unknown file -> 404 ``EntryNotFound`` with ``X-Repo-Commit`` (so
+that huggingface_hub records the absence in its cache and a later offline load does not look for the file). Nothing else is faked:
 the client code (huggingface_hub, transformers, hf_audiogen) runs unchanged against it. No redirects, no LFS/Xet.
 
 ```python
@@ -119,14 +120,12 @@ class _Handler(BaseHTTPRequestHandler):
         if not head:
             self.wfile.write(body)
 
-    def _error(self, status: int, code: str, message: str, head: bool):
+    def _error(self, status: int, code: str, message: str, head: bool, commit: str | None = None):
         body = json.dumps({"error": message}).encode()
-        self._send(
-            status,
-            body,
-            {"X-Error-Code": code, "X-Error-Message": message, "Content-Type": "application/json"},
-            head,
-        )
+        headers = {"X-Error-Code": code, "X-Error-Message": message, "Content-Type": "application/json"}
+        if commit is not None:  # as the Hub: lets huggingface_hub remember the absence (.no_exist/) for offline use
+            headers["X-Repo-Commit"] = commit
+        self._send(status, body, headers, head)
 
     def _repo(self, repo_id: str, head: bool) -> _Repo | None:
         repo = self.hub.repos.get(repo_id)
@@ -170,7 +169,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         content = repo.commits[sha].get(filename)
         if content is None:
-            return self._error(404, "EntryNotFound", f"{filename} does not exist on {revision}", head)
+            return self._error(404, "EntryNotFound", f"{filename} does not exist on {revision}", head, sha)
         headers = {
             "X-Repo-Commit": sha,
             "ETag": f'"{hashlib.sha256(content).hexdigest()}"',
@@ -218,3 +217,46 @@ class _Handler(BaseHTTPRequestHandler):
                 "siblings": [{"rfilename": name} for name in sorted(files)],
             }
         self._send(200, json.dumps(body).encode(), {"Content-Type": "application/json"}, head)
+
+
+# ---------------------------------------------------------------------------------------------------- test helpers
+def isolate_hf_home(monkeypatch, path) -> None:
+    """A fresh HF cache under ``path``, no token, online (pytest's ``monkeypatch`` undoes it)."""
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HOME", str(path / "hf"))
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(path / "hf" / "hub"))
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    monkeypatch.setattr(constants, "HF_TOKEN_PATH", str(path / "hf" / "token"))
+
+
+def point_hub_at(monkeypatch, endpoint: str) -> None:
+    """huggingface_hub (and transformers) talk to ``endpoint`` instead of huggingface.co."""
+    from huggingface_hub import constants
+    from transformers.utils import hub as transformers_hub
+
+    monkeypatch.setenv("HF_ENDPOINT", endpoint)
+    monkeypatch.setattr(constants, "ENDPOINT", endpoint)
+    monkeypatch.setattr(constants, "HUGGINGFACE_CO_URL_TEMPLATE", endpoint + "/{repo_id}/resolve/{revision}/{filename}")
+    # transformers keeps one HfApi, built with the endpoint of its first use (huggingface.co if an earlier test
+    # touched it): drop it so that it is rebuilt against the emulator.
+    monkeypatch.setattr(transformers_hub, "_hf_api", None)
+
+
+def folder_files(path) -> dict:
+    """Every file under ``path`` as ``{relative posix path: bytes}``, e.g. a ``save_pretrained`` folder to serve."""
+    from pathlib import Path
+
+    path = Path(path)
+    return {p.relative_to(path).as_posix(): p.read_bytes() for p in path.rglob("*") if p.is_file()}
+
+
+def fetched(emulator: HubEmulator, repo_id: str) -> set[str]:
+    """The files of ``repo_id`` downloaded so far (``GET /{repo_id}/resolve/{revision}/{filename}``)."""
+    prefix = f"/{repo_id}/resolve/"
+    return {
+        path.removeprefix(prefix).split("/", 1)[1]
+        for method, path in emulator.requests
+        if method == "GET" and path.startswith(prefix)
+    }

@@ -119,18 +119,21 @@ class AutoCapPipeline(Pipeline):
         dtype: torch.dtype | str | None = None,
         **kwargs,
     ) -> AutoCapPipeline:
-        """Load model and processor from a ``save_pretrained`` directory or Hub repo.
+        """Load model and processor from a ``save_pretrained`` directory or Hub repo, or from AutoCap's release on the
+        Hub, converted once and cached: ``AutoCapPipeline.from_pretrained("mali6/autocap", variant="autocap-full")``
+        (see :func:`~hf_audiogen.autocap.hub_loading.load_autocap`).
 
         Args:
             device: where to run (default: the first accelerator if any, else CPU).
             dtype: weights dtype (default float32).
-            kwargs: ``revision``, ``token``, ``local_files_only``, ``cache_dir``; ``batch_size`` for the pipeline.
+            kwargs: ``revision``, ``token``, ``local_files_only``, ``cache_dir``; ``variant``, ``tokenizer``,
+                ``copy_tokenizer`` for a release; ``batch_size`` for the pipeline.
         """
-        source = os.fspath(pretrained_model_name_or_path)
+        from .hub_loading import load_autocap
+
         batch_size = kwargs.pop("batch_size", None)
-        model = AutoCapForConditionalGeneration.from_pretrained(source, **({"dtype": dtype} if dtype else {}), **kwargs)
-        processor = AutoCapProcessor.from_pretrained(source, **kwargs)
-        return cls(model=model.eval(), processor=processor, device=device, batch_size=batch_size)
+        model, processor = load_autocap(pretrained_model_name_or_path, dtype=dtype, **kwargs)
+        return cls(model=model, processor=processor, device=device, batch_size=batch_size)
 
     def save_pretrained(self, save_directory: str | os.PathLike, **kwargs) -> None:
         """Write the model (``config.json``, ``generation_config.json``, ``model.safetensors``) and the processor

@@ -226,6 +226,20 @@ class GenAUPipeline(DiffusionPipeline):
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path, strict: bool = True, **kwargs):
+        """A saved pipeline (directory or Hub repo with ``model_index.json``), or a GenAU release on the Hub converted
+        once and cached: ``GenAUPipeline.from_pretrained("mali6/autocap", variant="genau-full-l")`` (variants
+        ``genau-full-l``, ``genau-full-s``, ``genau-l-full-hq-data``; ``revision``, ``token``, ``cache_dir``,
+        ``local_files_only``, ``copy_text_encoders``: see :func:`~hf_audiogen.genau.hub_loading.load_genau_pipeline`).
+        The frozen T5 and the tokenizers of a converted release are named by Hub id and loaded from the HF cache;
+        ``text_encoder_2=`` / ``tokenizer=`` / ``tokenizer_2=`` (a directory or an object) replace them.
+        Loading itself is :meth:`_from_saved`.
+        """
+        from .hub_loading import load_genau_pipeline
+
+        return load_genau_pipeline(pretrained_model_name_or_path, strict=strict, **kwargs)
+
+    @classmethod
+    def _from_saved(cls, pretrained_model_name_or_path, strict: bool = True, **kwargs):
         """``DiffusionPipeline.from_pretrained``, then the loaded components' weights moved out of the memory-mapped
         files into aligned memory (:func:`~hf_audiogen.aligned_memory.realign_weights`): the loaded pipeline then
         computes bit for bit what the saved one did, whatever BLAS code path the CPU takes. Components passed in as

@@ -15,6 +15,7 @@ import math
 from dataclasses import dataclass
 
 import torch
+import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils import parametrize
@@ -76,6 +77,50 @@ def kmeans(samples: torch.Tensor, num_clusters: int, num_iters: int) -> tuple[to
 
 
 # ---------------------------------------------------------------------------------------------------------------------
+# The same codebook on every process (pure functions; each is the identity, or a plain call, with one process)
+# ---------------------------------------------------------------------------------------------------------------------
+def is_distributed() -> bool:
+    """Whether several processes train together (``torch.distributed`` initialised with a world size above 1)."""
+    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+
+
+def all_reduce_sum_(tensor: torch.Tensor) -> torch.Tensor:
+    """Sum ``tensor`` over processes, in place: the count or sum a single process would get from every batch."""
+    if is_distributed():
+        dist.all_reduce(tensor)
+    return tensor
+
+
+def gather_rows(samples: torch.Tensor) -> torch.Tensor:
+    """Every process's rows of ``samples`` (N_p, D), concatenated in rank order; N_p may differ between processes
+    (frames of padding are left out), so each process pads to the longest before the gather."""
+    if not is_distributed():
+        return samples
+    sizes = [torch.zeros(1, dtype=torch.long, device=samples.device) for _ in range(dist.get_world_size())]
+    dist.all_gather(sizes, torch.tensor([samples.shape[0]], dtype=torch.long, device=samples.device))
+    longest = int(max(size.item() for size in sizes))
+    padded = samples.new_zeros(longest, samples.shape[1])
+    padded[: samples.shape[0]] = samples
+    gathered = [torch.empty_like(padded) for _ in sizes]
+    dist.all_gather(gathered, padded)
+    return torch.cat([rows[: int(size.item())] for rows, size in zip(gathered, sizes)])
+
+
+def from_rank_zero(compute, *shapes_and_dtypes, device) -> tuple[torch.Tensor, ...]:
+    """``compute()``'s tensors, computed by rank 0 alone and broadcast: random draws (k-means seeds, dead-code
+    replacements) are made once, from one RNG, so every process holds the same codebook."""
+    if not is_distributed():
+        return compute()
+    if dist.get_rank() == 0:
+        results = tuple(t.contiguous() for t in compute())
+    else:
+        results = tuple(torch.empty(shape, dtype=dtype, device=device) for shape, dtype in shapes_and_dtypes)
+    for tensor in results:
+        dist.broadcast(tensor, src=0)
+    return results
+
+
+# ---------------------------------------------------------------------------------------------------------------------
 # Quantizer
 # ---------------------------------------------------------------------------------------------------------------------
 class CodecEuclideanCodebook(EncodecEuclideanCodebook):
@@ -101,10 +146,23 @@ class CodecEuclideanCodebook(EncodecEuclideanCodebook):
 
     @torch.no_grad()
     def init_embed_(self, vectors: torch.Tensor) -> None:
-        """K-means initialisation from a batch of vectors (N, D); no-op once initialised."""
+        """K-means initialisation from a batch of vectors (N, D); no-op once initialised.
+
+        With several processes, k-means runs on rank 0 over every process's vectors (in rank order, the batch one
+        process would see) and its result is broadcast: every process starts from the same codebook.
+        """
         if self.inited.item():
             return
-        means, bins = kmeans(vectors, self.codebook_size, self.kmeans_iters)
+        vectors = gather_rows(vectors)
+        if vectors.shape[0] == 0:  # no real frame on any process: wait for a batch that has some
+            return
+        shape, dtype = (self.codebook_size, vectors.shape[1]), vectors.dtype
+        means, bins = from_rank_zero(
+            lambda: kmeans(vectors, self.codebook_size, self.kmeans_iters),
+            (shape, dtype),
+            (shape[:1], dtype),
+            device=vectors.device,
+        )
         self.embed.copy_(means)
         # Sums, not means (audiocraft stores the means here): keeps embed == embed_avg / cluster_size from the start,
         # instead of shrinking every code by its cluster size at the first EMA update.
@@ -114,10 +172,17 @@ class CodecEuclideanCodebook(EncodecEuclideanCodebook):
 
     @torch.no_grad()
     def update_(self, vectors: torch.Tensor, codes: torch.Tensor) -> None:
-        """EMA update of the codebook from vectors (N, D) and their codes (N,), then dead-code replacement."""
+        """EMA update of the codebook from vectors (N, D) and their codes (N,), then dead-code replacement.
+
+        With several processes the batch's counts and sums are summed over processes before the EMA update (one
+        process with the whole batch would count them all), so every process keeps the same codebook.
+        """
         onehot = F.one_hot(codes, self.codebook_size).to(vectors.dtype)
-        ema_inplace(self.cluster_size, onehot.sum(0), self.decay)
-        ema_inplace(self.embed_avg, onehot.t() @ vectors, self.decay)
+        counts, sums = all_reduce_sum_(onehot.sum(0)), all_reduce_sum_(onehot.t() @ vectors)
+        if is_distributed() and counts.sum() == 0:  # no real frame on any process (one process never gets here)
+            return
+        ema_inplace(self.cluster_size, counts, self.decay)
+        ema_inplace(self.embed_avg, sums, self.decay)
         cluster_size = laplace_smoothing(self.cluster_size, self.epsilon)
         self.embed.copy_(self.embed_avg / cluster_size[:, None])
         self.expire_codes_(vectors)
@@ -127,12 +192,19 @@ class CodecEuclideanCodebook(EncodecEuclideanCodebook):
         """Replace codes whose EMA usage fell below the threshold by random batch vectors.
 
         The EMA statistics of a replaced code are reset to "used ``threshold`` times at that vector", so the next EMA
-        update keeps the new vector instead of overwriting it with the stale average.
+        update keeps the new vector instead of overwriting it with the stale average. With several processes the
+        usage is already summed over them (every process finds the same dead codes), and rank 0 draws the
+        replacements from every process's vectors.
         """
         dead = self.cluster_size < self.threshold_ema_dead_code
         if not dead.any():
             return
-        replacements = sample_vectors(vectors, self.codebook_size)
+        vectors = gather_rows(vectors)
+        (replacements,) = from_rank_zero(
+            lambda: (sample_vectors(vectors, self.codebook_size),),
+            ((self.codebook_size, vectors.shape[1]), vectors.dtype),
+            device=vectors.device,
+        )
         self.embed.copy_(torch.where(dead[:, None], replacements, self.embed))
         self.cluster_size.masked_fill_(dead, self.threshold_ema_dead_code)
         self.embed_avg.copy_(torch.where(dead[:, None], replacements * self.threshold_ema_dead_code, self.embed_avg))
@@ -165,11 +237,13 @@ class CodecVectorQuantization(nn.Module):
             return self.decode(codes), codes
 
         used = vectors.reshape(-1, vectors.shape[-1]) if frame_mask is None else vectors[frame_mask]
-        if used.shape[0] > 0:
+        # With several processes every one joins the codebook's collectives, even with no real frame of its own.
+        updates = used.shape[0] > 0 or is_distributed()
+        if updates:
             self.codebook.init_embed_(used)
         codes = self.codebook.encode(vectors)
         quantized = self.decode(codes)  # with the codebook before this batch's update, as the loss expects
-        if used.shape[0] > 0:
+        if updates:
             self.codebook.update_(used, codes.reshape(-1) if frame_mask is None else codes[frame_mask])
         return quantized, codes
 
@@ -225,7 +299,14 @@ class ResidualVectorQuantizer(nn.Module):
         ``codes_to_latents(encode(latents))``.
         """
         if num_quantizers is None and self.training and self.quantizer_dropout:
-            num_quantizers = int(torch.randint(1, self.num_quantizers + 1, (1,)).item())
+            # One draw for all processes (as one process draws one for the whole batch); the codebooks' collectives
+            # would otherwise wait forever on a process that skipped a stage.
+            (drawn,) = from_rank_zero(
+                lambda: (torch.randint(1, self.num_quantizers + 1, (1,)).to(latents.device),),
+                ((1,), torch.long),
+                device=latents.device,
+            )
+            num_quantizers = int(drawn.item())
         num_quantizers = self._check_num_quantizers(num_quantizers)
 
         residual = latents

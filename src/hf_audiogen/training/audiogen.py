@@ -68,6 +68,7 @@ from .loop import (
     ema_weights,
     epoch_batches,
     eval_mode,
+    global_mean_loss,
     optimizer_update,
     save_eval_results,
     setup_accelerator,
@@ -409,6 +410,15 @@ def build_train_dataloader(args, processor, model_config: AudioGenConfig) -> tup
     return loader, collate
 
 
+def training_loss(accelerator: Accelerator, output) -> torch.Tensor:
+    """The loss to backpropagate: ``output.loss`` (each codebook's cross-entropy over its valid positions, averaged
+    over codebooks) with each codebook's mean taken over the valid positions of every process
+    (:func:`~hf_audiogen.training.loop.global_mean_loss`), since clips of different lengths leave the processes with
+    different numbers of positions. Exactly ``output.loss`` with one process. ``output`` comes from a forward with
+    ``labels`` as frame codes (its ``logits_mask`` marks the scored positions)."""
+    return global_mean_loss(accelerator, output.codebook_losses, output.logits_mask.sum(dim=(0, 2))).mean()
+
+
 @torch.no_grad()
 def codes_and_labels(model: AudioGenForConditionalGeneration, batch: dict) -> torch.LongTensor:
     """Labels (B, K, T) of a batch: its pre-tokenised ``labels``, or its audio encoded by the frozen codec with the
@@ -660,8 +670,9 @@ def run_training(args: argparse.Namespace, model, processor, is_lora: bool = Fal
         with accelerator.accumulate(model):
             with accelerator.autocast():
                 output = model(**{k: batch[k] for k in TEXT_KEYS if k in batch}, labels=labels)
-            optimizer_update(accelerator, output.loss, trainable, optimizer, scheduler, args.max_grad_norm)
-        losses.add(accelerator, output.loss)
+            loss = training_loss(accelerator, output)
+            optimizer_update(accelerator, loss, trainable, optimizer, scheduler, args.max_grad_norm)
+        losses.add(accelerator, loss)  # averaged over processes: the token mean of the whole batch
         # Every process counts every process's codes, so the unigram (saved by the main process) is exact.
         padded = accelerator.pad_across_processes(labels, dim=0, pad_index=IGNORE_INDEX)
         unigram.update(accelerator.gather(accelerator.pad_across_processes(padded, dim=2, pad_index=IGNORE_INDEX)))

@@ -45,6 +45,7 @@ from .loop import (
     adamw_with_decay_groups,
     epoch_batches,
     eval_mode,
+    global_mean_loss,
     optimizer_update,
     save_eval_results,
     setup_accelerator,
@@ -427,6 +428,14 @@ class AutoCapTrainingResult:
     evaluation: dict | None
 
 
+def training_loss(accelerator, model, batch: dict) -> torch.Tensor:
+    """The teacher-forced caption cross-entropy, averaged over the caption tokens of every process (captions differ
+    in length, so the processes hold different numbers of tokens: see
+    :func:`~hf_audiogen.training.loop.global_mean_loss`); exactly the model's loss with one process."""
+    loss = model(**{k: batch[k] for k in (*MODEL_INPUTS, "labels") if k in batch}).loss
+    return global_mean_loss(accelerator, loss, (batch["labels"] != -100).sum())
+
+
 def run_training(
     args: argparse.Namespace, model: AutoCapForConditionalGeneration, processor: AutoCapProcessor
 ) -> AutoCapTrainingResult:
@@ -476,7 +485,7 @@ def run_training(
     ):
         with accelerator.accumulate(model):
             with accelerator.autocast():
-                loss = model(**{k: batch[k] for k in (*MODEL_INPUTS, "labels") if k in batch}).loss
+                loss = training_loss(accelerator, model, batch)
             optimizer_update(accelerator, loss, trainable, optimizer, scheduler, args.max_grad_norm)
         losses.add(accelerator, loss)
         if not accelerator.sync_gradients:

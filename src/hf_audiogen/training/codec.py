@@ -291,7 +291,7 @@ class _GanStep:
         x, padding_mask = batch["input_values"], batch.get("padding_mask")
         with self.accelerator.autocast():
             output = self.codec(x, padding_mask=padding_mask)
-        y = output.audio_values.float()
+        y = output.audio_values.to(torch.promote_types(output.audio_values.dtype, torch.float32))  # float32 at least
         if padding_mask is not None:
             # Padding is not audio: x is exactly 0 there, and the log-mel loss would make matching that digital
             # silence dominate every batch of short clips. Zeroing x̂ there too removes padding from all losses.

@@ -84,6 +84,7 @@ from .loop import (
     ema_weights,
     epoch_batches,
     eval_mode,
+    global_mean_loss,
     lamb_like_genau,
     optimizer_update,
     save_eval_results,
@@ -549,12 +550,17 @@ class LatentScale:
 
 
 def scale_from_latents(latents: torch.Tensor, accelerator=None) -> float:
-    """``1 / std`` of unscaled latents (the reference's ``scale_by_std``); with several processes the variance is
-    averaged over them so that every rank gets the same factor."""
-    variance = latents.detach().float().var()
-    if accelerator is not None:
-        variance = accelerator.reduce(variance, reduction="mean")
-    return float(1.0 / variance.sqrt())
+    """``1 / std`` of unscaled latents (the reference's ``scale_by_std``). With several processes the variance is
+    that of every process's latents together (from their summed count, sum and sum of squares, in float64), the
+    factor one process with the whole batch would find, and the same on every rank."""
+    latents = latents.detach().float()
+    if accelerator is None or accelerator.num_processes == 1:
+        return float(1.0 / latents.var().sqrt())
+    values = latents.double().flatten()
+    moments = torch.stack([torch.tensor(values.numel(), dtype=torch.float64), values.sum(), values.square().sum()])
+    count, total, squares = accelerator.reduce(moments.to(latents.device), reduction="sum").tolist()
+    variance = (squares - total * total / count) / (count - 1)
+    return float(1.0 / math.sqrt(variance))
 
 
 def diffusion_loss(
@@ -913,6 +919,7 @@ def train_genau(args: argparse.Namespace) -> GenAUTrainingResult:
         with accelerator.accumulate(transformer):
             with accelerator.autocast():
                 loss = diffusion_loss(transformer, z * scale.value, embeds, dataset_ids, noise_scheduler)
+                loss = global_mean_loss(accelerator, loss, z.shape[0])  # a short last batch weighs what it holds
             optimizer_update(accelerator, loss, trainable, optimizer, lr_scheduler, args.max_grad_norm)
         losses.add(accelerator, loss)
 

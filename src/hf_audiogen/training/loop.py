@@ -29,6 +29,7 @@ import argparse
 import contextlib
 import json
 import logging
+import os
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
@@ -56,6 +57,9 @@ def setup_accelerator(args: argparse.Namespace, project_name: str) -> Accelerato
         torch.set_num_threads(args.num_threads)
     output_dir = Path(args.output_dir)
     accelerator = Accelerator(
+        # `accelerate launch --multi_gpu` on a machine without an accelerator: gloo on CPU (without cpu=True,
+        # Accelerate would start every process as a separate single-process run).
+        cpu=int(os.environ.get("WORLD_SIZE", "1")) > 1 and torch.accelerator.current_accelerator() is None,
         mixed_precision=args.mixed_precision,
         gradient_accumulation_steps=args.gradient_accumulation_steps,
         log_with=args.report_to,
@@ -263,6 +267,22 @@ class StepBookkeeping:
         if update.last and update.out_of_time:
             self.progress.write(self.budget.stop_note(update.step))
         return update.last
+
+
+def global_mean_loss(accelerator: Accelerator, loss: torch.Tensor, count: torch.Tensor | int) -> torch.Tensor:
+    """``loss``, this process's mean over its ``count`` terms (tokens, frames, rows; per entry when both are
+    vectors), rescaled to this process's share of the mean over every process's terms.
+
+    DDP averages gradients over processes, which is the gradient of the global mean only when every process holds
+    as many terms; with masks (padding, pattern delays, caption lengths) they do not. Scaling by
+    ``count * num_processes / global count`` makes the averaged gradient, and the loss averaged over processes,
+    exactly those of one process with the whole batch. With one process ``loss`` is returned as it is.
+    """
+    if accelerator.num_processes == 1:
+        return loss
+    count = torch.as_tensor(count, device=loss.device).detach().to(loss.dtype)
+    total = accelerator.reduce(count.clone(), reduction="sum")
+    return loss * (count * accelerator.num_processes / total.clamp(min=1))
 
 
 class StepLoss:

@@ -1,7 +1,9 @@
 """Audio datasets for every training script: load, decode with soundfile, crop, and collate into padded batches.
 
 ``datasets`` handles the storage (a local folder with ``metadata.jsonl``/``metadata.csv``, parquet or WebDataset
-shards, or a Hub dataset id), shuffling and epochs. Its own ``Audio`` decoding needs torchcodec, which does not work
+shards in a folder or at any fsspec URL, or a Hub dataset id), shuffling and epochs. For training on shards,
+:class:`ShardedAudioStream` (:func:`load_shard_stream`) adds what ``datasets``' streams lack: a shuffle whose
+position can be restored exactly, and a split of the shards across processes. Its own ``Audio`` decoding needs torchcodec, which does not work
 here, so audio stays as paths or bytes and :func:`load_audio_dataset` decodes it in ``.map`` with soundfile (via
 :func:`hf_audiogen.audio.load_audio`), downmixing and resampling with soxr. Every example then looks like::
 
@@ -20,6 +22,8 @@ Example:
 
 from __future__ import annotations
 
+import itertools
+import json
 import logging
 import os
 import zlib
@@ -129,6 +133,9 @@ def _load_table(source, split, streaming, cache_dir):
 
     kwargs = {"streaming": streaming, "cache_dir": str(cache_dir) if cache_dir is not None else None}
     path = Path(source)
+    if _is_url(source):  # s3://, gs://, https://, file://, memory://, ...: parquet or webdataset shards via fsspec
+        files, builder = resolve_shards(source)
+        return _load_shard_table(files, builder, split, source, kwargs)
     if path.is_dir():
         metadata = next((path / name for name in _METADATA_FILES if (path / name).is_file()), None)
         shards = sorted(path.rglob("*.parquet")) or sorted(path.rglob("*.tar"))
@@ -156,21 +163,29 @@ def _load_table(source, split, streaming, cache_dir):
     builder = builders.get(suffix)
     if builder is None:
         raise InvalidInputError(f"cannot read {files[0]}: expected metadata.jsonl/.csv, *.parquet or *.tar")
-    split_value = None
-    if split is not None and builder in ("parquet", "webdataset"):
+    if builder in ("parquet", "webdataset"):
         root = path if path.is_dir() else files[0].parent
-        named = [
-            f
-            for f in files
-            if split in f.relative_to(root).parts[:-1] or f.name.startswith((f"{split}-", f"{split}_", f"{split}."))
-        ]
-        if named:
-            files = named
-        else:
-            split_value = split
-    elif split is not None:
-        split_value = split
+        return _load_shard_table([str(f) for f in files], builder, split, source, kwargs, root=str(root))
     data_files = {"train": [str(f) for f in files]}
+    ds = _undecoded(datasets.load_dataset(builder, data_files=data_files, split="train", **kwargs))
+    _check_split_column(ds, split, source)
+    return ds, builder, files[0].parent, split
+
+
+def _check_split_column(ds, split, source) -> None:
+    if split is not None and "split" not in (ds.features or {}):
+        raise InvalidInputError(
+            f"split={split!r} was requested but {source} has no 'split' column and no files named "
+            f"after the split; use split=None to read every row"
+        )
+
+
+def _load_shard_table(files: list[str], builder: str, split, source, kwargs, root: str | None = None):
+    """:func:`_load_table` for parquet/webdataset shards, local paths or fsspec URLs alike."""
+    import datasets
+
+    files, split_value = _files_of_split(files, split, root)
+    data_files = {"train": files}
     if builder == "webdataset":
         # The webdataset builder types audio members as datasets.Audio, whose encoding needs torchcodec:
         # read the inferred schema, then load again with the audio members as plain bytes.
@@ -184,12 +199,24 @@ def _load_table(source, split, streaming, cache_dir):
         ds = datasets.load_dataset("webdataset", data_files=data_files, split="train", features=features, **kwargs)
     else:
         ds = _undecoded(datasets.load_dataset(builder, data_files=data_files, split="train", **kwargs))
-    if split_value is not None and "split" not in (ds.features or {}):
-        raise InvalidInputError(
-            f"split={split!r} was requested but {source} has no 'split' column and no files named "
-            f"after the split; use split=None to read every row"
-        )
-    return ds, builder, files[0].parent, split_value
+    _check_split_column(ds, split_value, source)
+    base_dir = None if _is_url(files[0]) else Path(files[0]).parent  # relative audio paths: next to the shard
+    return ds, builder, base_dir, split_value
+
+
+def _files_of_split(files: list[str], split: str | None, root: str | None) -> tuple[list[str], str | None]:
+    """``(shards named after split, None)`` (``train-00000.parquet``, ``train/…``), or ``(files, split)``: no shard
+    is named after it, so rows are filtered on a ``split`` column instead."""
+    if split is None:
+        return files, None
+    root = (root or "").rstrip("/")
+    named = []
+    for file in files:
+        relative = file[len(root) :].lstrip("/") if root and file.startswith(root) else file.rsplit("/", 1)[-1]
+        *folders, name = relative.split("/")
+        if split in folders or name.startswith((f"{split}-", f"{split}_", f"{split}.")):
+            named.append(file)
+    return (named, None) if named else (files, split)
 
 
 def _column_names(ds) -> list[str]:
@@ -275,6 +302,343 @@ def _caption(example, caption_column):
     if isinstance(example.get("txt"), str):
         return example["txt"]  # WebDataset: caption as the .txt member
     return None
+
+
+# ---------------------------------------------------------------------------------------- shards, local or remote
+_SHARD_FORMATS = {".parquet": "parquet", ".tar": "webdataset"}
+
+
+def _is_url(source) -> bool:
+    return isinstance(source, str) and "://" in source
+
+
+def resolve_shards(source: str | os.PathLike, storage_options: dict | None = None) -> tuple[list[str], str]:
+    """The shard files of ``source`` and their format, ``"parquet"`` or ``"webdataset"``.
+
+    ``source`` is a local folder, file or glob, or any fsspec URL of one (``s3://bucket/audio/``,
+    ``https://host/shards/train-*.tar``, ``file:///data/shards``, ``memory://…``; ``storage_options`` go to the
+    filesystem, e.g. ``{"anon": True}``). A folder is searched recursively for ``*.parquet``, else ``*.tar``.
+    Files are sorted, so every process sees them in the same order; URLs stay URLs (nothing is downloaded).
+
+    Example:
+        >>> resolve_shards("s3://my-bucket/audioset/train-*.tar")  # doctest: +SKIP
+        (['s3://my-bucket/audioset/train-000000.tar', ...], 'webdataset')
+    """
+    from fsspec.core import url_to_fs
+
+    text = os.fspath(source)
+    try:
+        fs, path = url_to_fs(text, **(storage_options or {}))
+        if any(ch in path for ch in "*?["):
+            found = fs.glob(path)
+        elif fs.isdir(path):
+            found = fs.find(path)
+        elif fs.isfile(path):
+            found = [path]
+        else:
+            found = []
+    except (OSError, ValueError, ImportError) as err:  # unknown protocol, missing backend (s3fs, gcsfs), refused
+        raise InvalidInputError(f"cannot list shards at {text!r}: {type(err).__name__}: {err}") from err
+    by_format = {fmt: sorted(f for f in found if f.lower().endswith(ext)) for ext, fmt in _SHARD_FORMATS.items()}
+    fmt = "parquet" if by_format["parquet"] else "webdataset"
+    if not by_format[fmt]:
+        other = f" (found {', '.join(sorted({Path(f).suffix or f for f in found})[:5])})" if found else ""
+        raise InvalidInputError(f"no *.parquet or *.tar shards at {text!r}{other}")
+    # Local paths stay plain paths; anything else gets its protocol back (``memory:///a.tar``).
+    keep = _is_url(text) and not text.startswith("file://")
+    return [fs.unstrip_protocol(f) if keep else f for f in by_format[fmt]], fmt
+
+
+def _parquet_rows(file, fs, skip: int):
+    """Rows of one parquet shard from row ``skip`` on, reading the row groups before it only from the footer;
+    returns the shard's row count."""
+    import pyarrow.parquet as pq
+
+    with fs.open(file, "rb") as handle:
+        parquet = pq.ParquetFile(handle)
+        for group in range(parquet.num_row_groups):
+            rows = parquet.metadata.row_group(group).num_rows
+            if skip >= rows:
+                skip -= rows
+                continue
+            yield from parquet.read_row_group(group).slice(skip).to_pylist()
+            skip = 0
+        return parquet.metadata.num_rows
+
+
+def _webdataset_rows(file, fs, skip: int):
+    """Samples of one WebDataset tar (members grouped by key, ``.json`` parsed, ``.txt`` decoded, the rest bytes)
+    from sample ``skip`` on (skipped samples are read, not parsed); returns the shard's sample count."""
+    import tarfile
+
+    def value(ext, data):
+        if ext == "json":
+            return json.loads(data)
+        return data.decode("utf-8") if ext in ("txt", "cls") else data
+
+    with fs.open(file, "rb") as handle, tarfile.open(fileobj=handle, mode="r|*") as tar:
+        sample, index = None, 0
+        for member in tar:
+            if not member.isfile():
+                continue
+            folder, _, name = member.name.rpartition("/")
+            stem, _, ext = name.partition(".")
+            key = f"{folder}/{stem}" if folder else stem
+            if sample is not None and sample["__key__"] != key:
+                if index >= skip:
+                    yield sample
+                index += 1
+                sample = None
+            if sample is None:
+                sample = {"__key__": key}
+            if index >= skip:  # skipped samples: only the headers matter
+                sample[ext] = value(ext, tar.extractfile(member).read())
+        if sample is not None and index >= skip:
+            yield sample
+        return index + (sample is not None)
+
+
+class ShardedAudioStream(torch.utils.data.IterableDataset):
+    """A training stream over parquet or WebDataset shards, local or at any fsspec URL, with an exact resume position.
+
+    Streaming: shards are opened one at a time through fsspec (nothing is downloaded first). Each epoch the shard
+    order is drawn from ``(seed, epoch)``; the rows then pass through a shuffle buffer of ``buffer_size`` raw rows,
+    permuted by ``(seed, epoch, window)``, and are decoded with soundfile only after it (the buffer holds bytes, not
+    float arrays). Process ``rank`` of ``world_size`` reads only the shards ``order[rank::world_size]`` of each epoch,
+    so processes never read the same shard and together read every one; DataLoader workers split a process's shards
+    the same way.
+
+    Resumable: ``state_dict()`` is ``{"epoch", "examples"}`` (examples yielded in that epoch by this process), and
+    after ``load_state_dict`` the next iteration yields exactly what an uninterrupted one would have yielded from
+    there on. It jumps to the position without decoding anything before it: parquet shards before it are skipped
+    from their footers, WebDataset shards read through (their headers, no audio decoding). (``datasets``'
+    ``IterableDataset.state_dict`` drops the content of its shuffle buffer, so a run resumed through it yields other
+    examples; hence this class.) With ``on_error="skip"`` the position is found by decoding from the epoch's start,
+    since how many clips failed before it is not known otherwise. A position with DataLoader workers is refused.
+
+    Examples look like :func:`load_audio_dataset`'s (``audio``, ``sampling_rate``, ``caption``, ``id`` and the
+    shard's other columns); ``id`` is the WebDataset key, else an ``id``/path column, else ``shard:row``.
+
+    Example:
+        >>> stream = load_shard_stream("s3://bucket/sfx/train-*.tar", seed=0, buffer_size=1000)  # doctest: +SKIP
+        >>> stream.set_epoch(0)  # doctest: +SKIP
+        >>> first = [ex["id"] for _, ex in zip(range(8), stream)]  # doctest: +SKIP
+        >>> stream.load_state_dict({"epoch": 0, "examples": 4})  # doctest: +SKIP
+        >>> [ex["id"] for _, ex in zip(range(4), stream)] == first[4:]  # doctest: +SKIP
+        True
+    """
+
+    def __init__(
+        self,
+        shards: Sequence[str],
+        shard_format: Literal["parquet", "webdataset"],
+        *,
+        seed: int = 0,
+        buffer_size: int = 1000,
+        rank: int = 0,
+        world_size: int = 1,
+        split: str | None = None,
+        sampling_rate: int | None = 16000,
+        mono: bool = True,
+        audio_column: str | None = None,
+        caption_column: str = "caption",
+        on_error: Literal["raise", "skip"] = "raise",
+        storage_options: dict | None = None,
+    ):
+        if shard_format not in ("parquet", "webdataset"):
+            raise InvalidInputError(f"shard_format must be 'parquet' or 'webdataset', got {shard_format!r}")
+        if on_error not in ("raise", "skip"):
+            raise InvalidInputError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
+        for name, value, low in (("buffer_size", buffer_size, 1), ("world_size", world_size, 1), ("rank", rank, 0)):
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+                raise InvalidInputError(f"{name} must be an int >= {low}, got {value!r}")
+        if rank >= world_size:
+            raise InvalidInputError(f"rank must be < world_size ({world_size}), got {rank}")
+        if len(shards) < world_size:
+            raise InvalidInputError(
+                f"{len(shards)} shard(s) cannot be split across {world_size} processes: write at least one shard "
+                "per process"
+            )
+        self.shards = list(shards)
+        self.shard_format = shard_format
+        self.seed, self.buffer_size, self.rank, self.world_size = int(seed), int(buffer_size), int(rank), world_size
+        self.split = split
+        self.audio_column, self.caption_column = audio_column, caption_column
+        self.storage_options = storage_options or {}
+        if sampling_rate is not None:
+            sampling_rate = check_sample_rate(sampling_rate)
+        self._decode = _Decoder(audio_column, caption_column, None, sampling_rate, mono, on_error, None)
+        self._auto_audio = audio_column is None
+        self.epoch = 0
+        self._resume = 0  # examples of self.epoch the next iteration skips
+        self._yielded = 0  # examples of self.epoch yielded so far (state_dict)
+
+    # ------------------------------------------------------------------ position
+    def set_epoch(self, epoch: int) -> None:
+        """Start epoch ``epoch`` from its beginning (a no-op when it is already the current epoch, so that a
+        position just loaded survives the ``set_epoch`` calls of a DataLoader)."""
+        if int(epoch) != self.epoch:
+            self.epoch, self._resume, self._yielded = int(epoch), 0, 0
+
+    def state_dict(self) -> dict:
+        return {"epoch": self.epoch, "examples": self._yielded}
+
+    def load_state_dict(self, state: dict) -> None:
+        try:
+            epoch, examples = state["epoch"], state["examples"]
+        except (KeyError, TypeError) as err:
+            raise InvalidInputError(f"stream state must be a dict with epoch and examples, got {state!r:.200}") from err
+        for name, value in (("epoch", epoch), ("examples", examples)):
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+                raise InvalidInputError(f"stream state {name} must be an int >= 0, got {value!r:.100}")
+        self.epoch, self._resume, self._yielded = int(epoch), int(examples), int(examples)
+
+    def epoch_shards(self, epoch: int | None = None) -> list[str]:
+        """The shards this process reads in ``epoch`` (default: the current one), in reading order."""
+        epoch = self.epoch if epoch is None else epoch
+        order = np.random.default_rng([self.seed, epoch]).permutation(len(self.shards))
+        return [self.shards[i] for i in order[self.rank :: self.world_size]]
+
+    # ------------------------------------------------------------------ reading
+    def _raw_rows(self, shards: list[str], skip: int):
+        """``(shard, row index, row)`` of ``shards`` in order, from the ``skip``-th row on."""
+        from fsspec.core import url_to_fs
+
+        read = _parquet_rows if self.shard_format == "parquet" else _webdataset_rows
+        for shard in shards:
+            fs, path = url_to_fs(shard, **self.storage_options)
+            rows, index = read(path, fs, skip), skip
+            while True:
+                try:
+                    row = next(rows)
+                except StopIteration as stop:  # the reader returns the shard's row count
+                    skip = max(0, skip - stop.value)
+                    break
+                yield shard, index, row
+                index += 1
+
+    def _check_row(self, shard: str, row: dict) -> None:
+        columns = [c for c in row if c != "__key__"]
+        if self._decode.audio_column is None:
+            audio = next((c for c in _AUDIO_COLUMNS if c in columns), None)
+            if audio is None and self.shard_format == "webdataset":
+                audio = next((c for c in columns if c.lower() in _AUDIO_EXTENSIONS), None)
+            if audio is None:
+                raise InvalidInputError(
+                    f"shard {shard} has no audio column: expected one of {', '.join(_AUDIO_COLUMNS)}"
+                    f"{' or an audio file extension' if self.shard_format == 'webdataset' else ''}; its columns "
+                    f"are {columns}. Pass audio_column="
+                )
+            self._decode.audio_column = audio
+        if self.split is not None and "split" not in columns:
+            raise InvalidInputError(
+                f"split={self.split!r} was requested but shard {shard} has no 'split' column and no shard is named "
+                "after the split; use split=None to read every row"
+            )
+        if self._decode.audio_column not in columns:
+            raise InvalidInputError(
+                f"shard {shard} has no column {self._decode.audio_column!r}; its columns are {columns}"
+            )
+
+    def _example(self, shard: str, index: int, row: dict) -> dict:
+        if self._auto_audio and self.shard_format == "webdataset" and self._decode.audio_column not in row:
+            # WebDataset samples may mix extensions (.flac here, .wav there): take this sample's audio member
+            self._decode.audio_column = next((c for c in row if c.lower() in _AUDIO_EXTENSIONS), "flac")
+        audio_column = self._decode.audio_column
+        row.setdefault(audio_column, None)  # a sample without it: "no audio" (raised or skipped, as on_error says)
+        if "__key__" not in row:  # parquet: an id column, else the clip's path, else the row's place
+            raw = row.get(audio_column)
+            path = raw.get("path") if isinstance(raw, dict) else raw if isinstance(raw, str) else None
+            row["__key__"] = row.get("id") or path or f"{shard.rsplit('/', 1)[-1]}:{index}"
+        self._decode.base_dir = None if _is_url(shard) else Path(shard).parent  # relative paths: next to the shard
+        out = self._decode(row, index)
+        keep_path = (
+            self.shard_format == "parquet" and isinstance(row.get(audio_column), str) and audio_column != "audio"
+        )
+        example = {k: v for k, v in row.items() if k != "__key__" and (keep_path or k != audio_column)}
+        example.update(out)
+        return example
+
+    def __iter__(self):
+        shards = self.epoch_shards()
+        worker = torch.utils.data.get_worker_info()
+        if worker is not None:
+            if self._resume:
+                raise InvalidInputError(
+                    "a ShardedAudioStream position can only be restored with num_workers=0 (each worker reads "
+                    "its own shards, so the position of each is not known)"
+                )
+            shards = shards[worker.id :: worker.num_workers]
+        # Skipped clips and split filtering make rows and examples differ: then the position is found by replay.
+        cheap = self._decode.on_error == "raise" and self.split is None
+        start = self._resume if cheap else 0
+        to_drop = 0 if cheap else self._resume
+        self._yielded, self._resume = self._resume, 0
+        window = start // self.buffer_size
+        rows = self._raw_rows(shards, window * self.buffer_size)
+        offset = start - window * self.buffer_size
+        checked = set()
+        while True:
+            buffer = list(itertools.islice(rows, self.buffer_size))
+            if not buffer:
+                return
+            order = np.random.default_rng([self.seed, self.epoch, self.rank, window]).permutation(len(buffer))
+            for i in order[offset:]:
+                shard, index, row = buffer[i]
+                if shard not in checked:
+                    self._check_row(shard, row)
+                    checked.add(shard)
+                if self.split is not None and row.get("split", self.split) != self.split:
+                    continue
+                example = self._example(shard, index, row)
+                if example.pop("decode_error") is not None:
+                    continue
+                if to_drop:
+                    to_drop -= 1
+                    continue
+                if worker is None:
+                    self._yielded += 1
+                yield example
+            window, offset = window + 1, 0
+
+
+def load_shard_stream(
+    source: str | os.PathLike,
+    *,
+    seed: int = 0,
+    buffer_size: int = 1000,
+    rank: int = 0,
+    world_size: int = 1,
+    split: str | None = None,
+    storage_options: dict | None = None,
+    **decode_options,
+) -> ShardedAudioStream:
+    """A :class:`ShardedAudioStream` over the parquet or WebDataset shards at ``source`` (a local folder, file or
+    glob, or any fsspec URL; see :func:`resolve_shards`).
+
+    ``split`` keeps the shards named after it (``train-00000.parquet``, ``train/…``) or, when none is, the rows whose
+    ``split`` column equals it. ``decode_options`` (``sampling_rate``, ``mono``, ``audio_column``,
+    ``caption_column``, ``on_error``) are :func:`load_audio_dataset`'s.
+
+    Example:
+        >>> from torch.utils.data import DataLoader
+        >>> stream = load_shard_stream("gs://bucket/sfx/", seed=0, buffer_size=256, split="train")  # doctest: +SKIP
+        >>> loader = DataLoader(stream, batch_size=8, collate_fn=AudioCollator(max_samples=16000))  # doctest: +SKIP
+    """
+    files, shard_format = resolve_shards(source, storage_options)
+    root = None if _is_url(os.fspath(source)) else os.fspath(source)
+    files, split_value = _files_of_split(files, split, root if root and Path(root).is_dir() else None)
+    return ShardedAudioStream(
+        files,
+        shard_format,
+        seed=seed,
+        buffer_size=buffer_size,
+        rank=rank,
+        world_size=world_size,
+        split=split_value,
+        storage_options=storage_options,
+        **decode_options,
+    )
 
 
 # ---------------------------------------------------------------------------------------- crops and batches

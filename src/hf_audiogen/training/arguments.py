@@ -29,6 +29,16 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _json_object(text: str) -> dict:
+    try:
+        value = json.loads(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(f"must be a JSON object, got {text!r}") from err
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(f"must be a JSON object, got {text!r}")
+    return value
+
+
 def add_common_training_args(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """Add run, optimisation, checkpointing and logging options to ``parser`` (returned for chaining)."""
     run = parser.add_argument_group("run")
@@ -84,6 +94,21 @@ def add_common_training_args(parser: argparse.ArgumentParser) -> argparse.Argume
         "--resume_from_checkpoint",
         default=None,
         help="'latest' (newest checkpoint in --output_dir, if any) or a checkpoint directory",
+    )
+
+    shards = parser.add_argument_group("training data in shards")
+    shards.add_argument(
+        "--train_data",
+        default=None,
+        help="train on parquet or WebDataset shards: a local folder, file or glob, or any fsspec URL "
+        "(s3://, gs://, https://...), streamed with a seeded shuffle, split across processes by shard and resumed "
+        "at the exact position (see docs/multi_process_training.md)",
+    )
+    shards.add_argument(
+        "--storage_options",
+        type=_json_object,
+        default=None,
+        help="fsspec options of --train_data's filesystem, as JSON (e.g. '{\"anon\": true}')",
     )
 
     logs = parser.add_argument_group("evaluation and logging")
@@ -153,8 +178,42 @@ def resolve_config(
     return from_dict(json.loads(path.read_text(encoding="utf-8")))
 
 
-def check_common_training_args(args: argparse.Namespace) -> None:
-    """Raise ``ValueError`` on option values argparse cannot check on its own."""
+def train_stream_from_args(args: argparse.Namespace, **decode_options):
+    """The :class:`~hf_audiogen.data.streams.ShardedAudioStream` of ``--train_data`` (``None`` without it), seeded by
+    ``--seed``, shuffled with ``--shuffle_buffer_size`` (1000 where the script has no such option), ``--train_split``
+    picking shards or rows when the script has it. ``decode_options`` go to
+    :func:`~hf_audiogen.data.streams.load_shard_stream` (``sampling_rate``, ``caption_column``, ...). Each process
+    reads the whole list and accelerate's ``prepare`` hands it its batches; the loop resumes it at its position
+    (:func:`~hf_audiogen.training.checkpointing.seek_stream`).
+
+    Example:
+        >>> stream = train_stream_from_args(args, sampling_rate=16000) or today_stream(args)  # doctest: +SKIP
+    """
+    if getattr(args, "train_data", None) is None:
+        return None
+    from ..data.streams import load_shard_stream
+
+    return load_shard_stream(
+        args.train_data,
+        seed=args.seed,
+        buffer_size=getattr(args, "shuffle_buffer_size", 1000),
+        split=getattr(args, "train_split", None),
+        storage_options=args.storage_options,
+        **decode_options,
+    )
+
+
+def check_common_training_args(args: argparse.Namespace, reads_train_data: bool = False) -> None:
+    """Raise ``ValueError`` on option values argparse cannot check on its own. A script whose training stream comes
+    from :func:`train_stream_from_args` passes ``reads_train_data=True``; the others refuse ``--train_data`` rather
+    than ignore it."""
+    if getattr(args, "train_data", None) is not None and not reads_train_data:
+        raise InvalidInputError(
+            "this training script does not read --train_data yet; give the shard folder or URL to its dataset "
+            "option instead (read through datasets, resumed by replaying the epoch)"
+        )
+    if getattr(args, "storage_options", None) is not None and getattr(args, "train_data", None) is None:
+        raise InvalidInputError("--storage_options configures --train_data's filesystem; give --train_data too")
     if args.learning_rate <= 0:
         raise InvalidInputError(f"--learning_rate must be positive, got {args.learning_rate}")
     if args.lr_warmup_steps < 0:

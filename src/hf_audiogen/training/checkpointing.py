@@ -26,7 +26,9 @@ an uninterrupted one. That holds as long as the stream is a deterministic functi
 seeded per epoch, random crops seeded per example, not drawn from the global RNG — which is how
 :mod:`hf_audiogen.data.streams` builds it, and as long as the ``DataLoader`` has its own ``generator``: each new
 DataLoader iterator draws a base seed, by default from the global torch RNG, and the resumed run creates its epoch
-iterator after the RNG states were restored, which shifted every later random draw.
+iterator after the RNG states were restored, which shifted every later random draw. A
+:class:`~hf_audiogen.data.streams.ShardedAudioStream` (``--train_data``) is not replayed but moved to the position
+(:func:`seek_stream`): the shards before it are skipped, not read and decoded again.
 """
 
 from __future__ import annotations
@@ -122,6 +124,29 @@ class TrainingState:
             values["epoch"],
             values["batches_in_epoch"],
         )
+
+
+def seek_stream(train_loader, epoch: int, batches: int) -> bool:
+    """Move the :class:`~hf_audiogen.data.streams.ShardedAudioStream` under ``train_loader`` (a DataLoader, prepared
+    or not) to where ``batches`` micro-batches of ``epoch`` end, without reading what comes before; ``False`` when
+    the loader reads another kind of dataset, or uses worker processes (then the caller skips batches instead).
+
+    The position comes from the :class:`TrainingState` counters, not from the stream's own ``state_dict``: a prepared
+    DataLoader reads one batch ahead, so the stream has always yielded more than was trained on. With several
+    processes, accelerate's ``IterableDatasetShard`` hands each process one slice of every ``num_processes``
+    batches, so a batch consumed stands for ``batch_size * num_processes`` examples of the stream.
+    """
+    from accelerate.data_loader import IterableDatasetShard
+
+    from ..data.streams import ShardedAudioStream
+
+    dataset, per_batch = getattr(train_loader, "dataset", None), getattr(train_loader, "batch_size", None)
+    if isinstance(dataset, IterableDatasetShard):
+        dataset, per_batch = dataset.dataset, dataset.batch_size * dataset.num_processes
+    if not isinstance(dataset, ShardedAudioStream) or not per_batch or getattr(train_loader, "num_workers", 0):
+        return False
+    dataset.load_state_dict({"epoch": epoch, "examples": batches * per_batch})
+    return True
 
 
 def checkpoint_step(path: str | Path) -> int:

@@ -45,7 +45,13 @@ from ..codec.losses import (
 from ..codec.metrics import si_snr
 from ..data.streams import AudioCollator, load_audio_dataset
 from ..validation import InvalidInputError
-from .arguments import add_audio_data_args, check_common_training_args, resolve_config, training_arg_parser
+from .arguments import (
+    add_audio_data_args,
+    check_common_training_args,
+    resolve_config,
+    train_stream_from_args,
+    training_arg_parser,
+)
 from .checkpointing import register_save_pretrained_hooks
 from .loop import (
     StepBookkeeping,
@@ -116,7 +122,7 @@ def build_arg_parser() -> argparse.ArgumentParser:
 
 
 def check_args(args: argparse.Namespace) -> None:
-    check_common_training_args(args)
+    check_common_training_args(args, reads_train_data=True)
     if args.segment_seconds <= 0:
         raise InvalidInputError(f"--segment_seconds must be positive, got {args.segment_seconds}")
     if args.adversarial_start_step < 0:
@@ -457,8 +463,10 @@ class _TrainBatches:
 
 def build_train_dataloader(args: argparse.Namespace, sampling_rate: int) -> DataLoader:
     """A DataLoader over the shuffled, decoded training stream (not yet prepared by Accelerate)."""
-    stream = load_audio_dataset(args.dataset, split=args.train_split, streaming=True, sampling_rate=sampling_rate)
-    stream = stream.shuffle(seed=args.seed, buffer_size=args.shuffle_buffer_size)
+    stream = train_stream_from_args(args, sampling_rate=sampling_rate)  # --train_data shards (resumed in place)
+    if stream is None:
+        stream = load_audio_dataset(args.dataset, split=args.train_split, streaming=True, sampling_rate=sampling_rate)
+        stream = stream.shuffle(seed=args.seed, buffer_size=args.shuffle_buffer_size)
     collate = _TrainBatches(round(args.segment_seconds * sampling_rate), args.seed)
     # A private generator: every DataLoader iterator draws a base seed from it, which would otherwise come from the
     # global RNG and shift the codec's random draws (k-means, dead codes, quantizer dropout) after a resume.

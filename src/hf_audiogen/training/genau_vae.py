@@ -44,7 +44,13 @@ from ..genau import AutoencoderKL1D, GenAUMelFeatureExtractor
 from ..genau.losses import AutoencoderKL1DLoss, MelPatchDiscriminator
 from ..genau.modeling_autoencoder_kl_1d import VAE_PRESETS
 from ..validation import InvalidInputError
-from .arguments import add_audio_data_args, check_common_training_args, resolve_config, training_arg_parser
+from .arguments import (
+    add_audio_data_args,
+    check_common_training_args,
+    resolve_config,
+    train_stream_from_args,
+    training_arg_parser,
+)
 from .checkpointing import register_save_pretrained_hooks
 from .loop import (
     StepBookkeeping,
@@ -133,10 +139,11 @@ class MelSegmentCollator:
 
 def build_train_dataloader(args: argparse.Namespace, feature_extractor: GenAUMelFeatureExtractor) -> DataLoader:
     """A DataLoader over the shuffled, decoded training stream (not yet prepared by Accelerate)."""
-    stream = load_audio_dataset(
-        args.dataset, split=args.train_split, streaming=True, sampling_rate=feature_extractor.sampling_rate
-    )
-    stream = stream.shuffle(seed=args.seed, buffer_size=args.shuffle_buffer_size)
+    sampling_rate = feature_extractor.sampling_rate
+    stream = train_stream_from_args(args, sampling_rate=sampling_rate)  # --train_data shards (resumed in place)
+    if stream is None:
+        stream = load_audio_dataset(args.dataset, split=args.train_split, streaming=True, sampling_rate=sampling_rate)
+        stream = stream.shuffle(seed=args.seed, buffer_size=args.shuffle_buffer_size)
     collate = MelSegmentCollator(feature_extractor, segment_samples(args, feature_extractor), args.seed)
     # A private generator: every DataLoader iterator draws a base seed, by default from the global RNG, which would
     # shift the posterior samples of a resumed run (see training.checkpointing).
@@ -234,7 +241,7 @@ def build_arg_parser() -> argparse.ArgumentParser:
 
 
 def check_args(args: argparse.Namespace) -> None:
-    check_common_training_args(args)
+    check_common_training_args(args, reads_train_data=True)
     if args.segment_seconds <= 0:
         raise InvalidInputError(f"--segment_seconds must be positive, got {args.segment_seconds}")
     for name in ("kl_weight", "disc_weight", "feature_matching_weight", "weight_decay", "disc_start"):

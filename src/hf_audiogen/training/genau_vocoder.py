@@ -196,7 +196,7 @@ def build_arg_parser() -> argparse.ArgumentParser:
 
 
 def check_args(args: argparse.Namespace) -> None:
-    check_common_training_args(args)
+    check_common_training_args(args, reads_train_data=True)
     if args.segment_seconds <= 0:
         raise InvalidInputError(f"--segment_seconds must be positive, got {args.segment_seconds}")
     for name in ("mel_weight", "feature_matching_weight", "weight_decay", "disc_start"):

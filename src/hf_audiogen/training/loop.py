@@ -41,7 +41,14 @@ from accelerate import Accelerator
 from accelerate.utils import DataLoaderConfiguration, ProjectConfiguration
 
 from ..validation import InvalidInputError
-from .checkpointing import TrainingState, list_checkpoints, load_checkpoint, resolve_resume_checkpoint, save_checkpoint
+from .checkpointing import (
+    TrainingState,
+    list_checkpoints,
+    load_checkpoint,
+    resolve_resume_checkpoint,
+    save_checkpoint,
+    seek_stream,
+)
 from .progress import RunningMeans, TrainingProgress
 
 logger = logging.getLogger(__name__)
@@ -116,18 +123,20 @@ def epoch_batches(
     """The prepared ``train_loader``'s micro-batches, epoch after epoch, while ``state.global_step < max_steps``.
 
     Each epoch sets the stream's and the collator's epoch (new shuffle, new crops); a resumed run replays the
-    current epoch and skips the ``state.batches_in_epoch`` micro-batches already trained on. The counter is advanced
-    before each batch is yielded, so a checkpoint saved while handling it records it as consumed. With ``reseed``,
-    torch's global RNG is reseeded from :func:`micro_batch_seed` before each micro-batch, so that dropout draws the
-    same masks in a resumed run. An epoch without a single batch raises ``ValueError(empty_message)``. The caller
-    ``break``s out on its last step.
+    current epoch and skips the ``state.batches_in_epoch`` micro-batches already trained on (a shard stream jumps
+    there instead, :func:`~.checkpointing.seek_stream`). The counter is advanced before each batch is yielded, so a
+    checkpoint saved while handling it records it as consumed. With ``reseed``, torch's global RNG is reseeded from
+    :func:`micro_batch_seed` before each micro-batch, so that dropout draws the same masks in a resumed run. An epoch
+    without a single batch raises ``ValueError(empty_message)``. The caller ``break``s out on its last step.
     """
     while state.global_step < max_steps:
         train_loader.set_epoch(state.epoch)  # reaches the stream's shuffle (seed + epoch)
         collate.set_epoch(state.epoch)  # and the crops
+        # a shard stream jumps to the resume position; any other stream replays the epoch up to it
+        seeked = bool(state.batches_in_epoch) and seek_stream(train_loader, state.epoch, state.batches_in_epoch)
         loader = (
             accelerator.skip_first_batches(train_loader, state.batches_in_epoch)
-            if state.batches_in_epoch
+            if state.batches_in_epoch and not seeked
             else train_loader
         )
         for batch in loader:

@@ -33,6 +33,13 @@ a file of its own, so crop ``[start, end)`` when reading the audio.
 Re-running on the same OUT resumes: input rows already in the accounting are skipped, rows of an input row that was
 interrupted half-way are dropped and redone, so the result equals that of one uninterrupted run.
 
+The captioning is a batch job (:class:`~hf_audiogen.data.pipelines.BatchJob`): its CPU stage (:class:`RowSegments`)
+plans a row's segments and reads their audio, its model stage (:class:`CaptionStage`) runs AutoCap and CLAP, so it
+runs in-process or on Ray Data (``engine="ray"``: reading on CPU workers, the models in an actor pool). The job's
+shards (``OUT/batch_job/<hash of the rows to do>/``) are its resumable state while it runs: a run stopped mid-job
+resumes from its complete shards, and once every row is captioned they are appended to the two JSON-lines files in
+input order and deleted. The output stays JSON lines, the format ``load_audio_dataset`` reads next to the audio.
+
 Example:
     >>> report = recaption("data_cache/sfx_corpus", "outputs/sfx_autorecap", "outputs/autocap",
     ...                    clap="path/to/clap", metadata_columns={"title": "original_caption"})  # doctest: +SKIP
@@ -43,10 +50,12 @@ Example:
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import math
 import os
+import shutil
 import time
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
@@ -55,7 +64,6 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
-from tqdm.auto import tqdm
 
 from ..audio import AudioError, check_audio, rms_db, to_mono
 from ..validation import InvalidInputError
@@ -68,6 +76,10 @@ AUTORECAP_SUBSETS = {"XL": (0.1, 0.0), "MQ": (0.4, 0.0), "MQ-L": (0.4, 5.0), "HQ
 # Segment boundaries closer than this (seconds) are the same instant (float sums of equal pieces).
 _TIME_TOLERANCE = 1e-6
 _CONFIG_FILE = "autorecap_config.json"
+JOB_NAME = "autorecap"
+JOB_VERSION = 1
+BATCH_JOB_FOLDER = "batch_job"
+SHARD_ROWS = 64  # input rows per job shard: what a stopped run may have to redo
 
 
 # ------------------------------------------------------------------------------------------------ ambient segments
@@ -284,6 +296,7 @@ def recaption(
     silence_db: float = -70.0,
     subtitles_column: str = "subtitles",
     progress_bar: bool = True,
+    engine="local",
 ) -> RecaptionReport:
     """Caption every row (or every ambient segment) of a metadata folder with AutoCap and write ``out_dir``.
 
@@ -303,7 +316,8 @@ def recaption(
         merge_captions: merge touching segments of one recording that got identical captions.
         silence_db: segments whose RMS level is below this (dBFS) are skipped as silent.
         subtitles_column: column naming a subtitle file: only the file's ambient segments are captioned.
-        progress_bar: tqdm bars for planning and captioning.
+        progress_bar: a tqdm bar over the input rows.
+        engine: ``"local"`` (in this process), ``"ray"`` or a ``RayEngine`` (Ray Data; the same output).
     """
     from ..autocap import AutoCapPipeline
 
@@ -364,30 +378,43 @@ def recaption(
     done = _prepare_output(out_dir, settings, rows)
     report = RecaptionReport(out_dir=out_dir, rows=len(rows), resumed=len(done))
 
-    # Plan: which segments of which rows (cheap: file headers and subtitle files only), for an exact progress bar.
-    plans = []
-    for index, row in enumerate(tqdm(rows, desc="planning", unit="row", disable=not progress_bar)):
-        if index not in done:
-            plans.append(_plan_row(index, row, in_dir, subtitles_column, min_seconds, max_seconds))
-    total = sum(len(plan["segments"]) for plan in plans)
     generate_options = {
         name: value
         for name, value in (("num_beams", num_beams), ("max_new_tokens", max_new_tokens))
         if value is not None
     }
+    items = [(f"row-{index:09d}", {"index": index, "row": row}) for index, row in enumerate(rows) if index not in done]
+    if items:
+        from ..data.pipelines.batch_job import BatchJob, load_results
 
-    with (
-        open(out_dir / "metadata.jsonl", "a", encoding="utf-8") as metadata_file,
-        open(out_dir / "accounting.jsonl", "a", encoding="utf-8") as accounting_file,
-        tqdm(total=total, desc="captioning", unit="segment", disable=not progress_bar) as bar,
-    ):
-        for chunk in _chunks(plans, batch_size):
-            units = [(plan, segment) for plan in chunk for segment in plan["segments"]]
-            for start in range(0, len(units), batch_size):
-                batch = units[start : start + batch_size]
-                _caption_batch(batch, pipe, metadata_columns, clap_model, clap_processor, silence_db, generate_options)
-                bar.update(len(batch))
-            for plan in chunk:  # a row is written whole (metadata rows, then its accounting row), then flushed
+        job = BatchJob(
+            RowSegments(in_dir, subtitles_column, min_seconds, max_seconds, silence_db, metadata_columns),
+            CaptionStage(pipe, clap_model, clap_processor, generate_options, batch_size),
+            {"job": JOB_NAME, "version": JOB_VERSION, **settings},
+            batch_size=batch_size,  # rows per model call; generate calls take batch_size segments of them
+            shard_size=SHARD_ROWS,
+        )
+        # One job folder per list of rows to do: a stopped job is found again by the rerun (the accounting is only
+        # written once the job is complete, so the rerun has the same rows to do).
+        digest = hashlib.sha256(json.dumps([item_id for item_id, _ in items]).encode()).hexdigest()[:16]
+        job_dir = out_dir / BATCH_JOB_FOLDER / f"rows-{digest}"
+        job.run(
+            items,
+            job_dir,
+            process_index=0,
+            num_processes=1,
+            progress=progress_bar,
+            description="captioning",
+            engine=engine,
+        )
+        results = load_results(job_dir)
+        failures = dict(results.failed)
+        with (
+            open(out_dir / "metadata.jsonl", "a", encoding="utf-8") as metadata_file,
+            open(out_dir / "accounting.jsonl", "a", encoding="utf-8") as accounting_file,
+        ):
+            for item_id, source in items:  # a row is written whole (metadata rows, then its accounting row)
+                plan = _plan_from_result(source, in_dir, results.results.get(item_id), failures.get(item_id))
                 out_rows, account = _finish_row(plan, in_dir, out_dir, merge_captions, clap_model is not None)
                 for out_row in out_rows:
                     metadata_file.write(json.dumps(out_row, ensure_ascii=False) + "\n")
@@ -403,8 +430,7 @@ def recaption(
                 for skipped in account["skipped_segments"]:
                     if account["status"] == "captioned":
                         report.reasons[_reason_kind(skipped["reason"])] += 1
-            metadata_file.flush()
-            accounting_file.flush()
+        shutil.rmtree(job_dir)  # exported: the accounting now says these rows are done
 
     if clap_model is not None:
         report.subsets.update({name: 0 for name in AUTORECAP_SUBSETS})
@@ -563,19 +589,6 @@ def _plan_row(
     return plan
 
 
-def _chunks(plans: list[dict], batch_size: int):
-    """Consecutive plans holding at least ``batch_size`` segments (rows are never split across chunks)."""
-    chunk, count = [], 0
-    for plan in plans:
-        chunk.append(plan)
-        count += len(plan["segments"])
-        if count >= batch_size:
-            yield chunk
-            chunk, count = [], 0
-    if chunk:
-        yield chunk
-
-
 def _load_segment(plan: dict, segment: dict) -> np.ndarray:
     rate = plan["samplerate"]
     first, last = round(segment["start"] * rate), round(segment["end"] * rate)
@@ -587,51 +600,106 @@ def _load_segment(plan: dict, segment: dict) -> np.ndarray:
     return to_mono(check_audio(audio.T, name=str(plan["path"])), "mean")
 
 
-def _caption_batch(batch, pipe, metadata_columns, clap_model, clap_processor, silence_db, generate_options) -> None:
-    """Caption the segments of ``batch`` (``(plan, segment)`` pairs) in place: ``caption`` and ``clap_similarity``
-    on success, ``reason`` otherwise."""
-    from ..evaluation.clap import clap_similarity
+class RowSegments:
+    """The CPU stage: one input row (``{"index", "row"}``) → its segments, each with its mono audio or the reason it
+    is skipped (unreadable, silent), the row's AutoCap metadata and sampling rate, or the reason the row has no
+    segment. Problems of the row's data are reasons, never exceptions."""
 
-    ready = []
-    for plan, segment in batch:
-        try:
-            audio = _load_segment(plan, segment)
-        except AudioError as err:
-            segment["reason"] = str(err) if str(err).startswith("unreadable") else f"unreadable audio: {err}"
-            continue
-        level = rms_db(audio)
-        if level < silence_db:
-            segment["reason"] = f"silent: RMS {level:.1f} dBFS < silence_db={silence_db:g}"
-            continue
-        metadata = {key: _metadata_value(plan["row"].get(column)) for key, column in metadata_columns.items()}
-        ready.append((plan, segment, audio, metadata))
-    if not ready:
-        return
-    inputs = [{"array": audio, "sampling_rate": plan["samplerate"]} for plan, _, audio, _ in ready]
-    captions = pipe(
-        inputs,
-        metadata=[metadata for *_, metadata in ready],
-        batch_size=len(inputs),
-        progress_bar=False,
-        **generate_options,
-    )
-    for (_, segment, _, _), caption in zip(ready, captions):
-        segment["caption"] = caption
-    if clap_model is None:
-        return
-    by_rate: dict[int, list] = {}  # the shared scorer takes one sampling rate per call
-    for item in ready:
-        by_rate.setdefault(item[0]["samplerate"], []).append(item)
-    for rate, items in by_rate.items():
-        scores = clap_similarity(
-            clap_model,
-            clap_processor,
-            [audio for _, _, audio, _ in items],
-            rate,
-            [segment["caption"] for _, segment, _, _ in items],
-        )
-        for (_, segment, _, _), score in zip(items, scores.tolist()):
-            segment["clap_similarity"] = score
+    def __init__(self, in_dir, subtitles_column, min_seconds, max_seconds, silence_db, metadata_columns):
+        self.in_dir, self.subtitles_column = Path(in_dir), subtitles_column
+        self.min_seconds, self.max_seconds, self.silence_db = min_seconds, max_seconds, silence_db
+        self.metadata_columns = dict(metadata_columns)
+
+    def __call__(self, source: dict) -> dict:
+        row = source["row"]
+        plan = _plan_row(source["index"], row, self.in_dir, self.subtitles_column, self.min_seconds, self.max_seconds)
+        for segment in plan["segments"]:
+            try:
+                audio = _load_segment(plan, segment)
+            except AudioError as err:
+                segment["reason"] = str(err) if str(err).startswith("unreadable") else f"unreadable audio: {err}"
+                continue
+            level = rms_db(audio)
+            if level < self.silence_db:
+                segment["reason"] = f"silent: RMS {level:.1f} dBFS < silence_db={self.silence_db:g}"
+                continue
+            segment["audio"] = audio
+        metadata = {key: _metadata_value(row.get(column)) for key, column in self.metadata_columns.items()}
+        return {**plan, "metadata": metadata}
+
+
+class CaptionStage:
+    """The model stage: rows from :class:`RowSegments` → per row ``{"reason", "segments"}`` (segments as JSON text:
+    start, end and the AutoCap ``caption`` + ``clap_similarity``, or the skip ``reason``). Segments are captioned
+    ``batch_size`` at a time, across the rows of the call, and scored with CLAP when a scorer is given."""
+
+    def __init__(self, pipe, clap_model, clap_processor, generate_options: dict, batch_size: int):
+        self.pipe, self.clap_model, self.clap_processor = pipe, clap_model, clap_processor
+        self.generate_options, self.batch_size = dict(generate_options), batch_size
+
+    def to(self, device) -> CaptionStage:
+        """Move AutoCap and CLAP (a Ray actor given a GPU calls this)."""
+        import torch
+
+        self.pipe.model.to(device)
+        self.pipe.device = torch.device(device)
+        if self.clap_model is not None:
+            self.clap_model.to(device)
+        return self
+
+    def __call__(self, rows: list[dict]) -> list[dict]:
+        from ..evaluation.clap import clap_similarity
+
+        ready = [(row, segment) for row in rows for segment in row["segments"] if "audio" in segment]
+        for start in range(0, len(ready), self.batch_size):
+            batch = ready[start : start + self.batch_size]
+            captions = self.pipe(
+                [{"array": segment["audio"], "sampling_rate": row["samplerate"]} for row, segment in batch],
+                metadata=[row["metadata"] for row, _ in batch],
+                batch_size=len(batch),
+                progress_bar=False,
+                **self.generate_options,
+            )
+            for (_, segment), caption in zip(batch, captions):
+                segment["caption"] = caption
+            if self.clap_model is None:
+                continue
+            by_rate: dict[int, list] = {}  # the shared scorer takes one sampling rate per call
+            for row, segment in batch:
+                by_rate.setdefault(row["samplerate"], []).append(segment)
+            for rate, segments in by_rate.items():
+                scores = clap_similarity(
+                    self.clap_model,
+                    self.clap_processor,
+                    [segment["audio"] for segment in segments],
+                    rate,
+                    [segment["caption"] for segment in segments],
+                )
+                for segment, score in zip(segments, scores.tolist()):
+                    segment["clap_similarity"] = score
+        return [
+            {
+                "reason": row["reason"],
+                "segments": json.dumps(
+                    [{key: value for key, value in segment.items() if key != "audio"} for segment in row["segments"]]
+                ),
+            }
+            for row in rows
+        ]
+
+
+def _plan_from_result(source: dict, in_dir: Path, result: dict | None, failure: str | None) -> dict:
+    """The plan :func:`_finish_row` takes, from a row's job result (or the error its CPU stage raised)."""
+    row = source["row"]
+    file = row.get("file")
+    plan = {"index": source["index"], "row": row, "segments": [], "reason": None, "path": None}
+    if isinstance(file, str) and file and (in_dir / file).is_file():
+        plan["path"] = in_dir / file
+    if result is None:
+        plan["reason"] = f"failed: {failure}"
+    else:
+        plan["reason"], plan["segments"] = result["reason"], json.loads(result["segments"])
+    return plan
 
 
 def _metadata_value(value):
@@ -694,7 +762,9 @@ def _reason_kind(reason: str) -> str:
 
 __all__ = [
     "AUTORECAP_SUBSETS",
+    "CaptionStage",
     "RecaptionReport",
+    "RowSegments",
     "ambient_segments",
     "autorecap_subsets",
     "merge_identical_captions",

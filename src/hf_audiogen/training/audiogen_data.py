@@ -5,9 +5,11 @@ The language model learns on codec codes. They come either
 * **on the fly** — :class:`TextAudioCollator` crops clips from :func:`hf_audiogen.data.streams.load_audio_dataset`,
   optionally mixes pairs (AudioGen §4.1), pads them and tokenizes the captions; the training step then encodes the
   audio with the frozen codec; or
-* **pre-tokenised** — :func:`tokenize_audio_dataset` encodes a dataset once into parquet shards (``id``, ``caption``,
-  ``codes``), :func:`load_token_shards` streams them back and :class:`TextCodesCollator` crops and pads the codes.
-  Codec work is then paid once instead of every epoch; mixing needs audio, so it is on-the-fly only.
+* **pre-tokenised** — :func:`tokenize_audio_files` / :func:`tokenize_audio_dataset` encode a dataset once into
+  parquet shards (``id``, ``caption``, ``codes``), :func:`load_token_shards` streams them back and
+  :class:`TextCodesCollator` crops and pads the codes. Codec work is then paid once instead of every epoch; mixing
+  needs audio, so it is on-the-fly only. Tokenisation is a resumable batch job
+  (:class:`~hf_audiogen.data.pipelines.BatchJob`), run in-process or on Ray Data (``engine="ray"``).
 
 Both collators give ``input_ids`` / ``attention_mask`` (+ ``token_type_ids`` for BERT-like encoders) and either
 ``input_values`` / ``padding_mask`` (audio) or ``labels`` (codes, ``-100`` on padding). Every random choice (crop
@@ -20,6 +22,7 @@ language model's NLL must beat (a model that ignores context and text does no be
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import math
@@ -198,7 +201,91 @@ class TextCodesCollator:
         return {**_tokenize(self.processor, captions), "labels": labels, "captions": captions}
 
 
-@torch.no_grad()
+# ----------------------------------------------------------------------------------------------------------------------
+# Pre-tokenisation: a batch job (hf_audiogen.data.pipelines.BatchJob), in-process or on Ray Data
+# ----------------------------------------------------------------------------------------------------------------------
+TOKENIZE_JOB = "tokenize_audio"
+TOKENIZE_JOB_VERSION = 1
+BATCH_JOB_FOLDER = "batch_job"  # OUTPUT_DIR/batch_job/<split>/: the job's resumable state (codes in safetensors)
+
+
+class CodecInput:
+    """CPU stage for files: ``{"file", "id", "caption"}`` → the clip decoded at the codec's rate, mono, cut to its
+    first ``max_samples``."""
+
+    def __init__(self, sampling_rate: int, max_samples: int | None = None):
+        self.sampling_rate, self.max_samples = sampling_rate, max_samples
+
+    def __call__(self, source: dict) -> dict:
+        from ..audio import load_audio
+
+        audio, _ = load_audio(source["file"], self.sampling_rate, mono="mean")
+        return {"audio": audio[: self.max_samples], "id": source["id"], "caption": source.get("caption")}
+
+
+class StoredAudio:
+    """CPU stage for examples already decoded in memory (a ``datasets`` split, a list of dicts): position → clip."""
+
+    def __init__(self, clips: Sequence[dict]):
+        self.clips = clips
+
+    def __call__(self, source: dict) -> dict:
+        return self.clips[source["index"]]
+
+
+class CodecStage:
+    """Model stage: clips → their codec codes, encoded in one padded batch and cut at each clip's last real frame
+    (``int16``, ``(num_codebooks, num_frames)``)."""
+
+    def __init__(self, codec):
+        self.codec = codec.eval()
+
+    # Sent to Ray workers as class, config and weights: torch does not pickle weight-normed (parametrized) modules.
+    def __getstate__(self) -> dict:
+        return {"class": type(self.codec), "config": self.codec.config, "weights": self.codec.state_dict()}
+
+    def __setstate__(self, state: dict) -> None:
+        codec = state["class"](state["config"])
+        codec.load_state_dict(state["weights"])
+        self.codec = codec.eval()
+
+    def to(self, device) -> CodecStage:
+        """Move the codec (a Ray actor given a GPU calls this)."""
+        self.codec.to(device)
+        return self
+
+    @torch.no_grad()
+    def __call__(self, clips: list[dict]) -> list[dict]:
+        config = self.codec.config
+        device = next(self.codec.parameters()).device
+        padded = AudioCollator()([{"audio": clip["audio"], "sampling_rate": config.sampling_rate} for clip in clips])
+        codes = self.codec.encode(
+            padded["audio"][:, None, :].to(device), padding_mask=padded["padding_mask"].to(device)
+        )
+        outputs = []
+        for clip, clip_codes in zip(clips, codes.cpu().numpy()):
+            frames = math.ceil(len(clip["audio"]) / config.hop_length)
+            caption = clip.get("caption")
+            outputs.append(
+                {
+                    "id": str(clip["id"]),
+                    "caption": caption if caption is None or isinstance(caption, str) else str(caption),
+                    "codes": clip_codes[:, :frames].astype(np.int16),
+                    "num_frames": frames,
+                }
+            )
+        return outputs
+
+
+def codec_fingerprint(codec) -> str:
+    """sha256 of the codec's weights: two codecs of one layout give other codes, and must not share a resumed job."""
+    digest = hashlib.sha256()
+    for name, tensor in sorted(codec.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
 def tokenize_audio_dataset(
     dataset: Iterable[dict],
     codec,
@@ -211,31 +298,168 @@ def tokenize_audio_dataset(
     caption_column: str = "caption",
     codec_name: str | None = None,
     progress: bool = True,
+    engine="local",
 ) -> dict:
-    """Encode every clip of ``dataset`` with ``codec`` and write parquet shards ``OUTPUT_DIR/<split>-NNNNN.parquet``.
+    """Encode every clip of ``dataset`` (decoded examples: ``audio``, ``sampling_rate``, ``id``, caption) with
+    ``codec`` and write parquet shards ``OUTPUT_DIR/<split>-NNNNN.parquet``.
 
-    Rows: ``id`` (str), ``caption`` (str or null), ``codes`` (K lists of ``num_frames`` int16), ``num_frames``.
-    ``OUTPUT_DIR/tokenization.json`` records the codec (so training can refuse shards of another codec) and per-split
-    counts. Clips are encoded whole (or their first ``max_seconds``), in padded batches of ``batch_size``; a clip's
-    codes stop at its last real frame.
-
-    Returns the split's entry of ``tokenization.json``: ``{"clips", "frames", "shards"}``.
+    The clips are held in memory (cut to ``max_seconds``) while the job runs; for a corpus larger than memory give
+    files to :func:`tokenize_audio_files`, which decodes them in the job's CPU stage. See that function for the
+    output, the resuming and ``engine``.
     """
-    import pyarrow as pa
-    import pyarrow.parquet as pq
+    config = codec.config
+    max_samples = None if max_seconds is None else int(max_seconds * config.sampling_rate)
+    clips, items = [], []
+    for example in tqdm(dataset, desc=f"read {split}", unit="clip", disable=not progress):
+        if int(example["sampling_rate"]) != config.sampling_rate:
+            raise InvalidInputError(
+                f"clip {example.get('id')!r} is at {example['sampling_rate']} Hz, the codec at "
+                f"{config.sampling_rate} Hz: load the dataset with sampling_rate={config.sampling_rate}"
+            )
+        audio = np.asarray(example["audio"], dtype=np.float32)[:max_samples]
+        caption = example.get(caption_column)
+        clips.append({"audio": audio, "id": str(example.get("id")), "caption": caption})
+        # The audio's hash makes the item list (and so a resumed job) depend on the clips, not only on their order.
+        source = {"index": len(items), "id": str(example.get("id")), "caption": caption}
+        items.append((f"{len(items):09d}", {**source, "sha256": hashlib.sha256(audio.tobytes()).hexdigest()}))
+    return _run_tokenize_job(
+        items,
+        StoredAudio(clips),
+        codec,
+        output_dir,
+        split,
+        batch_size=batch_size,
+        max_seconds=max_seconds,
+        shard_size=shard_size,
+        codec_name=codec_name,
+        progress=progress,
+        engine=engine,
+        reader="examples",
+    )
+
+
+def tokenize_audio_files(
+    clips: Sequence[tuple[str, str | os.PathLike, str | None]],
+    codec,
+    output_dir: str | os.PathLike,
+    split: str,
+    *,
+    batch_size: int = 8,
+    max_seconds: float | None = None,
+    shard_size: int = 1000,
+    codec_name: str | None = None,
+    progress: bool = True,
+    engine="local",
+) -> dict:
+    """Encode audio files, ``(clip id, path, caption)`` triples, with ``codec`` into parquet shards
+    ``OUTPUT_DIR/<split>-NNNNN.parquet``: a batch job (:class:`~hf_audiogen.data.pipelines.BatchJob`) whose CPU stage
+    decodes each file at the codec's rate (:class:`CodecInput`) and whose model stage encodes padded batches of
+    ``batch_size`` (:class:`CodecStage`).
+
+    Rows: ``id`` (str), ``caption`` (str or null), ``codes`` (K lists of ``num_frames`` int16), ``num_frames``; one
+    parquet file per job shard of ``shard_size`` clips (fewer when clips failed; none when all did).
+    ``OUTPUT_DIR/tokenization.json`` records the codec (so training can refuse shards of another codec) and per split
+    ``clips``, ``frames``, ``shards``, ``max_seconds`` and ``failed`` (clip id, reason: files that could not be read).
+
+    The job's state, ``OUTPUT_DIR/batch_job/<split>/`` (the codes as the batch job's safetensors shards), makes a
+    rerun resume: complete shards are kept, the rest computed. A rerun with another codec, clip list, ``max_seconds``,
+    ``batch_size`` or ``shard_size`` replaces the split. ``engine``: ``"local"`` (this process), ``"ray"`` or a
+    ``RayEngine`` (decoding on CPU workers, the codec in an actor pool; the same files).
+
+    Returns the split's entry of ``tokenization.json``.
+    """
+    items = []
+    for position, (clip_id, path, caption) in enumerate(clips):
+        source = {"index": position, "id": str(clip_id), "caption": caption, "file": os.fspath(path)}
+        items.append((f"{position:09d}", source))
+    max_samples = None if max_seconds is None else int(max_seconds * codec.config.sampling_rate)
+    return _run_tokenize_job(
+        items,
+        CodecInput(codec.config.sampling_rate, max_samples),
+        codec,
+        output_dir,
+        split,
+        batch_size=batch_size,
+        max_seconds=max_seconds,
+        shard_size=shard_size,
+        codec_name=codec_name,
+        progress=progress,
+        engine=engine,
+        reader="files: hf_audiogen.audio.load_audio(mono='mean')",
+    )
+
+
+def _run_tokenize_job(
+    items,
+    read_decode,
+    codec,
+    output_dir,
+    split,
+    *,
+    batch_size,
+    max_seconds,
+    shard_size,
+    codec_name,
+    progress,
+    engine,
+    reader,
+) -> dict:
+    import shutil
+
+    from ..data.pipelines.batch_job import BatchJob, load_results, prepare_output, read_complete_shard, read_shard
 
     if batch_size < 1 or shard_size < 1:
         raise InvalidInputError(f"batch_size and shard_size must be >= 1, got {batch_size} and {shard_size}")
     if not split or "/" in split or os.sep in split:
         raise InvalidInputError(f"split must be a plain name like 'train', got {split!r}")
+    if not items:
+        raise InvalidInputError(f"the {split!r} split yielded no clip to tokenize")
+    config = codec.config
+    if config.codebook_size > np.iinfo(np.int16).max:
+        raise InvalidInputError(f"codebook_size {config.codebook_size} does not fit the int16 code column")
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    for stale in output_dir.glob(f"{split}-*.parquet"):  # re-tokenising a split replaces it
-        stale.unlink()
-    config = codec.config
-    max_samples = None if max_seconds is None else int(max_seconds * config.sampling_rate)
-    device = next(codec.parameters()).device
-    codec = codec.eval()
+    info_path = output_dir / SHARD_INFO_NAME
+    info = json.loads(info_path.read_text()) if info_path.is_file() else {}
+    codec_info = codec_summary(config, codec_name)
+    if info.get("codec") not in (None, codec_info):
+        raise InvalidInputError(
+            f"{output_dir} already holds shards of another codec ({info['codec']}); use a new folder"
+        )
+    fingerprint = {
+        "job": TOKENIZE_JOB,
+        "version": TOKENIZE_JOB_VERSION,
+        "codec": codec_info,
+        "codec_sha256": codec_fingerprint(codec),
+        "max_seconds": max_seconds,
+        "batch_size": batch_size,  # clips are padded to their batch's longest
+        "reader": reader,
+    }
+    state = output_dir / BATCH_JOB_FOLDER / split
+    try:
+        plan = prepare_output(state, fingerprint, items, shard_size)
+    except InvalidInputError:
+        if not state.exists():
+            raise
+        logger.warning("%s holds another tokenisation of split %r: replacing it", output_dir, split)
+        shutil.rmtree(state)
+        for stale in output_dir.glob(f"{split}-*.parquet"):
+            stale.unlink()
+        plan = prepare_output(state, fingerprint, items, shard_size)
+    job = BatchJob(read_decode, CodecStage(codec), fingerprint, batch_size=batch_size, shard_size=shard_size)
+    job.run(
+        items,
+        state,
+        process_index=0,
+        num_processes=1,
+        progress=progress,
+        description=f"tokenize {split}",
+        engine=engine,
+    )
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     schema = pa.schema(
         [
             ("id", pa.string()),
@@ -244,71 +468,52 @@ def tokenize_audio_dataset(
             ("num_frames", pa.int32()),
         ]
     )
-    if config.codebook_size > np.iinfo(np.int16).max:
-        raise InvalidInputError(f"codebook_size {config.codebook_size} does not fit the int16 code column")
-
-    rows: list[dict] = []
-    shards: list[str] = []
-    stats = {"clips": 0, "frames": 0}
-
-    def flush():
-        if rows:
-            name = f"{split}-{len(shards):05d}.parquet"
-            pq.write_table(pa.Table.from_pylist(rows, schema=schema), output_dir / name)
-            shards.append(name)
-            rows.clear()
-
-    def encode(batch: list[dict]):
-        audios = []
-        for example in batch:
-            if int(example["sampling_rate"]) != config.sampling_rate:
-                raise InvalidInputError(
-                    f"clip {example.get('id')!r} is at {example['sampling_rate']} Hz, the codec at "
-                    f"{config.sampling_rate} Hz: load the dataset with sampling_rate={config.sampling_rate}"
-                )
-            audio = np.asarray(example["audio"], dtype=np.float32)
-            audios.append(audio[:max_samples] if max_samples else audio)
-        padded = AudioCollator()([{"audio": a, "sampling_rate": config.sampling_rate} for a in audios])
-        codes = codec.encode(padded["audio"][:, None, :].to(device), padding_mask=padded["padding_mask"].to(device))
-        for example, audio, example_codes in zip(batch, audios, codes.cpu().numpy()):
-            frames = math.ceil(len(audio) / config.hop_length)
-            caption = example.get(caption_column)
-            rows.append(
-                {
-                    "id": str(example.get("id")),
-                    "caption": caption,
-                    "codes": example_codes[:, :frames].astype(np.int16).tolist(),
-                    "num_frames": frames,
-                }
-            )
-            stats["clips"] += 1
-            stats["frames"] += frames
-            if len(rows) >= shard_size:
-                flush()
-
-    batch: list[dict] = []
-    for example in tqdm(dataset, desc=f"tokenize {split}", unit="clip", disable=not progress):
-        batch.append(example)
-        if len(batch) == batch_size:
-            encode(batch)
-            batch = []
-    if batch:
-        encode(batch)
-    flush()
-    if stats["clips"] == 0:
-        raise InvalidInputError(f"the {split!r} split yielded no clip to tokenize")
-
-    info_path = output_dir / SHARD_INFO_NAME
-    info = json.loads(info_path.read_text()) if info_path.is_file() else {}
-    codec_info = codec_summary(config, codec_name)
-    if info.get("codec") not in (None, codec_info):
-        raise InvalidInputError(
-            f"{output_dir} already holds shards of another codec ({info['codec']}); use a new folder"
+    shards = []
+    for shard in range(plan.num_shards):
+        sidecar = read_complete_shard(state, plan.job_hash, shard)
+        results = read_shard(state, sidecar)
+        if not results:
+            continue  # every clip of the shard failed
+        name = f"{split}-{shard:05d}.parquet"
+        shards.append(name)
+        if (output_dir / name).is_file():
+            continue  # exported by an earlier run of this job
+        rows = [
+            {**{key: fields[key] for key in ("id", "caption", "num_frames")}, "codes": fields["codes"].tolist()}
+            for _, fields in sorted(results.items())
+        ]
+        tmp = output_dir / f".{name}.{os.getpid()}.tmp"
+        pq.write_table(pa.Table.from_pylist(rows, schema=schema), tmp)
+        os.replace(tmp, output_dir / name)
+    for stale in output_dir.glob(f"{split}-*.parquet"):  # shards of an earlier tokenisation of this split
+        if stale.name not in shards:
+            stale.unlink()
+    done = load_results(state)
+    if not done.results:
+        raise InvalidInputError(f"none of the {len(items)} clips of the {split!r} split could be tokenized")
+    ids = {item_id: source["id"] for item_id, source in items}
+    stats = {
+        "clips": len(done.results),
+        "frames": int(sum(fields["num_frames"] for fields in done.results.values())),
+        "shards": shards,
+        "max_seconds": max_seconds,
+        "failed": [[ids[item_id], reason] for item_id, reason in done.failed],
+    }
+    if done.failed:
+        logger.warning(
+            "%d of %d clips of %r could not be tokenized: first %s",
+            len(done.failed),
+            len(items),
+            split,
+            stats["failed"][0],
         )
+    info = json.loads(info_path.read_text()) if info_path.is_file() else {}
     info["codec"] = codec_info
-    info.setdefault("splits", {})[split] = {**stats, "shards": shards, "max_seconds": max_seconds}
-    info_path.write_text(json.dumps(info, indent=2))
-    return info["splits"][split]
+    info.setdefault("splits", {})[split] = stats
+    tmp = info_path.with_name(f".{info_path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(info, indent=2))
+    os.replace(tmp, info_path)
+    return stats
 
 
 def codec_summary(config, name: str | None = None) -> dict:
@@ -424,4 +629,5 @@ __all__ = [
     "load_token_shards",
     "read_shard_info",
     "tokenize_audio_dataset",
+    "tokenize_audio_files",
 ]

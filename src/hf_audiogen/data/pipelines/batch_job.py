@@ -1,9 +1,9 @@
 """One interface for the package's batch jobs: items → ``read_decode`` (CPU) → ``model`` (batches) → fixed shards.
 
-Evaluation embedding extraction runs on it today; codec tokenisation, AutoReCap re-captioning and caption enrichment
-are meant to. A job is two plain, picklable callables and a fingerprint, and nothing else, so that an engine other than
-the in-process one here (Ray Data: ``read_decode`` as a ``map`` on CPU workers, ``model`` as ``map_batches`` with a
-class holding the model) runs the very same stages and writes the very same shards with :func:`write_shard`:
+Evaluation embedding extraction, codec tokenisation, AutoReCap re-captioning and caption enrichment run on it. A job
+is two plain, picklable callables and a fingerprint, and nothing else, so that an engine other than the in-process
+one here (Ray Data, :mod:`.ray_engine`: ``read_decode`` as a ``map`` on CPU workers, ``model`` as ``map_batches``
+with a class holding the model) runs the very same stages and writes the very same shards with :func:`write_shard`:
 
 - ``read_decode(source) -> decoded``: reads and decodes one item on the CPU. An exception here marks that item failed
   with a one-line reason (:func:`decode_item`); the job goes on.
@@ -640,6 +640,10 @@ def make_engine(
     """The engine a command line names: ``"local"``, or ``"ray"`` with the Ray options (the cluster ``address``,
     ``model_workers`` actors with ``num_gpus`` GPUs each); Ray options with ``"local"`` are refused, not ignored."""
     if name == "ray":
+        import importlib.util
+
+        if importlib.util.find_spec("ray") is None:
+            raise InvalidInputError("engine 'ray' needs Ray Data: pip install 'hf_audiogen[ray]'")
         from .ray_engine import RayEngine
 
         return RayEngine(address=address, model_workers=model_workers, num_gpus=num_gpus)

@@ -1,8 +1,8 @@
 """Hugging Face Space of hf_audiogen: sound effects from text with AudioGen, and continuation of uploaded clips.
 
 Model: ``$HF_AUDIOGEN_MODEL`` (a Hub id or a directory), else the small demo model bundled with hf_audiogen. It is
-loaded on the first request. Tabs for GenAU and AutoCap captioning appear when the installed hf_audiogen provides them
-and ``$HF_GENAU_MODEL`` / ``$HF_AUTOCAP_MODEL`` name their models. Concurrent jobs: ``$HF_AUDIOGEN_CONCURRENCY``
+loaded on the first request. Tabs for GenAU, Audio-Journey and AutoCap captioning appear when the installed hf_audiogen
+provides them and ``$HF_GENAU_MODEL`` / ``$HF_AUDIO_JOURNEY_MODEL`` / ``$HF_AUTOCAP_MODEL`` name their models. Concurrent jobs: ``$HF_AUDIOGEN_CONCURRENCY``
 (default 2).
 
 The page and its functions live in ``hf_audiogen.demo`` (importable and tested with the package); this file only

@@ -500,3 +500,60 @@ def tiny_genau_training_pieces(path, seed: int = 0):
         getattr(pipe, encoder).save_pretrained(dirs[encoder])
         getattr(pipe, tokenizer).save_pretrained(dirs[encoder])
     return dirs
+
+
+# --- Audio-Journey (hf_audiogen.audio_journey) ---------------------------------------------------------------------
+def tiny_audio_journey_unet(seed: int = 0, latent_channels: int = 8, text_width: int = 16):
+    """A 2-level UNet2DConditionModel with ``latent_channels`` in/out channels and the text projection adapter."""
+    from diffusers import UNet2DConditionModel
+
+    torch.manual_seed(seed)
+    return UNet2DConditionModel(
+        sample_size=4,
+        in_channels=latent_channels,
+        out_channels=latent_channels,
+        block_out_channels=(16, 32),
+        down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
+        up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
+        layers_per_block=1,
+        cross_attention_dim=16,
+        attention_head_dim=4,
+        norm_num_groups=8,
+        encoder_hid_dim=text_width,
+        encoder_hid_dim_type="text_proj",
+    ).eval()
+
+
+def tiny_audio_journey_pipeline(seed: int = 0, text_attention_mask: bool = False, normalized: bool = True):
+    """Tiny codec (D = 8, 50 Hz) + random 2-layer T5 encoder (width 16, 8 tokens) + tiny U-Net, PNDM."""
+    from transformers import T5EncoderModel
+
+    from hf_audiogen.audio_journey import AudioJourneyConfig, AudioJourneyPipeline, audio_journey_scheduler
+
+    codec = tiny_codec_model(seed)
+    torch.manual_seed(seed)
+    text_encoder = T5EncoderModel(tiny_t5_config()).eval()
+    generator = torch.Generator().manual_seed(seed)
+    stats = {}
+    if normalized:
+        stats = dict(
+            latent_mean=(0.1 * torch.randn(8, generator=generator)).tolist(),
+            latent_std=(0.5 + torch.rand(8, generator=generator)).tolist(),
+        )
+    config = AudioJourneyConfig(
+        latent_channels=8,
+        image_width=4,
+        size_multiple=2,
+        max_text_length=8,
+        text_attention_mask=text_attention_mask,
+        default_audio_length_in_s=0.3,
+        **stats,
+    )
+    return AudioJourneyPipeline(
+        unet=tiny_audio_journey_unet(seed),
+        scheduler=audio_journey_scheduler(),
+        codec=codec,
+        text_encoder=text_encoder,
+        tokenizer=tiny_text_tokenizer(),
+        latent_config=config.to_dict(),
+    )

@@ -294,7 +294,9 @@ def test_cards_of_the_other_families(tmp_path):
 
 
 def test_card_rejects_bad_arguments(codec_dir, tmp_path):
-    with pytest.raises(ValueError, match=r"family must be one of \['audiogen', 'autocap', 'codec', 'genau'\]"):
+    with pytest.raises(
+        ValueError, match=r"family must be one of \['audio_journey', 'audiogen', 'autocap', 'codec', 'genau'\]"
+    ):
         hub.write_model_card(codec_dir, family="musicgen")
     with pytest.raises(ValueError, match="license must be a Hub licence identifier.*'CC BY 4.0'"):
         hub.write_model_card(codec_dir, license="CC BY 4.0")

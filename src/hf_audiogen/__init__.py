@@ -27,12 +27,15 @@ from .registration import register_auto_classes  # noqa: E402
 
 register_auto_classes()
 
-# GenAU (latent diffusion) pulls in diffusers: loaded on first use so `import hf_audiogen` stays light for AudioGen users.
+# GenAU and Audio-Journey (latent diffusion) pull in diffusers: loaded on first use so `import hf_audiogen` stays light
+# for AudioGen users.
 _LAZY = {
     "AutoencoderKL1D": ".genau",
     "FiTTransformer1DModel": ".genau",
     "GenAUMelFeatureExtractor": ".genau",
     "GenAUPipeline": ".genau",
+    "AudioJourneyConfig": ".audio_journey",
+    "AudioJourneyPipeline": ".audio_journey",
 }
 
 
@@ -59,6 +62,8 @@ __all__ = [
     "AudioGenForConditionalGeneration",
     "AudioGenPipeline",
     "AudioGenProcessor",
+    "AudioJourneyConfig",
+    "AudioJourneyPipeline",
     "CodecConfig",
     "CodecFeatureExtractor",
     "CodecModel",

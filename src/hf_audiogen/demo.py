@@ -20,9 +20,9 @@ Uploads are capped at ``MAX_UPLOAD_SIZE`` and temporary files are deleted after 
 Privacy: gradio's usage analytics and its version check (requests to api.gradio.app and huggingface.co at build and
 launch) are turned off; the server contacts no outside host.
 
-Tabs for GenAU (text-to-audio latent diffusion) and AutoCap (audio captioning) appear only when the installed
-package provides ``GenAUPipeline`` / ``AutoCapPipeline`` *and* a model is configured for them (argument or the
-``HF_GENAU_MODEL`` / ``HF_AUTOCAP_MODEL`` environment variable).
+Tabs for GenAU (text-to-audio latent diffusion), Audio-Journey (diffusion in the codec's latent space) and AutoCap
+(audio captioning) appear only when the installed package provides their pipeline *and* a model is configured for
+them (argument or the ``HF_GENAU_MODEL`` / ``HF_AUDIO_JOURNEY_MODEL`` / ``HF_AUTOCAP_MODEL`` environment variable).
 
 Example:
 
@@ -68,6 +68,7 @@ logger = logging.getLogger(__name__)
 MODEL_ENV_VAR = "HF_AUDIOGEN_MODEL"
 OPTIONAL_MODELS = {  # tab -> (module, pipeline class, environment variable naming its model)
     "genau": ("hf_audiogen.genau", "GenAUPipeline", "HF_GENAU_MODEL"),
+    "audio_journey": ("hf_audiogen.audio_journey", "AudioJourneyPipeline", "HF_AUDIO_JOURNEY_MODEL"),
     "autocap": ("hf_audiogen.autocap", "AutoCapPipeline", "HF_AUTOCAP_MODEL"),
 }
 # Bounds of every knob: the page's controls use them, and the handlers check them again (API clients).
@@ -435,10 +436,12 @@ def genau_text_to_audio(
     seed: float = 0,
     negative_prompt: str = "",
 ) -> Result:
-    """Text-to-audio with a ``GenAUPipeline`` (latent diffusion): ``(sampling_rate, int16 audio, spectrogram)``."""
+    """Text-to-audio with a diffusion pipeline (``GenAUPipeline`` or ``AudioJourneyPipeline``: prompt, negative
+    prompt, steps, guidance, length in seconds): ``(sampling_rate, int16 audio, spectrogram)``."""
     prompt = check_text("Prompt", prompt, required=True)
     negative_prompt = check_text("Negative prompt", negative_prompt) or None
-    duration = check_duration(duration, min(MAX_DURATION, pipeline.max_audio_length_in_s))
+    longest = getattr(pipeline, "max_audio_length_in_s", MAX_DURATION)  # GenAU: its transformer's positional range
+    duration = check_duration(duration, min(MAX_DURATION, longest))
     steps = check_whole("Steps", num_inference_steps, 1, MAX_GENAU_STEPS)
     output = pipeline(
         prompt,
@@ -503,6 +506,40 @@ def _slot_visibility(num_samples: float) -> list:
     return [component(visible=i < shown) for i in range(MAX_SAMPLES) for component in (gr.Audio, gr.Image)]
 
 
+def _diffusion_tab(tab: str, loader: PipelineLoader, description: str) -> None:
+    """The tab of a text-to-audio diffusion pipeline (GenAU, Audio-Journey): prompt, length, steps, guidance, seed,
+    negative prompt; its API name is the tab's name in lower case (``genau``, ``audio_journey``)."""
+    api_name = tab.lower().replace("-", "_")
+    with gr.Tab(tab):
+        gr.Markdown(f"{description}, model `{loader.description}`.")
+        with gr.Row():
+            with gr.Column():
+                inputs = [
+                    _prompt_box("Prompt", "a dog barks in the rain", lines=2),
+                    gr.Slider(MIN_DURATION, MAX_DURATION, value=5.0, step=0.1, label="Duration (s)"),
+                    gr.Slider(1, MAX_GENAU_STEPS, value=50, step=1, label="Denoising steps"),
+                    gr.Slider(0.0, MAX_GUIDANCE, value=4.0, step=0.5, label="Guidance (classifier-free; <= 1 = none)"),
+                    _seed_control(),
+                    _prompt_box("Negative prompt (optional)", ""),
+                ]
+                button = gr.Button(f"Generate with {tab}", variant="primary")
+            with gr.Column():
+                outputs = [
+                    gr.Audio(label=f"{tab} sample", type="numpy", interactive=False),
+                    gr.Image(label="Spectrogram", interactive=False, format="png"),
+                ]
+
+        def on_generate(
+            prompt, duration, steps, guidance, seed, negative_prompt, progress=gr.Progress(track_tqdm=True)
+        ):
+            sampling_rate, audio, image = genau_text_to_audio(
+                loader(), prompt, duration, steps, guidance, seed, negative_prompt
+            )
+            return (sampling_rate, audio), image
+
+        button.click(on_generate, inputs, outputs, api_name=api_name)
+
+
 class DemoBlocks(gr.Blocks):
     """The demo's ``gr.Blocks``: ``launch()`` caps uploads at ``MAX_UPLOAD_SIZE`` unless told otherwise (gradio
     only takes that limit at launch, and the Space, ``hf-audiogen space`` and the tests all launch this page)."""
@@ -523,6 +560,7 @@ def build_demo(
     genau_model: str | os.PathLike | None = None,
     autocap_model: str | os.PathLike | None = None,
     concurrency_limit: int | None = None,
+    audio_journey_model: str | os.PathLike | None = None,
     max_queue_size: int = MAX_QUEUE_SIZE,
 ) -> DemoBlocks:
     """The demo page, with its queue set up; nothing is loaded until the first request.
@@ -530,7 +568,8 @@ def build_demo(
     Args:
         model: AudioGen model directory, Hub id or loaded ``AudioGenPipeline`` (default: ``$HF_AUDIOGEN_MODEL``,
             else the bundled demo model).
-        genau_model, autocap_model: models of the optional tabs (default: ``$HF_GENAU_MODEL``, ``$HF_AUTOCAP_MODEL``).
+        genau_model, autocap_model, audio_journey_model: models of the optional tabs (default: ``$HF_GENAU_MODEL``,
+            ``$HF_AUTOCAP_MODEL``, ``$HF_AUDIO_JOURNEY_MODEL``).
         concurrency_limit: generation jobs run in parallel (default: ``$HF_AUDIOGEN_CONCURRENCY``, else 2); more
             requests wait in the queue.
         max_queue_size: requests that may wait in the queue; more are turned away with "the queue is full".
@@ -546,6 +585,7 @@ def build_demo(
         raise InvalidInputError(f"max_queue_size must be an integer >= 1, got {max_queue_size!r}")
     audiogen = audiogen_loader(model)
     genau = optional_loader("genau", genau_model)
+    audio_journey = optional_loader("audio_journey", audio_journey_model)
     autocap = optional_loader("autocap", autocap_model)
 
     def on_generate(
@@ -662,37 +702,12 @@ def build_demo(
                 api_name="continue",
             )
 
-        if genau is not None:
-            with gr.Tab("GenAU"):
-                gr.Markdown(f"Latent-diffusion text-to-audio, model `{genau.description}`.")
-                with gr.Row():
-                    with gr.Column():
-                        genau_inputs = [
-                            _prompt_box("Prompt", "a dog barks in the rain", lines=2),
-                            gr.Slider(MIN_DURATION, MAX_DURATION, value=5.0, step=0.1, label="Duration (s)"),
-                            gr.Slider(1, MAX_GENAU_STEPS, value=50, step=1, label="Denoising steps"),
-                            gr.Slider(
-                                0.0, MAX_GUIDANCE, value=4.0, step=0.5, label="Guidance (classifier-free; <= 1 = none)"
-                            ),
-                            _seed_control(),
-                            _prompt_box("Negative prompt (optional)", ""),
-                        ]
-                        genau_button = gr.Button("Generate with GenAU", variant="primary")
-                    with gr.Column():
-                        genau_outputs = [
-                            gr.Audio(label="GenAU sample", type="numpy", interactive=False),
-                            gr.Image(label="Spectrogram", interactive=False, format="png"),
-                        ]
-
-                def on_genau(
-                    prompt, duration, steps, guidance, seed, negative_prompt, progress=gr.Progress(track_tqdm=True)
-                ):
-                    sampling_rate, audio, image = genau_text_to_audio(
-                        genau(), prompt, duration, steps, guidance, seed, negative_prompt
-                    )
-                    return (sampling_rate, audio), image
-
-                genau_button.click(on_genau, genau_inputs, genau_outputs, api_name="genau")
+        for tab, loader, description in (
+            ("GenAU", genau, "Latent-diffusion text-to-audio (a FiT over a 1D mel-VAE)"),
+            ("Audio-Journey", audio_journey, "Diffusion in the codec's continuous latent space (a wide-channel U-Net)"),
+        ):
+            if loader is not None:
+                _diffusion_tab(tab, loader, description)
 
         if autocap is not None:
             with gr.Tab("AutoCap captioning"):

@@ -229,6 +229,24 @@ FAMILIES: dict[str, CardFamily] = {
             ("max_length", "Maximum caption length (tokens)", ("generation.max_length", "max_length")),
         ),
     ),
+    "audio_journey": CardFamily(
+        name="audio_journey",
+        template="audio_journey.md",
+        pipeline_tag="text-to-audio",
+        tags=("audio", "text-to-audio", "audio-generation", "sound-effects", "latent-diffusion", "audio-journey"),
+        language=("en",),
+        facts=(
+            ("latent_channels", "Codec latent channels (U-Net in/out)", ("unet.in_channels",)),
+            ("block_out_channels", "U-Net widths", ("unet.block_out_channels",)),
+            ("cross_attention_dim", "Cross-attention width", ("unet.cross_attention_dim",)),
+            ("image_width", "Latent image width (frames per row)", ("model_index.latent_config.image_width",)),
+            ("sampling_rate", "Sampling rate (Hz)", ("codec.sampling_rate",)),
+            ("num_quantizers", "Codebooks of the codec", ("codec.num_quantizers",)),
+            ("scheduler", "Scheduler", ("model_index.scheduler",)),
+            ("num_train_timesteps", "Diffusion training steps", ("scheduler.num_train_timesteps",)),
+            ("text_encoder", "Text encoder", ("model_index.text_encoder", "text_encoder._name_or_path")),
+        ),
+    ),
 }
 
 
@@ -268,7 +286,7 @@ def detect_family(model_dir: str | Path) -> str:
     if index_path.is_file():
         class_name = str(_read_json(index_path).get("_class_name", ""))
         for family in FAMILIES:
-            if class_name.lower().startswith(family):
+            if class_name.lower().startswith(family.replace("_", "")):  # AudioJourneyPipeline -> audio_journey
                 return family
         raise InvalidInputError(
             f"cannot tell the model family of the diffusers pipeline in {model_dir}: model_index.json "

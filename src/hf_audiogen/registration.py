@@ -1,6 +1,8 @@
 """Registration of hf_audiogen's classes with the transformers Auto* factories.
 
 Each model family lists what it registers here, so one place shows what ``import hf_audiogen`` adds to transformers.
+GenAU and Audio-Journey are diffusers pipelines (``GenAUPipeline`` / ``AudioJourneyPipeline.from_pretrained``) and
+register nothing; their components are diffusers or transformers classes, or the codec registered below.
 """
 
 from transformers import AutoConfig, AutoFeatureExtractor, AutoModel

@@ -366,3 +366,21 @@ def test_space_command_user_errors_are_one_line(capsys, tmp_path):
     assert main(["space", "--port", "0", "--model", str(tmp_path)]) == 2
     err = capsys.readouterr().err  # the wording is the CLI's; the option, the bad value and the range are named
     assert err.count("\n") == 1 and "--port" in err and "got 0" in err and "65535" in err
+
+
+def test_audio_journey_tab(model_dir, tmp_path, monkeypatch):
+    from factories import tiny_audio_journey_pipeline
+
+    pipe = tiny_audio_journey_pipeline()
+    folder = tmp_path / "audio-journey-tiny"
+    pipe.save_pretrained(folder)
+    monkeypatch.setenv("HF_AUDIO_JOURNEY_MODEL", str(folder))
+    demo = app.build_demo(model_dir)
+    assert tab_labels(demo) == ["Text to audio", "Continue a clip", "Audio-Journey"]
+    assert "audio_journey" in {fn.api_name for fn in demo.fns.values()}
+    loaded = app.optional_loader("audio_journey")()  # what the tab runs: the saved pipeline, loaded by its class
+    assert type(loaded).__name__ == "AudioJourneyPipeline"
+    sampling_rate, audio, _ = app.genau_text_to_audio(loaded, "a dog barks", 0.2, 2, 3.0, seed=0)
+    again = app.genau_text_to_audio(loaded, "a dog barks", 0.2, 2, 3.0, seed=0)[1]
+    assert sampling_rate == pipe.sampling_rate and audio.dtype == np.int16 and audio.size > 0
+    np.testing.assert_array_equal(audio, again)

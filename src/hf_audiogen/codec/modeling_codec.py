@@ -19,6 +19,10 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils import parametrize
+
+# diffusers loads a pipeline component saved as ("hf_audiogen.codec.modeling_codec", "CodecModel") with the loader of
+# a base class it finds by name in this module (PreTrainedModel -> from_pretrained): Audio-Journey holds a codec.
+from transformers import PreTrainedModel  # noqa: F401
 from transformers import initialization as init
 from transformers.modeling_utils import PreTrainedAudioTokenizerBase
 from transformers.models.encodec.modeling_encodec import (

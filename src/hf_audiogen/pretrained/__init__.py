@@ -75,7 +75,11 @@ def resolve_model_source(model: str | os.PathLike | None = None) -> str:
 
 
 # What ``load_pipeline`` can load, as messages name it (keys: the families of hub.detect_family).
-TEXT_TO_AUDIO_FAMILIES = {"audiogen": "an AudioGen model", "genau": "a GenAU pipeline"}
+TEXT_TO_AUDIO_FAMILIES = {
+    "audiogen": "an AudioGen model",
+    "genau": "a GenAU pipeline",
+    "audio_journey": "an Audio-Journey pipeline",
+}
 
 
 def model_family(model: str | os.PathLike | None = None) -> str:
@@ -123,7 +127,7 @@ def load_pipeline(model: str | os.PathLike | None = None, family: str | None = "
     """A text-to-audio pipeline for ``model`` (see :func:`resolve_model_source`); ``kwargs`` go to ``from_pretrained``.
 
     ``family``: ``"audiogen"`` (default) loads an ``AudioGenPipeline``, ``"genau"`` a ``GenAUPipeline`` (diffusers
-    pipeline directory or Hub id), ``None`` whichever :func:`model_family` finds. A local model of another family
+    pipeline directory or Hub id), ``"audio_journey"`` an ``AudioJourneyPipeline``, ``None`` whichever :func:`model_family` finds. A local model of another family
     than the one asked for raises ``ValueError`` saying what it is. Loading problems (missing directory, incomplete
     save, unreachable Hub) raise ``FileNotFoundError`` with one line of explanation, so command-line tools and the
     Space can show it as is.
@@ -140,6 +144,10 @@ def load_pipeline(model: str | os.PathLike | None = None, family: str | None = "
         raise InvalidInputError(f"{name} holds {TEXT_TO_AUDIO_FAMILIES.get(found, f'a {found} model')}, not {wanted}")
     if found == "genau":
         from ..genau import GenAUPipeline as pipeline_class
+
+        source = os.path.expanduser(os.fspath(model))
+    elif found == "audio_journey":
+        from ..audio_journey import AudioJourneyPipeline as pipeline_class
 
         source = os.path.expanduser(os.fspath(model))
     else:

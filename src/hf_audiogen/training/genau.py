@@ -51,7 +51,7 @@ import json
 import logging
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -75,6 +75,7 @@ from ..text_encoder_source import resolve_text_encoder_source
 from ..validation import InvalidInputError
 from .arguments import check_common_training_args, training_arg_parser
 from .checkpointing import register_save_pretrained_hooks
+from .diffusion import DiffusionEvaluation, held_out_diffusion_loss
 from .loop import (
     StepBookkeeping,
     StepLoss,
@@ -83,7 +84,6 @@ from .loop import (
     build_ema,
     ema_weights,
     epoch_batches,
-    eval_mode,
     global_mean_loss,
     lamb_like_genau,
     optimizer_update,
@@ -718,42 +718,30 @@ def load_validation_set(
     return ValidationSet(latents, embeds, ids, noise, timesteps.to(device), captions)
 
 
-@dataclass
-class DiffusionEvaluation:
-    """Validation ε-MSE, overall and per diffusion step."""
-
-    loss: float
-    per_timestep: dict[int, float] = field(default_factory=dict)
-    num_clips: int = 0
-
-
-@torch.no_grad()
 def evaluate_diffusion(
     transformer, validation: ValidationSet, scaling_factor: float, noise_scheduler: DDPMScheduler
 ) -> DiffusionEvaluation:
     """Mean ε-MSE over the validation clips and steps (eval mode: no dropout)."""
-    sums = torch.zeros(len(validation.timesteps), dtype=torch.float64)
-    with eval_mode(transformer):
+
+    def batch_loss(batch, k, t):
+        z, embeds, ids, noise = batch
+        return diffusion_loss(
+            transformer,
+            z * scaling_factor,
+            embeds,
+            ids,
+            noise_scheduler,
+            noise=noise[k],
+            timesteps=t.expand(z.shape[0]),
+        )
+
+    batches = [
+        (z.shape[0], (z, embeds, ids, noise))
         for z, embeds, ids, noise in zip(
             validation.latents, validation.embeds, validation.dataset_ids, validation.noise
-        ):
-            for k, t in enumerate(validation.timesteps):
-                loss = diffusion_loss(
-                    transformer,
-                    z * scaling_factor,
-                    embeds,
-                    ids,
-                    noise_scheduler,
-                    noise=noise[k],
-                    timesteps=t.expand(z.shape[0]),
-                )
-                sums[k] += float(loss) * z.shape[0]
-    per_timestep = (sums / validation.num_clips).tolist()
-    return DiffusionEvaluation(
-        loss=float(np.mean(per_timestep)),
-        num_clips=validation.num_clips,
-        per_timestep=dict(zip(validation.timesteps.tolist(), per_timestep)),
-    )
+        )
+    ]
+    return held_out_diffusion_loss(transformer, batches, validation.timesteps, batch_loss)
 
 
 @torch.no_grad()

@@ -1,0 +1,50 @@
+"""What the two diffusion training loops (GenAU's FiT, Audio-Journey's U-Net) share: the held-out ε-MSE, measured at
+fixed diffusion steps with fixed noise so that evaluations are comparable across a run and across runs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from .loop import eval_mode
+
+
+@dataclass
+class DiffusionEvaluation:
+    """Held-out ε-MSE, overall and per diffusion step."""
+
+    loss: float
+    per_timestep: dict[int, float] = field(default_factory=dict)
+    num_clips: int = 0
+
+
+@torch.no_grad()
+def held_out_diffusion_loss(
+    model: torch.nn.Module,
+    batches: Iterable[tuple[int, Any]],
+    timesteps: torch.Tensor,
+    batch_loss: Callable[[Any, int, torch.Tensor], torch.Tensor],
+) -> DiffusionEvaluation:
+    """Mean loss of ``model`` (in eval mode: no dropout) over held-out ``batches`` of ``(clips, batch)`` at each of
+    ``timesteps``; ``batch_loss(batch, k, t)`` is the batch's mean loss at step ``t`` (the ``k``-th) with its fixed
+    noise. The overall loss is the mean over the steps."""
+    sums = torch.zeros(len(timesteps), dtype=torch.float64)
+    clips = 0
+    with eval_mode(model):
+        for size, batch in batches:
+            for k, t in enumerate(timesteps):
+                sums[k] += float(batch_loss(batch, k, t)) * size
+            clips += size
+    per_timestep = (sums / max(clips, 1)).tolist()
+    return DiffusionEvaluation(
+        loss=float(np.mean(per_timestep)),
+        per_timestep=dict(zip(timesteps.tolist(), per_timestep)),
+        num_clips=clips,
+    )
+
+
+__all__ = ["DiffusionEvaluation", "held_out_diffusion_loss"]

@@ -169,6 +169,64 @@ def _add_data(sub) -> None:
     )
     r.add_argument("--no-merge", action="store_true", help="keep touching segments with identical captions apart")
     r.set_defaults(func=_cmd_autorecap)
+    e = dsub.add_parser(
+        "enrich-captions",
+        help="weak labels -> one descriptive sentence per row with an LLM (Audio-Journey §3), or a template",
+        description="Turn each row's weak labels (AudioSet-style label list or tags) into one sentence with an "
+        "instruction-tuned causal LM and the Audio-Journey prompt (zero-, one- or few-shot), optionally merged with "
+        "captions of the row's video frames (pre-extracted frames, a frame folder or an animated image); or with "
+        "--template, AudioGen's pseudo-sentence without an LLM. Sentences that drop a label or invent speech/music "
+        "are rejected. Writes resumable shards, OUT/parquet/shard-*.parquet (one row per input: status enriched / "
+        "rejected / skipped with the reason, provenance) and OUT/accounting.json. Re-running resumes.",
+    )
+    e.add_argument("in_path", metavar="IN", help=".jsonl / .csv / .parquet with an id and a labels column")
+    e.add_argument("out_dir", metavar="OUT", help="output folder (resumed if it holds an earlier run)")
+    e.add_argument("--llm", default=None, metavar="MODEL", help="causal LM folder or Hub id (instruction-tuned)")
+    e.add_argument("--template", action="store_true", help="no LLM: AudioGen's label-to-sentence rule")
+    e.add_argument(
+        "--video-captioner", default=None, metavar="MODEL", help="transformers image-to-text model for video frames"
+    )
+    e.add_argument("--shots", default="0", help="worked examples in the prompt: 0, 1 or few (default: %(default)s)")
+    e.add_argument("--id-column", default="id", help="column with unique row ids (default: %(default)s)")
+    e.add_argument("--labels-column", default="labels", help="column with the labels (default: %(default)s)")
+    e.add_argument(
+        "--video-column",
+        default=None,
+        help="column with a frame folder, list of frame images or animated image (default with "
+        "--video-captioner: video)",
+    )
+    e.add_argument("--num-frames", type=int, default=4, help="frames sampled per video (default: %(default)s)")
+    e.add_argument("--batch-size", type=int, default=8, help="rows per generate call (default: %(default)s)")
+    e.add_argument("--shard-size", type=int, default=256, help="rows per output shard (default: %(default)s)")
+    e.add_argument("--max-new-tokens", type=int, default=60, help="sentence length limit (default: %(default)s)")
+    e.add_argument("--sample", action="store_true", help="sample (seeded) instead of greedy decoding")
+    e.add_argument("--temperature", type=float, default=0.7, help="with --sample (default: %(default)s)")
+    e.add_argument("--top-p", type=float, default=0.9, help="with --sample (default: %(default)s)")
+    e.add_argument("--seed", type=int, default=0, help="seed of --sample (default: %(default)s)")
+    e.set_defaults(func=_cmd_enrich_captions)
+    for job in (r, e):
+        _add_engine_args(job)
+
+
+def _add_engine_args(job: argparse.ArgumentParser) -> None:
+    """The options of a batch job's engine: in this process, or on Ray Data (docs/scaling.md)."""
+    job.add_argument(
+        "--engine",
+        choices=("local", "ray"),
+        default="local",
+        help="run in this process, or as a Ray Data pipeline (pip install 'hf_audiogen[ray]'; default: local)",
+    )
+    job.add_argument("--ray-address", default=None, help="with --engine ray: the cluster (default: a local one)")
+    job.add_argument("--model-workers", type=int, default=1, help="with --engine ray: model actors (default: 1)")
+    job.add_argument("--gpus-per-worker", type=float, default=0.0, help="with --engine ray: GPUs per model actor")
+
+
+def _engine(args: argparse.Namespace):
+    from .data.pipelines.batch_job import make_engine
+
+    return make_engine(
+        args.engine, address=args.ray_address, model_workers=args.model_workers, num_gpus=args.gpus_per_worker
+    )
 
 
 def _cmd_autorecap(args: argparse.Namespace) -> None:
@@ -205,6 +263,33 @@ def _cmd_autorecap(args: argparse.Namespace) -> None:
         min_seconds=args.min_seconds,
         max_seconds=args.max_seconds,
         merge_captions=not args.no_merge,
+        engine=_engine(args),
+    )
+    print(report.summary())
+
+
+def _cmd_enrich_captions(args: argparse.Namespace) -> None:
+    from .data.pipelines.caption_enrichment import enrich_captions
+
+    report = enrich_captions(  # the library checks every value, before any model loads
+        args.in_path,
+        args.out_dir,
+        llm=args.llm,
+        template=args.template,
+        video_captioner=args.video_captioner,
+        shots=args.shots,
+        id_column=args.id_column,
+        labels_column=args.labels_column,
+        video_column=args.video_column,
+        num_frames=args.num_frames,
+        batch_size=args.batch_size,
+        shard_size=args.shard_size,
+        max_new_tokens=args.max_new_tokens,
+        sample=args.sample,
+        temperature=args.temperature,
+        top_p=args.top_p,
+        seed=args.seed,
+        engine=_engine(args),
     )
     print(report.summary())
 
@@ -463,17 +548,21 @@ AUDIO_SUFFIXES = (".wav", ".flac", ".ogg")
 MAX_BEAMS = 16  # beam search width: each beam is one more decoder pass per token
 MAX_CAPTION_TOKENS = 512  # BART's position table
 AUDIOGEN_DEFAULT_SECONDS = 5.0
-# `generate` options that only one family understands (argparse dest -> family); all default to None.
+# `generate` options that only some families understand (argparse dest -> families); all default to None.
 _FAMILY_OPTIONS = {
-    "top_k": "audiogen",
-    "top_p": "audiogen",
-    "temperature": "audiogen",
-    "continue_from": "audiogen",
-    "steps": "genau",
-    "dataset": "genau",
-    "rerank": "genau",
+    "top_k": ("audiogen",),
+    "top_p": ("audiogen",),
+    "temperature": ("audiogen",),
+    "continue_from": ("audiogen",),
+    "steps": ("genau", "audio_journey"),
+    "dataset": ("genau",),
+    "rerank": ("genau",),
 }
-_FAMILY_PLURALS = {"audiogen": "AudioGen models", "genau": "GenAU pipelines"}
+_FAMILY_PLURALS = {
+    "audiogen": "AudioGen models",
+    "genau": "GenAU pipelines",
+    "audio_journey": "Audio-Journey pipelines",
+}
 
 
 def _cmd_generate(args: argparse.Namespace) -> None:
@@ -496,16 +585,19 @@ def _cmd_generate(args: argparse.Namespace) -> None:
 
     # Cheap checks first: a typo should not cost a model load. The family comes from one small JSON file.
     family = model_family(args.model)
+    family_names = TEXT_TO_AUDIO_FAMILIES
     model_name = args.model or "the bundled demo model"
-    if family not in TEXT_TO_AUDIO_FAMILIES:
+    if family not in family_names:
         raise UserError(
-            f"--model {model_name} holds a {family} model; generate runs AudioGen models and GenAU pipelines"
+            f"--model {model_name} holds a {family} model; generate runs AudioGen models and GenAU pipelines (also "
+            "Audio-Journey pipelines)"
         )
-    for dest, only in _FAMILY_OPTIONS.items():
-        if only != family and getattr(args, dest) is not None:
+    for dest, families in _FAMILY_OPTIONS.items():
+        if family not in families and getattr(args, dest) is not None:
+            also = f" ({', '.join(_FAMILY_PLURALS[f] for f in families[1:])} take it too)" if families[1:] else ""
             raise UserError(
-                f"--{dest.replace('_', '-')} only applies to {_FAMILY_PLURALS[only]}, and {model_name} "
-                f"is {TEXT_TO_AUDIO_FAMILIES[family]}"
+                f"--{dest.replace('_', '-')} only applies to {_FAMILY_PLURALS[families[0]]}, and {model_name} "
+                f"is {family_names[family]}{also}"
             )
     if family == "audiogen":
         duration = AUDIOGEN_DEFAULT_SECONDS if args.duration is None else args.duration
@@ -521,10 +613,10 @@ def _cmd_generate(args: argparse.Namespace) -> None:
         # AudioGen applies guidance unless the scale is 1; GenAU's diffusion only above 1.
         if family == "audiogen" and args.guidance == 1:
             raise UserError("--negative-prompt acts through guidance: it needs --guidance other than 1 (e.g. 3)")
-        if family == "genau" and args.guidance <= 1:
+        if family in ("genau", "audio_journey") and args.guidance <= 1:
             raise UserError(
-                f"--negative-prompt acts through guidance: GenAU needs --guidance above 1 (e.g. 4), "
-                f"got {args.guidance:g}"
+                f"--negative-prompt acts through guidance: {'GenAU' if family == 'genau' else 'Audio-Journey'} "
+                f"needs --guidance above 1 (e.g. 4), got {args.guidance:g}"
             )
     check_optional_int("--steps", args.steps, min=1, max=MAX_INFERENCE_STEPS)
     check_optional_int("--rerank", args.rerank, min=args.num, max=MAX_CANDIDATES_PER_PROMPT)
@@ -560,12 +652,33 @@ def _cmd_generate(args: argparse.Namespace) -> None:
         )
         outputs = outputs if isinstance(outputs, list) else [outputs]
         results = [(output["audio"], output["sampling_rate"], "") for output in outputs]
+    elif family == "audio_journey":
+        results = _generate_audio_journey(args, seed)
     else:
         results = _generate_genau(args, seed)
     paths = [out] if len(results) == 1 else [out.with_name(f"{out.stem}_{i}{out.suffix}") for i in range(len(results))]
     for path, (audio, sampling_rate, note) in zip(paths, results):
         write_audio(path, audio, sampling_rate)
         print(f"wrote {path} ({audio.shape[-1] / sampling_rate:.2f} s at {sampling_rate} Hz, seed {seed}{note})")
+
+
+def _generate_audio_journey(args: argparse.Namespace, seed: int) -> list[tuple]:
+    """Run an Audio-Journey pipeline for `generate`: ``[(audio, sampling_rate, note)]``; the pipeline checks the
+    values (one-line InvalidInputError)."""
+    import torch
+
+    from .pretrained import load_pipeline
+
+    pipe = load_pipeline(args.model, family="audio_journey")
+    options = {"num_inference_steps": args.steps, "guidance_scale": args.guidance, "audio_length_in_s": args.duration}
+    output = pipe(
+        args.prompt,
+        negative_prompt=args.negative_prompt,
+        num_waveforms_per_prompt=args.num,
+        generator=torch.Generator().manual_seed(seed),
+        **{name: value for name, value in options.items() if value is not None},  # None: the pipeline's default
+    )
+    return [(audio, pipe.sampling_rate, "") for audio in output.audios]
 
 
 def _generate_genau(args: argparse.Namespace, seed: int) -> list[tuple]:
@@ -695,7 +808,11 @@ def _cmd_space(args: argparse.Namespace) -> None:
     check_int("--concurrency", args.concurrency, min=1, max=64)
     pipe = load_pipeline(args.model)  # load now: a bad model fails here, not at the first visitor's request
     demo = build_demo(
-        pipe, genau_model=args.genau_model, autocap_model=args.autocap_model, concurrency_limit=args.concurrency
+        pipe,
+        genau_model=args.genau_model,
+        autocap_model=args.autocap_model,
+        audio_journey_model=args.audio_journey_model,
+        concurrency_limit=args.concurrency,
     )
     print(f"serving the demo of {pipe.model.name_or_path} at http://{args.host}:{args.port} (Ctrl+C to stop)")
     try:
@@ -720,6 +837,12 @@ def _add_space(sub) -> None:
         default=None,
         metavar="DIR_OR_ID",
         help="add a GenAU tab with this model (default: $HF_GENAU_MODEL, else no tab)",
+    )
+    p.add_argument(
+        "--audio-journey-model",
+        default=None,
+        metavar="DIR",
+        help="add an Audio-Journey tab with this model (default: $HF_AUDIO_JOURNEY_MODEL, else no tab)",
     )
     p.add_argument(
         "--autocap-model",
@@ -778,6 +901,86 @@ def _add_caption(sub) -> None:
     p.set_defaults(func=_cmd_caption)
 
 
+def _cmd_evaluate(args: argparse.Namespace) -> None:
+    import json
+
+    from .evaluation.audio_evaluation import evaluate_audio
+
+    weights: dict[str, str] = {}
+    for item in args.weights:
+        name, sep, source = item.partition("=")
+        if not sep or not name or not source or name in weights:
+            raise UserError(f"--weights takes NAME=PATH_OR_HUB_ID, once per extractor, got {item!r}")
+        weights[name] = source
+    for option, path in (("--out", args.out), ("--save-reference-stats", args.save_reference_stats)):
+        if path is not None:
+            check_writable(option, path)
+    result = evaluate_audio(
+        args.generated,
+        protocol=args.protocol,
+        reference=args.reference,
+        reference_stats=args.reference_stats,
+        prompts=args.prompts,
+        extractor_weights=weights,
+        allow_random_weights=args.allow_random_weights,
+        seed=args.seed,
+        cache_dir=args.cache_dir,
+        batch_size=args.batch_size,
+        engine=_engine(args),
+        reference_stats_out=args.save_reference_stats,
+    )
+    text = json.dumps(result, indent=2)
+    if args.out is None:
+        print(text)
+    else:
+        with open(args.out, "w", encoding="utf-8") as file:
+            file.write(text + "\n")
+    summary = ", ".join(
+        f"{key} {entry['value']:.4g}" if entry["value"] is not None else f"{key} n/a"
+        for key, entry in result["metrics"].items()
+    )
+    out = sys.stdout if args.out is not None else sys.stderr  # stdout holds the JSON when there is no --out
+    print(f"{result['protocol']}: {summary}" + (f" (wrote {args.out})" if args.out else ""), file=out)
+    for warning in result["warnings"]:
+        print(f"hf-audiogen evaluate: warning: {warning}", file=sys.stderr)
+
+
+def _add_evaluate(sub) -> None:
+    p = sub.add_parser(
+        "evaluate",
+        help="score generated audio with the papers' metrics (FD, FAD, KL, IS, CLAP, KAD, FAD-inf)",
+        description="Score the audio files in GEN_DIR against reference audio (or saved reference statistics) under "
+        "one paper protocol: audioldm (audioldm_eval: FD/CNN14, FAD/VGGish, KL, IS), audiocraft (FAD/VGGish, KL/PaSST, "
+        "CLAP) or stable-audio (FD/OpenL3, KL/PaSST, CLAP); every protocol adds KAD and FAD-inf. Extractor weights "
+        "are never downloaded silently: give each one with --weights.",
+    )
+    p.add_argument("generated", metavar="GEN_DIR", help="folder of generated audio (clip id = path without extension)")
+    reference = p.add_mutually_exclusive_group(required=True)
+    reference.add_argument("--reference", metavar="REF_DIR", help="folder of reference audio")
+    reference.add_argument("--reference-stats", metavar="FILE", help="statistics saved by --save-reference-stats")
+    p.add_argument("--protocol", required=True, help="audioldm, audiocraft or stable-audio")
+    p.add_argument("--prompts", metavar="FILE", help="prompts of the CLAP score: .jsonl (id, text) or .csv (id,text)")
+    p.add_argument("--out", metavar="FILE", help="write the result JSON here (default: print it)")
+    p.add_argument(
+        "--weights",
+        metavar="NAME=PATH_OR_HUB_ID",
+        action="append",
+        default=[],
+        help="official weights of an extractor (vggish, cnn14-16k, cnn14-32k, passt, openl3, clap); repeatable",
+    )
+    p.add_argument(
+        "--allow-random-weights",
+        action="store_true",
+        help="run extractors without --weights on random weights (the numbers then only exercise the code path)",
+    )
+    p.add_argument("--cache-dir", metavar="DIR", help="cache of per-file embeddings, reused across runs")
+    p.add_argument("--save-reference-stats", metavar="FILE", help="also save the --reference statistics here")
+    p.add_argument("--batch-size", type=int, default=8, help="decoded clips per model call (default: %(default)s)")
+    p.add_argument("--seed", type=int, default=0, help="seed of random weights and of FAD-inf (default: %(default)s)")
+    _add_engine_args(p)
+    p.set_defaults(func=_cmd_evaluate)
+
+
 _SUBCOMMANDS = [
     _add_reconstruct,
     _add_data,
@@ -786,6 +989,7 @@ _SUBCOMMANDS = [
     _add_convert,
     _add_generate,
     _add_caption,
+    _add_evaluate,
     _add_space,
 ]
 

@@ -384,10 +384,12 @@ def _build_extractor(name: str, protocol: EvaluationProtocol, weights: dict, see
     return cls.from_random(seed=seed, **options)
 
 
-def _extract(sources, extractor, *, cache_dir, batch_size: int, progress: bool):
+def _extract(sources, extractor, *, cache_dir, batch_size: int, progress: bool, engine):
     from .embedding_extraction import extract_embeddings
 
-    return extract_embeddings(sources, extractor, cache_dir=cache_dir, batch_size=batch_size, progress=progress)
+    return extract_embeddings(
+        sources, extractor, cache_dir=cache_dir, batch_size=batch_size, progress=progress, engine=engine
+    )
 
 
 def _run_extractors(spec, weights, seed, run, *, on_generated, on_reference, prompts=None):
@@ -396,7 +398,12 @@ def _run_extractors(spec, weights, seed, run, *, on_generated, on_reference, pro
     cache_dir, batch_size and progress."""
     described, generated, reference, text_embeddings = {}, {}, {}, None
     cache = None if run["cache_dir"] is None else Path(run["cache_dir"]).expanduser()
-    options = {"cache_dir": cache, "batch_size": run["batch_size"], "progress": run["progress"]}
+    options = {
+        "cache_dir": cache,
+        "batch_size": run["batch_size"],
+        "progress": run["progress"],
+        "engine": run["engine"],
+    }
     for name in dict.fromkeys(on_generated + on_reference):
         extractor = _build_extractor(name, spec, weights, seed)
         described[name] = extractor.describe()
@@ -603,6 +610,7 @@ def evaluate_audio(
     batch_size: int = 8,
     progress: bool = True,
     reference_stats_out: str | os.PathLike | None = None,
+    engine="local",
 ) -> dict:
     """Score a folder (or list) of generated audio against a reference folder, or against reference statistics,
     under one of :data:`PROTOCOLS`.
@@ -622,6 +630,8 @@ def evaluate_audio(
         batch_size: decoded clips per model call.
         progress: progress bars.
         reference_stats_out: also save the reference folder's statistics (and embeddings) here.
+        engine: where the extraction batch jobs run: ``"local"`` (this process), ``"ray"`` or an engine object
+            (``data.pipelines.make_engine``).
 
     Returns:
         A JSON-able dict: ``protocol``, ``description``, ``versions``, ``extractors`` (each one's description),
@@ -660,7 +670,14 @@ def evaluate_audio(
     random_names = [name for name in needed if name not in weights]
     if random_names:
         notes.append(f"random weights for {', '.join(random_names)}: {RANDOM_WEIGHTS_WARNING}")
-    run = dict(generated=generated, reference=reference, cache_dir=cache_dir, batch_size=batch_size, progress=progress)
+    run = dict(
+        generated=generated,
+        reference=reference,
+        cache_dir=cache_dir,
+        batch_size=batch_size,
+        progress=progress,
+        engine=engine,
+    )
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         described, gen_features, ref_features, text_embeddings = _run_extractors(
@@ -741,6 +758,7 @@ def save_reference_stats(
     batch_size: int = 8,
     progress: bool = True,
     include_embeddings: bool = True,
+    engine="local",
 ) -> Path:
     """Embed a reference set once with the extractors ``protocol``'s reference-side metrics need and save what they
     need (statistics, and unless ``include_embeddings=False`` the embeddings and logits) to ``path``, for
@@ -751,7 +769,14 @@ def save_reference_stats(
     weights = _check_weights(extractor_weights)
     names = tuple(dict.fromkeys(m.extractor for m in spec.metrics if m.needs_reference))
     _check_extractors_loadable(names, spec, weights, allow_random_weights)
-    run = dict(generated=None, reference=reference, cache_dir=cache_dir, batch_size=batch_size, progress=progress)
+    run = dict(
+        generated=None,
+        reference=reference,
+        cache_dir=cache_dir,
+        batch_size=batch_size,
+        progress=progress,
+        engine=engine,
+    )
     described, _, features, _ = _run_extractors(spec, weights, seed, run, on_generated=(), on_reference=names)
     return ReferenceStatistics.from_features(spec.name, described, features).save(
         path, include_embeddings=include_embeddings

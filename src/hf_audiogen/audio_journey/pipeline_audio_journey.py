@@ -81,18 +81,23 @@ MAX_AUDIO_SECONDS = 60.0
 SCHEDULERS = {"pndm": PNDMScheduler, "ddim": DDIMScheduler, "ddpm": DDPMScheduler, "dpm": DPMSolverMultistepScheduler}
 
 EXAMPLE_DOC_STRING = """
-    Examples:
+    Examples (they need a trained pipeline folder, e.g. from ``train_audio_journey.py``; none is bundled):
         ```py
         >>> import torch
         >>> from hf_audiogen.audio_journey import AudioJourneyPipeline
-        >>> pipe = AudioJourneyPipeline.from_pretrained("path/to/audio-journey")
-        >>> audio = pipe("a dog barks in the rain", num_inference_steps=50, guidance_scale=3.0,
-        ...              audio_length_in_s=4.0, generator=torch.Generator().manual_seed(0)).audios[0]
+        >>> pipe = AudioJourneyPipeline.from_pretrained("path/to/audio-journey")  # doctest: +SKIP
+        >>> audio = pipe(  # doctest: +SKIP
+        ...     "a dog barks in the rain",
+        ...     num_inference_steps=50,
+        ...     guidance_scale=3.0,
+        ...     audio_length_in_s=4.0,
+        ...     generator=torch.Generator().manual_seed(0),
+        ... ).audios[0]
         >>> # any diffusers scheduler of the same schedule swaps in:
         >>> from diffusers import DDIMScheduler
-        >>> pipe.scheduler = DDIMScheduler.from_config(pipe.scheduler.config)
+        >>> pipe.scheduler = DDIMScheduler.from_config(pipe.scheduler.config)  # doctest: +SKIP
         >>> # a LoRA fine-tune of the U-Net (train_audio_journey.py --lora) loads with diffusers' loader:
-        >>> pipe.load_lora_weights("path/to/lora-run", adapter_name="style")
+        >>> pipe.load_lora_weights("path/to/lora-run", adapter_name="style")  # doctest: +SKIP
         ```
 """
 

@@ -5,15 +5,23 @@ A mid-size decoder (12 layers x 512, 8 heads, 4 codebooks x 2048 codes, delay pa
 audiocraft's builders (random weights, a one-layer random T5 as wide as t5-large as its text encoder), converted to
 ``AudioGenForConditionalGeneration`` with our audiocraft converter and renamed to ``MusicgenForCausalLM`` (the renames
 of transformers' MusicGen conversion script). Each run samples ``--frames`` frames with top-k 250 and classifier-free
-guidance 3.0 (conditional + null batch), on one CPU thread. Runs of the three implementations are interleaved so they
-see the same machine load; the table gives medians of the process CPU time (with one thread, the compute cost: on a
-shared machine it is much steadier than wall time, which is printed too). Before timing, greedy decoding of a few
-frames checks that the three produce identical codes (i.e. that they really run the same network).
+guidance 3.0 (conditional + null batch), on one CPU thread. Runs of the implementations are interleaved so they see
+the same machine load; the table gives medians of the process CPU time (with one thread, the compute cost: on a
+shared machine it is much steadier than wall time, which is printed too). At each batch size, greedy decoding of a
+few frames first checks that all of them produce identical codes (i.e. that they really run the same network).
+
+The row ``ours (DynamicCache)`` is the package's sampling loop as it was before ``AudioGenDecodeCache``: the same
+model stepped through ``decoder.forward`` with transformers' ``EncoderDecoderCache(DynamicCache, DynamicCache)``.
+
+``--real-size`` adds the same table for AudioGen-medium's decoder (24 layers x 1536, 24 heads; ~0.9 B parameters,
+~3.7 GB in float32 per copy; MusicGen shares our tensors), with fewer frames and repeats: at that size a step is
+bound by reading the weights from memory, and there is no speed goal.
 
 Needs audiocraft, so it runs in the oracle venv:
 
     bash scripts/setup_audiocraft_oracle.sh
     .venv-audiocraft/bin/python benchmarks/generation_speed.py [--frames 250] [--repeats 3] [--batch-sizes 1 4]
+        [--real-size [--real-frames 25] [--real-repeats 1]]
 """
 
 import argparse
@@ -23,6 +31,7 @@ import statistics
 import sys
 import tempfile
 import time
+import types
 from pathlib import Path
 
 import torch
@@ -43,9 +52,12 @@ from audiocraft_oracle import (  # noqa: E402
 
 PROMPTS = ["a dog barks while cars pass by", "rain falls on metal roof", "footsteps in the snow", "wind howls"]
 GUIDANCE, TOP_K = 3.0, 250
+GOAL = 1.5  # issue 14: at mid size, at least 1.5x both references at batch 1 and 4
+MID_SIZE = {"dim": 512, "num_layers": 12, "num_heads": 8}
+REAL_SIZE = {"dim": 1536, "num_layers": 24, "num_heads": 24}  # AudioGen-medium's decoder
 
 
-def build(frames: int):
+def build(frames: int, size: dict = MID_SIZE):
     """(audiocraft LM, our converted model, transformers MusicgenForCausalLM, tokenizer), same weights."""
     import_audiocraft()
     from audiocraft.models import builders
@@ -56,9 +68,7 @@ def build(frames: int):
     tokenizer = tiny_t5_tokenizer()
     t5 = tiny_t5_encoder(vocab_size=len(tokenizer))
     cfg = tiny_audiogen_lm_cfg(
-        dim=512,
-        num_layers=12,
-        num_heads=8,
+        **size,
         n_q=4,
         card=2048,
         delays=(0, 1, 2, 3),
@@ -115,7 +125,8 @@ def build(frames: int):
             for old, new in renames:
                 key = key.replace(old, new)
             state[key] = value
-    missing, unexpected = musicgen.load_state_dict(state, strict=False)
+    # assign=True: MusicGen reads our tensors instead of a third copy of the weights (it never writes them).
+    missing, unexpected = musicgen.load_state_dict(state, strict=False, assign=True)
     assert not unexpected and set(missing) <= {"model.decoder.embed_positions.weights"}, (missing, unexpected)
     return reference, ours, musicgen, tokenizer
 
@@ -166,7 +177,50 @@ def make_runners(reference, ours, musicgen, tokenizer, batch_size: int, frames: 
             max_new_tokens=num_frames + num_codebooks - 1,
         )
 
-    return run_ours, run_audiocraft, run_musicgen
+    def run_ours_dynamic(do_sample=True, num_frames=frames):
+        ours._generate_window = types.MethodType(_dynamic_cache_window, ours)
+        try:
+            return run_ours(do_sample=do_sample, num_frames=num_frames)
+        finally:
+            del ours._generate_window
+
+    return {
+        "ours": run_ours,
+        "ours (DynamicCache)": run_ours_dynamic,
+        "audiocraft": run_audiocraft,
+        "transformers": run_musicgen,
+    }
+
+
+def _dynamic_cache_window(self, condition, prompt, num_frames, params, use_guidance, generator, use_cache, bar):
+    """The package's ``_generate_window`` before ``AudioGenDecodeCache`` (kept here to time it in the same run)."""
+    from transformers.cache_utils import DynamicCache, EncoderDecoderCache
+
+    from hf_audiogen.audiogen.modeling_audiogen import _UNKNOWN_TOKEN, sample_next_tokens
+
+    states, cross_mask = condition
+    batch_size, num_codebooks, prompt_frames = prompt.shape
+    codes = prompt.new_full((batch_size, num_codebooks, num_frames), _UNKNOWN_TOKEN)
+    codes[..., :prompt_frames] = prompt
+    sequence = self.pattern.build(codes, self.config.decoder.special_token_id)
+    config = self.config.decoder
+    cache = EncoderDecoderCache(DynamicCache(config=config), DynamicCache(config=config))
+    fed = 0
+    for step in range(self.pattern.first_step_of_frame(prompt_frames), sequence.shape[-1]):
+        inputs = sequence[..., fed:step]
+        if use_guidance:
+            inputs = torch.cat([inputs, inputs])
+        logits = self.decoder(inputs, states, encoder_attention_mask=cross_mask, past_key_values=cache)[:, :, -1]
+        if use_guidance:
+            cond_logits, uncond_logits = logits.float().chunk(2)
+            logits = uncond_logits + (cond_logits - uncond_logits) * params["guidance_scale"]
+        tokens = sample_next_tokens(
+            logits, params["do_sample"], params["temperature"], params["top_k"], params["top_p"], generator
+        )
+        current = sequence[..., step]
+        sequence[..., step] = torch.where(current == _UNKNOWN_TOKEN, tokens, current)
+        fed = step
+    return self.pattern.revert_codes(sequence, num_frames)[0]
 
 
 def timed(fn) -> tuple[float, float]:
@@ -181,85 +235,75 @@ def main(argv=None) -> None:
     parser.add_argument("--frames", type=int, default=250, help="frames to sample per call (50 frames = 1 s)")
     parser.add_argument("--repeats", type=int, default=3, help="timed runs per implementation (median reported)")
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 4])
-    parser.add_argument(
-        "--no-cache-repeats",
-        type=int,
-        default=1,
-        help="timed runs of our model without key/value cache at the first batch size (0 = skip)",
-    )
+    parser.add_argument("--greedy-frames", type=int, default=20, help="frames of the greedy identical-codes check")
+    parser.add_argument("--real-size", action="store_true", help="also time AudioGen-medium's decoder size")
+    parser.add_argument("--real-frames", type=int, default=25)
+    parser.add_argument("--real-repeats", type=int, default=1)
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     print("command:", shlex.join([os.path.relpath(sys.executable), *sys.argv]))
 
-    reference, ours, musicgen, tokenizer = build(args.frames)
+    sizes = [("mid size", MID_SIZE, args.frames, args.repeats)]
+    if args.real_size:
+        sizes.append(("real size", REAL_SIZE, args.real_frames, args.real_repeats))
+    for label, size, frames, repeats in sizes:
+        models = build(frames, size)
+        rows = bench(*models, args.batch_sizes, frames, repeats, args.greedy_frames, label)
+        report(rows, frames, goal=GOAL if size is MID_SIZE else None)
+        del models, rows
+
+
+def bench(reference, ours, musicgen, tokenizer, batch_sizes, frames, repeats, greedy_frames, label):
+    """[(batch size, greedy codes identical to ours per implementation, {implementation: (CPU s, wall s)})]."""
     decoder = ours.config.decoder
     print(
-        f"decoder: {decoder.num_hidden_layers} layers x {decoder.hidden_size}, {decoder.num_attention_heads} heads, "
-        f"{decoder.num_codebooks} x {decoder.codebook_size} codes, delays {decoder.codebook_delays}; "
-        f"{sum(p.numel() for p in ours.decoder.parameters()) / 1e6:.1f} M decoder parameters; "
-        f"{args.frames} frames, top-k {TOP_K}, guidance {GUIDANCE}, torch {torch.__version__}, 1 thread"
+        f"\n{label}: decoder {decoder.num_hidden_layers} layers x {decoder.hidden_size}, "
+        f"{decoder.num_attention_heads} heads, {decoder.num_codebooks} x {decoder.codebook_size} codes, delays "
+        f"{decoder.codebook_delays}; {sum(p.numel() for p in ours.decoder.parameters()) / 1e6:.1f} M decoder "
+        f"parameters; {frames} frames, top-k {TOP_K}, guidance {GUIDANCE}, torch {torch.__version__}, 1 thread",
+        flush=True,
     )
-
+    rows = []
     with torch.no_grad():
-        run_ours, run_audiocraft, run_musicgen = make_runners(reference, ours, musicgen, tokenizer, 2, args.frames)
-        greedy = [run(do_sample=False, num_frames=20) for run in (run_ours, run_audiocraft, run_musicgen)]
-        print(
-            f"sanity (greedy, 2 prompts x 20 frames): ours == audiocraft: {torch.equal(greedy[0], greedy[1])}, "
-            f"ours == transformers: {torch.equal(greedy[0], greedy[2])}"
-        )
-
-        rows = []
-        for batch_size in args.batch_sizes:
-            run_ours, run_audiocraft, run_musicgen = make_runners(
-                reference, ours, musicgen, tokenizer, batch_size, args.frames
-            )
-            for run in (run_ours, run_audiocraft, run_musicgen):  # warm-up (allocations, lazy inits)
-                run(num_frames=5)
-            runs = {"ours": run_ours, "audiocraft": run_audiocraft, "transformers": run_musicgen}
+        for batch_size in batch_sizes:
+            runs = make_runners(reference, ours, musicgen, tokenizer, batch_size, frames)
+            greedy = {name: run(do_sample=False, num_frames=greedy_frames) for name, run in runs.items()}
+            identical = {name: torch.equal(codes, greedy["ours"]) for name, codes in greedy.items()}
+            print(f"batch {batch_size}: greedy codes ({greedy_frames} frames) identical to ours: {identical}")
+            for run in runs.values():  # warm-up (allocations, lazy inits)
+                run(num_frames=3)
             times = {name: [] for name in runs}
-            for repeat in range(args.repeats):
+            for repeat in range(repeats):
                 for name, run in runs.items():
                     times[name].append(timed(run))
-                progress = ", ".join(
-                    f"{name} {cpu:.2f} s cpu / {wall:.2f} s wall"
-                    for name, (cpu, wall) in ((name, values[-1]) for name, values in times.items())
-                )
-                print(f"batch {batch_size}, run {repeat + 1}/{args.repeats}: {progress}", flush=True)
-            rows.append((batch_size, {name: _medians(values) for name, values in times.items()}))
+                progress = ", ".join(f"{name} {values[-1][0]:.2f} s cpu" for name, values in times.items())
+                print(f"batch {batch_size}, run {repeat + 1}/{repeats}: {progress}", flush=True)
+            rows.append((batch_size, identical, {name: _medians(values) for name, values in times.items()}))
+    return rows
 
-        clip = greedy[0][:1, :, :1].repeat(1, 1, args.frames)
-        decode_cpu, _ = _medians([timed(lambda: ours.decode_audio(clip)) for _ in range(3)])
-        no_cache = None
-        if args.no_cache_repeats > 0:
-            batch_size = args.batch_sizes[0]
-            run_ours = make_runners(reference, ours, musicgen, tokenizer, batch_size, args.frames)[0]
-            no_cache = (
-                batch_size,
-                _medians([timed(lambda: run_ours(use_cache=False)) for _ in range(args.no_cache_repeats)]),
-            )
 
+def report(rows, frames: int, goal: float | None) -> None:
     print()
-    print("batch | implementation | CPU s / call | frames / CPU s | speed vs ours | wall s / call")
-    for batch_size, medians in rows:
+    print(
+        "batch | implementation      | CPU s / call | frames / CPU s | ours is x faster | wall s / call | greedy = ours"
+    )
+    for batch_size, identical, medians in rows:
         ours_cpu = medians["ours"][0]
         for name, (cpu, wall) in medians.items():
             print(
-                f"{batch_size:5d} | {name:14s} | {cpu:12.2f} | {batch_size * args.frames / cpu:14.1f} | "
-                f"{ours_cpu / cpu:12.2f}x | {wall:13.2f}"
+                f"{batch_size:5d} | {name:19s} | {cpu:12.2f} | {batch_size * frames / cpu:14.1f} | "
+                f"{cpu / ours_cpu:15.2f}x | {wall:13.2f} | {identical[name]}"
             )
-    for batch_size, medians in rows:
+    for batch_size, identical, medians in rows:
         ours_cpu = medians["ours"][0]
+        ratios = {name: medians[name][0] / ours_cpu for name in ("audiocraft", "transformers", "ours (DynamicCache)")}
+        verdict = ""
+        if goal is not None:
+            met = min(ratios["audiocraft"], ratios["transformers"]) >= goal and all(identical.values())
+            verdict = f" -> goal (>= {goal}x both, identical greedy codes) {'met' if met else 'NOT met'}"
         print(
-            f"batch {batch_size}: ours runs at {medians['audiocraft'][0] / ours_cpu:.2f}x audiocraft's speed and "
-            f"{medians['transformers'][0] / ours_cpu:.2f}x transformers' MusicGen speed (CPU time)"
-        )
-    print(f"(ours includes decoding the codes to audio with the tiny codec: {decode_cpu:.3f} CPU s per clip)")
-    if no_cache is not None:
-        batch_size, (cpu, wall) = no_cache
-        cached = dict(rows)[batch_size]["ours"][0]
-        print(
-            f"ours without key/value cache, batch {batch_size}: {cpu:.2f} CPU s / call ({wall:.2f} s wall) = "
-            f"{cpu / cached:.1f}x the cached time"
+            f"batch {batch_size}: ours is {ratios['audiocraft']:.2f}x audiocraft, {ratios['transformers']:.2f}x "
+            f"transformers' MusicGen, {ratios['ours (DynamicCache)']:.2f}x its DynamicCache loop (CPU time){verdict}"
         )
 
 

@@ -16,6 +16,8 @@ import types
 from collections.abc import Iterator
 from pathlib import Path
 
+from module_restore import restore_modules
+
 FIT_FILE = Path("GenAU", "src", "modules", "fit", "fit_audio.py")
 
 
@@ -112,9 +114,7 @@ def reference_modules(repo: str) -> Iterator[types.SimpleNamespace]:
         )
     finally:
         sys.path[:] = saved_path
-        for name in set(sys.modules) - set(saved_modules):
-            del sys.modules[name]
-        sys.modules.update(saved_modules)
+        restore_modules(saved_modules)
 
 
 def run_reference_fit(ref, model, sample, timestep, text, dataset_id, latents=None):

@@ -35,6 +35,7 @@ from unittest import mock
 
 import pytest
 import torch
+from module_restore import restore_modules
 from torch import nn
 
 from hf_audiogen.autocap import AutoCapConfig, AutoCapForConditionalGeneration
@@ -168,9 +169,7 @@ def _reference_import(packages: dict[str, Path]):
     try:
         yield importlib.import_module
     finally:
-        for name in set(sys.modules) - set(saved):
-            del sys.modules[name]
-        sys.modules.update(saved)
+        restore_modules(saved)
 
 
 @pytest.fixture(scope="module")

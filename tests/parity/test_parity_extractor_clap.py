@@ -38,6 +38,7 @@ from unittest import mock
 import numpy as np
 import pytest
 import torch
+from module_restore import restore_modules
 
 from hf_audiogen.evaluation.extractors.clap import ClapExtractor
 
@@ -124,9 +125,7 @@ def _reference_import():
     try:
         yield importlib.import_module("clap_module.model"), importlib.import_module("laion_training.data")
     finally:
-        for name in set(sys.modules) - set(saved):
-            del sys.modules[name]
-        sys.modules.update(saved)
+        restore_modules(saved)
 
 
 @pytest.fixture(scope="module")

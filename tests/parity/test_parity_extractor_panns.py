@@ -33,6 +33,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
+from module_restore import restore_modules
 
 pytestmark = pytest.mark.parity
 
@@ -70,13 +71,16 @@ TOLERANCE = 1e-5  # fp32, relative to the largest reference value
 def _import_by_path(package: str, root: Path, module: str):
     """``package.module`` from the files under ``root``, each package level a bare stand-in with the right
     ``__path__`` (its ``__init__`` does not run); ``sys.modules`` is restored afterwards."""
-    with mock.patch.dict(sys.modules):
+    saved = dict(sys.modules)
+    try:
         parts = package.split(".")
         for depth in range(1, len(parts) + 1):
             stand_in = types.ModuleType(".".join(parts[:depth]))
             stand_in.__path__ = [str(root.joinpath(*parts[1:depth]))]
             sys.modules[stand_in.__name__] = stand_in
         return importlib.import_module(f"{package}.{module}")
+    finally:
+        restore_modules(saved)
 
 
 AUDIOLDM_MODELS = _import_by_path("audioldm_eval.feature_extractors.panns", AUDIOLDM_DIR, "models")

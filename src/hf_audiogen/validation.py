@@ -120,6 +120,31 @@ def check_optional_int(name: str, value, **bounds) -> int | None:
     return None if value is None else check_int(name, value, **bounds)
 
 
+def check_prompts(prompt, negative_prompt=None, max_prompts: int = MAX_PROMPTS_PER_CALL) -> list[str]:
+    """The prompts of a text-to-audio call as a list (a string is one prompt), checked with ``negative_prompt`` (None,
+    one string for all, or one string per prompt)."""
+    prompts = [prompt] if isinstance(prompt, str) else prompt
+    if not isinstance(prompts, (list, tuple)) or not all(isinstance(p, str) for p in prompts):
+        raise InvalidInputError(f"prompt must be a string or a list of strings, got {type(prompt).__name__}")
+    if len(prompts) == 0:
+        raise InvalidInputError("prompt is an empty list: give at least one prompt")
+    if len(prompts) > max_prompts:
+        raise InvalidInputError(
+            f"number of prompts must be in [1, {max_prompts}] per call, got {len(prompts)}: split them over several calls"
+        )
+    if negative_prompt is not None and not isinstance(negative_prompt, str):
+        if not isinstance(negative_prompt, (list, tuple)) or not all(isinstance(p, str) for p in negative_prompt):
+            raise InvalidInputError(
+                f"negative_prompt must be a string or a list of strings, got {type(negative_prompt).__name__}"
+            )
+        if len(negative_prompt) != len(prompts):
+            raise InvalidInputError(
+                f"negative_prompt has {len(negative_prompt)} entries but prompt has {len(prompts)}: give one "
+                "negative prompt per prompt, or a single string"
+            )
+    return list(prompts)
+
+
 def check_choice(name: str, value, choices: Collection):
     """``value`` if it is one of ``choices``, else an error listing them."""
     if value not in choices:

@@ -71,6 +71,7 @@ from ..validation import (
     check_choice,
     check_float,
     check_int,
+    check_prompts,
 )
 from .configuration_audio_journey import AudioJourneyConfig
 from .latents import decode_image
@@ -268,21 +269,7 @@ class AudioJourneyPipeline(DiffusionPipeline, StableDiffusionLoraLoaderMixin):
         latents,
     ) -> list[str]:
         """Validate every argument of ``__call__`` before any work; returns the prompts as a list."""
-        if isinstance(prompt, str):
-            prompt = [prompt]
-        if not isinstance(prompt, (list, tuple)) or not all(isinstance(p, str) for p in prompt):
-            raise InvalidInputError(f"prompt must be a string or a list of strings, got {type(prompt).__name__}")
-        check_int("number of prompts", len(prompt), min=1, max=MAX_PROMPTS_PER_CALL)
-        if negative_prompt is not None and not isinstance(negative_prompt, str):
-            if not isinstance(negative_prompt, (list, tuple)) or not all(isinstance(p, str) for p in negative_prompt):
-                raise InvalidInputError(
-                    f"negative_prompt must be a string or a list of strings, got {type(negative_prompt).__name__}"
-                )
-            if len(negative_prompt) != len(prompt):
-                raise InvalidInputError(
-                    f"negative_prompt has {len(negative_prompt)} entries but prompt has {len(prompt)}: give one "
-                    "negative prompt per prompt, or a single string"
-                )
+        prompt = check_prompts(prompt, negative_prompt)
         check_float("audio_length_in_s", audio_length_in_s, min=0, max=MAX_AUDIO_SECONDS, min_inclusive=False)
         max_steps = min(MAX_INFERENCE_STEPS, int(self.scheduler.config.num_train_timesteps))
         check_int("num_inference_steps", num_inference_steps, min=1, max=max_steps)

@@ -67,6 +67,7 @@ from ..validation import (
     check_choice,
     check_float,
     check_int,
+    check_prompts,
 )
 from .modeling_autoencoder_kl_1d import AutoencoderKL1D
 from .modeling_fit import FiTTransformer1DModel
@@ -382,27 +383,7 @@ class GenAUPipeline(DiffusionPipeline):
         latents=None,
     ) -> list[str]:
         """Validate every argument of ``__call__`` before any work; returns the prompts as a list."""
-        if isinstance(prompt, str):
-            prompt = [prompt]
-        if not isinstance(prompt, (list, tuple)) or not all(isinstance(p, str) for p in prompt):
-            raise InvalidInputError(f"prompt must be a string or a list of strings, got {type(prompt).__name__}")
-        if len(prompt) == 0:
-            raise InvalidInputError("prompt is an empty list: give at least one prompt")
-        if len(prompt) > MAX_PROMPTS_PER_CALL:
-            raise InvalidInputError(
-                f"number of prompts must be in [1, {MAX_PROMPTS_PER_CALL}] per call, got "
-                f"{len(prompt)}: split them over several calls"
-            )
-        if negative_prompt is not None and not isinstance(negative_prompt, str):
-            if not isinstance(negative_prompt, (list, tuple)) or not all(isinstance(p, str) for p in negative_prompt):
-                raise InvalidInputError(
-                    f"negative_prompt must be a string or a list of strings, got {type(negative_prompt).__name__}"
-                )
-            if len(negative_prompt) != len(prompt):
-                raise InvalidInputError(
-                    f"negative_prompt has {len(negative_prompt)} entries but prompt has {len(prompt)}: give one "
-                    "negative prompt per prompt, or a single string"
-                )
+        prompt = check_prompts(prompt, negative_prompt)
         audio_length_in_s = check_float(
             "audio_length_in_s (the transformer's positional range)",
             audio_length_in_s,

@@ -469,3 +469,26 @@ def test_script_writes_json_and_prints_table(pipe, corpus, tmp_path, capsys):
     assert "error: model directory" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         script.main(["--oracle_only", str(model_dir), str(corpus)])
+
+
+def test_audio_journey_pipelines_are_measured_the_same_way(corpus, tmp_path):
+    """The measure is family-agnostic: an Audio-Journey pipeline (object or saved folder) is indexed in its own
+    codec's domain and generates through diffusers' calling convention; the report is seeded and complete."""
+    from factories import tiny_audio_journey_pipeline
+
+    journey = tiny_audio_journey_pipeline()
+    settings = dict(duration=0.2, paraphrases={}, progress_bar=False, num_inference_steps=2, guidance_scale=1.0)
+    report = evaluate_text_adherence(journey, corpus, seed=1, **settings)
+    assert report.overall.num_queries == 5 and report.overall.chance_top1 == pytest.approx(0.2)
+    assert report.settings["sampling"] == {"scheduler": type(journey.scheduler).__name__, **settings_sampling(settings)}
+    assert report.oracle is not None  # the codec-reconstruction oracle ran with the pipeline's codec
+    journey.save_pretrained(tmp_path / "journey")
+    from_folder = evaluate_text_adherence(tmp_path / "journey", corpus, seed=1, **settings)
+    assert from_folder.to_dict()["overall"] == report.to_dict()["overall"]
+    assert [p.nearest_captions for p in from_folder.prompts] == [p.nearest_captions for p in report.prompts]
+    with pytest.raises(ValueError, match="token-sampling settings"):
+        evaluate_text_adherence(journey, corpus, top_k=5, **settings)
+
+
+def settings_sampling(settings: dict) -> dict:
+    return {name: settings[name] for name in ("guidance_scale", "num_inference_steps")}

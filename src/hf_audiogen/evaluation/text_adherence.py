@@ -585,6 +585,68 @@ def _load_pipeline(pipeline_or_model_dir):
     )
 
 
+class _TextToAudio:
+    """What the adherence measure needs of a text-to-audio pipeline, whatever its family: its codec (the corpus index
+    is built in that codec's domain), its sampling defaults (for the report) and ``generate``."""
+
+    def __init__(self, pipe, name: str):
+        self.pipe, self.name = pipe, name
+        self.is_audiogen = hasattr(pipe, "model") and hasattr(pipe.model, "generation_config")
+        self.codec = pipe.model.codec if self.is_audiogen else pipe.codec
+
+    def sampling_defaults(self) -> dict:
+        if self.is_audiogen:
+            config = self.pipe.model.generation_config.to_dict()
+            return {
+                k: v for k, v in config.items() if k in ("guidance_scale", "top_k", "top_p", "temperature", "do_sample")
+            }
+        return {"scheduler": type(self.pipe.scheduler).__name__}
+
+    def generate(self, prompt: str, duration: float, seed: int, num_samples: int, sampling: dict) -> list[dict]:
+        """``[{"audio", "sampling_rate"}]``: ``num_samples`` samples of ``prompt`` with seed ``seed``."""
+        if self.is_audiogen:
+            outputs = self.pipe(
+                prompt, duration=duration, seed=seed, num_return_sequences=num_samples, progress_bar=False, **sampling
+            )
+            return outputs if isinstance(outputs, list) else [outputs]
+        # A diffusion pipeline (Audio-Journey, diffusers' calling convention).
+        output = self.pipe(
+            prompt,
+            audio_length_in_s=duration,
+            num_waveforms_per_prompt=num_samples,
+            generator=torch.Generator().manual_seed(seed),
+            **sampling,
+        )
+        return [{"audio": audio, "sampling_rate": self.pipe.sampling_rate} for audio in output.audios]
+
+
+def _text_to_audio(pipeline_or_model_dir) -> _TextToAudio:
+    """An AudioGen pipeline (or folder) as before, or any text-to-audio pipeline this package loads with a codec
+    (Audio-Journey): a folder is loaded by the family its config names."""
+    from ..audiogen import AudioGenPipeline
+
+    if isinstance(pipeline_or_model_dir, AudioGenPipeline):
+        return _TextToAudio(*_load_pipeline(pipeline_or_model_dir))
+    if isinstance(pipeline_or_model_dir, (str, os.PathLike)):
+        from ..pretrained import load_pipeline, model_family
+
+        if Path(pipeline_or_model_dir).is_dir() and model_family(pipeline_or_model_dir) != "audiogen":
+            pipe = load_pipeline(pipeline_or_model_dir, family=None)
+            if not hasattr(pipe, "codec"):
+                raise ValueError(
+                    f"{os.fspath(pipeline_or_model_dir)!r} holds a {type(pipe).__name__}, which has no codec: the "
+                    "codec-aware measure needs a codec-based text-to-audio model (AudioGen, Audio-Journey)"
+                )
+            return _TextToAudio(pipe, os.fspath(pipeline_or_model_dir))
+        return _TextToAudio(*_load_pipeline(pipeline_or_model_dir))
+    if hasattr(pipeline_or_model_dir, "codec") and hasattr(pipeline_or_model_dir, "sampling_rate"):
+        return _TextToAudio(pipeline_or_model_dir, getattr(pipeline_or_model_dir, "name_or_path", "") or "<pipeline>")
+    raise ValueError(
+        "pipeline_or_model_dir must be an AudioGenPipeline, a codec-based diffusion pipeline (Audio-Journey) or a "
+        f"model directory, got {type(pipeline_or_model_dir).__name__}"
+    )
+
+
 def _check_prompts(index: CorpusIndex, captions, paraphrases) -> list[tuple[str, str, str]]:
     """``[(prompt, target caption, kind)]``: the captions (default: every distinct corpus caption, in corpus order)
     then the paraphrases (default: :data:`DEFAULT_PARAPHRASES` whose target is in the corpus)."""
@@ -633,6 +695,7 @@ def evaluate_text_adherence(
     top_k: int | None = None,
     top_p: float | None = None,
     temperature: float | None = None,
+    num_inference_steps: int | None = None,
     embedding: str = "logmel",
     oracle: bool = True,
     index: CorpusIndex | None = None,
@@ -642,7 +705,8 @@ def evaluate_text_adherence(
     """Generate audio for corpus captions (and paraphrases) and check it retrieves clips that carry the caption.
 
     Args:
-        pipeline_or_model_dir: an [`AudioGenPipeline`] or a ``save_pretrained`` AudioGen directory.
+        pipeline_or_model_dir: an [`AudioGenPipeline`], an [`AudioJourneyPipeline`] (any pipeline with a codec that
+            follows diffusers' calling convention), or a ``save_pretrained`` directory of either.
         corpus_dir: corpus folder with ``metadata.jsonl`` (``file``, ``caption``, ``source``, ``split``); all its
             clips, every split, are the retrieval candidates.
         captions: the corpus captions to prompt with (default: every distinct caption).
@@ -651,7 +715,8 @@ def evaluate_text_adherence(
         duration: seconds generated per prompt.
         num_samples_per_caption: samples per prompt (one ``generate`` call); a prompt's hit rate averages them.
         seed: every prompt is generated with this seed, so the prompts differ only by their text.
-        guidance_scale, top_k, top_p, temperature: sampling settings (default: the model's generation config).
+        guidance_scale, top_k, top_p, temperature: sampling settings (default: the model's generation config);
+            diffusion pipelines take ``guidance_scale`` and ``num_inference_steps`` (default: the pipeline's).
         embedding: ``"logmel"`` (log-mel statistics) or ``"logmel+codec"`` (plus the mean of the evaluated model's
             codec latents; comparable only between models sharing that codec).
         oracle: also run the codec-reconstruction oracle (held-out real clips, through the model's codec, as queries)
@@ -684,9 +749,9 @@ def evaluate_text_adherence(
             "CorpusIndex.from_corpus(corpus_dir, codec=pipe.model.codec), or pass oracle=False"
         )
     _check_corpus_dir(corpus_dir)
-    pipe, model_name = _load_pipeline(pipeline_or_model_dir)
+    generator = _text_to_audio(pipeline_or_model_dir)
     if index is None:
-        codec = pipe.model.codec
+        codec = generator.codec
         index = CorpusIndex.from_corpus(
             corpus_dir,
             LogMelStatisticsEmbedding(codec=codec if embedding == "logmel+codec" else None),
@@ -697,22 +762,23 @@ def evaluate_text_adherence(
         )
     prompts = _check_prompts(index, captions, paraphrases)
 
-    sampling = dict(guidance_scale=guidance_scale, top_k=top_k, top_p=top_p, temperature=temperature)
+    if generator.is_audiogen:
+        sampling = dict(guidance_scale=guidance_scale, top_k=top_k, top_p=top_p, temperature=temperature)
+        if num_inference_steps is not None:
+            raise ValueError("num_inference_steps is a setting of diffusion pipelines; AudioGen samples token by token")
+    else:
+        sampling = dict(guidance_scale=guidance_scale, num_inference_steps=num_inference_steps)
+        token_settings = {"top_k": top_k, "top_p": top_p, "temperature": temperature}
+        given = sorted(name for name, value in token_settings.items() if value is not None)
+        if given:
+            raise ValueError(f"{given} are token-sampling settings of AudioGen; a diffusion pipeline takes neither")
     sampling = {name: value for name, value in sampling.items() if value is not None}
     results: list[PromptResult] = []
     caption_prompts = [p for p, _, kind in prompts if kind == "caption"]
     shuffled_top1, shuffled_top5 = [], []
     n = len(index)
     for prompt, target, kind in tqdm(prompts, desc="generating", unit="prompt", disable=not progress_bar):
-        outputs = pipe(
-            prompt,
-            duration=float(duration),
-            seed=int(seed),
-            num_return_sequences=num_samples_per_caption,
-            progress_bar=False,
-            **sampling,
-        )
-        outputs = outputs if isinstance(outputs, list) else [outputs]
+        outputs = generator.generate(prompt, float(duration), int(seed), num_samples_per_caption, sampling)
         features = index.embed([o["audio"] for o in outputs], sampling_rate=outputs[0]["sampling_rate"])
         nearest = [[index.captions[j] for j in row[:TOP_K]] for row in index.rank(features)]
         matches = index.caption_counts[target]
@@ -740,7 +806,7 @@ def evaluate_text_adherence(
     caption_results = [r for r in results if r.kind == "caption"]
     paraphrase_results = [r for r in results if r.kind == "paraphrase"]
     settings = dict(
-        model=model_name,
+        model=generator.name,
         corpus=os.fspath(corpus_dir),
         duration=float(duration),
         seed=int(seed),
@@ -750,14 +816,7 @@ def evaluate_text_adherence(
         oracle_query_seconds=index.query_seconds,
         num_corpus_clips=n,
         num_distinct_captions=len(index.caption_counts),
-        sampling={
-            **{
-                k: v
-                for k, v in pipe.model.generation_config.to_dict().items()
-                if k in ("guidance_scale", "top_k", "top_p", "temperature", "do_sample")
-            },
-            **sampling,
-        },
+        sampling={**generator.sampling_defaults(), **sampling},
     )
     return AdherenceReport(
         settings=settings,

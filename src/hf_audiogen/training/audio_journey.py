@@ -57,7 +57,7 @@ from ..validation import InvalidInputError
 from .arguments import check_common_training_args, training_arg_parser
 from .audiogen_data import TextCodesCollator, _captions, check_shards_match_codec, load_token_shards, read_shard_info
 from .checkpointing import register_save_pretrained_hooks
-from .diffusion import DiffusionEvaluation, held_out_diffusion_loss
+from .diffusion import DiffusionEvaluation, held_out_diffusion_loss, run_summary
 from .loop import (
     StepBookkeeping,
     StepLoss,
@@ -613,16 +613,9 @@ def train_audio_journey(args: argparse.Namespace) -> AudioJourneyTrainingResult:
             (output_dir / "base_pipeline.json").write_text(json.dumps({"init_from": str(args.init_from)}))
         else:
             pipe.save_pretrained(output_dir)  # latent_config carries the normalisation statistics
-        results = {
-            "step": state.global_step,
-            "minutes": round(minutes, 2),
-            "first_logged_loss": logged_losses[0] if logged_losses else None,
-            "last_logged_loss": logged_losses[-1] if logged_losses else None,
-        }
-        for key, value in (("first_evaluation", first_evaluation), ("last_evaluation", evaluation)):
-            if value is not None:
-                results[key] = vars(value)
-        save_eval_results(output_dir, results)
+        save_eval_results(
+            output_dir, run_summary(state.global_step, minutes, logged_losses, first_evaluation, evaluation)
+        )
     accelerator.end_training()
     return AudioJourneyTrainingResult(
         output_dir=output_dir,

@@ -47,4 +47,27 @@ def held_out_diffusion_loss(
     )
 
 
-__all__ = ["DiffusionEvaluation", "held_out_diffusion_loss"]
+def run_summary(
+    step: int,
+    minutes: float,
+    logged_losses: list[float],
+    first_evaluation: DiffusionEvaluation | None,
+    evaluation: DiffusionEvaluation | None,
+    **extra,
+) -> dict:
+    """The final figures of a diffusion run for ``eval_results.json``: step, minutes, first/last logged training loss,
+    the held-out loss before the first update (the untrained control) and the last one, plus ``extra``."""
+    results = {
+        "step": step,
+        **extra,
+        "minutes": round(minutes, 2),
+        "first_logged_loss": logged_losses[0] if logged_losses else None,
+        "last_logged_loss": logged_losses[-1] if logged_losses else None,
+    }
+    for key, value in (("first_evaluation", first_evaluation), ("last_evaluation", evaluation)):
+        if value is not None:
+            results[key] = vars(value)
+    return results
+
+
+__all__ = ["DiffusionEvaluation", "held_out_diffusion_loss", "run_summary"]

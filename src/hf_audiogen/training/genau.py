@@ -75,7 +75,7 @@ from ..text_encoder_source import resolve_text_encoder_source
 from ..validation import InvalidInputError
 from .arguments import check_common_training_args, training_arg_parser
 from .checkpointing import register_save_pretrained_hooks
-from .diffusion import DiffusionEvaluation, held_out_diffusion_loss
+from .diffusion import DiffusionEvaluation, held_out_diffusion_loss, run_summary
 from .loop import (
     StepBookkeeping,
     StepLoss,
@@ -945,16 +945,9 @@ def train_genau(args: argparse.Namespace) -> GenAUTrainingResult:
         if ema is not None:
             ema.copy_to(trainable)
         pipe.save_pretrained(output_dir)  # the VAE config carries the scaling factor
-        results = {
-            "step": state.global_step,
-            "scaling_factor": scale.value,
-            "minutes": round(minutes, 2),
-            "first_logged_loss": logged_losses[0] if logged_losses else None,
-            "last_logged_loss": logged_losses[-1] if logged_losses else None,
-        }
-        for key, value in (("first_evaluation", first_evaluation), ("last_evaluation", evaluation)):
-            if value is not None:
-                results[key] = vars(value)
+        results = run_summary(
+            state.global_step, minutes, logged_losses, first_evaluation, evaluation, scaling_factor=scale.value
+        )
         save_eval_results(output_dir, results)
     accelerator.end_training()
     return GenAUTrainingResult(

@@ -39,6 +39,7 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 # The tiny-model builders of the parity tests (audiocraft configs with AudioGen's flags, local T5).
 sys.path.insert(0, str(REPO / "tests" / "parity"))
+sys.path.insert(0, str(REPO / "tests"))  # reference_audiogen_decode: the pre-cache loop, timed as a baseline
 
 from audiocraft_oracle import (  # noqa: E402
     build_audiocraft_lm,
@@ -49,6 +50,7 @@ from audiocraft_oracle import (  # noqa: E402
     tiny_t5_encoder,
     tiny_t5_tokenizer,
 )
+from reference_audiogen_decode import dynamic_cache_window  # noqa: E402
 
 PROMPTS = ["a dog barks while cars pass by", "rain falls on metal roof", "footsteps in the snow", "wind howls"]
 GUIDANCE, TOP_K = 3.0, 250
@@ -178,7 +180,7 @@ def make_runners(reference, ours, musicgen, tokenizer, batch_size: int, frames: 
         )
 
     def run_ours_dynamic(do_sample=True, num_frames=frames):
-        ours._generate_window = types.MethodType(_dynamic_cache_window, ours)
+        ours._generate_window = types.MethodType(dynamic_cache_window, ours)
         try:
             return run_ours(do_sample=do_sample, num_frames=num_frames)
         finally:
@@ -190,37 +192,6 @@ def make_runners(reference, ours, musicgen, tokenizer, batch_size: int, frames: 
         "audiocraft": run_audiocraft,
         "transformers": run_musicgen,
     }
-
-
-def _dynamic_cache_window(self, condition, prompt, num_frames, params, use_guidance, generator, use_cache, bar):
-    """The package's ``_generate_window`` before ``AudioGenDecodeCache`` (kept here to time it in the same run)."""
-    from transformers.cache_utils import DynamicCache, EncoderDecoderCache
-
-    from hf_audiogen.audiogen.modeling_audiogen import _UNKNOWN_TOKEN, sample_next_tokens
-
-    states, cross_mask = condition
-    batch_size, num_codebooks, prompt_frames = prompt.shape
-    codes = prompt.new_full((batch_size, num_codebooks, num_frames), _UNKNOWN_TOKEN)
-    codes[..., :prompt_frames] = prompt
-    sequence = self.pattern.build(codes, self.config.decoder.special_token_id)
-    config = self.config.decoder
-    cache = EncoderDecoderCache(DynamicCache(config=config), DynamicCache(config=config))
-    fed = 0
-    for step in range(self.pattern.first_step_of_frame(prompt_frames), sequence.shape[-1]):
-        inputs = sequence[..., fed:step]
-        if use_guidance:
-            inputs = torch.cat([inputs, inputs])
-        logits = self.decoder(inputs, states, encoder_attention_mask=cross_mask, past_key_values=cache)[:, :, -1]
-        if use_guidance:
-            cond_logits, uncond_logits = logits.float().chunk(2)
-            logits = uncond_logits + (cond_logits - uncond_logits) * params["guidance_scale"]
-        tokens = sample_next_tokens(
-            logits, params["do_sample"], params["temperature"], params["top_k"], params["top_p"], generator
-        )
-        current = sequence[..., step]
-        sequence[..., step] = torch.where(current == _UNKNOWN_TOKEN, tokens, current)
-        fed = step
-    return self.pattern.revert_codes(sequence, num_frames)[0]
 
 
 def timed(fn) -> tuple[float, float]:

@@ -12,13 +12,12 @@ import types
 import pytest
 import torch
 import torch.nn.functional as F
+from reference_audiogen_decode import dynamic_cache_window
 from transformers.cache_utils import DynamicCache, EncoderDecoderCache
 
 from hf_audiogen.audiogen.modeling_audiogen import (
-    _UNKNOWN_TOKEN,
     AudioGenDecodeCache,
     _pack_linear_weights,
-    sample_next_tokens,
 )
 
 from factories import tiny_audiogen_model, tiny_text_tokenizer
@@ -47,33 +46,6 @@ def _text(tokenizer, batch_size):
     return tokenizer(prompts, padding=True, return_tensors="pt")
 
 
-def _dynamic_cache_window(self, condition, prompt, num_frames, params, use_guidance, generator, use_cache, bar):
-    """``_generate_window`` as it was before ``AudioGenDecodeCache``: the reference."""
-    states, cross_mask = condition
-    batch_size, num_codebooks, prompt_frames = prompt.shape
-    codes = prompt.new_full((batch_size, num_codebooks, num_frames), _UNKNOWN_TOKEN)
-    codes[..., :prompt_frames] = prompt
-    sequence = self.pattern.build(codes, self.config.decoder.special_token_id)
-    config = self.config.decoder
-    cache = EncoderDecoderCache(DynamicCache(config=config), DynamicCache(config=config))
-    fed = 0
-    for step in range(self.pattern.first_step_of_frame(prompt_frames), sequence.shape[-1]):
-        inputs = sequence[..., fed:step]
-        if use_guidance:
-            inputs = torch.cat([inputs, inputs])
-        logits = self.decoder(inputs, states, encoder_attention_mask=cross_mask, past_key_values=cache)[:, :, -1]
-        if use_guidance:
-            cond_logits, uncond_logits = logits.float().chunk(2)
-            logits = uncond_logits + (cond_logits - uncond_logits) * params["guidance_scale"]
-        tokens = sample_next_tokens(
-            logits, params["do_sample"], params["temperature"], params["top_k"], params["top_p"], generator
-        )
-        current = sequence[..., step]
-        sequence[..., step] = torch.where(current == _UNKNOWN_TOKEN, tokens, current)
-        fed = step
-    return self.pattern.revert_codes(sequence, num_frames)[0]
-
-
 def _codes(model, **kwargs):
     return model.generate(progress_bar=False, return_dict_in_generate=True, **kwargs).audio_codes
 
@@ -92,7 +64,7 @@ def test_generate_equals_dynamic_cache_loop(model, tokenizer, batch_size, sampli
     prompt = torch.randint(0, CARD, (batch_size, 3, 7), generator=torch.Generator().manual_seed(0))
     kwargs = dict(**text, audio_codes=prompt, max_new_frames=60, guidance_scale=3.0, **sampling)
     fast = _codes(model, **kwargs)
-    model._generate_window = types.MethodType(_dynamic_cache_window, model)
+    model._generate_window = types.MethodType(dynamic_cache_window, model)
     reference = _codes(model, **kwargs)
     assert fast.shape == (batch_size, 3, 67)
     assert len(torch.unique(fast[..., 7:])) > 4, "degenerate codes would make the comparison weak"
@@ -103,7 +75,7 @@ def test_unguided_and_uncached_generation_agree(model, tokenizer):
     text = _text(tokenizer, 2)
     cached = _codes(model, **text, max_new_frames=15, guidance_scale=1.0, do_sample=False)
     uncached = _codes(model, **text, max_new_frames=15, guidance_scale=1.0, do_sample=False, use_cache=False)
-    model._generate_window = types.MethodType(_dynamic_cache_window, model)
+    model._generate_window = types.MethodType(dynamic_cache_window, model)
     reference = _codes(model, **text, max_new_frames=15, guidance_scale=1.0, do_sample=False)
     assert torch.equal(cached, uncached) and torch.equal(cached, reference)
 
